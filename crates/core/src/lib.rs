@@ -1,0 +1,18 @@
+//! authdeck-core: the domain of Authdeck, free of any UI.
+//!
+//! - [`providers`]: the FlowAccount, FedEx and IoT wire protocols.
+//! - [`authorize`]: pending authorizations and callback URLs.
+//! - [`store`]: SQLite metadata + OS keyring secrets.
+//! - [`manager`]: the façade the CLI and the desktop app call.
+
+pub mod authorize;
+pub mod clock;
+pub mod error;
+pub mod manager;
+pub mod model;
+pub mod providers;
+pub mod secret;
+pub mod store;
+
+pub use error::{Error, ErrorCode, Result};
+pub use secret::Secret;

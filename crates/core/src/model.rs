@@ -1,0 +1,376 @@
+//! The nouns: providers, environments, clients (app registrations), connections (one
+//! business / project / user account each), and token expiries.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    FlowAccount,
+    Fedex,
+    Iot,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::FlowAccount, Provider::Fedex, Provider::Iot];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FlowAccount => "flowaccount",
+            Self::Fedex => "fedex",
+            Self::Iot => "iot",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::FlowAccount => "FlowAccount",
+            Self::Fedex => "FedEx API",
+            Self::Iot => "IoT platform",
+        }
+    }
+
+    /// Whether connections of this provider hold a refresh token.
+    pub fn has_refresh_token(self) -> bool {
+        !matches!(self, Self::Fedex)
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "flowaccount" => Ok(Self::FlowAccount),
+            "fedex" => Ok(Self::Fedex),
+            "iot" => Ok(Self::Iot),
+            _ => Err(Error::invalid_input(format!(
+                "Unknown provider {s:?}: use flowaccount, fedex or iot."
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Sandbox,
+    Production,
+    /// Endpoints given by hand (a private deployment, or the local emulator).
+    Custom,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Production => "production",
+            Self::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sandbox" => Ok(Self::Sandbox),
+            "production" => Ok(Self::Production),
+            "custom" => Ok(Self::Custom),
+            _ => Err(Error::invalid_input(format!(
+                "Unknown environment {s:?}: use sandbox, production or custom."
+            ))),
+        }
+    }
+}
+
+/// The URLs of one provider deployment. Which ones are required depends on the provider:
+/// FlowAccount needs `authorize_url` + `token_url`; FedEx `token_url`; the IoT platform
+/// `token_url` + `logout_url` (both derived from its `auth_url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<Url>,
+    pub token_url: Url,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logout_url: Option<Url>,
+}
+
+/// The FedEx `grant_type`s (PROVIDERS.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FedexGrant {
+    ClientCredentials,
+    CspCredentials,
+    ClientPcCredentials,
+}
+
+impl FedexGrant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client_credentials",
+            Self::CspCredentials => "csp_credentials",
+            Self::ClientPcCredentials => "client_pc_credentials",
+        }
+    }
+
+    /// `csp_credentials` and `client_pc_credentials` carry `child_Key` + `child_secret`.
+    pub fn needs_child_credentials(self) -> bool {
+        !matches!(self, Self::ClientCredentials)
+    }
+}
+
+impl fmt::Display for FedexGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FedexGrant {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "client_credentials" => Ok(Self::ClientCredentials),
+            "csp_credentials" => Ok(Self::CspCredentials),
+            "client_pc_credentials" => Ok(Self::ClientPcCredentials),
+            _ => Err(Error::invalid_input(format!(
+                "Unknown FedEx grant {s:?}: use client_credentials, csp_credentials or client_pc_credentials."
+            ))),
+        }
+    }
+}
+
+/// How the IoT platform's `Authorization: Basic …` header carries the client id.
+/// The seed reads "Basic <Application Client ID>" (raw); base64 of `id:` is the RFC form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IotBasicAuth {
+    #[default]
+    Raw,
+    Base64,
+}
+
+/// The IoT platform's token request body encoding (the seed's "application/form-data"
+/// is not a real type: urlencoded by default, multipart as a setting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IotBodyEncoding {
+    #[default]
+    Form,
+    Multipart,
+}
+
+/// Provider-specific switches of an app registration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientOptions {
+    /// FlowAccount: the redirect URI registered with the provider (exact match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// FlowAccount: send a PKCE S256 challenge (undocumented upstream: off by default).
+    #[serde(default)]
+    pub pkce: bool,
+    #[serde(default)]
+    pub iot_basic_auth: IotBasicAuth,
+    #[serde(default)]
+    pub iot_body: IotBodyEncoding,
+}
+
+/// An app registration with a provider: client id (+ secret in the keyring), endpoints
+/// and options. One FlowAccount client serves many businesses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub provider: Provider,
+    pub environment: Environment,
+    pub client_id: String,
+    pub endpoints: Endpoints,
+    pub options: ClientOptions,
+    /// Whether a client secret is stored in the keyring (the value is never shown).
+    pub has_secret: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where an expiry instant came from, so the UI can say how sure it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpirySource {
+    /// `expires_in` as seconds from the response time.
+    RelativeSeconds,
+    /// `expires_in` as an absolute timestamp in epoch seconds (IoT).
+    EpochSeconds,
+    /// `expires_in` as an absolute timestamp in epoch milliseconds (IoT).
+    EpochMillis,
+    /// The JWT access token's `exp` claim.
+    JwtExp,
+    /// Not sent by the provider; estimated from its documentation (FlowAccount refresh
+    /// tokens: 1 day after the latest token request).
+    Estimated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub at: DateTime<Utc>,
+    pub source: ExpirySource,
+}
+
+impl Expiry {
+    pub fn new(at: DateTime<Utc>, source: ExpirySource) -> Self {
+        Self { at, source }
+    }
+
+    /// Whole seconds from `now` until expiry (negative once expired).
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> i64 {
+        (self.at - now).num_seconds()
+    }
+}
+
+/// The decoded (unverified, display-only) parts of a JWT access token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwtSummary {
+    pub header: serde_json::Value,
+    pub claims: serde_json::Value,
+}
+
+/// Lifecycle state of a connection as stored. Time-derived states (expiring soon,
+/// expired) are computed by [`Connection::status_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    Active,
+    /// The grant is dead (refresh token expired, revoked or reused): authorize again.
+    ReauthorizationRequired,
+    /// IoT logout was asked for but the server has not confirmed it: retry logout.
+    LogoutPending,
+}
+
+/// What a person should see on a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    ExpiringSoon,
+    Expired,
+    ReauthorizationRequired,
+    LogoutPending,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    pub code: crate::error::ErrorCode,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One connected business / project / user account. Holds no secret: tokens live in
+/// the keyring under this connection's id and `secret_generation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: String,
+    /// `Client::id` of the app registration this connection was made with.
+    pub client_id: String,
+    pub client_name: String,
+    pub provider: Provider,
+    pub environment: Environment,
+    /// Human label: the business's supportCode, the FedEx project / child key, the IoT username.
+    pub label: String,
+    /// FlowAccount: the business's customer code, the connection's natural id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_code: Option<String>,
+    /// FedEx: the grant the token is requested with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<FedexGrant>,
+    /// FedEx: the child key (`child_Key`) for csp / client_pc grants. Not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_key: Option<String>,
+    /// IoT: the username the user logged in with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// IoT: the user id sent as `userid` on refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// IoT: the `userinfo` object of the login response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_expires: Option<Expiry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires: Option<Expiry>,
+    /// Decoded JWT header and claims of the current access token (display only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtSummary>,
+    pub state: ConnectionState,
+    /// FedEx: re-request the token in the background before it expires.
+    pub keep_fresh: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Which keyring entries hold the current tokens (see `store`).
+    pub secret_generation: i64,
+}
+
+/// Access tokens expiring within this window show as "expiring soon".
+pub const EXPIRING_SOON: chrono::Duration = chrono::Duration::minutes(5);
+
+impl Connection {
+    pub fn status_at(&self, now: DateTime<Utc>) -> ConnectionStatus {
+        match self.state {
+            ConnectionState::ReauthorizationRequired => {
+                return ConnectionStatus::ReauthorizationRequired
+            }
+            ConnectionState::LogoutPending => return ConnectionStatus::LogoutPending,
+            ConnectionState::Active => {}
+        }
+        if let Some(refresh) = &self.refresh_expires {
+            if refresh.at <= now {
+                return ConnectionStatus::ReauthorizationRequired;
+            }
+        }
+        if self.last_error.is_some() {
+            return ConnectionStatus::Error;
+        }
+        match &self.access_expires {
+            Some(e) if e.at <= now => ConnectionStatus::Expired,
+            Some(e) if e.at - now <= EXPIRING_SOON => ConnectionStatus::ExpiringSoon,
+            _ => ConnectionStatus::Active,
+        }
+    }
+}
+
+/// One line of a connection's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// `connect`, `refresh`, `reconnect`, `logout`, `disconnect`, `callback_rejected`, …
+    pub event: String,
+    /// `ok` or an error code.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}

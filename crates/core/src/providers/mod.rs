@@ -1,0 +1,44 @@
+//! The three wire protocols (PROVIDERS.md), one module each, over one shared HTTP client.
+//!
+//! Each module is a handful of async functions that build a request, send it, and parse
+//! the answer into [`IssuedTokens`] or an [`Error`](crate::Error). No storage, no state.
+
+pub mod error;
+pub mod fedex;
+pub mod flowaccount;
+pub mod http;
+pub mod iot;
+pub mod jwt;
+pub mod presets;
+
+use serde_json::Value;
+
+use crate::model::{Expiry, JwtSummary};
+use crate::secret::Secret;
+
+pub use http::HttpClient;
+
+/// A successful token response, normalised across providers.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: Secret,
+    /// `None` when the provider sent none (FedEx always; a refresh that keeps the old
+    /// refresh token, RFC 6749 §6).
+    pub refresh_token: Option<Secret>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    /// `None` when `expires_in` was missing: expiry unknown, never "never".
+    pub access_expires: Option<Expiry>,
+    /// FlowAccount: estimated (1 day after this request). IoT: unknown (`None`).
+    pub refresh_expires: Option<Expiry>,
+    /// FlowAccount `supportCode`.
+    pub support_code: Option<String>,
+    /// IoT `userinfo`.
+    pub userinfo: Option<Value>,
+    /// IoT user id (from `userinfo` or the JWT's `ctx.owner`), sent as `userid` on refresh.
+    pub user_id: Option<String>,
+    /// Decoded access-token JWT, when the access token is one.
+    pub jwt: Option<JwtSummary>,
+    /// Non-fatal oddities worth showing support staff (e.g. `expires_in` and JWT `exp` disagree).
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,26 @@
+//! Persistence: metadata and history in SQLite ([`db`]), every secret in the OS keyring
+//! behind [`SecretStore`] ([`keyring`]). No secret ever lands in SQLite.
+
+pub mod db;
+pub mod keyring;
+pub mod paths;
+
+use crate::error::Result;
+use crate::secret::Secret;
+
+/// Where secrets live. Keys are opaque strings chosen by the store's callers
+/// (`client/<id>/secret`, `connection/<id>/<generation>/refresh`, …), unique within one
+/// keyring *service* name.
+///
+/// All methods block (D-Bus round trips): call them from `spawn_blocking` or a
+/// dedicated thread, never directly on the async runtime.
+pub trait SecretStore: Send + Sync + 'static {
+    /// Store (create or overwrite) a secret.
+    fn set(&self, key: &str, value: &Secret) -> Result<()>;
+    /// Read a secret; `Ok(None)` when there is no entry for the key.
+    fn get(&self, key: &str) -> Result<Option<Secret>>;
+    /// Delete a secret; deleting a missing entry is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+    /// Cheap availability probe: `Err(keyring_unavailable)` when the store cannot be used.
+    fn check(&self) -> Result<()>;
+}
