@@ -1,1 +1,568 @@
-fn main() {}
+//! `authdeckctl`: Authdeck for scripts and support staff. Same core, same store, same
+//! keyring as the desktop app.
+//!
+//! Exit codes: 0 ok, 2 usage / invalid argument, 3 re-authorization required, 1 any
+//! other error (one line on stderr; `--json` makes it a JSON object).
+
+mod input;
+mod loopback;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
+use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
+use authdeck_core::store::db::Db;
+use authdeck_core::store::keyring::KeyringStore;
+use authdeck_core::store::paths::Paths;
+use authdeck_core::{Error, ErrorCode, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::input::SecretInput;
+use crate::output::ConnectionView;
+
+const EXIT_USAGE: u8 = 2;
+const EXIT_REAUTHORIZE: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "authdeckctl", version, about = "Authdeck on the command line: FlowAccount, FedEx and IoT-platform connections.", long_about = None)]
+struct Cli {
+    /// Data directory (default: $AUTHDECK_DATA_DIR, else $XDG_DATA_HOME/authdeck).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Machine-readable output (and errors as JSON on stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage app registrations (client id + secret + endpoints) per provider.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Connect a FlowAccount business, a FedEx project or an IoT-platform account.
+    #[command(subcommand)]
+    Connect(ConnectCommand),
+    /// Finish a FlowAccount authorization with the redirect URL the browser reached.
+    Callback {
+        /// The full redirect URL (com.authdeck.desktop:/oauth/callback?code=…&state=…), or - to read it from stdin.
+        url: String,
+    },
+    /// List every connection with its status and expiries.
+    List,
+    /// Show one connection in detail: expiries, scope, supportCode / userinfo, JWT claims, last error.
+    Status { connection: String },
+    /// Print a valid access token (refreshed first if it expires within --min-validity).
+    Token {
+        connection: String,
+        /// Seconds the printed token must stay valid.
+        #[arg(long, default_value_t = 60)]
+        min_validity: u64,
+    },
+    /// Refresh a connection now (FedEx: request a new token), or all of them.
+    Refresh {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        connection: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// IoT: revoke the session at the server, then forget it. FlowAccount / FedEx: disconnect.
+    Logout { connection: String },
+    /// Show what happened to a connection (or everything, including rejected callbacks).
+    History {
+        connection: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register an app with a provider.
+    Add(ClientAdd),
+    /// List registered clients (secrets are never shown).
+    List,
+    /// Remove a client that has no connections left.
+    Remove { name: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Flowaccount,
+    Fedex,
+    Iot,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EnvArg {
+    Sandbox,
+    Production,
+    Custom,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GrantArg {
+    ClientCredentials,
+    CspCredentials,
+    ClientPcCredentials,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BasicArg {
+    Raw,
+    Base64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BodyArg {
+    Form,
+    Multipart,
+}
+
+#[derive(Args)]
+struct ClientAdd {
+    provider: ProviderArg,
+    #[arg(long)]
+    name: String,
+    #[arg(long = "env", value_enum)]
+    environment: Option<EnvArg>,
+    #[arg(long)]
+    client_id: String,
+    /// Read the client secret from the first line of stdin (else $AUTHDECK_CLIENT_SECRET).
+    #[arg(long)]
+    client_secret_stdin: bool,
+    /// FlowAccount: authorize endpoint (overrides the environment's preset).
+    #[arg(long)]
+    authorize_url: Option<String>,
+    /// FlowAccount / FedEx: token endpoint (overrides the environment's preset).
+    #[arg(long)]
+    token_url: Option<String>,
+    /// IoT platform: the deployment's auth_url (token = {auth_url}/oauth/token).
+    #[arg(long)]
+    auth_url: Option<String>,
+    /// FlowAccount: the redirect URI registered with FlowAccount (default com.authdeck.desktop:/oauth/callback).
+    #[arg(long)]
+    redirect_uri: Option<String>,
+    /// FlowAccount: send a PKCE S256 challenge.
+    #[arg(long)]
+    pkce: bool,
+    /// IoT platform: how the Basic header carries the client id.
+    #[arg(long, value_enum, default_value = "raw")]
+    iot_basic: BasicArg,
+    /// IoT platform: token request body encoding.
+    #[arg(long, value_enum, default_value = "form")]
+    iot_body: BodyArg,
+}
+
+#[derive(Subcommand)]
+enum ConnectCommand {
+    /// Authorize a FlowAccount business in the system browser.
+    Flowaccount {
+        #[arg(long)]
+        client: String,
+        /// Print the authorize URL without opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Request a FedEx token for a project.
+    Fedex {
+        #[arg(long)]
+        client: String,
+        #[arg(long, value_enum, default_value = "client-credentials")]
+        grant: GrantArg,
+        /// csp_credentials / client_pc_credentials: the child key.
+        #[arg(long)]
+        child_key: Option<String>,
+        /// Read the child secret from stdin (else $AUTHDECK_CHILD_SECRET).
+        #[arg(long)]
+        child_secret_stdin: bool,
+    },
+    /// Log in to the IoT platform (the password is used once, never stored).
+    Iot {
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from stdin (else $AUTHDECK_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args)]
+struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 47801)]
+    port: u16,
+    /// Also register demo clients (sandbox-flowaccount, sandbox-fedex, sandbox-iot) pointing at it.
+    #[arg(long)]
+    add_clients: bool,
+    /// Latency added to every provider response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("authdeckctl: could not start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = cli.json;
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e, json);
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Logs go to stderr, off unless `AUTHDECK_LOG` sets a filter (e.g. `info`, `authdeck_core=debug`).
+fn init_logging() {
+    let Ok(filter) = std::env::var("AUTHDECK_LOG") else { return };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
+fn exit_code(e: &Error) -> u8 {
+    match e.code {
+        ErrorCode::ReauthorizationRequired => EXIT_REAUTHORIZE,
+        ErrorCode::InvalidInput => EXIT_USAGE,
+        _ => 1,
+    }
+}
+
+fn report(e: &Error, json: bool) {
+    if json {
+        eprintln!("{}", serde_json::to_string(e).unwrap_or_default());
+    } else {
+        match &e.detail {
+            Some(d) => eprintln!("authdeckctl: {} [{}: {d}]", e.message, e.code),
+            None => eprintln!("authdeckctl: {} [{}]", e.message, e.code),
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::internal("Could not encode JSON output.").with_detail(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn open_manager(data_dir: Option<PathBuf>) -> Result<Manager> {
+    let paths = Paths::resolve(data_dir)?;
+    paths.ensure()?;
+    let db = tokio::task::spawn_blocking({
+        let path = paths.database();
+        move || Db::open(&path)
+    })
+    .await
+    .map_err(|_| Error::internal("Opening the database panicked."))??;
+    let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
+    Manager::new(db, secrets, ManagerOptions::default())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let json = cli.json;
+    if let Command::Sandbox(args) = cli.command {
+        return sandbox(args, cli.data_dir).await;
+    }
+    let manager = open_manager(cli.data_dir).await?;
+    let now = || manager.now();
+    let mut secrets = SecretInput::new();
+    match cli.command {
+        Command::Client(ClientCommand::Add(a)) => {
+            let provider = match a.provider {
+                ProviderArg::Flowaccount => Provider::FlowAccount,
+                ProviderArg::Fedex => Provider::Fedex,
+                ProviderArg::Iot => Provider::Iot,
+            };
+            let mut new = NewClient::new(a.name, provider, a.client_id);
+            new.environment = a.environment.map(|e| match e {
+                EnvArg::Sandbox => Environment::Sandbox,
+                EnvArg::Production => Environment::Production,
+                EnvArg::Custom => Environment::Custom,
+            });
+            new.client_secret = secrets.read("client secret", a.client_secret_stdin, "AUTHDECK_CLIENT_SECRET")?;
+            new.authorize_url = a.authorize_url;
+            new.token_url = a.token_url;
+            new.auth_url = a.auth_url;
+            new.redirect_uri = a.redirect_uri;
+            new.pkce = a.pkce;
+            new.iot_basic_auth = match a.iot_basic {
+                BasicArg::Raw => IotBasicAuth::Raw,
+                BasicArg::Base64 => IotBasicAuth::Base64,
+            };
+            new.iot_body = match a.iot_body {
+                BodyArg::Form => IotBodyEncoding::Form,
+                BodyArg::Multipart => IotBodyEncoding::Multipart,
+            };
+            let client = manager.add_client(new).await?;
+            if json {
+                print_json(&client)?;
+            } else {
+                println!("Added {} client {:?} ({}).", client.provider.display_name(), client.name, client.environment);
+                if let Some(uri) = &client.options.redirect_uri {
+                    println!("Register this redirect URI with FlowAccount: {uri}");
+                }
+            }
+        }
+        Command::Client(ClientCommand::List) => {
+            let clients = manager.clients().await?;
+            if json {
+                print_json(&clients)?;
+            } else {
+                output::clients_table(&clients);
+            }
+        }
+        Command::Client(ClientCommand::Remove { name }) => {
+            manager.remove_client(&name).await?;
+            if !json {
+                println!("Removed client {name:?} and its secret.");
+            }
+        }
+        Command::Connect(ConnectCommand::Flowaccount { client, no_browser }) => {
+            return connect_flowaccount(&manager, &client, no_browser, json).await;
+        }
+        Command::Connect(ConnectCommand::Fedex { client, grant, child_key, child_secret_stdin }) => {
+            let grant = match grant {
+                GrantArg::ClientCredentials => FedexGrant::ClientCredentials,
+                GrantArg::CspCredentials => FedexGrant::CspCredentials,
+                GrantArg::ClientPcCredentials => FedexGrant::ClientPcCredentials,
+            };
+            let child = match child_key {
+                Some(key) => Some((key, secrets.require("child secret", "--child-secret-stdin", child_secret_stdin, "AUTHDECK_CHILD_SECRET")?)),
+                None if child_secret_stdin => return Err(Error::invalid_input("--child-secret-stdin needs --child-key.")),
+                None => None,
+            };
+            let conn = manager.connect_fedex(&client, grant, child).await?;
+            connected(&conn, now(), json)?;
+        }
+        Command::Connect(ConnectCommand::Iot { client, username, password_stdin }) => {
+            let password = secrets.require("password", "--password-stdin", password_stdin, "AUTHDECK_PASSWORD")?;
+            let conn = manager.connect_iot(&client, &username, password).await?;
+            connected(&conn, now(), json)?;
+        }
+        Command::Callback { url } => {
+            let url = if url == "-" {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|_| Error::invalid_input("Could not read the URL from stdin."))?;
+                line.trim().to_owned()
+            } else {
+                url
+            };
+            let conn = manager.complete_callback(&url).await?;
+            connected(&conn, now(), json)?;
+        }
+        Command::List => {
+            let connections = manager.list().await?;
+            if json {
+                let at = now();
+                print_json(&connections.iter().map(|c| ConnectionView::new(c, at)).collect::<Vec<_>>())?;
+            } else {
+                output::connections_table(&connections, now());
+            }
+        }
+        Command::Status { connection } => {
+            let conn = manager.connection(&connection).await?;
+            if json {
+                print_json(&ConnectionView::new(&conn, now()))?;
+            } else {
+                output::status(&conn, now());
+            }
+        }
+        Command::Token { connection, min_validity } => {
+            let (token, _) = manager.access_token(&connection, Duration::from_secs(min_validity)).await?;
+            // The one place a token is printed: the user asked for it, on stdout only.
+            println!("{}", token.expose());
+        }
+        Command::Refresh { connection: Some(connection), .. } => {
+            let conn = manager.refresh(&connection).await?;
+            if json {
+                print_json(&ConnectionView::new(&conn, now()))?;
+            } else {
+                let left = conn.access_expires.map(|e| output::duration_text(e.seconds_left(now()))).unwrap_or_else(|| "unknown".into());
+                println!("Refreshed {}: access token expires in {left}.", conn.label);
+            }
+        }
+        Command::Refresh { connection: None, .. } => return refresh_all(&manager, json).await,
+        Command::Logout { connection } => {
+            let outcome = manager.logout(&connection).await?;
+            if json {
+                print_json(&serde_json::json!({ "outcome": outcome }))?;
+            } else {
+                println!(
+                    "{}",
+                    match outcome {
+                        LogoutOutcome::Revoked => "Logged out: the server revoked the session and the local tokens are deleted.",
+                        LogoutOutcome::AlreadyRevoked => "Logged out: the server had already ended the session; the local tokens are deleted.",
+                        LogoutOutcome::Disconnected => "Disconnected: the local tokens are deleted (history is kept).",
+                    }
+                );
+            }
+        }
+        Command::History { connection, limit } => {
+            let entries = manager.history(connection.as_deref(), limit).await?;
+            if json {
+                print_json(&entries)?;
+            } else {
+                output::history(&entries);
+            }
+        }
+        Command::Sandbox(_) => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connected(conn: &authdeck_core::model::Connection, now: chrono::DateTime<chrono::Utc>, json: bool) -> Result<()> {
+    if json {
+        return print_json(&ConnectionView::new(conn, now));
+    }
+    let left = conn.access_expires.map(|e| output::duration_text(e.seconds_left(now))).unwrap_or_else(|| "unknown".into());
+    println!("Connected {} {} (id {}): access token expires in {left}.", conn.provider.display_name(), conn.label, conn.id);
+    Ok(())
+}
+
+async fn connect_flowaccount(manager: &Manager, client: &str, no_browser: bool, json: bool) -> Result<ExitCode> {
+    let client = manager.client(client).await?;
+    let redirect = client.options.redirect_uri.clone().unwrap_or_default();
+    let loopback = redirect.starts_with("http://");
+    // Bind before the browser can possibly be redirected.
+    let listener = if loopback { Some(loopback::LoopbackListener::bind(&redirect).await?) } else { None };
+    let pending = manager.begin_flowaccount(&client.id).await?;
+    if json && listener.is_none() {
+        print_json(&pending)?;
+    } else {
+        eprintln!("Open this address in your browser, log in to FlowAccount and pick the business:");
+        println!("{}", pending.authorize_url);
+    }
+    if !no_browser {
+        open_in_browser(&pending.authorize_url);
+    }
+    let Some(listener) = listener else {
+        if !json {
+            eprintln!(
+                "FlowAccount will redirect to {redirect}. The Authdeck app completes the connection; \
+                 without it, copy the address the browser shows and run `authdeckctl callback 'URL'` (within 10 minutes)."
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
+    let wait = (pending.expires_at - manager.now()).to_std().unwrap_or(Duration::from_secs(600));
+    let (mut stream, url) = listener.next_redirect(wait).await?;
+    let result = manager.complete_callback(&url).await;
+    let page = match &result {
+        Ok(c) => format!("Connected FlowAccount business {}. You can close this tab.", c.label),
+        Err(e) => format!("Not connected: {}", e.message),
+    };
+    let _ = loopback::respond(&mut stream, 200, &page).await;
+    let conn = result?;
+    connected(&conn, manager.now(), json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Best effort: the URL is printed anyway. (Debian's xdg-open cannot always run the
+/// handlers Tauri registers; `gio open` can.)
+fn open_in_browser(url: &str) {
+    use std::process::{Command, Stdio};
+    let openers: [(&str, &[&str]); 2] = [("xdg-open", &[]), ("gio", &["open"])];
+    for (program, args) in openers {
+        let status = Command::new(program).args(args).arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if matches!(status, Ok(s) if s.success()) {
+            return;
+        }
+    }
+    eprintln!("(Could not start a browser: open the address above yourself.)");
+}
+
+async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
+    let reports = manager.refresh_all().await?;
+    let now = manager.now();
+    let failed = reports.iter().filter(|r| r.result.is_err()).count();
+    let reauth = reports.iter().any(|r| matches!(&r.result, Err(e) if e.code == ErrorCode::ReauthorizationRequired));
+    if json {
+        let rows: Vec<_> = reports
+            .iter()
+            .map(|r| match &r.result {
+                Ok(c) => serde_json::json!({"id": r.id, "label": r.label, "ok": true, "access_expires_in": c.access_expires.map(|e| e.seconds_left(now))}),
+                Err(e) => serde_json::json!({"id": r.id, "label": r.label, "ok": false, "error": e}),
+            })
+            .collect();
+        print_json(&rows)?;
+    } else {
+        for r in &reports {
+            match &r.result {
+                Ok(_) => println!("ok      {}", r.label),
+                Err(e) => println!("failed  {}: {} [{}]", r.label, e.message, e.code),
+            }
+        }
+        println!("{} refreshed, {failed} failed.", reports.len() - failed);
+    }
+    Ok(match (failed, reauth) {
+        (0, _) => ExitCode::SUCCESS,
+        (_, true) => ExitCode::from(EXIT_REAUTHORIZE),
+        _ => ExitCode::from(1),
+    })
+}
+
+async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+    let mut config = authdeck_emulator::EmulatorConfig::demo();
+    config.latency = Duration::from_millis(args.latency_ms);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
+        Error::invalid_input(format!("Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port.", args.port))
+    })?;
+    println!("Authdeck sandbox listening on {}", emulator.base_url());
+    println!("{}", emulator.describe());
+    if args.add_clients {
+        let manager = open_manager(data_dir).await?;
+        for new in sandbox_clients(&emulator) {
+            let name = new.name.clone();
+            match manager.add_client(new).await {
+                Ok(_) => println!("Added client {name}."),
+                Err(e) if e.code == ErrorCode::AlreadyExists => println!("Client {name} exists already (kept)."),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    println!("Press Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    emulator.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sandbox_clients(emulator: &authdeck_emulator::RunningEmulator) -> Vec<NewClient> {
+    let mut fa = NewClient::new("sandbox-flowaccount", Provider::FlowAccount, "demo-flowaccount");
+    fa.client_secret = Some(authdeck_core::Secret::new("demo-flowaccount-secret"));
+    fa.authorize_url = Some(emulator.flowaccount_authorize_url());
+    fa.token_url = Some(emulator.flowaccount_token_url());
+    let mut fa_loopback = fa.clone();
+    fa_loopback.name = "sandbox-flowaccount-loopback".into();
+    fa_loopback.redirect_uri = Some("http://127.0.0.1:53682/callback".into());
+    let mut fedex = NewClient::new("sandbox-fedex", Provider::Fedex, "demo-fedex-key");
+    fedex.client_secret = Some(authdeck_core::Secret::new("demo-fedex-secret"));
+    fedex.token_url = Some(emulator.fedex_token_url());
+    let mut iot = NewClient::new("sandbox-iot", Provider::Iot, "demo-iot-client");
+    iot.auth_url = Some(emulator.iot_auth_url());
+    vec![fa, fa_loopback, fedex, iot]
+}

@@ -1,1 +1,1298 @@
-//! (being written)
+//! The one façade the CLI and the desktop app call: clients, connections, the
+//! FlowAccount authorization round trip, refresh, token, logout, history, and a stream
+//! of change events. Every trigger (button, scheduler, CLI) goes through the same
+//! methods, so there is one refresh code path.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::{broadcast, Semaphore};
+
+use crate::authorize::{self, CallbackOutcome, APP_REDIRECT_URI, PENDING_LIFETIME};
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::*;
+use crate::providers::http::HttpSettings;
+use crate::providers::iot::IotClient;
+use crate::providers::{fedex, flowaccount, iot, presets, HttpClient, IssuedTokens};
+use crate::secret::Secret;
+use crate::store::db::{Db, PendingRecord};
+use crate::store::vault::{TokenBundle, Vault};
+use crate::store::SecretStore;
+
+/// What changed, for fronts that keep a live view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    ConnectionChanged {
+        connection: Box<Connection>,
+    },
+    ConnectionRemoved {
+        id: String,
+    },
+    ClientsChanged,
+    /// Something was written to the history (e.g. a rejected callback).
+    HistoryAdded {
+        connection_id: Option<String>,
+    },
+}
+
+#[derive(Clone)]
+pub struct ManagerOptions {
+    pub http: HttpSettings,
+    /// How many refreshes `refresh_all` runs at once.
+    pub refresh_concurrency: usize,
+    pub clock: SharedClock,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings::default(),
+            refresh_concurrency: 16,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A new app registration, as entered by the user.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub provider: Provider,
+    /// `None`: sandbox, unless custom URLs are given (then `custom`).
+    pub environment: Option<Environment>,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    /// IoT platform: the deployment's `auth_url`.
+    pub auth_url: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub pkce: bool,
+    pub iot_basic_auth: IotBasicAuth,
+    pub iot_body: IotBodyEncoding,
+}
+
+impl NewClient {
+    pub fn new(name: impl Into<String>, provider: Provider, client_id: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            provider,
+            environment: None,
+            client_id: client_id.into(),
+            client_secret: None,
+            authorize_url: None,
+            token_url: None,
+            auth_url: None,
+            redirect_uri: None,
+            pkce: false,
+            iot_basic_auth: IotBasicAuth::Raw,
+            iot_body: IotBodyEncoding::Form,
+        }
+    }
+}
+
+/// A started FlowAccount authorization: send the user's system browser to `authorize_url`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingAuthorization {
+    /// Carries the `state`: show it to the user or open it, never log it.
+    pub authorize_url: String,
+    pub redirect_uri: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogoutOutcome {
+    /// IoT: the server revoked the session, local secrets are deleted.
+    Revoked,
+    /// IoT: the server no longer knew the session; local secrets are deleted.
+    AlreadyRevoked,
+    /// FlowAccount / FedEx: local secrets deleted (no revocation endpoint is documented).
+    Disconnected,
+}
+
+/// One line of `refresh_all`'s result.
+#[derive(Debug)]
+pub struct RefreshReport {
+    pub id: String,
+    pub label: String,
+    pub result: Result<Connection>,
+}
+
+struct Inner {
+    db: Arc<Db>,
+    vault: Vault,
+    http: HttpClient,
+    clock: SharedClock,
+    refresh_concurrency: usize,
+    /// One lock per connection: single-flight refresh within this process.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    events: broadcast::Sender<Event>,
+}
+
+/// Cheap to clone; all clones share one database handle, keyring and HTTP pool.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl Manager {
+    pub fn new(db: Db, secrets: Arc<dyn SecretStore>, options: ManagerOptions) -> Result<Self> {
+        let (events, _) = broadcast::channel(256);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db: Arc::new(db),
+                vault: Vault::new(secrets),
+                http: HttpClient::new(options.http)?,
+                clock: options.clock,
+                refresh_concurrency: options.refresh_concurrency.max(1),
+                locks: Mutex::new(HashMap::new()),
+                events,
+            }),
+        })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    fn emit(&self, event: Event) {
+        // No receivers is fine (the CLI has none).
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Run a (blocking) database call on the blocking pool.
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|_| Error::internal("A database call panicked."))?
+    }
+
+    async fn record(
+        &self,
+        connection_id: Option<&str>,
+        client_id: Option<&str>,
+        event: &str,
+        outcome: std::result::Result<(), &Error>,
+        detail: Option<String>,
+    ) {
+        let entry = HistoryEntry {
+            at: self.now(),
+            event: event.to_string(),
+            outcome: match outcome {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e.code.as_str().to_string(),
+            },
+            detail: detail.or_else(|| outcome.err().map(|e| e.message.clone())),
+        };
+        let (conn, client) = (
+            connection_id.map(str::to_owned),
+            client_id.map(str::to_owned),
+        );
+        let conn2 = conn.clone();
+        if let Err(e) = self
+            .db(move |db| db.add_history(conn.as_deref(), client.as_deref(), &entry))
+            .await
+        {
+            tracing::warn!(code = %e.code, "could not write a history entry");
+        }
+        self.emit(Event::HistoryAdded {
+            connection_id: conn2,
+        });
+    }
+
+    // ---- clients -------------------------------------------------------------------
+
+    pub async fn add_client(&self, new: NewClient) -> Result<Client> {
+        let client = self.validate_new_client(&new)?;
+        let name = client.name.clone();
+        if self.db(move |db| db.client(&name)).await.is_ok() {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "A client named {:?} exists already: pick another name.",
+                    client.name
+                ),
+            ));
+        }
+        // Secret first: if the keyring is unavailable, nothing is written anywhere.
+        if let Some(secret) = &new.client_secret {
+            self.inner
+                .vault
+                .set_client_secret(&client.id, secret)
+                .await?;
+        }
+        let stored = client.clone();
+        if let Err(e) = self.db(move |db| db.insert_client(&stored)).await {
+            let _ = self.inner.vault.delete_client_secret(&client.id).await;
+            return Err(e);
+        }
+        tracing::info!(client = %client.id, provider = %client.provider, "client added");
+        self.emit(Event::ClientsChanged);
+        Ok(client)
+    }
+
+    fn validate_new_client(&self, new: &NewClient) -> Result<Client> {
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(Error::invalid_input(
+                "A client name is 1 to 64 printable characters.",
+            ));
+        }
+        let client_id = new.client_id.trim();
+        if client_id.is_empty() || client_id.len() > 512 || client_id.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_input(
+                "The client id is empty or not printable.",
+            ));
+        }
+        let has_custom =
+            new.authorize_url.is_some() || new.token_url.is_some() || new.auth_url.is_some();
+        let environment = new.environment.unwrap_or(if has_custom {
+            Environment::Custom
+        } else {
+            Environment::Sandbox
+        });
+        let preset = presets::endpoints(new.provider, environment);
+        let url =
+            |given: &Option<String>| given.as_deref().map(presets::validate_endpoint).transpose();
+        let mut options = ClientOptions::default();
+        let endpoints = match new.provider {
+            Provider::FlowAccount => {
+                let authorize_url = url(&new.authorize_url)?
+                    .or_else(|| preset.as_ref().and_then(|p| p.authorize_url.clone()))
+                    .ok_or_else(|| {
+                        Error::invalid_input(
+                            "FlowAccount needs --authorize-url for a custom environment.",
+                        )
+                    })?;
+                let token_url = url(&new.token_url)?
+                    .or_else(|| preset.as_ref().map(|p| p.token_url.clone()))
+                    .ok_or_else(|| {
+                        Error::invalid_input(
+                            "FlowAccount needs --token-url for a custom environment.",
+                        )
+                    })?;
+                let redirect = new.redirect_uri.as_deref().unwrap_or(APP_REDIRECT_URI);
+                options.redirect_uri =
+                    Some(authorize::validate_redirect_uri(redirect)?.to_string());
+                options.pkce = new.pkce;
+                if new.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
+                    return Err(Error::invalid_input("FlowAccount clients are confidential: give the client secret (--client-secret-stdin)."));
+                }
+                Endpoints {
+                    authorize_url: Some(authorize_url),
+                    token_url,
+                    logout_url: None,
+                }
+            }
+            Provider::Fedex => {
+                let token_url = url(&new.token_url)?
+                    .or_else(|| preset.as_ref().map(|p| p.token_url.clone()))
+                    .ok_or_else(|| {
+                        Error::invalid_input("FedEx needs --token-url for a custom environment.")
+                    })?;
+                if new.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
+                    return Err(Error::invalid_input(
+                        "A FedEx project needs its secret key (--client-secret-stdin).",
+                    ));
+                }
+                Endpoints {
+                    authorize_url: None,
+                    token_url,
+                    logout_url: None,
+                }
+            }
+            Provider::Iot => {
+                if new.client_secret.is_some() {
+                    return Err(Error::invalid_input(
+                        "The IoT platform uses no client secret: leave it out.",
+                    ));
+                }
+                options.iot_basic_auth = new.iot_basic_auth;
+                options.iot_body = new.iot_body;
+                match url(&new.auth_url)? {
+                    Some(auth_url) => presets::iot_endpoints(&auth_url),
+                    None => preset.ok_or_else(|| {
+                        Error::invalid_input(
+                            "The IoT platform has no sandbox preset: give --auth-url.",
+                        )
+                    })?,
+                }
+            }
+        };
+        if new.provider != Provider::FlowAccount && (new.redirect_uri.is_some() || new.pkce) {
+            return Err(Error::invalid_input(
+                "--redirect-uri and --pkce apply to FlowAccount clients only.",
+            ));
+        }
+        Ok(Client {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            provider: new.provider,
+            environment,
+            client_id: client_id.to_string(),
+            endpoints,
+            options,
+            has_secret: new.client_secret.is_some(),
+            created_at: self.now(),
+        })
+    }
+
+    pub async fn clients(&self) -> Result<Vec<Client>> {
+        self.db(|db| db.clients()).await
+    }
+
+    pub async fn client(&self, reference: &str) -> Result<Client> {
+        let r = reference.to_owned();
+        self.db(move |db| db.client(&r)).await
+    }
+
+    pub async fn remove_client(&self, reference: &str) -> Result<()> {
+        let client = self.client(reference).await?;
+        let id = client.id.clone();
+        let n = self
+            .db(move |db| db.connection_count_for_client(&id))
+            .await?;
+        if n > 0 {
+            return Err(Error::invalid_input(format!(
+                "Client {:?} still has {n} connection(s): log out or disconnect them first.",
+                client.name
+            )));
+        }
+        self.inner.vault.delete_client_secret(&client.id).await?;
+        let id = client.id.clone();
+        self.db(move |db| db.delete_client(&id)).await?;
+        self.emit(Event::ClientsChanged);
+        Ok(())
+    }
+
+    // ---- connections: reading ------------------------------------------------------
+
+    pub async fn list(&self) -> Result<Vec<Connection>> {
+        self.db(|db| db.connections()).await
+    }
+
+    pub async fn connection(&self, reference: &str) -> Result<Connection> {
+        let r = reference.to_owned();
+        self.db(move |db| db.connection(&r)).await
+    }
+
+    /// Newest first. With no reference: every entry, including rejected callbacks.
+    pub async fn history(
+        &self,
+        reference: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>> {
+        let id = match reference {
+            None => None,
+            Some(r) => match self.connection(r).await {
+                Ok(c) => Some(c.id),
+                // A disconnected connection keeps its history under its id.
+                Err(e) if e.code == ErrorCode::NotFound => Some(r.to_owned()),
+                Err(e) => return Err(e),
+            },
+        };
+        let missing = id.clone();
+        let entries = self.db(move |db| db.history(id.as_deref(), limit)).await?;
+        if entries.is_empty() {
+            if let Some(r) = missing {
+                if self.connection(&r).await.is_err() {
+                    return Err(Error::not_found(format!(
+                        "No connection or history for {r:?}."
+                    )));
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    // ---- connecting ----------------------------------------------------------------
+
+    /// Start a FlowAccount authorization. The returned URL is for the system browser.
+    pub async fn begin_flowaccount(&self, client_ref: &str) -> Result<PendingAuthorization> {
+        let client = self.client(client_ref).await?;
+        if client.provider != Provider::FlowAccount {
+            return Err(Error::invalid_input(format!(
+                "{:?} is not a FlowAccount client.",
+                client.name
+            )));
+        }
+        let authorize_url = client
+            .endpoints
+            .authorize_url
+            .clone()
+            .ok_or_else(|| Error::internal("FlowAccount client without authorize URL."))?;
+        let redirect_uri = client
+            .options
+            .redirect_uri
+            .clone()
+            .unwrap_or_else(|| APP_REDIRECT_URI.to_string());
+        let state = authorize::random_token();
+        let state_hash = authorize::state_hash(state.expose());
+        let challenge = if client.options.pkce {
+            let verifier = authorize::random_token();
+            self.inner
+                .vault
+                .set_pkce_verifier(&state_hash, &verifier)
+                .await?;
+            Some(authorize::pkce_challenge(&verifier))
+        } else {
+            None
+        };
+        let now = self.now();
+        let record = PendingRecord {
+            state_hash,
+            client_id: client.id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            pkce: challenge.is_some(),
+            reconnect_connection_id: None,
+            created_at: now,
+            expires_at: now + PENDING_LIFETIME,
+            consumed_at: None,
+        };
+        let expires_at = record.expires_at;
+        self.db(move |db| {
+            db.purge_pending(now - chrono::Duration::days(1))?;
+            db.insert_pending(&record)
+        })
+        .await?;
+        let url = flowaccount::authorize_url(
+            &authorize_url,
+            &client.client_id,
+            &redirect_uri,
+            state.expose(),
+            challenge.as_deref(),
+        );
+        tracing::info!(client = %client.id, "authorization started");
+        Ok(PendingAuthorization {
+            authorize_url: url.to_string(),
+            redirect_uri,
+            expires_at,
+        })
+    }
+
+    /// Finish an authorization from the redirect URL the browser was sent to (custom
+    /// scheme deep link or loopback). Untrusted input: anything wrong is rejected,
+    /// recorded in the history, and changes nothing else.
+    pub async fn complete_callback(&self, raw_url: &str) -> Result<Connection> {
+        match self.complete_callback_inner(raw_url).await {
+            Ok(c) => Ok(c),
+            Err((e, client_id)) => {
+                let event = if e.code == ErrorCode::InvalidCallback {
+                    "callback_rejected"
+                } else {
+                    "connect"
+                };
+                self.record(
+                    None,
+                    client_id.as_deref(),
+                    event,
+                    Err(&e),
+                    Some(format!(
+                        "{}{}",
+                        e.message,
+                        e.detail
+                            .as_deref()
+                            .map(|d| format!(" ({d})"))
+                            .unwrap_or_default()
+                    )),
+                )
+                .await;
+                tracing::warn!(code = %e.code, "authorization callback failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn complete_callback_inner(
+        &self,
+        raw_url: &str,
+    ) -> std::result::Result<Connection, (Error, Option<String>)> {
+        let callback = authorize::parse_callback(raw_url).map_err(|e| (e, None))?;
+        let hash = authorize::state_hash(callback.state.expose());
+        let h = hash.clone();
+        let pending = self
+            .db(move |db| db.pending(&h))
+            .await
+            .map_err(|e| (e, None))?
+            .ok_or_else(|| (Error::invalid_callback("This redirect does not belong to an authorization started by Authdeck (unknown state): ignored."), None))?;
+        let client_id = Some(pending.client_id.clone());
+        let fail = |e: Error| (e, client_id.clone());
+        if pending.consumed_at.is_some() {
+            return Err(fail(Error::invalid_callback(
+                "This redirect was already used (replayed state): ignored.",
+            )));
+        }
+        let now = self.now();
+        if pending.expires_at <= now {
+            return Err(fail(Error::invalid_callback(
+                "This authorization expired (10 minutes): start connecting again.",
+            )));
+        }
+        if !authorize::matches_redirect(&callback, &pending.redirect_uri) {
+            return Err(fail(Error::invalid_callback("The redirect arrived at a different address than the authorization was started with: ignored.")));
+        }
+        let h = hash.clone();
+        if !self
+            .db(move |db| db.consume_pending(&h, now))
+            .await
+            .map_err(fail)?
+        {
+            return Err(fail(Error::invalid_callback(
+                "This redirect was already used (replayed state): ignored.",
+            )));
+        }
+        let verifier = if pending.pkce {
+            self.inner
+                .vault
+                .take_pkce_verifier(&hash)
+                .await
+                .map_err(fail)?
+        } else {
+            None
+        };
+        let code = match callback.outcome {
+            CallbackOutcome::Denied { error, description } => {
+                return Err(fail(authorize::denied_error(
+                    &error,
+                    description.as_deref(),
+                )))
+            }
+            CallbackOutcome::Code(code) => code,
+        };
+        let client = self.client(&pending.client_id).await.map_err(fail)?;
+        let secret = self
+            .inner
+            .vault
+            .client_secret(&client.id, &client.name)
+            .await
+            .map_err(fail)?;
+        let tokens = flowaccount::exchange_code(
+            &self.inner.http,
+            &client.endpoints.token_url,
+            &client.client_id,
+            &secret,
+            &code,
+            &pending.redirect_uri,
+            verifier.as_ref(),
+            self.now(),
+        )
+        .await
+        .map_err(fail)?;
+        let natural_key = tokens
+            .support_code
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let label = tokens
+            .support_code
+            .clone()
+            .unwrap_or_else(|| format!("{} business", client.name));
+        self.save_connection(&client, natural_key, label, tokens, |c| c)
+            .await
+            .map_err(fail)
+    }
+
+    /// Request a FedEx token and keep the project as a connection.
+    pub async fn connect_fedex(
+        &self,
+        client_ref: &str,
+        grant: FedexGrant,
+        child: Option<(String, Secret)>,
+    ) -> Result<Connection> {
+        let client = self.client(client_ref).await?;
+        if client.provider != Provider::Fedex {
+            return Err(Error::invalid_input(format!(
+                "{:?} is not a FedEx client.",
+                client.name
+            )));
+        }
+        if grant.needs_child_credentials() != child.is_some() {
+            return Err(Error::invalid_input(if child.is_some() {
+                "client_credentials takes no child key: use csp_credentials or client_pc_credentials."
+            } else {
+                "This grant needs the child key and child secret (--child-key, --child-secret-stdin)."
+            }));
+        }
+        if let Some((key, _)) = &child {
+            if key.trim().is_empty() || key.chars().any(char::is_control) {
+                return Err(Error::invalid_input(
+                    "The child key is empty or not printable.",
+                ));
+            }
+        }
+        let secret = self
+            .inner
+            .vault
+            .client_secret(&client.id, &client.name)
+            .await?;
+        let result = fedex::request_token(
+            &self.inner.http,
+            &client.endpoints.token_url,
+            grant,
+            &client.client_id,
+            &secret,
+            child.as_ref().map(|(k, s)| (k.as_str(), s)),
+            self.now(),
+        )
+        .await;
+        let tokens = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.record(None, Some(&client.id), "connect", Err(&e), None)
+                    .await;
+                return Err(e);
+            }
+        };
+        let child_key = child.as_ref().map(|(k, _)| k.clone());
+        let natural_key = format!("{}:{}", grant.as_str(), child_key.as_deref().unwrap_or(""));
+        let label = match &child_key {
+            Some(k) => format!("{} / {k}", client.name),
+            None => client.name.clone(),
+        };
+        let child_secret = child.map(|(_, s)| s);
+        self.save_connection_with(
+            &client,
+            natural_key,
+            label,
+            tokens,
+            child_secret,
+            move |mut c| {
+                c.grant = Some(grant);
+                c.child_key = child_key;
+                c
+            },
+        )
+        .await
+    }
+
+    /// Log in to the IoT platform. The password is used for this one request and dropped.
+    pub async fn connect_iot(
+        &self,
+        client_ref: &str,
+        username: &str,
+        password: Secret,
+    ) -> Result<Connection> {
+        let client = self.client(client_ref).await?;
+        if client.provider != Provider::Iot {
+            return Err(Error::invalid_input(format!(
+                "{:?} is not an IoT-platform client.",
+                client.name
+            )));
+        }
+        let username = username.trim();
+        if username.is_empty() || username.chars().any(char::is_control) {
+            return Err(Error::invalid_input(
+                "The username is empty or not printable.",
+            ));
+        }
+        let result = iot::login(
+            &self.inner.http,
+            &iot_client(&client)?,
+            username,
+            &password,
+            self.now(),
+        )
+        .await;
+        drop(password);
+        let tokens = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.record(
+                    None,
+                    Some(&client.id),
+                    "connect",
+                    Err(&e),
+                    Some(format!("login as {username}: {}", e.message)),
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        let natural_key = tokens
+            .user_id
+            .clone()
+            .unwrap_or_else(|| username.to_owned());
+        let username = username.to_owned();
+        self.save_connection(
+            &client,
+            natural_key,
+            username.clone(),
+            tokens,
+            move |mut c| {
+                c.username = Some(username);
+                c
+            },
+        )
+        .await
+    }
+
+    async fn save_connection(
+        &self,
+        client: &Client,
+        natural_key: String,
+        label: String,
+        tokens: IssuedTokens,
+        customize: impl FnOnce(Connection) -> Connection,
+    ) -> Result<Connection> {
+        self.save_connection_with(client, natural_key, label, tokens, None, customize)
+            .await
+    }
+
+    /// Store the tokens of a fresh connect. If the same business / project / account is
+    /// connected already, it is updated in place (history kept): that is "reconnect".
+    async fn save_connection_with(
+        &self,
+        client: &Client,
+        natural_key: String,
+        label: String,
+        tokens: IssuedTokens,
+        child_secret: Option<Secret>,
+        customize: impl FnOnce(Connection) -> Connection,
+    ) -> Result<Connection> {
+        let (cid, key) = (client.id.clone(), natural_key.clone());
+        let existing = self
+            .db(move |db| db.connection_by_natural_key(&cid, &key))
+            .await?;
+        let now = self.now();
+        match existing {
+            Some(old) => {
+                let lock = self.lock_for(&old.id);
+                let _guard = lock.lock().await;
+                let old = self.connection(&old.id).await?;
+                if let Some(secret) = &child_secret {
+                    self.inner.vault.set_child_secret(&old.id, secret).await?;
+                }
+                let mut conn = customize(old.clone());
+                conn.label = label;
+                conn.state = ConnectionState::Active;
+                conn.last_error = None;
+                let refresh = tokens.refresh_token.clone();
+                apply_tokens(&mut conn, &tokens, now);
+                let conn = self
+                    .commit_tokens(&old, conn, tokens.access_token, refresh)
+                    .await?;
+                self.record(Some(&conn.id), Some(&client.id), "reconnect", Ok(()), None)
+                    .await;
+                self.emit(Event::ConnectionChanged {
+                    connection: Box::new(conn.clone()),
+                });
+                Ok(conn)
+            }
+            None => {
+                let mut conn = customize(Connection {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    client_id: client.id.clone(),
+                    client_name: client.name.clone(),
+                    provider: client.provider,
+                    environment: client.environment,
+                    label,
+                    support_code: None,
+                    grant: None,
+                    child_key: None,
+                    username: None,
+                    user_id: None,
+                    userinfo: None,
+                    scope: None,
+                    token_type: None,
+                    access_expires: None,
+                    refresh_expires: None,
+                    jwt: None,
+                    state: ConnectionState::Active,
+                    keep_fresh: false,
+                    last_refresh_at: None,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                    secret_generation: 1,
+                });
+                apply_tokens(&mut conn, &tokens, now);
+                let bundle = bundle_of(&conn, tokens.access_token, tokens.refresh_token);
+                if let Some(secret) = &child_secret {
+                    self.inner.vault.set_child_secret(&conn.id, secret).await?;
+                }
+                self.inner.vault.put_tokens(&conn.id, 1, &bundle).await?;
+                let stored = conn.clone();
+                if let Err(e) = self
+                    .db(move |db| db.insert_connection(&stored, &natural_key))
+                    .await
+                {
+                    let _ = self.inner.vault.delete_tokens(&conn.id, 1).await;
+                    let _ = self.inner.vault.delete_child_secret(&conn.id).await;
+                    return Err(e);
+                }
+                tracing::info!(connection = %conn.id, provider = %conn.provider, "connected");
+                self.record(Some(&conn.id), Some(&client.id), "connect", Ok(()), None)
+                    .await;
+                self.emit(Event::ConnectionChanged {
+                    connection: Box::new(conn.clone()),
+                });
+                Ok(conn)
+            }
+        }
+    }
+
+    /// The commit sequence for new tokens of an existing connection:
+    /// 1. write them to the keyring under generation g+1 (the old entry is untouched);
+    /// 2. one SQLite update switches the connection to g+1 — the commit point;
+    /// 3. delete generation g.
+    ///
+    /// A crash before 2 leaves the connection on g (an orphan g+1 entry); after 2, on g+1
+    /// (an orphan g entry). Either way the stored generation holds a complete token set.
+    async fn commit_tokens(
+        &self,
+        old: &Connection,
+        mut conn: Connection,
+        access: Secret,
+        refresh: Option<Secret>,
+    ) -> Result<Connection> {
+        let old_gen = old.secret_generation;
+        let new_gen = old_gen + 1;
+        let refresh = match refresh {
+            Some(r) => Some(r),
+            // RFC 6749 §6: no new refresh token → the old one stays valid.
+            None => self
+                .inner
+                .vault
+                .tokens(&old.id, old_gen)
+                .await?
+                .and_then(|b| b.refresh_token),
+        };
+        conn.secret_generation = new_gen;
+        conn.updated_at = self.now();
+        let bundle = bundle_of(&conn, access, refresh);
+        self.inner
+            .vault
+            .put_tokens(&conn.id, new_gen, &bundle)
+            .await?;
+        let stored = conn.clone();
+        let switched = self
+            .db(move |db| db.update_connection(&stored, old_gen))
+            .await?;
+        if !switched {
+            // Someone else switched generations first (we hold the in-process lock, so
+            // another process did): keep their tokens, drop ours.
+            let _ = self.inner.vault.delete_tokens(&conn.id, new_gen).await;
+            return Err(Error::new(
+                ErrorCode::Busy,
+                "Another Authdeck process updated this connection at the same time: try again.",
+            ));
+        }
+        if let Err(e) = self.inner.vault.delete_tokens(&conn.id, old_gen).await {
+            tracing::warn!(connection = %conn.id, code = %e.code, "old token generation not deleted");
+        }
+        Ok(conn)
+    }
+
+    /// Save metadata (state, last error) without touching the tokens.
+    async fn save_metadata(&self, conn: &Connection) -> Result<()> {
+        let mut stored = conn.clone();
+        stored.updated_at = self.now();
+        let generation = stored.secret_generation;
+        self.db(move |db| db.update_connection(&stored, generation))
+            .await?;
+        Ok(())
+    }
+
+    fn lock_for(&self, connection_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.inner.locks.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        locks.entry(connection_id.to_owned()).or_default().clone()
+    }
+
+    // ---- refresh, token, logout ----------------------------------------------------
+
+    /// Refresh a connection now (FedEx: request a new token). If another caller
+    /// refreshed it while this one waited for the lock, that result is returned instead
+    /// of refreshing twice.
+    pub async fn refresh(&self, reference: &str) -> Result<Connection> {
+        let conn = self.connection(reference).await?;
+        self.refresh_connection(&conn.id, Some(conn.secret_generation))
+            .await
+    }
+
+    /// Refresh every connection that can be refreshed, `refresh_concurrency` at a time.
+    pub async fn refresh_all(&self) -> Result<Vec<RefreshReport>> {
+        let connections = self.list().await?;
+        let permits = Arc::new(Semaphore::new(self.inner.refresh_concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for conn in connections {
+            if conn.state != ConnectionState::Active {
+                continue;
+            }
+            let this = self.clone();
+            let permits = permits.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let result = this
+                    .refresh_connection(&conn.id, Some(conn.secret_generation))
+                    .await;
+                RefreshReport {
+                    id: conn.id,
+                    label: conn.label,
+                    result,
+                }
+            });
+        }
+        let mut reports = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            reports.push(done.map_err(|_| Error::internal("A refresh task panicked."))?);
+        }
+        reports.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        Ok(reports)
+    }
+
+    async fn refresh_connection(
+        &self,
+        id: &str,
+        seen_generation: Option<i64>,
+    ) -> Result<Connection> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let conn = self.connection(id).await?;
+        if seen_generation.is_some_and(|g| g != conn.secret_generation) {
+            return Ok(conn); // refreshed by someone else meanwhile: single flight
+        }
+        match conn.state {
+            ConnectionState::LogoutPending => {
+                return Err(Error::invalid_input(
+                    "A logout of this connection is pending: retry the logout.",
+                ));
+            }
+            ConnectionState::ReauthorizationRequired => {
+                return Err(Error::new(
+                    ErrorCode::ReauthorizationRequired,
+                    reauthorize_message(&conn),
+                ));
+            }
+            ConnectionState::Active => {}
+        }
+        let result = self.refresh_with_provider(&conn).await;
+        match result {
+            Ok(tokens) => {
+                let mut next = conn.clone();
+                let refresh = tokens.refresh_token.clone();
+                apply_tokens(&mut next, &tokens, self.now());
+                next.last_refresh_at = Some(self.now());
+                next.last_error = None;
+                let next = self
+                    .commit_tokens(&conn, next, tokens.access_token, refresh)
+                    .await?;
+                tracing::info!(connection = %next.id, "refreshed");
+                self.record(
+                    Some(&next.id),
+                    Some(&next.client_id),
+                    "refresh",
+                    Ok(()),
+                    None,
+                )
+                .await;
+                self.emit(Event::ConnectionChanged {
+                    connection: Box::new(next.clone()),
+                });
+                Ok(next)
+            }
+            Err(e) => {
+                let mut failed = conn.clone();
+                if e.code == ErrorCode::ReauthorizationRequired {
+                    failed.state = ConnectionState::ReauthorizationRequired;
+                }
+                failed.last_error = Some(LastError {
+                    code: e.code,
+                    message: e.message.clone(),
+                    at: self.now(),
+                });
+                if let Err(save) = self.save_metadata(&failed).await {
+                    tracing::warn!(code = %save.code, "could not record a refresh failure");
+                }
+                tracing::warn!(connection = %conn.id, code = %e.code, "refresh failed");
+                self.record(
+                    Some(&conn.id),
+                    Some(&conn.client_id),
+                    "refresh",
+                    Err(&e),
+                    None,
+                )
+                .await;
+                self.emit(Event::ConnectionChanged {
+                    connection: Box::new(failed),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    async fn refresh_with_provider(&self, conn: &Connection) -> Result<IssuedTokens> {
+        let client = self.client(&conn.client_id).await?;
+        let now = self.now();
+        let http = &self.inner.http;
+        match conn.provider {
+            Provider::FlowAccount => {
+                let refresh = self.current_refresh_token(conn).await?;
+                let secret = self
+                    .inner
+                    .vault
+                    .client_secret(&client.id, &client.name)
+                    .await?;
+                flowaccount::refresh(
+                    http,
+                    &client.endpoints.token_url,
+                    &client.client_id,
+                    &secret,
+                    &refresh,
+                    now,
+                )
+                .await
+            }
+            Provider::Fedex => {
+                let grant = conn.grant.unwrap_or(FedexGrant::ClientCredentials);
+                let secret = self
+                    .inner
+                    .vault
+                    .client_secret(&client.id, &client.name)
+                    .await?;
+                let child_secret = match &conn.child_key {
+                    Some(_) => Some(self.inner.vault.child_secret(&conn.id).await?.ok_or_else(|| {
+                        Error::new(ErrorCode::InvalidClient, "The child secret is missing from the keyring: connect this project again.")
+                    })?),
+                    None => None,
+                };
+                let child = conn.child_key.as_deref().zip(child_secret.as_ref());
+                fedex::request_token(
+                    http,
+                    &client.endpoints.token_url,
+                    grant,
+                    &client.client_id,
+                    &secret,
+                    child,
+                    now,
+                )
+                .await
+            }
+            Provider::Iot => {
+                let refresh = self.current_refresh_token(conn).await?;
+                let user_id = conn.user_id.as_deref().ok_or_else(|| {
+                    Error::new(ErrorCode::ReauthorizationRequired, "The IoT platform did not say who this account is, so it cannot be renewed: log in again.")
+                })?;
+                iot::refresh(http, &iot_client(&client)?, &refresh, user_id, now).await
+            }
+        }
+    }
+
+    async fn current_refresh_token(&self, conn: &Connection) -> Result<Secret> {
+        self.inner
+            .vault
+            .tokens(&conn.id, conn.secret_generation)
+            .await?
+            .and_then(|b| b.refresh_token)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::ReauthorizationRequired,
+                    reauthorize_message(conn),
+                )
+            })
+    }
+
+    /// A valid access token: the cached one, or a refreshed one when it expires within
+    /// `min_validity` (or has already expired).
+    pub async fn access_token(
+        &self,
+        reference: &str,
+        min_validity: Duration,
+    ) -> Result<(Secret, Connection)> {
+        let mut conn = self.connection(reference).await?;
+        let min_validity =
+            chrono::Duration::from_std(min_validity).unwrap_or(chrono::Duration::zero());
+        for _ in 0..3 {
+            if conn.state == ConnectionState::ReauthorizationRequired {
+                return Err(Error::new(
+                    ErrorCode::ReauthorizationRequired,
+                    reauthorize_message(&conn),
+                ));
+            }
+            let fresh_enough = match &conn.access_expires {
+                Some(e) => e.at - self.now() > min_validity,
+                None => true, // unknown expiry: the cached token is all we can offer
+            };
+            if !fresh_enough {
+                conn = self
+                    .refresh_connection(&conn.id, Some(conn.secret_generation))
+                    .await?;
+            }
+            if let Some(bundle) = self
+                .inner
+                .vault
+                .tokens(&conn.id, conn.secret_generation)
+                .await?
+            {
+                return Ok((bundle.access_token, conn));
+            }
+            // Switched to a new generation between our two reads: read again.
+            conn = self.connection(&conn.id).await?;
+        }
+        Err(Error::new(
+            ErrorCode::Busy,
+            "The connection kept changing while its token was read: try again.",
+        ))
+    }
+
+    /// IoT: revoke the session at the server, then delete the local secrets (only after
+    /// the server confirmed). FlowAccount / FedEx: disconnect, deleting local secrets.
+    /// History is kept either way.
+    pub async fn logout(&self, reference: &str) -> Result<LogoutOutcome> {
+        let conn = self.connection(reference).await?;
+        let lock = self.lock_for(&conn.id);
+        let _guard = lock.lock().await;
+        let conn = self.connection(&conn.id).await?;
+        let outcome = match conn.provider {
+            Provider::Iot => {
+                let revoked = match self
+                    .inner
+                    .vault
+                    .tokens(&conn.id, conn.secret_generation)
+                    .await?
+                {
+                    Some(TokenBundle {
+                        refresh_token: Some(refresh),
+                        ..
+                    }) => {
+                        let client = self.client(&conn.client_id).await?;
+                        iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await
+                    }
+                    _ => Err(Error::new(
+                        ErrorCode::ReauthorizationRequired,
+                        "No refresh token is stored.",
+                    )),
+                };
+                match revoked {
+                    Ok(()) => LogoutOutcome::Revoked,
+                    Err(e) if e.code == ErrorCode::ReauthorizationRequired => {
+                        LogoutOutcome::AlreadyRevoked
+                    }
+                    Err(e) => {
+                        let mut pending = conn.clone();
+                        pending.state = ConnectionState::LogoutPending;
+                        pending.last_error = Some(LastError {
+                            code: e.code,
+                            message: e.message.clone(),
+                            at: self.now(),
+                        });
+                        self.save_metadata(&pending).await?;
+                        self.record(
+                            Some(&conn.id),
+                            Some(&conn.client_id),
+                            "logout",
+                            Err(&e),
+                            None,
+                        )
+                        .await;
+                        self.emit(Event::ConnectionChanged {
+                            connection: Box::new(pending),
+                        });
+                        return Err(Error {
+                            message: format!("{} The logout is pending: retry it.", e.message),
+                            ..e
+                        });
+                    }
+                }
+            }
+            Provider::FlowAccount | Provider::Fedex => LogoutOutcome::Disconnected,
+        };
+        // Keyring first: if it is unavailable nothing is removed and the user can retry.
+        self.inner
+            .vault
+            .delete_tokens(&conn.id, conn.secret_generation)
+            .await?;
+        self.inner.vault.delete_child_secret(&conn.id).await?;
+        let id = conn.id.clone();
+        self.db(move |db| db.delete_connection(&id)).await?;
+        let event = if conn.provider == Provider::Iot {
+            "logout"
+        } else {
+            "disconnect"
+        };
+        let detail = match outcome {
+            LogoutOutcome::AlreadyRevoked => {
+                Some("the server no longer knew this session".to_string())
+            }
+            _ => None,
+        };
+        self.record(Some(&conn.id), Some(&conn.client_id), event, Ok(()), detail)
+            .await;
+        tracing::info!(connection = %conn.id, "{event}");
+        self.emit(Event::ConnectionRemoved {
+            id: conn.id.clone(),
+        });
+        Ok(outcome)
+    }
+}
+
+fn reauthorize_message(conn: &Connection) -> String {
+    match conn.provider {
+        Provider::FlowAccount => format!(
+            "FlowAccount business {} must be authorized again: connect it again.",
+            conn.label
+        ),
+        Provider::Iot => format!("The IoT session of {} has ended: log in again.", conn.label),
+        Provider::Fedex => format!("FedEx project {} must be connected again.", conn.label),
+    }
+}
+
+fn iot_client(client: &Client) -> Result<IotClient<'_>> {
+    Ok(IotClient {
+        token_url: &client.endpoints.token_url,
+        logout_url: client
+            .endpoints
+            .logout_url
+            .as_ref()
+            .ok_or_else(|| Error::internal("IoT client without logout URL."))?,
+        client_id: &client.client_id,
+        basic: client.options.iot_basic_auth,
+        body: client.options.iot_body,
+    })
+}
+
+/// Copy what a token response says about a connection into it.
+fn apply_tokens(conn: &mut Connection, tokens: &IssuedTokens, now: chrono::DateTime<Utc>) {
+    conn.token_type = tokens.token_type.clone().or(conn.token_type.take());
+    conn.scope = tokens.scope.clone().or(conn.scope.take());
+    conn.access_expires = tokens.access_expires;
+    if tokens.refresh_expires.is_some() || tokens.refresh_token.is_some() {
+        conn.refresh_expires = tokens.refresh_expires;
+    }
+    if tokens.support_code.is_some() {
+        conn.support_code = tokens.support_code.clone();
+    }
+    if tokens.userinfo.is_some() {
+        conn.userinfo = tokens.userinfo.clone();
+    }
+    if tokens.user_id.is_some() {
+        conn.user_id = tokens.user_id.clone();
+    }
+    conn.jwt = tokens.jwt.clone();
+    conn.updated_at = now;
+}
+
+fn bundle_of(conn: &Connection, access: Secret, refresh: Option<Secret>) -> TokenBundle {
+    TokenBundle {
+        access_token: access,
+        refresh_token: refresh,
+        access_expires: conn.access_expires,
+        refresh_expires: conn.refresh_expires,
+    }
+}

@@ -4,6 +4,7 @@
 pub mod db;
 pub mod keyring;
 pub mod paths;
+pub mod vault;
 
 use crate::error::Result;
 use crate::secret::Secret;

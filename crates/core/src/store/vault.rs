@@ -1,0 +1,203 @@
+//! Typed access to the secrets of clients, connections and pending authorizations, over
+//! any [`SecretStore`]. Knows the keyring key layout and runs every (blocking) keyring
+//! call on the blocking thread pool.
+//!
+//! Key layout (one keyring *service* per data directory, see `paths`):
+//! - `client/<client id>/secret` — the app registration's client secret
+//! - `connection/<connection id>/child_secret` — FedEx child secret
+//! - `connection/<connection id>/tokens/<generation>` — access + refresh token, one entry
+//!   so both change together
+//! - `pending/<state hash>/pkce_verifier` — PKCE verifier of a started authorization
+//!
+//! Tokens are written under a *new* generation and the connection is switched to it in
+//! SQLite afterwards, so an interrupted refresh never overwrites the tokens the
+//! connection still points at.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::SecretStore;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::Expiry;
+use crate::secret::Secret;
+
+/// The tokens of one connection generation.
+#[derive(Debug, Clone)]
+pub struct TokenBundle {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    /// Metadata needed to finish a half-done switch after a crash.
+    pub access_expires: Option<Expiry>,
+    pub refresh_expires: Option<Expiry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenBundleWire {
+    v: u32,
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_expires: Option<Expiry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_expires: Option<Expiry>,
+}
+
+impl TokenBundle {
+    fn encode(&self) -> Result<Secret> {
+        let wire = TokenBundleWire {
+            v: 1,
+            access_token: self.access_token.expose().to_owned(),
+            refresh_token: self.refresh_token.as_ref().map(|s| s.expose().to_owned()),
+            access_expires: self.access_expires,
+            refresh_expires: self.refresh_expires,
+        };
+        let text = serde_json::to_string(&wire)
+            .map_err(|_| Error::internal("Could not encode a token bundle."))?;
+        drop(Secret::new(wire.access_token)); // zero the plain copies
+        if let Some(r) = wire.refresh_token {
+            drop(Secret::new(r));
+        }
+        Ok(Secret::new(text))
+    }
+
+    fn decode(secret: &Secret) -> Result<Self> {
+        let wire: TokenBundleWire = serde_json::from_str(secret.expose()).map_err(|_| {
+            Error::new(
+                ErrorCode::KeyringUnavailable,
+                "A keyring entry of Authdeck is damaged: reconnect this connection.",
+            )
+        })?;
+        Ok(Self {
+            access_token: Secret::new(wire.access_token),
+            refresh_token: wire.refresh_token.map(Secret::new),
+            access_expires: wire.access_expires,
+            refresh_expires: wire.refresh_expires,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Vault {
+    store: Arc<dyn SecretStore>,
+}
+
+fn client_secret_key(client_id: &str) -> String {
+    format!("client/{client_id}/secret")
+}
+
+fn child_secret_key(connection_id: &str) -> String {
+    format!("connection/{connection_id}/child_secret")
+}
+
+fn tokens_key(connection_id: &str, generation: i64) -> String {
+    format!("connection/{connection_id}/tokens/{generation}")
+}
+
+fn pkce_key(state_hash: &str) -> String {
+    format!("pending/{state_hash}/pkce_verifier")
+}
+
+impl Vault {
+    pub fn new(store: Arc<dyn SecretStore>) -> Self {
+        Self { store }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn SecretStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|_| Error::internal("A keyring call panicked."))?
+    }
+
+    pub async fn check(&self) -> Result<()> {
+        self.run(|s| s.check()).await
+    }
+
+    async fn set(&self, key: String, value: Secret) -> Result<()> {
+        self.run(move |s| s.set(&key, &value)).await
+    }
+
+    async fn get(&self, key: String) -> Result<Option<Secret>> {
+        self.run(move |s| s.get(&key)).await
+    }
+
+    async fn delete(&self, key: String) -> Result<()> {
+        self.run(move |s| s.delete(&key)).await
+    }
+
+    pub async fn set_client_secret(&self, client_id: &str, secret: &Secret) -> Result<()> {
+        self.set(client_secret_key(client_id), secret.clone()).await
+    }
+
+    /// The client secret, or a clear error when the keyring lost it.
+    pub async fn client_secret(&self, client_id: &str, client_name: &str) -> Result<Secret> {
+        self.get(client_secret_key(client_id)).await?.ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidClient,
+                format!("The client secret of {client_name:?} is missing from the keyring: remove and add the client again."),
+            )
+        })
+    }
+
+    pub async fn delete_client_secret(&self, client_id: &str) -> Result<()> {
+        self.delete(client_secret_key(client_id)).await
+    }
+
+    pub async fn set_child_secret(&self, connection_id: &str, secret: &Secret) -> Result<()> {
+        self.set(child_secret_key(connection_id), secret.clone())
+            .await
+    }
+
+    pub async fn child_secret(&self, connection_id: &str) -> Result<Option<Secret>> {
+        self.get(child_secret_key(connection_id)).await
+    }
+
+    pub async fn delete_child_secret(&self, connection_id: &str) -> Result<()> {
+        self.delete(child_secret_key(connection_id)).await
+    }
+
+    pub async fn put_tokens(
+        &self,
+        connection_id: &str,
+        generation: i64,
+        tokens: &TokenBundle,
+    ) -> Result<()> {
+        self.set(tokens_key(connection_id, generation), tokens.encode()?)
+            .await
+    }
+
+    pub async fn tokens(
+        &self,
+        connection_id: &str,
+        generation: i64,
+    ) -> Result<Option<TokenBundle>> {
+        match self.get(tokens_key(connection_id, generation)).await? {
+            Some(secret) => Ok(Some(TokenBundle::decode(&secret)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn delete_tokens(&self, connection_id: &str, generation: i64) -> Result<()> {
+        self.delete(tokens_key(connection_id, generation)).await
+    }
+
+    pub async fn set_pkce_verifier(&self, state_hash: &str, verifier: &Secret) -> Result<()> {
+        self.set(pkce_key(state_hash), verifier.clone()).await
+    }
+
+    /// Read and delete: a verifier is used once.
+    pub async fn take_pkce_verifier(&self, state_hash: &str) -> Result<Option<Secret>> {
+        let key = pkce_key(state_hash);
+        self.run(move |s| {
+            let v = s.get(&key)?;
+            s.delete(&key)?;
+            Ok(v)
+        })
+        .await
+    }
+}
