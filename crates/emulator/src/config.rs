@@ -1,0 +1,247 @@
+//! What the emulated providers know at start: clients, users, lifetimes, switches.
+//!
+//! Values marked [guess] in PROVIDERS.md are fields here, so a test can move them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::Fault;
+
+/// Everything [`crate::start`] needs. [`EmulatorConfig::demo`] is the sandbox users try.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub flowaccount: FlowAccountConfig,
+    pub fedex: FedexConfig,
+    pub iot: IotConfig,
+    /// Added before every provider response (token, logout, me); never to /admin or HTML.
+    pub latency: Duration,
+    /// Faults armed from the start, in order.
+    pub faults: Vec<Fault>,
+}
+
+impl EmulatorConfig {
+    /// The demo sandbox: one client, project and user per provider (see `describe()`).
+    pub fn demo() -> Self {
+        EmulatorConfig {
+            flowaccount: FlowAccountConfig::demo(),
+            fedex: FedexConfig::demo(),
+            iot: IotConfig::demo(),
+            latency: Duration::ZERO,
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self::demo()
+    }
+}
+
+// ---------------------------------------------------------------- FlowAccount
+
+#[derive(Debug, Clone)]
+pub struct FlowAccountConfig {
+    pub clients: Vec<FaClient>,
+    pub users: Vec<FaUser>,
+    /// Scopes a client may ask for; anything else is `invalid_scope`.
+    pub allowed_scopes: Vec<String>,
+    /// Access-token lifetime, sent as `expires_in` [guess: 3600 s].
+    pub access_token_lifetime: Duration,
+    /// Each refresh token lives this long from its issue (the seed's sliding 1 day).
+    pub refresh_token_lifetime: Duration,
+    /// Authorization codes live 150 minutes [doc].
+    pub code_lifetime: Duration,
+    /// RFC 9700 §4.14.2: presenting a rotated-out refresh token revokes its family.
+    pub reuse_detection: bool,
+}
+
+impl FlowAccountConfig {
+    pub fn demo() -> Self {
+        FlowAccountConfig {
+            clients: vec![FaClient {
+                client_id: "demo-flowaccount".into(),
+                client_secret: "demo-flowaccount-secret".into(),
+                redirect_uris: vec![
+                    "com.authdeck.desktop:/oauth/callback".into(),
+                    "http://127.0.0.1:53682/callback".into(),
+                ],
+            }],
+            users: vec![FaUser {
+                username: "demo@example.com".into(),
+                password: "demo".into(),
+                businesses: vec![
+                    FaBusiness {
+                        support_code: "FA-100001".into(),
+                        name: "Siam Trading Co., Ltd.".into(),
+                    },
+                    FaBusiness {
+                        support_code: "FA-100002".into(),
+                        name: "Chiang Mai Crafts".into(),
+                    },
+                ],
+            }],
+            allowed_scopes: vec![
+                "flowaccount-api".into(),
+                "offline_access".into(),
+                "openid".into(),
+                "profile".into(),
+            ],
+            access_token_lifetime: Duration::from_secs(3600),
+            refresh_token_lifetime: Duration::from_secs(24 * 3600),
+            code_lifetime: Duration::from_secs(150 * 60),
+            reuse_detection: true,
+        }
+    }
+}
+
+/// A registered FlowAccount application (confidential client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Compared byte for byte with the request's `redirect_uri` [doc].
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaUser {
+    pub username: String,
+    pub password: String,
+    pub businesses: Vec<FaBusiness>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaBusiness {
+    /// The business's customer code, returned as `supportCode`.
+    pub support_code: String,
+    pub name: String,
+}
+
+// ---------------------------------------------------------------- FedEx
+
+#[derive(Debug, Clone)]
+pub struct FedexConfig {
+    pub projects: Vec<FedexProject>,
+    /// How long the JWT is valid (its `exp`).
+    pub token_lifetime: Duration,
+    /// The `expires_in` value sent; real responses say 3599 for a one-hour token.
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+impl FedexConfig {
+    pub fn demo() -> Self {
+        FedexConfig {
+            projects: vec![FedexProject {
+                client_id: "demo-fedex-key".into(),
+                client_secret: "demo-fedex-secret".into(),
+                children: vec![FedexChild {
+                    child_key: "demo-child-key".into(),
+                    child_secret: "demo-child-secret".into(),
+                }],
+            }],
+            token_lifetime: Duration::from_secs(3600),
+            expires_in: 3599,
+            scope: "CXS".into(),
+        }
+    }
+}
+
+/// A FedEx Developer Portal project: API key + secret key, and its child credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FedexProject {
+    pub client_id: String,
+    pub client_secret: String,
+    pub children: Vec<FedexChild>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FedexChild {
+    pub child_key: String,
+    pub child_secret: String,
+}
+
+// ---------------------------------------------------------------- IoT platform
+
+#[derive(Debug, Clone)]
+pub struct IotConfig {
+    /// The application client id expected in `Authorization: Basic …`.
+    pub client_id: String,
+    pub basic_mode: IotBasicMode,
+    pub users: Vec<IotUser>,
+    /// Access JWT lifetime (`expireIn` claim): one day [src].
+    pub access_token_lifetime: Duration,
+    /// Refresh-token lifetime [guess: 30 days].
+    pub refresh_token_lifetime: Duration,
+    /// How `expires_in` is written: the seed says "Timestamp" [doc]; the unit is a guess.
+    pub expires_in_format: ExpiresInFormat,
+    pub scope: String,
+}
+
+impl IotConfig {
+    pub fn demo() -> Self {
+        IotConfig {
+            client_id: "demo-iot-client".into(),
+            basic_mode: IotBasicMode::Raw,
+            users: vec![IotUser {
+                user_id: "U974814773204".into(),
+                username: "operator".into(),
+                email: "operator@example.com".into(),
+                password: "operator-pass".into(),
+            }],
+            access_token_lifetime: Duration::from_secs(86_400),
+            refresh_token_lifetime: Duration::from_secs(30 * 86_400),
+            expires_in_format: ExpiresInFormat::EpochMs,
+            scope: "user".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IotUser {
+    pub user_id: String,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// How the IoT platform reads `Authorization: Basic <value>` (undocumented [guess]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IotBasicMode {
+    /// `<value>` is the client id itself, as the seed reads.
+    Raw,
+    /// `<value>` is base64(`client_id:`), as RFC 7617 would have it.
+    Base64,
+    /// Either of the two.
+    Either,
+}
+
+/// The unit of the IoT platform's `expires_in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiresInFormat {
+    /// Expiry instant in epoch milliseconds (JWT `exp` × 1000).
+    EpochMs,
+    /// Expiry instant in epoch seconds (JWT `exp`).
+    EpochS,
+    /// Seconds from now, as RFC 6749 would have it.
+    Relative,
+}
+
+impl std::str::FromStr for ExpiresInFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "epoch_ms" | "ms" => Ok(ExpiresInFormat::EpochMs),
+            "epoch_s" | "s" => Ok(ExpiresInFormat::EpochS),
+            "relative" => Ok(ExpiresInFormat::Relative),
+            other => Err(format!(
+                "unknown expires_in format {other:?} (expected epoch-ms, epoch-s or relative)"
+            )),
+        }
+    }
+}
