@@ -2,9 +2,19 @@
 //! redirect (a token endpoint that redirects is misconfigured or hostile; following it
 //! could post secrets elsewhere).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use url::Url;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::Provider;
+use crate::providers::error::{self as perror, Operation};
+use crate::secret::Secret;
+
+/// Error answers larger than this are cut before parsing (a gateway's HTML page, a
+/// misconfigured URL pointing at a download): only an excerpt is ever kept anyway.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Timeouts for provider calls.
 #[derive(Debug, Clone, Copy)]
@@ -45,5 +55,195 @@ impl HttpClient {
 
     pub fn reqwest(&self) -> &reqwest::Client {
         &self.inner
+    }
+}
+
+/// How a token request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyEncoding {
+    /// `application/x-www-form-urlencoded` (RFC 6749 §4).
+    Form,
+    /// `multipart/form-data` (an IoT platform setting).
+    Multipart,
+}
+
+/// One POST to a provider endpoint: the fields of its form, and which of them are
+/// secrets (redacted from any error detail built from the answer).
+pub(crate) struct FormPost<'a> {
+    pub provider: Provider,
+    pub op: Operation,
+    pub url: &'a Url,
+    pub authorization: Option<String>,
+    pub encoding: BodyEncoding,
+    pub fields: Vec<(&'static str, &'a str)>,
+    pub secrets: Vec<&'a Secret>,
+}
+
+/// A 2xx answer: status and (capped) body.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl FormPost<'_> {
+    /// Sends the form. Non-2xx answers and transport failures come back as [`Error`]s
+    /// (see [`perror`]); a 2xx comes back as is.
+    pub(crate) async fn send(&self, http: &HttpClient) -> Result<Answer> {
+        let started = Instant::now();
+        let mut req = http.reqwest().post(self.url.clone());
+        if let Some(auth) = &self.authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        req = match self.encoding {
+            BodyEncoding::Form => req.form(&self.fields),
+            BodyEncoding::Multipart => {
+                let form = self
+                    .fields
+                    .iter()
+                    .fold(reqwest::multipart::Form::new(), |f, (k, v)| {
+                        f.text(*k, v.to_string())
+                    });
+                req.multipart(form)
+            }
+        };
+        let outcome = async {
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_capped(resp).await?;
+            Ok::<_, reqwest::Error>((status, retry_after, body))
+        }
+        .await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (status, retry_after, body) = match outcome {
+            Ok(parts) => parts,
+            Err(e) => {
+                let e = e.without_url();
+                tracing::debug!(provider = %self.provider, op = %self.op, elapsed_ms, kind = "transport", "provider call failed");
+                return Err(perror::from_transport(self.provider, &e));
+            }
+        };
+        tracing::debug!(provider = %self.provider, op = %self.op, status, elapsed_ms, "provider call");
+        if !(200..300).contains(&status) {
+            return Err(perror::from_response(
+                self.provider,
+                self.op,
+                status,
+                retry_after.as_deref(),
+                &body,
+                &self.secrets,
+            ));
+        }
+        Ok(Answer { status, body })
+    }
+
+    /// Sends the form and parses a token answer: a JSON object with a non-empty
+    /// `access_token`. A 2xx carrying an error (`{status: 401, error: …}`) is mapped as
+    /// that error; any other unusable 2xx is `invalid_response`.
+    pub(crate) async fn token(&self, http: &HttpClient) -> Result<TokenJson> {
+        let answer = self.send(http).await?;
+        let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
+        let Some(Value::Object(map)) = parsed else {
+            return Err(perror::invalid_token_response(
+                self.provider,
+                answer.status,
+                &answer.body,
+                &self.secrets,
+            ));
+        };
+        match map.get("access_token") {
+            Some(Value::String(t)) if !t.trim().is_empty() => Ok(TokenJson(map)),
+            _ => {
+                let value = Value::Object(map);
+                match perror::embedded_error_status(&value) {
+                    Some(status) => Err(perror::from_response(
+                        self.provider,
+                        self.op,
+                        status,
+                        None,
+                        &answer.body,
+                        &self.secrets,
+                    )),
+                    None => Err(perror::invalid_token_response(
+                        self.provider,
+                        answer.status,
+                        &answer.body,
+                        &self.secrets,
+                    )),
+                }
+            }
+        }
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = MAX_BODY_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_BODY_BYTES {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// A token answer's JSON object, with lenient accessors (numbers may be strings,
+/// unknown fields are ignored). Holds secrets: never log or format it.
+pub(crate) struct TokenJson(Map<String, Value>);
+
+impl TokenJson {
+    #[cfg(test)]
+    pub(crate) fn for_tests(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+
+    pub(crate) fn access_token(&self) -> Secret {
+        Secret::new(self.string("access_token").unwrap_or_default())
+    }
+
+    /// A non-empty `refresh_token`, if any.
+    pub(crate) fn refresh_token(&self) -> Option<Secret> {
+        self.string("refresh_token").map(Secret::new)
+    }
+
+    /// A non-empty string, or a number as text.
+    pub(crate) fn string(&self, key: &str) -> Option<String> {
+        match self.0.get(key)? {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn value(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    /// `expires_in` as relative seconds (FlowAccount, FedEx): a number or numeric string.
+    pub(crate) fn relative_expiry(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<crate::model::Expiry> {
+        let secs = perror::number_of(self.value("expires_in")?)?;
+        if secs < 0.0 {
+            return None;
+        }
+        let at = now + chrono::Duration::milliseconds((secs * 1000.0).round() as i64);
+        Some(crate::model::Expiry::new(
+            at,
+            crate::model::ExpirySource::RelativeSeconds,
+        ))
+    }
+}
+
+impl std::fmt::Debug for TokenJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&String> = self.0.keys().collect();
+        f.debug_struct("TokenJson").field("keys", &keys).finish()
     }
 }

@@ -1,1 +1,223 @@
-//! (being written)
+//! Known endpoints of each provider (PROVIDERS.md tables), and the rules a hand-entered
+//! endpoint must follow.
+
+use std::net::IpAddr;
+
+use url::{Host, Url};
+
+use crate::error::{Error, Result};
+use crate::model::{Endpoints, Environment, Provider};
+
+const FLOWACCOUNT_SANDBOX_AUTHORIZE: &str =
+    "https://sandbox-auth.flowaccount.com/connect/authorize";
+const FLOWACCOUNT_SANDBOX_TOKEN: &str = "https://openapi.flowaccount.com/test/token";
+const FLOWACCOUNT_PRODUCTION_AUTHORIZE: &str = "https://auth.flowaccount.com/connect/authorize";
+const FLOWACCOUNT_PRODUCTION_TOKEN: &str = "https://openapi.flowaccount.com/v1/token";
+const FEDEX_SANDBOX_TOKEN: &str = "https://apis-sandbox.fedex.com/oauth/token";
+const FEDEX_PRODUCTION_TOKEN: &str = "https://apis.fedex.com/oauth/token";
+/// The NETPIE deployment; other deployments are `Environment::Custom`.
+const IOT_PRODUCTION_AUTH: &str = "https://authx.netpie.io";
+
+/// The preset endpoints of `provider` in `env`; `None` for `Custom` and for the IoT
+/// platform's sandbox (there is no public one).
+pub fn endpoints(provider: Provider, env: Environment) -> Option<Endpoints> {
+    let (authorize, token) = match (provider, env) {
+        (_, Environment::Custom) | (Provider::Iot, Environment::Sandbox) => return None,
+        (Provider::Iot, Environment::Production) => {
+            return Some(iot_endpoints(&preset(IOT_PRODUCTION_AUTH)))
+        }
+        (Provider::FlowAccount, Environment::Sandbox) => (
+            Some(FLOWACCOUNT_SANDBOX_AUTHORIZE),
+            FLOWACCOUNT_SANDBOX_TOKEN,
+        ),
+        (Provider::FlowAccount, Environment::Production) => (
+            Some(FLOWACCOUNT_PRODUCTION_AUTHORIZE),
+            FLOWACCOUNT_PRODUCTION_TOKEN,
+        ),
+        (Provider::Fedex, Environment::Sandbox) => (None, FEDEX_SANDBOX_TOKEN),
+        (Provider::Fedex, Environment::Production) => (None, FEDEX_PRODUCTION_TOKEN),
+    };
+    Some(Endpoints {
+        authorize_url: authorize.map(preset),
+        token_url: preset(token),
+        logout_url: None,
+    })
+}
+
+/// The IoT platform's endpoints under one `auth_url` (PROVIDERS.md §3):
+/// `{auth_url}/oauth/token` and `{auth_url}/user/logout`. A path prefix on `auth_url` is kept.
+pub fn iot_endpoints(auth_url: &Url) -> Endpoints {
+    Endpoints {
+        authorize_url: None,
+        token_url: under(auth_url, "oauth/token"),
+        logout_url: Some(under(auth_url, "user/logout")),
+    }
+}
+
+/// Checks a hand-entered endpoint: `https`, or `http` to a loopback host only (the local
+/// emulator); no `user:password@` (credentials never go in URLs) and no `#fragment`.
+pub fn validate_endpoint(url: &str) -> Result<Url> {
+    let text = url.trim();
+    let parsed = Url::parse(text).map_err(|e| {
+        Error::invalid_input(format!(
+            "The endpoint is not a valid URL ({e}): enter a full address such as https://example.com/oauth/token."
+        ))
+    })?;
+    let host = match parsed.host() {
+        Some(h) => h,
+        None => {
+            return Err(Error::invalid_input(
+                "The endpoint has no host: enter a full address such as https://example.com/oauth/token.",
+            ))
+        }
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&host) => {}
+        "http" => {
+            return Err(Error::invalid_input(format!(
+                "The endpoint on {host} uses http: use https (plain http is allowed only for 127.0.0.1, ::1 or localhost)."
+            )))
+        }
+        other => {
+            return Err(Error::invalid_input(format!(
+                "The endpoint uses {other}: provider endpoints must use https."
+            )))
+        }
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Do not echo the URL back: it holds credentials.
+        return Err(Error::invalid_input(
+            "The endpoint URL contains a user name or password: remove the part before '@'.",
+        ));
+    }
+    if parsed.fragment().is_some() {
+        return Err(Error::invalid_input(format!(
+            "The endpoint on {host} has a #fragment: remove it."
+        )));
+    }
+    Ok(parsed)
+}
+
+fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
+        Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
+        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+fn under(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}/{path}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
+fn preset(s: &str) -> Url {
+    // The presets above are constants covered by a test; a parse failure is a typo there.
+    Url::parse(s).unwrap_or_else(|e| panic!("preset URL {s} does not parse: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn presets_match_providers_md() {
+        let fa = endpoints(Provider::FlowAccount, Environment::Sandbox).unwrap();
+        assert_eq!(
+            fa.authorize_url.unwrap().as_str(),
+            "https://sandbox-auth.flowaccount.com/connect/authorize"
+        );
+        assert_eq!(
+            fa.token_url.as_str(),
+            "https://openapi.flowaccount.com/test/token"
+        );
+        let fa = endpoints(Provider::FlowAccount, Environment::Production).unwrap();
+        assert_eq!(
+            fa.authorize_url.unwrap().as_str(),
+            "https://auth.flowaccount.com/connect/authorize"
+        );
+        assert_eq!(
+            fa.token_url.as_str(),
+            "https://openapi.flowaccount.com/v1/token"
+        );
+        let fx = endpoints(Provider::Fedex, Environment::Sandbox).unwrap();
+        assert_eq!(
+            fx.token_url.as_str(),
+            "https://apis-sandbox.fedex.com/oauth/token"
+        );
+        assert_eq!(fx.authorize_url, None);
+        let fx = endpoints(Provider::Fedex, Environment::Production).unwrap();
+        assert_eq!(fx.token_url.as_str(), "https://apis.fedex.com/oauth/token");
+        let iot = endpoints(Provider::Iot, Environment::Production).unwrap();
+        assert_eq!(
+            iot.token_url.as_str(),
+            "https://authx.netpie.io/oauth/token"
+        );
+        assert_eq!(
+            iot.logout_url.unwrap().as_str(),
+            "https://authx.netpie.io/user/logout"
+        );
+        assert!(endpoints(Provider::Iot, Environment::Sandbox).is_none());
+        for p in Provider::ALL {
+            assert!(endpoints(p, Environment::Custom).is_none());
+        }
+    }
+
+    #[test]
+    fn iot_endpoints_keep_a_path_prefix() {
+        let e = iot_endpoints(&Url::parse("http://127.0.0.1:8080/iot/").unwrap());
+        assert_eq!(
+            e.token_url.as_str(),
+            "http://127.0.0.1:8080/iot/oauth/token"
+        );
+        assert_eq!(
+            e.logout_url.unwrap().as_str(),
+            "http://127.0.0.1:8080/iot/user/logout"
+        );
+        let e = iot_endpoints(&Url::parse("https://auth.example.com").unwrap());
+        assert_eq!(e.token_url.as_str(), "https://auth.example.com/oauth/token");
+    }
+
+    #[test]
+    fn endpoint_validation() {
+        for ok in [
+            "https://apis.fedex.com/oauth/token",
+            " https://example.com/t?x=1 ",
+            "http://127.0.0.1:8080/token",
+            "http://127.8.9.10/token",
+            "http://[::1]:9000/token",
+            "http://localhost:3000/token",
+            "http://LOCALHOST/token",
+        ] {
+            assert!(validate_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/token",
+            "http://10.0.0.1/token",
+            "http://localhost.evil.com/token",
+            "ftp://example.com/token",
+            "https://user:pw@example.com/token",
+            "https://user@example.com/token",
+            "https://example.com/token#frag",
+            "example.com/token",
+            "",
+            "file:///etc/passwd",
+        ] {
+            let e = validate_endpoint(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidInput, "{bad}");
+            assert!(!e.message.is_empty());
+        }
+        let e = validate_endpoint("https://user:hunter2@example.com/").unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        // Messages name the host at most: a pasted URL may carry a secret in its query.
+        let e = validate_endpoint("http://example.com/t?client_secret=hunter2").unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        assert!(e.message.contains("example.com"), "{}", e.message);
+    }
+}
