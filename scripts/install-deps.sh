@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Install what Authdeck needs to build, test and run on Debian 12 / Ubuntu 22.04+.
+#
+# Idempotent: every step checks first and does nothing when its work is already done,
+# so `make test` / `make run` can call it every time. Uses sudo only when not root.
+# Non-interactive (CI runs it with no stdin).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '==> %s\n' "$*"; }
+fail() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
+
+# System packages: Tauri 2's Linux prerequisites, the headless display and WebDriver
+# for end-to-end tests, and a Secret Service (gnome-keyring) + session D-Bus for the
+# keyring tests (scripts/with-keyring.sh).
+APT_PACKAGES=(
+  libwebkit2gtk-4.1-dev
+  build-essential
+  file
+  libxdo-dev
+  libssl-dev
+  libayatana-appindicator3-dev
+  librsvg2-dev
+  pkg-config
+  xvfb
+  xauth
+  webkit2gtk-driver
+  dbus
+  dbus-user-session
+  gnome-keyring
+  libsecret-tools
+  xdg-utils
+  desktop-file-utils
+)
+
+if [[ "$(id -u)" -eq 0 ]]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  SUDO=()
+fi
+
+command -v dpkg-query >/dev/null 2>&1 \
+  || fail "dpkg-query not found: this script supports Debian/Ubuntu only. Install the equivalents of: ${APT_PACKAGES[*]}"
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == "installed" ]]
+}
+
+# --- 1. System packages ------------------------------------------------------------
+step "checking ${#APT_PACKAGES[@]} system packages"
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  is_installed "$pkg" || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  step "system packages: all present"
+else
+  if [[ "$(id -u)" -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+    fail "missing packages (${missing[*]}) and not root, and sudo is not installed. Install them as root and re-run."
+  fi
+  step "system packages: installing ${missing[*]}"
+  # apt's chatter goes to a log, shown only when something fails.
+  log="$(mktemp "${TMPDIR:-/tmp}/authdeck-apt.XXXXXX.log")"
+  apt() {
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" </dev/null >>"$log" 2>&1 \
+      || { tail -n 30 "$log" >&2; fail "apt-get $1 failed (full log: $log)"; }
+  }
+  step "system packages: apt-get update"
+  apt update
+  step "system packages: apt-get install"
+  apt install -y --no-install-recommends "${missing[@]}"
+  rm -f "$log"
+  for pkg in "${missing[@]}"; do
+    is_installed "$pkg" || fail "package $pkg is still not installed after apt-get install"
+  done
+  step "system packages: installed ${#missing[@]}"
+fi
+
+# --- 2. Rust toolchain ---------------------------------------------------------------
+if command -v cargo >/dev/null 2>&1; then
+  step "rust: $(cargo --version)"
+else
+  fail "cargo not found. Install Rust with rustup (https://rustup.rs), then re-run."
+fi
+
+# --- 3. Later steps -------------------------------------------------------------------
+# >>> LATER STEPS (not yet needed; add here, each one checking first, like above) >>>
+#   - UI dependencies, once ui/ exists:
+#       [[ -d ui/node_modules ]] || (cd ui && npm ci)
+#   - WebDriver for the desktop end-to-end tests, when missing:
+#       command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+# <<< LATER STEPS <<<
+
+step "dependencies ready"
