@@ -19,15 +19,27 @@ impl SecretInput {
     /// The secret from `env_var` if set, else (when `from_stdin`) the next stdin line.
     pub fn read(&mut self, what: &str, from_stdin: bool, env_var: &str) -> Result<Option<Secret>> {
         if from_stdin {
-            let lines = self.lines.get_or_insert_with(|| std::io::stdin().lock().lines());
+            let lines = self
+                .lines
+                .get_or_insert_with(|| std::io::stdin().lock().lines());
             let line = match lines.next() {
                 Some(Ok(line)) => line,
-                Some(Err(_)) => return Err(Error::invalid_input(format!("Could not read the {what} from standard input."))),
-                None => return Err(Error::invalid_input(format!("Expected the {what} as a line on standard input, found end of input."))),
+                Some(Err(_)) => {
+                    return Err(Error::invalid_input(format!(
+                        "Could not read the {what} from standard input."
+                    )))
+                }
+                None => {
+                    return Err(Error::invalid_input(format!(
+                        "Expected the {what} as a line on standard input, found end of input."
+                    )))
+                }
             };
             let value = line.trim_end_matches(['\r', '\n']).to_owned();
             if value.is_empty() {
-                return Err(Error::invalid_input(format!("The {what} read from standard input is empty.")));
+                return Err(Error::invalid_input(format!(
+                    "The {what} read from standard input is empty."
+                )));
             }
             return Ok(Some(Secret::new(value)));
         }
@@ -37,7 +49,13 @@ impl SecretInput {
         }
     }
 
-    pub fn require(&mut self, what: &str, flag: &str, from_stdin: bool, env_var: &str) -> Result<Secret> {
+    pub fn require(
+        &mut self,
+        what: &str,
+        flag: &str,
+        from_stdin: bool,
+        env_var: &str,
+    ) -> Result<Secret> {
         self.read(what, from_stdin, env_var)?.ok_or_else(|| {
             Error::invalid_input(format!("Give the {what} on standard input with {flag}, or in the environment variable {env_var}."))
         })

@@ -20,9 +20,16 @@ pub struct LoopbackListener {
 impl LoopbackListener {
     /// Bind before the browser is opened, so the redirect cannot arrive too early.
     pub async fn bind(redirect_uri: &str) -> Result<Self> {
-        let url = Url::parse(redirect_uri).map_err(|_| Error::invalid_input("The redirect URI is not a URL."))?;
-        let port = url.port().ok_or_else(|| Error::invalid_input("A loopback redirect URI needs a fixed port."))?;
-        let host = url.host_str().unwrap_or("127.0.0.1").trim_matches(['[', ']']).to_owned();
+        let url = Url::parse(redirect_uri)
+            .map_err(|_| Error::invalid_input("The redirect URI is not a URL."))?;
+        let port = url
+            .port()
+            .ok_or_else(|| Error::invalid_input("A loopback redirect URI needs a fixed port."))?;
+        let host = url
+            .host_str()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(['[', ']'])
+            .to_owned();
         let listener = TcpListener::bind((host.as_str(), port)).await.map_err(|e| {
             Error::new(
                 ErrorCode::InvalidInput,
@@ -30,7 +37,11 @@ impl LoopbackListener {
             )
             .with_detail(e.to_string())
         })?;
-        Ok(Self { listener, path: url.path().to_owned(), port })
+        Ok(Self {
+            listener,
+            path: url.path().to_owned(),
+            port,
+        })
     }
 
     /// Wait for the browser to arrive at the redirect path; other requests (favicon, …)
@@ -38,11 +49,16 @@ impl LoopbackListener {
     pub async fn next_redirect(&self, timeout: Duration) -> Result<(TcpStream, String)> {
         let wait = async {
             loop {
-                let Ok((mut stream, _)) = self.listener.accept().await else { continue };
-                let target = match tokio::time::timeout(Duration::from_secs(10), read_target(&mut stream)).await {
-                    Ok(Some(t)) => t,
-                    _ => continue,
+                let Ok((mut stream, _)) = self.listener.accept().await else {
+                    continue;
                 };
+                let target =
+                    match tokio::time::timeout(Duration::from_secs(10), read_target(&mut stream))
+                        .await
+                    {
+                        Ok(Some(t)) => t,
+                        _ => continue,
+                    };
                 let path = target.split('?').next().unwrap_or("");
                 if path == self.path {
                     return (stream, format!("http://127.0.0.1:{}{}", self.port, target));
@@ -51,7 +67,9 @@ impl LoopbackListener {
             }
         };
         tokio::time::timeout(timeout, wait).await.map_err(|_| {
-            Error::invalid_callback("No redirect arrived before the authorization expired: start connecting again.")
+            Error::invalid_callback(
+                "No redirect arrived before the authorization expired: start connecting again.",
+            )
         })
     }
 }
@@ -76,7 +94,10 @@ async fn read_target(stream: &mut TcpStream) -> Option<String> {
 }
 
 pub async fn respond(stream: &mut TcpStream, status: u16, message: &str) -> std::io::Result<()> {
-    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     let body = format!(
         "<!doctype html><meta charset=utf-8><title>Authdeck</title>\
          <body style=\"font-family:sans-serif;margin:3em\"><h1>Authdeck</h1><p>{escaped}</p></body>"

@@ -107,6 +107,8 @@ enum EnvArg {
     Custom,
 }
 
+// The variants are FedEx's own grant_type names.
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, ValueEnum)]
 enum GrantArg {
     ClientCredentials,
@@ -219,7 +221,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("authdeckctl: could not start: {e}");
@@ -238,9 +243,16 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr, off unless `AUTHDECK_LOG` sets a filter (e.g. `info`, `authdeck_core=debug`).
 fn init_logging() {
-    let Ok(filter) = std::env::var("AUTHDECK_LOG") else { return };
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+    let Ok(filter) = std::env::var("AUTHDECK_LOG") else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 fn exit_code(e: &Error) -> u8 {
@@ -263,7 +275,8 @@ fn report(e: &Error, json: bool) {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::internal("Could not encode JSON output.").with_detail(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::internal("Could not encode JSON output.").with_detail(e.to_string()))?;
     println!("{text}");
     Ok(())
 }
@@ -302,7 +315,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 EnvArg::Production => Environment::Production,
                 EnvArg::Custom => Environment::Custom,
             });
-            new.client_secret = secrets.read("client secret", a.client_secret_stdin, "AUTHDECK_CLIENT_SECRET")?;
+            new.client_secret = secrets.read(
+                "client secret",
+                a.client_secret_stdin,
+                "AUTHDECK_CLIENT_SECRET",
+            )?;
             new.authorize_url = a.authorize_url;
             new.token_url = a.token_url;
             new.auth_url = a.auth_url;
@@ -320,7 +337,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&client)?;
             } else {
-                println!("Added {} client {:?} ({}).", client.provider.display_name(), client.name, client.environment);
+                println!(
+                    "Added {} client {:?} ({}).",
+                    client.provider.display_name(),
+                    client.name,
+                    client.environment
+                );
                 if let Some(uri) = &client.options.redirect_uri {
                     println!("Register this redirect URI with FlowAccount: {uri}");
                 }
@@ -343,29 +365,57 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Connect(ConnectCommand::Flowaccount { client, no_browser }) => {
             return connect_flowaccount(&manager, &client, no_browser, json).await;
         }
-        Command::Connect(ConnectCommand::Fedex { client, grant, child_key, child_secret_stdin }) => {
+        Command::Connect(ConnectCommand::Fedex {
+            client,
+            grant,
+            child_key,
+            child_secret_stdin,
+        }) => {
             let grant = match grant {
                 GrantArg::ClientCredentials => FedexGrant::ClientCredentials,
                 GrantArg::CspCredentials => FedexGrant::CspCredentials,
                 GrantArg::ClientPcCredentials => FedexGrant::ClientPcCredentials,
             };
             let child = match child_key {
-                Some(key) => Some((key, secrets.require("child secret", "--child-secret-stdin", child_secret_stdin, "AUTHDECK_CHILD_SECRET")?)),
-                None if child_secret_stdin => return Err(Error::invalid_input("--child-secret-stdin needs --child-key.")),
+                Some(key) => Some((
+                    key,
+                    secrets.require(
+                        "child secret",
+                        "--child-secret-stdin",
+                        child_secret_stdin,
+                        "AUTHDECK_CHILD_SECRET",
+                    )?,
+                )),
+                None if child_secret_stdin => {
+                    return Err(Error::invalid_input(
+                        "--child-secret-stdin needs --child-key.",
+                    ))
+                }
                 None => None,
             };
             let conn = manager.connect_fedex(&client, grant, child).await?;
             connected(&conn, now(), json)?;
         }
-        Command::Connect(ConnectCommand::Iot { client, username, password_stdin }) => {
-            let password = secrets.require("password", "--password-stdin", password_stdin, "AUTHDECK_PASSWORD")?;
+        Command::Connect(ConnectCommand::Iot {
+            client,
+            username,
+            password_stdin,
+        }) => {
+            let password = secrets.require(
+                "password",
+                "--password-stdin",
+                password_stdin,
+                "AUTHDECK_PASSWORD",
+            )?;
             let conn = manager.connect_iot(&client, &username, password).await?;
             connected(&conn, now(), json)?;
         }
         Command::Callback { url } => {
             let url = if url == "-" {
                 let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map_err(|_| Error::invalid_input("Could not read the URL from stdin."))?;
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|_| Error::invalid_input("Could not read the URL from stdin."))?;
                 line.trim().to_owned()
             } else {
                 url
@@ -377,7 +427,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let connections = manager.list().await?;
             if json {
                 let at = now();
-                print_json(&connections.iter().map(|c| ConnectionView::new(c, at)).collect::<Vec<_>>())?;
+                print_json(
+                    &connections
+                        .iter()
+                        .map(|c| ConnectionView::new(c, at))
+                        .collect::<Vec<_>>(),
+                )?;
             } else {
                 output::connections_table(&connections, now());
             }
@@ -390,21 +445,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 output::status(&conn, now());
             }
         }
-        Command::Token { connection, min_validity } => {
-            let (token, _) = manager.access_token(&connection, Duration::from_secs(min_validity)).await?;
+        Command::Token {
+            connection,
+            min_validity,
+        } => {
+            let (token, _) = manager
+                .access_token(&connection, Duration::from_secs(min_validity))
+                .await?;
             // The one place a token is printed: the user asked for it, on stdout only.
             println!("{}", token.expose());
         }
-        Command::Refresh { connection: Some(connection), .. } => {
+        Command::Refresh {
+            connection: Some(connection),
+            ..
+        } => {
             let conn = manager.refresh(&connection).await?;
             if json {
                 print_json(&ConnectionView::new(&conn, now()))?;
             } else {
-                let left = conn.access_expires.map(|e| output::duration_text(e.seconds_left(now()))).unwrap_or_else(|| "unknown".into());
+                let left = conn
+                    .access_expires
+                    .map(|e| output::duration_text(e.seconds_left(now())))
+                    .unwrap_or_else(|| "unknown".into());
                 println!("Refreshed {}: access token expires in {left}.", conn.label);
             }
         }
-        Command::Refresh { connection: None, .. } => return refresh_all(&manager, json).await,
+        Command::Refresh {
+            connection: None, ..
+        } => return refresh_all(&manager, json).await,
         Command::Logout { connection } => {
             let outcome = manager.logout(&connection).await?;
             if json {
@@ -433,26 +501,49 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn connected(conn: &authdeck_core::model::Connection, now: chrono::DateTime<chrono::Utc>, json: bool) -> Result<()> {
+fn connected(
+    conn: &authdeck_core::model::Connection,
+    now: chrono::DateTime<chrono::Utc>,
+    json: bool,
+) -> Result<()> {
     if json {
         return print_json(&ConnectionView::new(conn, now));
     }
-    let left = conn.access_expires.map(|e| output::duration_text(e.seconds_left(now))).unwrap_or_else(|| "unknown".into());
-    println!("Connected {} {} (id {}): access token expires in {left}.", conn.provider.display_name(), conn.label, conn.id);
+    let left = conn
+        .access_expires
+        .map(|e| output::duration_text(e.seconds_left(now)))
+        .unwrap_or_else(|| "unknown".into());
+    println!(
+        "Connected {} {} (id {}): access token expires in {left}.",
+        conn.provider.display_name(),
+        conn.label,
+        conn.id
+    );
     Ok(())
 }
 
-async fn connect_flowaccount(manager: &Manager, client: &str, no_browser: bool, json: bool) -> Result<ExitCode> {
+async fn connect_flowaccount(
+    manager: &Manager,
+    client: &str,
+    no_browser: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let client = manager.client(client).await?;
     let redirect = client.options.redirect_uri.clone().unwrap_or_default();
     let loopback = redirect.starts_with("http://");
     // Bind before the browser can possibly be redirected.
-    let listener = if loopback { Some(loopback::LoopbackListener::bind(&redirect).await?) } else { None };
+    let listener = if loopback {
+        Some(loopback::LoopbackListener::bind(&redirect).await?)
+    } else {
+        None
+    };
     let pending = manager.begin_flowaccount(&client.id).await?;
     if json && listener.is_none() {
         print_json(&pending)?;
     } else {
-        eprintln!("Open this address in your browser, log in to FlowAccount and pick the business:");
+        eprintln!(
+            "Open this address in your browser, log in to FlowAccount and pick the business:"
+        );
         println!("{}", pending.authorize_url);
     }
     if !no_browser {
@@ -468,11 +559,16 @@ async fn connect_flowaccount(manager: &Manager, client: &str, no_browser: bool, 
         return Ok(ExitCode::SUCCESS);
     };
     eprintln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
-    let wait = (pending.expires_at - manager.now()).to_std().unwrap_or(Duration::from_secs(600));
+    let wait = (pending.expires_at - manager.now())
+        .to_std()
+        .unwrap_or(Duration::from_secs(600));
     let (mut stream, url) = listener.next_redirect(wait).await?;
     let result = manager.complete_callback(&url).await;
     let page = match &result {
-        Ok(c) => format!("Connected FlowAccount business {}. You can close this tab.", c.label),
+        Ok(c) => format!(
+            "Connected FlowAccount business {}. You can close this tab.",
+            c.label
+        ),
         Err(e) => format!("Not connected: {}", e.message),
     };
     let _ = loopback::respond(&mut stream, 200, &page).await;
@@ -487,7 +583,13 @@ fn open_in_browser(url: &str) {
     use std::process::{Command, Stdio};
     let openers: [(&str, &[&str]); 2] = [("xdg-open", &[]), ("gio", &["open"])];
     for (program, args) in openers {
-        let status = Command::new(program).args(args).arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let status = Command::new(program)
+            .args(args)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         if matches!(status, Ok(s) if s.success()) {
             return;
         }
@@ -499,7 +601,9 @@ async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
     let reports = manager.refresh_all().await?;
     let now = manager.now();
     let failed = reports.iter().filter(|r| r.result.is_err()).count();
-    let reauth = reports.iter().any(|r| matches!(&r.result, Err(e) if e.code == ErrorCode::ReauthorizationRequired));
+    let reauth = reports
+        .iter()
+        .any(|r| matches!(&r.result, Err(e) if e.code == ErrorCode::ReauthorizationRequired));
     if json {
         let rows: Vec<_> = reports
             .iter()
@@ -530,7 +634,10 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     config.latency = Duration::from_millis(args.latency_ms);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
-        Error::invalid_input(format!("Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port.", args.port))
+        Error::invalid_input(format!(
+            "Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port.",
+            args.port
+        ))
     })?;
     println!("Authdeck sandbox listening on {}", emulator.base_url());
     println!("{}", emulator.describe());
@@ -540,7 +647,9 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
             let name = new.name.clone();
             match manager.add_client(new).await {
                 Ok(_) => println!("Added client {name}."),
-                Err(e) if e.code == ErrorCode::AlreadyExists => println!("Client {name} exists already (kept)."),
+                Err(e) if e.code == ErrorCode::AlreadyExists => {
+                    println!("Client {name} exists already (kept).")
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -552,17 +661,10 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
 }
 
 fn sandbox_clients(emulator: &authdeck_emulator::RunningEmulator) -> Vec<NewClient> {
-    let mut fa = NewClient::new("sandbox-flowaccount", Provider::FlowAccount, "demo-flowaccount");
-    fa.client_secret = Some(authdeck_core::Secret::new("demo-flowaccount-secret"));
-    fa.authorize_url = Some(emulator.flowaccount_authorize_url());
-    fa.token_url = Some(emulator.flowaccount_token_url());
-    let mut fa_loopback = fa.clone();
-    fa_loopback.name = "sandbox-flowaccount-loopback".into();
-    fa_loopback.redirect_uri = Some("http://127.0.0.1:53682/callback".into());
-    let mut fedex = NewClient::new("sandbox-fedex", Provider::Fedex, "demo-fedex-key");
-    fedex.client_secret = Some(authdeck_core::Secret::new("demo-fedex-secret"));
-    fedex.token_url = Some(emulator.fedex_token_url());
-    let mut iot = NewClient::new("sandbox-iot", Provider::Iot, "demo-iot-client");
-    iot.auth_url = Some(emulator.iot_auth_url());
-    vec![fa, fa_loopback, fedex, iot]
+    authdeck_core::sandbox::demo_clients(&authdeck_core::sandbox::SandboxEndpoints {
+        flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
+        flowaccount_token_url: emulator.flowaccount_token_url(),
+        fedex_token_url: emulator.fedex_token_url(),
+        iot_auth_url: emulator.iot_auth_url(),
+    })
 }

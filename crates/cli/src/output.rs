@@ -49,7 +49,12 @@ pub fn duration_text(seconds: i64) -> String {
 }
 
 fn span(seconds: i64) -> String {
-    let (d, h, m, s) = (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+        seconds % 60,
+    );
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m {s:02}s"),
@@ -77,7 +82,11 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
         }
     }
     let line = |cells: Vec<String>| {
-        let text: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", text.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
@@ -101,11 +110,26 @@ pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
                 c.environment.to_string(),
                 status_text(c.status_at(now)).to_string(),
                 expiry_cell(c.access_expires.as_ref(), now),
-                if c.provider.has_refresh_token() { expiry_cell(c.refresh_expires.as_ref(), now) } else { "—".into() },
+                if c.provider.has_refresh_token() {
+                    expiry_cell(c.refresh_expires.as_ref(), now)
+                } else {
+                    "—".into()
+                },
             ]
         })
         .collect();
-    table(&["ID", "PROVIDER", "NAME", "ENV", "STATUS", "ACCESS EXPIRES IN", "REFRESH EXPIRES IN"], rows);
+    table(
+        &[
+            "ID",
+            "PROVIDER",
+            "NAME",
+            "ENV",
+            "STATUS",
+            "ACCESS EXPIRES IN",
+            "REFRESH EXPIRES IN",
+        ],
+        rows,
+    );
 }
 
 pub fn clients_table(clients: &[Client]) {
@@ -126,7 +150,17 @@ pub fn clients_table(clients: &[Client]) {
             ]
         })
         .collect();
-    table(&["NAME", "PROVIDER", "ENV", "CLIENT ID", "TOKEN URL", "REDIRECT URI"], rows);
+    table(
+        &[
+            "NAME",
+            "PROVIDER",
+            "ENV",
+            "CLIENT ID",
+            "TOKEN URL",
+            "REDIRECT URI",
+        ],
+        rows,
+    );
 }
 
 fn when(at: DateTime<Utc>) -> String {
@@ -139,7 +173,10 @@ fn expiry_line(label: &str, e: Option<&Expiry>, now: DateTime<Utc>) {
             "{label:<17}{} (in {}; from {})",
             when(e.at),
             duration_text(e.seconds_left(now)),
-            serde_json::to_value(e.source).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            serde_json::to_value(e.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
         ),
         None => println!("{label:<17}unknown"),
     }
@@ -174,9 +211,17 @@ pub fn status(c: &Connection, now: DateTime<Utc>) {
     if c.provider.has_refresh_token() {
         expiry_line("Refresh expires", c.refresh_expires.as_ref(), now);
     }
-    field("Last refresh", &c.last_refresh_at.map(when).unwrap_or_else(|| "never".into()));
+    field(
+        "Last refresh",
+        &c.last_refresh_at
+            .map(when)
+            .unwrap_or_else(|| "never".into()),
+    );
     match &c.last_error {
-        Some(e) => field("Last error", &format!("{} [{}] at {}", e.message, e.code, when(e.at))),
+        Some(e) => field(
+            "Last error",
+            &format!("{} [{}] at {}", e.message, e.code, when(e.at)),
+        ),
         None => field("Last error", "none"),
     }
     if let Some(info) = &c.userinfo {
@@ -195,7 +240,14 @@ pub fn history(entries: &[HistoryEntry]) {
     }
     let rows = entries
         .iter()
-        .map(|e| vec![when(e.at), e.event.clone(), e.outcome.clone(), e.detail.clone().unwrap_or_default()])
+        .map(|e| {
+            vec![
+                when(e.at),
+                e.event.clone(),
+                e.outcome.clone(),
+                e.detail.clone().unwrap_or_default(),
+            ]
+        })
         .collect();
     table(&["WHEN", "EVENT", "OUTCOME", "DETAIL"], rows);
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Stable, machine-readable error codes. The wire form is the snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The grant (code or refresh token) is dead: the user must authorize or log in again.
@@ -88,6 +89,7 @@ impl fmt::Display for ErrorCode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "CommandError"))]
 #[error("{message}")]
 pub struct Error {
     pub code: ErrorCode,
@@ -175,9 +177,22 @@ mod tests {
     fn as_str_matches_serde_name_for_every_code() {
         use ErrorCode::*;
         for code in [
-            ReauthorizationRequired, InvalidClient, InvalidCredentials, AccessDenied,
-            InvalidCallback, ProviderUnavailable, RateLimited, InvalidResponse, ProviderError,
-            KeyringUnavailable, Storage, NotFound, InvalidInput, AlreadyExists, Busy, Internal,
+            ReauthorizationRequired,
+            InvalidClient,
+            InvalidCredentials,
+            AccessDenied,
+            InvalidCallback,
+            ProviderUnavailable,
+            RateLimited,
+            InvalidResponse,
+            ProviderError,
+            KeyringUnavailable,
+            Storage,
+            NotFound,
+            InvalidInput,
+            AlreadyExists,
+            Busy,
+            Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

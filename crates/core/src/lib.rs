@@ -11,6 +11,7 @@ pub mod error;
 pub mod manager;
 pub mod model;
 pub mod providers;
+pub mod sandbox;
 pub mod secret;
 pub mod store;
 

@@ -25,6 +25,7 @@ use crate::store::SecretStore;
 
 /// What changed, for fronts that keep a live view.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     ConnectionChanged {
@@ -98,6 +99,7 @@ impl NewClient {
 
 /// A started FlowAccount authorization: send the user's system browser to `authorize_url`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PendingAuthorization {
     /// Carries the `state`: show it to the user or open it, never log it.
     pub authorize_url: String,
@@ -106,6 +108,7 @@ pub struct PendingAuthorization {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LogoutOutcome {
     /// IoT: the server revoked the session, local secrets are deleted.
@@ -1294,5 +1297,121 @@ fn bundle_of(conn: &Connection, access: Secret, refresh: Option<Secret>) -> Toke
         refresh_token: refresh,
         access_expires: conn.access_expires,
         refresh_expires: conn.refresh_expires,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Validation and keyring-failure behaviour, with in-memory doubles. The provider
+    //! round trips are tested against the emulator in `tests/manager_*.rs`.
+    use super::*;
+    use crate::store::keyring::MemoryStore;
+
+    fn manager(store: Arc<MemoryStore>) -> Manager {
+        Manager::new(
+            Db::open_in_memory().unwrap(),
+            store,
+            ManagerOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn fedex(name: &str, secret: Option<&str>) -> NewClient {
+        let mut c = NewClient::new(name, Provider::Fedex, "key");
+        c.client_secret = secret.map(Secret::new);
+        c
+    }
+
+    #[tokio::test]
+    async fn presets_fill_endpoints_and_custom_urls_mean_custom() {
+        let m = manager(Arc::new(MemoryStore::new()));
+        let c = m.add_client(fedex("f", Some("s"))).await.unwrap();
+        assert_eq!(c.environment, Environment::Sandbox);
+        assert_eq!(
+            c.endpoints.token_url.as_str(),
+            "https://apis-sandbox.fedex.com/oauth/token"
+        );
+        let mut custom = fedex("g", Some("s"));
+        custom.token_url = Some("http://127.0.0.1:9/oauth/token".into());
+        assert_eq!(
+            m.add_client(custom).await.unwrap().environment,
+            Environment::Custom
+        );
+        let mut fa = NewClient::new("fa", Provider::FlowAccount, "id");
+        fa.client_secret = Some(Secret::new("s"));
+        fa.environment = Some(Environment::Production);
+        let fa = m.add_client(fa).await.unwrap();
+        assert_eq!(
+            fa.endpoints.authorize_url.unwrap().as_str(),
+            "https://auth.flowaccount.com/connect/authorize"
+        );
+        assert_eq!(fa.options.redirect_uri.as_deref(), Some(APP_REDIRECT_URI));
+    }
+
+    #[tokio::test]
+    async fn invalid_clients_are_rejected_and_nothing_is_stored() {
+        let store = Arc::new(MemoryStore::new());
+        let m = manager(store.clone());
+        let mut plain_http = fedex("a", Some("s"));
+        plain_http.token_url = Some("http://example.com/token".into());
+        let mut iot_sandbox = NewClient::new("b", Provider::Iot, "id");
+        iot_sandbox.environment = Some(Environment::Sandbox);
+        let mut iot_secret = NewClient::new("c", Provider::Iot, "id");
+        iot_secret.client_secret = Some(Secret::new("s"));
+        iot_secret.auth_url = Some("https://iot.example".into());
+        let mut bad_redirect = NewClient::new("d", Provider::FlowAccount, "id");
+        bad_redirect.client_secret = Some(Secret::new("s"));
+        bad_redirect.redirect_uri = Some("https://example.com/cb".into());
+        for bad in [
+            fedex("", Some("s")),
+            fedex("x", None),
+            plain_http,
+            iot_sandbox,
+            iot_secret,
+            bad_redirect,
+        ] {
+            let err = m.add_client(bad).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidInput, "{err:?}");
+        }
+        assert!(m.clients().await.unwrap().is_empty());
+        assert!(store.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn keyring_unavailable_writes_nothing() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_unavailable(true);
+        let m = manager(store.clone());
+        let err = m
+            .add_client(fedex("f", Some("canary-secret")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::KeyringUnavailable);
+        assert!(
+            m.clients().await.unwrap().is_empty(),
+            "no client row without its secret"
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicate_names_and_removal() {
+        let store = Arc::new(MemoryStore::new());
+        let m = manager(store.clone());
+        m.add_client(fedex("f", Some("s"))).await.unwrap();
+        assert_eq!(
+            m.add_client(fedex("f", Some("t"))).await.unwrap_err().code,
+            ErrorCode::AlreadyExists
+        );
+        assert_eq!(
+            store.keys().len(),
+            1,
+            "the duplicate's secret was not written"
+        );
+        m.remove_client("f").await.unwrap();
+        assert!(store.keys().is_empty());
+        assert_eq!(
+            m.remove_client("f").await.unwrap_err().code,
+            ErrorCode::NotFound
+        );
     }
 }

@@ -11,6 +11,7 @@ use url::Url;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     FlowAccount,
@@ -64,6 +65,7 @@ impl FromStr for Provider {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Sandbox,
@@ -106,6 +108,7 @@ impl FromStr for Environment {
 /// FlowAccount needs `authorize_url` + `token_url`; FedEx `token_url`; the IoT platform
 /// `token_url` + `logout_url` (both derived from its `auth_url`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Endpoints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorize_url: Option<Url>,
@@ -116,6 +119,7 @@ pub struct Endpoints {
 
 /// The FedEx `grant_type`s (PROVIDERS.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FedexGrant {
     ClientCredentials,
@@ -161,6 +165,7 @@ impl FromStr for FedexGrant {
 /// How the IoT platform's `Authorization: Basic …` header carries the client id.
 /// The seed reads "Basic <Application Client ID>" (raw); base64 of `id:` is the RFC form.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum IotBasicAuth {
     #[default]
@@ -171,6 +176,7 @@ pub enum IotBasicAuth {
 /// The IoT platform's token request body encoding (the seed's "application/form-data"
 /// is not a real type: urlencoded by default, multipart as a setting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum IotBodyEncoding {
     #[default]
@@ -180,6 +186,7 @@ pub enum IotBodyEncoding {
 
 /// Provider-specific switches of an app registration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientOptions {
     /// FlowAccount: the redirect URI registered with the provider (exact match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +203,7 @@ pub struct ClientOptions {
 /// An app registration with a provider: client id (+ secret in the keyring), endpoints
 /// and options. One FlowAccount client serves many businesses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Client {
     pub id: String,
     pub name: String,
@@ -211,6 +219,7 @@ pub struct Client {
 
 /// Where an expiry instant came from, so the UI can say how sure it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ExpirySource {
     /// `expires_in` as seconds from the response time.
@@ -227,6 +236,7 @@ pub enum ExpirySource {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Expiry {
     pub at: DateTime<Utc>,
     pub source: ExpirySource,
@@ -245,6 +255,7 @@ impl Expiry {
 
 /// The decoded (unverified, display-only) parts of a JWT access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct JwtSummary {
     pub header: serde_json::Value,
     pub claims: serde_json::Value,
@@ -253,6 +264,7 @@ pub struct JwtSummary {
 /// Lifecycle state of a connection as stored. Time-derived states (expiring soon,
 /// expired) are computed by [`Connection::status_at`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     Active,
@@ -264,6 +276,7 @@ pub enum ConnectionState {
 
 /// What a person should see on a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
     Active,
@@ -275,6 +288,7 @@ pub enum ConnectionStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LastError {
     pub code: crate::error::ErrorCode,
     pub message: String,
@@ -284,6 +298,7 @@ pub struct LastError {
 /// One connected business / project / user account. Holds no secret: tokens live in
 /// the keyring under this connection's id and `secret_generation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Connection {
     pub id: String,
     /// `Client::id` of the app registration this connection was made with.
@@ -365,6 +380,7 @@ impl Connection {
 
 /// One line of a connection's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// `connect`, `refresh`, `reconnect`, `logout`, `disconnect`, `callback_rejected`, …
