@@ -1,0 +1,32 @@
+fn main() {
+    // tauri.conf.json lives at the repository root (see README, "Layout").
+    let attributes = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(authdeck_commands()));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri-build failed: {error:#}");
+    }
+}
+
+/// Every IPC command of the app; each gets an `allow-…` permission, and the main
+/// window's capability grants exactly these.
+fn authdeck_commands() -> &'static [&'static str] {
+    &[
+        "app_info",
+        "list_connections",
+        "connection_details",
+        "list_clients",
+        "add_client",
+        "remove_client",
+        "connect_flowaccount",
+        "open_authorize_url",
+        "complete_callback",
+        "connect_fedex",
+        "connect_iot",
+        "refresh",
+        "logout",
+        "copy_access_token",
+        "history",
+        "start_sandbox",
+    ]
+}

@@ -1,0 +1,75 @@
+//! FlowAccount redirects into the app: `com.authdeck.desktop:/oauth/callback?code=…&state=…`.
+//!
+//! The OS starts a second `authdeck` with the URL as its argument; single-instance
+//! forwards it to this process (`on_open_url`), which completes the authorization and
+//! tells the window. The URL carries the code and state: it is never logged.
+
+use authdeck_core::authorize::APP_SCHEME;
+use tauri::{AppHandle, Emitter, Manager as _};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+use crate::commands::CallbackResult;
+use crate::state::AppState;
+
+pub const CALLBACK_EVENT: &str = "authdeck://callback";
+
+/// Is there a D-Bus session bus? Without one, single-instance cannot forward a second
+/// launch and silently starts a second app instead: detect it and say so.
+pub fn session_bus_available() -> bool {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
+        return true;
+    }
+    // systemd user sessions provide the bus at a well-known path without the variable.
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists())
+}
+
+pub fn install(app: &tauri::App) {
+    let handle = app.handle().clone();
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() {
+        if let Err(e) = app.deep_link().register_all() {
+            tracing::warn!(error = %e, "could not register the URL scheme handler");
+            handle.state::<AppState>().report_deep_link_problem(format!(
+                "Authdeck could not register itself for {APP_SCHEME}: links: redirects may not reach it. Paste the redirect address instead."
+            ));
+        }
+    }
+    let forward = handle.clone();
+    app.deep_link().on_open_url(move |event| {
+        for url in event.urls() {
+            complete(forward.clone(), url.to_string());
+        }
+    });
+    // A redirect that started the app (no instance was running).
+    if let Ok(Some(urls)) = app.deep_link().get_current() {
+        for url in urls {
+            complete(handle.clone(), url.to_string());
+        }
+    }
+}
+
+fn complete(app: AppHandle, url: String) {
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let result = match state.manager().complete_callback(&url).await {
+            Ok(connection) => CallbackResult {
+                ok: true,
+                connection: Some(connection),
+                error: None,
+            },
+            Err(error) => CallbackResult {
+                ok: false,
+                connection: None,
+                error: Some(error),
+            },
+        };
+        if let Err(e) = app.emit(CALLBACK_EVENT, &result) {
+            tracing::warn!(error = %e, "could not tell the window about a redirect");
+        }
+        if let Some(window) = app.get_webview_window("main") {
+            let _ = window.unminimize();
+            let _ = window.set_focus();
+        }
+    });
+}

@@ -1,0 +1,113 @@
+//! Authdeck's desktop shell. It wires windows, deep links, single-instance, the system
+//! browser, notifications and the clipboard to `authdeck-core`; the logic lives there.
+
+pub mod commands;
+pub mod deep_link;
+pub mod logging;
+pub mod state;
+
+use tauri::{Emitter, Manager as _};
+
+use crate::state::AppState;
+
+/// Manager events are forwarded to the window under this name.
+pub const CHANGED_EVENT: &str = "authdeck://changed";
+
+/// Build the app with every plugin and command; `run()` adds the real context.
+pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
+    let mut builder = tauri::Builder::default();
+    if single_instance {
+        // Registered first, so a second launch is caught before anything else starts.
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            // argv may carry an authorization code: never log it. URLs in it reach
+            // `on_open_url` through the plugin's deep-link feature.
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }));
+    }
+    builder
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_connections,
+            commands::connection_details,
+            commands::list_clients,
+            commands::add_client,
+            commands::remove_client,
+            commands::connect_flowaccount,
+            commands::open_authorize_url,
+            commands::complete_callback,
+            commands::connect_fedex,
+            commands::connect_iot,
+            commands::refresh,
+            commands::logout,
+            commands::copy_access_token,
+            commands::history,
+            commands::start_sandbox,
+        ])
+}
+
+/// Forward the manager's change events to the window.
+pub fn forward_events(app: &tauri::AppHandle) {
+    let mut events = app.state::<AppState>().manager().subscribe();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Err(e) = app.emit(CHANGED_EVENT, &event) {
+                        tracing::warn!(error = %e, "could not forward an event");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the window missed change events");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// The app's configuration, assets and capabilities, compiled in from tauri.conf.json.
+pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!("../tauri.conf.json")
+}
+
+pub fn run() {
+    let single_instance = deep_link::session_bus_available()
+        && std::env::var_os("AUTHDECK_SINGLE_INSTANCE_OFF").is_none();
+    let result = builder(single_instance)
+        .setup(move |app| {
+            let log_dir = app.path().app_log_dir()?;
+            match logging::init(&log_dir) {
+                Ok(guard) => {
+                    app.manage(guard);
+                }
+                Err(e) => eprintln!("authdeck: logging disabled: {e}"),
+            }
+            if !single_instance {
+                tracing::warn!(
+                    "no D-Bus session bus: redirects from the browser cannot reach this window"
+                );
+            }
+            let state = AppState::open(
+                authdeck_core::store::paths::Paths::resolve(None)?,
+                single_instance,
+            )?;
+            app.manage(state);
+            forward_events(app.handle());
+            deep_link::install(app);
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "Authdeck started");
+            Ok(())
+        })
+        .run(context());
+    if let Err(e) = result {
+        eprintln!("authdeck: {e}");
+        std::process::exit(1);
+    }
+}

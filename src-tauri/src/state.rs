@@ -1,0 +1,115 @@
+//! What the app holds while it runs: the core's manager, and the in-process sandbox
+//! emulator once the user starts it.
+
+use std::sync::Arc;
+
+use authdeck_core::authorize::{APP_REDIRECT_URI, APP_SCHEME};
+use authdeck_core::manager::{Manager, ManagerOptions};
+use authdeck_core::sandbox::{demo_clients, SandboxEndpoints};
+use authdeck_core::store::db::Db;
+use authdeck_core::store::keyring::KeyringStore;
+use authdeck_core::store::paths::Paths;
+use authdeck_core::{Error, ErrorCode, Result};
+use authdeck_emulator::{EmulatorConfig, RunningEmulator};
+use tokio::sync::Mutex;
+
+use crate::commands::{AppInfo, SandboxInfo};
+
+/// The sandbox's fixed port, shared with `authdeckctl sandbox`, so demo clients added
+/// once keep pointing at the right place.
+pub const SANDBOX_PORT: u16 = 47801;
+
+pub struct AppState {
+    manager: Manager,
+    paths: Paths,
+    single_instance: bool,
+    deep_link_problem: std::sync::Mutex<Option<String>>,
+    sandbox: Mutex<Option<(RunningEmulator, SandboxInfo)>>,
+}
+
+impl AppState {
+    pub fn open(paths: Paths, single_instance: bool) -> Result<Self> {
+        paths.ensure()?;
+        let db = Db::open(&paths.database())?;
+        let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
+        let manager = Manager::new(db, secrets, ManagerOptions::default())?;
+        let problem = (!single_instance).then(|| {
+            "No D-Bus session bus: a FlowAccount redirect opened by the browser cannot reach this window. \
+             Paste the redirect address into the Add connection dialog instead."
+                .to_string()
+        });
+        Ok(Self {
+            manager,
+            paths,
+            single_instance,
+            deep_link_problem: std::sync::Mutex::new(problem),
+            sandbox: Mutex::new(None),
+        })
+    }
+
+    pub fn manager(&self) -> &Manager {
+        &self.manager
+    }
+
+    pub fn report_deep_link_problem(&self, problem: String) {
+        if let Ok(mut slot) = self.deep_link_problem.lock() {
+            slot.get_or_insert(problem);
+        }
+    }
+
+    pub async fn app_info(&self) -> AppInfo {
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            redirect_uri: APP_REDIRECT_URI.to_string(),
+            scheme: APP_SCHEME.to_string(),
+            data_dir: self.paths.data_dir.display().to_string(),
+            single_instance: self.single_instance,
+            deep_link_problem: self.deep_link_problem.lock().ok().and_then(|p| p.clone()),
+            sandbox: self
+                .sandbox
+                .lock()
+                .await
+                .as_ref()
+                .map(|(_, info)| info.clone()),
+        }
+    }
+
+    /// Start the built-in emulator (once) and register the demo clients that point at it.
+    pub async fn start_sandbox(&self) -> Result<SandboxInfo> {
+        let mut slot = self.sandbox.lock().await;
+        if let Some((_, info)) = slot.as_ref() {
+            return Ok(info.clone());
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], SANDBOX_PORT));
+        let emulator = authdeck_emulator::start(EmulatorConfig::demo(), addr).await.map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("The sandbox could not start on 127.0.0.1:{SANDBOX_PORT}: is `authdeckctl sandbox` already running?"),
+            )
+            .with_detail(e.to_string())
+        })?;
+        let endpoints = SandboxEndpoints {
+            flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
+            flowaccount_token_url: emulator.flowaccount_token_url(),
+            fedex_token_url: emulator.fedex_token_url(),
+            iot_auth_url: emulator.iot_auth_url(),
+        };
+        let mut names = Vec::new();
+        for client in demo_clients(&endpoints) {
+            let name = client.name.clone();
+            match self.manager.add_client(client).await {
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            names.push(name);
+        }
+        let info = SandboxInfo {
+            base_url: emulator.base_url(),
+            clients: names,
+        };
+        tracing::info!(base_url = %info.base_url, "sandbox started");
+        *slot = Some((emulator, info.clone()));
+        Ok(info)
+    }
+}

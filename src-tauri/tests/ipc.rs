@@ -1,0 +1,281 @@
+//! The IPC contract, exercised through Tauri's mock runtime (no display needed): the
+//! commands are the real ones, over a real SQLite file and the real Secret Service,
+//! talking to the emulator over HTTP.
+
+use std::path::{Path, PathBuf};
+
+use authdeck_app::commands;
+use authdeck_app::state::AppState;
+use authdeck_core::store::paths::Paths;
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
+
+fn require_keyring() {
+    assert!(
+        std::env::var_os("AUTHDECK_TEST_KEYRING").is_some(),
+        "these tests use the real Secret Service: run them under scripts/with-keyring.sh (make test)"
+    );
+}
+
+struct App {
+    _app: tauri::App<tauri::test::MockRuntime>,
+    window: WebviewWindow<tauri::test::MockRuntime>,
+    _dir: tempfile::TempDir,
+}
+
+fn app() -> App {
+    require_keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths {
+        data_dir: dir.path().to_path_buf(),
+        keyring_service: format!(
+            "authdeck-test-{}",
+            std::process::id() as u64 * 1000 + rand_suffix()
+        ),
+    };
+    let app = mock_builder()
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_connections,
+            commands::connection_details,
+            commands::list_clients,
+            commands::add_client,
+            commands::remove_client,
+            commands::complete_callback,
+            commands::connect_fedex,
+            commands::connect_iot,
+            commands::refresh,
+            commands::logout,
+            commands::history,
+        ])
+        .build(authdeck_app::context())
+        .unwrap();
+    app.manage(AppState::open(paths, false).unwrap());
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    App {
+        _app: app,
+        window,
+        _dir: dir,
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn invoke(app: &App, cmd: &str, args: Value) -> Result<Value, Value> {
+    invoke_from(app, "tauri://localhost", cmd, args)
+}
+
+fn invoke_from(app: &App, origin: &str, cmd: &str, args: Value) -> Result<Value, Value> {
+    get_ipc_response(
+        &app.window,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: origin.parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|body| body.deserialize::<Value>().unwrap())
+}
+
+/// The shape the UI's error handling depends on.
+#[test]
+fn command_failure_matches_the_frontend_wire_contract() {
+    let app = app();
+    let err = invoke(
+        &app,
+        "connection_details",
+        json!({"id": "no-such-connection"}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-connection"));
+    let keys: Vec<_> = err.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["code", "message"], "no detail when there is none");
+
+    let err = invoke(&app, "add_client", json!({"input": {
+        "name": "x", "provider": "fedex", "environment": null, "client_id": "id",
+        "client_secret": "s", "authorize_url": null, "token_url": "http://example.com/token",
+        "auth_url": null, "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+    }}))
+    .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    // Malformed IPC arguments are rejected by deserialisation before any command runs.
+    assert!(invoke(&app, "refresh", json!({"id": 42})).is_err());
+}
+
+/// Only the app's own pages may call its commands; remote content may not.
+#[test]
+fn remote_origins_are_denied() {
+    let app = app();
+    let denied =
+        invoke_from(&app, "https://evil.example", "list_connections", json!({})).unwrap_err();
+    assert!(denied.to_string().contains("not allowed"), "{denied}");
+    assert!(invoke(&app, "list_connections", json!({})).is_ok());
+}
+
+#[test]
+fn app_info_reports_the_redirect_uri_and_missing_single_instance() {
+    let app = app();
+    let info = invoke(&app, "app_info", json!({})).unwrap();
+    assert_eq!(info["redirect_uri"], "com.authdeck.desktop:/oauth/callback");
+    assert_eq!(info["single_instance"], false);
+    assert!(info["deep_link_problem"]
+        .as_str()
+        .unwrap()
+        .contains("D-Bus"));
+}
+
+#[test]
+fn connect_refresh_and_logout_through_ipc() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let add = |name: &str, provider: &str, secret: Value, token_url: Value, auth_url: Value| {
+        invoke(
+            &app,
+            "add_client",
+            json!({"input": {
+                "name": name, "provider": provider, "environment": null, "client_id": match provider { "fedex" => "demo-fedex-key", _ => "demo-iot-client" },
+                "client_secret": secret, "authorize_url": null, "token_url": token_url, "auth_url": auth_url,
+                "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+            }}),
+        )
+    };
+    add(
+        "fedex",
+        "fedex",
+        json!("demo-fedex-secret"),
+        json!(emulator.fedex_token_url()),
+        Value::Null,
+    )
+    .unwrap();
+    add(
+        "iot",
+        "iot",
+        Value::Null,
+        Value::Null,
+        json!(emulator.iot_auth_url()),
+    )
+    .unwrap();
+    let clients = invoke(&app, "list_clients", json!({})).unwrap();
+    assert_eq!(clients.as_array().unwrap().len(), 2);
+    assert!(
+        !clients.to_string().contains("demo-fedex-secret"),
+        "secrets never cross IPC"
+    );
+
+    let fedex = invoke(&app, "connect_fedex", json!({"input": {"client": "fedex", "grant": "csp_credentials", "child_key": "demo-child-key", "child_secret": "demo-child-secret"}})).unwrap();
+    assert_eq!(fedex["grant"], "csp_credentials");
+    let iot = invoke(
+        &app,
+        "connect_iot",
+        json!({"input": {"client": "iot", "username": "operator", "password": "operator-pass"}}),
+    )
+    .unwrap();
+    assert_eq!(iot["user_id"], "U974814773204");
+    let list = invoke(&app, "list_connections", json!({})).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let before = iot["secret_generation"].as_i64().unwrap();
+    let refreshed = invoke(&app, "refresh", json!({"id": iot["id"]})).unwrap();
+    assert_eq!(refreshed["secret_generation"].as_i64().unwrap(), before + 1);
+    let details = invoke(&app, "connection_details", json!({"id": iot["id"]})).unwrap();
+    assert_eq!(details["history"][0]["event"], "refresh");
+    assert_eq!(
+        details["connection"]["jwt"]["claims"]["ctx"]["owner"],
+        "U974814773204"
+    );
+
+    assert_eq!(
+        invoke(&app, "logout", json!({"id": iot["id"]})).unwrap(),
+        json!("revoked")
+    );
+    assert!(emulator.control().iot_sessions().iter().all(|s| s.revoked));
+    let forged = invoke(
+        &app,
+        "complete_callback",
+        json!({"url": "com.authdeck.desktop:/oauth/callback?code=x&state=forged"}),
+    )
+    .unwrap_err();
+    assert_eq!(forged["code"], "invalid_callback");
+    let history = invoke(&app, "history", json!({"id": null})).unwrap();
+    assert_eq!(history[0]["event"], "callback_rejected");
+    rt.block_on(emulator.shutdown());
+}
+
+fn bindings_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings")
+}
+
+/// Every `.ts` file below `dir`, as (relative path, contents), sorted.
+fn read_dir_sorted(dir: &Path) -> Vec<(String, String)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else if path.extension().is_some_and(|x| x == "ts") {
+                let name = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
+/// `ui/src/bindings/` is generated from the Rust types. With `UPDATE_BINDINGS=1` this
+/// test rewrites it (`make bindings`); otherwise it fails when the committed files are stale.
+#[test]
+fn typescript_bindings_are_current() {
+    let fresh = tempfile::tempdir().unwrap();
+    commands::export_bindings(fresh.path()).unwrap();
+    let generated = read_dir_sorted(fresh.path());
+    assert!(generated.iter().any(|(n, _)| n == "Connection.ts"));
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        let dir = bindings_dir();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in &generated {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        return;
+    }
+    let committed = read_dir_sorted(&bindings_dir());
+    assert!(
+        committed == generated,
+        "ui/src/bindings is stale: run `make bindings` and commit the result"
+    );
+}
