@@ -1,0 +1,103 @@
+// THE adapter to the Rust shell: every `invoke` and `listen` of the UI goes through
+// here, typed with the ts-rs bindings. Views import `api` and the `on*` listeners,
+// never `@tauri-apps/api` itself, so tests can stand in for the backend with mockIPC.
+
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+
+import type { AppInfo } from './bindings/AppInfo';
+import type { CallbackResult } from './bindings/CallbackResult';
+import type { Client } from './bindings/Client';
+import type { CommandError } from './bindings/CommandError';
+import type { Connection } from './bindings/Connection';
+import type { ConnectionDetails } from './bindings/ConnectionDetails';
+import type { ErrorCode } from './bindings/ErrorCode';
+import type { Event } from './bindings/Event';
+import type { FedexConnectInput } from './bindings/FedexConnectInput';
+import type { HistoryEntry } from './bindings/HistoryEntry';
+import type { IotConnectInput } from './bindings/IotConnectInput';
+import type { LogoutOutcome } from './bindings/LogoutOutcome';
+import type { NewClientInput } from './bindings/NewClientInput';
+import type { PendingAuthorization } from './bindings/PendingAuthorization';
+import type { SandboxInfo } from './bindings/SandboxInfo';
+
+export const CHANGED_EVENT = 'authdeck://changed';
+export const CALLBACK_EVENT = 'authdeck://callback';
+
+const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'reauthorization_required',
+  'invalid_client',
+  'invalid_credentials',
+  'access_denied',
+  'invalid_callback',
+  'provider_unavailable',
+  'rate_limited',
+  'invalid_response',
+  'provider_error',
+  'keyring_unavailable',
+  'storage',
+  'not_found',
+  'invalid_input',
+  'already_exists',
+  'busy',
+  'internal',
+]);
+
+/**
+ * Commands reject with a `CommandError`. Anything else (a string from a missing
+ * command, a JS exception) is turned into one so views handle a single shape.
+ */
+export function toCommandError(e: unknown): CommandError {
+  if (typeof e === 'object' && e !== null && 'code' in e && 'message' in e) {
+    const { code, message, detail } = e as { code: unknown; message: unknown; detail?: unknown };
+    if (typeof code === 'string' && KNOWN_CODES.has(code) && typeof message === 'string') {
+      return { code: code as ErrorCode, message, detail: typeof detail === 'string' ? detail : null };
+    }
+  }
+  const message =
+    typeof e === 'string' ? e : e instanceof Error ? e.message : 'Something went wrong in Authdeck.';
+  return { code: 'internal', message, detail: null };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw toCommandError(e);
+  }
+}
+
+/** One typed wrapper per Tauri command; argument keys exactly as the shell expects. */
+export const api = {
+  appInfo: () => call<AppInfo>('app_info'),
+  listConnections: () => call<Connection[]>('list_connections'),
+  connectionDetails: (id: string) => call<ConnectionDetails>('connection_details', { id }),
+  listClients: () => call<Client[]>('list_clients'),
+  addClient: (input: NewClientInput) => call<Client>('add_client', { input }),
+  removeClient: (name: string) => call<null>('remove_client', { name }),
+  /** `client`: the client's id or name. The shell has already opened the browser. */
+  connectFlowaccount: (client: string) =>
+    call<PendingAuthorization>('connect_flowaccount', { client }),
+  openAuthorizeUrl: (url: string) => call<null>('open_authorize_url', { url }),
+  completeCallback: (url: string) => call<Connection>('complete_callback', { url }),
+  connectFedex: (input: FedexConnectInput) => call<Connection>('connect_fedex', { input }),
+  connectIot: (input: IotConnectInput) => call<Connection>('connect_iot', { input }),
+  refresh: (id: string) => call<Connection>('refresh', { id }),
+  logout: (id: string) => call<LogoutOutcome>('logout', { id }),
+  /** Rust writes the clipboard: the token never reaches JS. */
+  copyAccessToken: (id: string) => call<null>('copy_access_token', { id }),
+  history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
+  startSandbox: () => call<SandboxInfo>('start_sandbox'),
+};
+
+export type Api = typeof api;
+
+/** `authdeck://changed`: one `Event` per change in the core. */
+export function onChanged(handler: (event: Event) => void): Promise<UnlistenFn> {
+  return listen<Event>(CHANGED_EVENT, (e) => handler(e.payload));
+}
+
+/** `authdeck://callback`: the outcome of a deep-link redirect into the app. */
+export function onCallback(handler: (result: CallbackResult) => void): Promise<UnlistenFn> {
+  return listen<CallbackResult>(CALLBACK_EVENT, (e) => handler(e.payload));
+}

@@ -1,0 +1,310 @@
+// Wiring: builds the window, loads the list, routes backend events to the views and
+// row buttons to commands. main.ts only calls `mountApp(document.body)`.
+
+import { api, onCallback, onChanged, toCommandError } from './api';
+import type { AppInfo } from './bindings/AppInfo';
+import type { CallbackResult } from './bindings/CallbackResult';
+import type { Connection } from './bindings/Connection';
+import type { Event } from './bindings/Event';
+import type { LogoutOutcome } from './bindings/LogoutOutcome';
+import { Ticker } from './countdown';
+import { h, replaceChildren } from './dom';
+import { errorLine } from './errors';
+import { AddConnectionDialog } from './views/add-connection';
+import { ClientsView } from './views/clients';
+import { DetailsPanel } from './views/details';
+import { confirmDialog, openDialog, toast } from './views/dialogs';
+import { ConnectionList, type RowActions, type VisibilityFactory } from './views/list';
+import type { Provider } from './bindings/Provider';
+
+export interface MountOptions {
+  ticker?: Ticker;
+  visibility?: VisibilityFactory;
+}
+
+export interface App {
+  list: ConnectionList;
+  details: DetailsPanel;
+  clients: ClientsView;
+  ticker: Ticker;
+  /** Settles once the first list is on screen (or its failure is shown). */
+  ready: Promise<void>;
+  openAddConnection(opts?: { tab?: Provider; client?: string; username?: string }): AddConnectionDialog;
+  /** Unlistens (awaitable, so tests can tear the fake backend down afterwards). */
+  dispose(): Promise<void>;
+}
+
+/** The banner text when browser redirects cannot reach this window; null when they can. */
+export function deepLinkBanner(info: AppInfo): string | null {
+  if (info.single_instance && info.deep_link_problem == null) return null;
+  const cause = info.deep_link_problem ?? 'Authdeck is not running as a single instance';
+  return `${cause.replace(/[.\s]+$/, '')}: FlowAccount's browser redirects can't reach Authdeck. When you connect a business, paste the redirect URL from your browser instead.`;
+}
+
+const LOGOUT_DONE: Record<LogoutOutcome, string> = {
+  revoked: 'Logged out: the IoT platform revoked the session.',
+  already_revoked: 'Logged out: the IoT platform had already ended the session.',
+  disconnected: 'Disconnected: the tokens were deleted from this computer.',
+};
+
+export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
+  const ticker = options.ticker ?? new Ticker();
+  let addDialog: AddConnectionDialog | null = null;
+  let appInfo: AppInfo | null = null;
+
+  // ---- layout ------------------------------------------------------------------------
+  const banners = h('div', { class: 'banners' });
+  const addButton = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-connection' }, 'Add connection');
+  const navConnections = h('button', { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' }, 'Connections');
+  const navClients = h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, 'Clients & settings');
+  const version = h('span', { class: 'version muted' });
+  const header = h('header', { class: 'topbar' },
+    h('h1', { class: 'brand' }, 'Authdeck'),
+    h('nav', { class: 'nav', 'aria-label': 'Views' }, navConnections, navClients),
+    h('div', { class: 'spacer' }),
+    version,
+    addButton);
+
+  const scroll = h('div', { class: 'list-scroll' });
+  const details = new DetailsPanel(ticker);
+  const actions: RowActions = {
+    refresh: async (c) => list.upsert(await api.refresh(c.id)),
+    logout: (c) => logout(c),
+    copy: async (c) => {
+      await api.copyAccessToken(c.id);
+      toast(`Access token of ${c.label} copied to the clipboard.`);
+    },
+    reconnect: (c) => reconnect(c),
+  };
+  const list = new ConnectionList({
+    ticker,
+    actions,
+    scrollRoot: scroll,
+    onSelect: (c) => details.show(c),
+    onCountChange: (n) => {
+      empty.hidden = n > 0;
+      list.el.hidden = n === 0;
+      toolbar.hidden = n === 0;
+    },
+    ...(options.visibility ? { visibility: options.visibility } : {}),
+  });
+  const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
+  const emptySandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
+  const empty = h('div', { class: 'empty', 'data-testid': 'empty-state' },
+    h('h2', {}, 'No connections yet'),
+    h('p', {}, 'Add a client — your app registration with FlowAccount, FedEx or the IoT platform — in Clients & settings, then use "Add connection" to connect a business, project or account. Or try the sandbox: it runs local emulators with demo accounts so you can try every flow first.'),
+    h('div', { class: 'inline-actions' }, emptyAdd, emptySandbox));
+  empty.hidden = true;
+  const filter = h('input', {
+    type: 'search', class: 'filter', placeholder: 'Filter by name, supportCode, username, client…',
+    'aria-label': 'Filter connections', 'data-testid': 'list-filter', autocomplete: 'off', spellcheck: 'false',
+  });
+  filter.addEventListener('input', () => list.filter(filter.value));
+  filter.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && filter.value) {
+      e.preventDefault();
+      filter.value = '';
+      list.filter('');
+    }
+  });
+  const toolbar = h('div', { class: 'list-toolbar' }, filter);
+  scroll.append(toolbar, empty, list.el);
+
+  const connectionsView = h('div', { class: 'connections-view' }, scroll, details.el);
+  const clients = new ClientsView({ onSandbox: () => void startSandbox() });
+  clients.el.hidden = true;
+  const main = h('main', { class: 'main' }, connectionsView, clients.el);
+  const shell = h('div', { class: 'app' }, header, banners, main);
+  root.append(shell);
+
+  // ---- navigation --------------------------------------------------------------------
+  const showView = (which: 'connections' | 'clients') => {
+    const c = which === 'clients';
+    connectionsView.hidden = c;
+    clients.el.hidden = !c;
+    navConnections.toggleAttribute('aria-current', !c);
+    navClients.toggleAttribute('aria-current', c);
+    if (!c) navConnections.setAttribute('aria-current', 'page');
+    else navClients.setAttribute('aria-current', 'page');
+    if (c) void clients.reload();
+  };
+  navConnections.addEventListener('click', () => showView('connections'));
+  navClients.addEventListener('click', () => showView('clients'));
+  emptyAdd.addEventListener('click', () => showView('clients'));
+  emptySandbox.addEventListener('click', () => void startSandbox());
+
+  // ---- banners -----------------------------------------------------------------------
+  function banner(text: string, kind: 'warning' | 'error'): HTMLElement {
+    const dismiss = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': 'Dismiss' }, '×');
+    const el = h('div', { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'error-banner' },
+      h('span', {}, text), dismiss);
+    dismiss.addEventListener('click', () => el.remove());
+    banners.append(el);
+    return el;
+  }
+
+  // ---- actions -----------------------------------------------------------------------
+  function openAddConnection(opts: { tab?: Provider; client?: string; username?: string } = {}): AddConnectionDialog {
+    addDialog?.dialog.close();
+    const d = new AddConnectionDialog({
+      ticker,
+      ...opts,
+      onConnected: (conn) => {
+        list.upsert(conn);
+        list.highlight(conn.id);
+        toast(`Connected ${conn.label}.`);
+      },
+      onManageClients: () => showView('clients'),
+    });
+    addDialog = d;
+    void d.loadClients();
+    return d;
+  }
+  addButton.addEventListener('click', () => openAddConnection());
+
+  async function logout(c: Connection): Promise<void> {
+    const iot = c.provider === 'iot';
+    const ok = await confirmDialog({
+      title: iot ? `Log out ${c.label}?` : `Disconnect ${c.label}?`,
+      message: iot
+        ? 'The IoT platform is asked to revoke the session; the tokens are deleted here once it confirms.'
+        : 'Its tokens are deleted from this computer. The provider offers no revocation: connect again to use it.',
+      okLabel: iot ? 'Log out' : 'Disconnect',
+      danger: true,
+    });
+    if (!ok) return;
+    const outcome = await api.logout(c.id);
+    list.remove(c.id);
+    toast(LOGOUT_DONE[outcome]);
+  }
+
+  async function reconnect(c: Connection): Promise<void> {
+    switch (c.provider) {
+      case 'fedex':
+        // No refresh token: a new token from the stored credentials is the reconnect.
+        list.upsert(await api.refresh(c.id));
+        return;
+      case 'flowaccount': {
+        const d = openAddConnection({ tab: 'flowaccount', client: c.client_id });
+        await d.loadClients();
+        await d.startFlowAccount(c.client_id);
+        return;
+      }
+      case 'iot': {
+        const d = openAddConnection({ tab: 'iot', client: c.client_id, username: c.username ?? '' });
+        await d.loadClients();
+        d.dialog.el.querySelector<HTMLInputElement>('[data-testid="iot-password"]')?.focus();
+        return;
+      }
+    }
+  }
+
+  async function startSandbox(): Promise<void> {
+    const buttons = Array.from(root.querySelectorAll<HTMLButtonElement>('[data-testid="sandbox-start"]'));
+    buttons.forEach((b) => (b.disabled = true));
+    try {
+      const info = await api.startSandbox();
+      const d = openDialog({ title: 'The sandbox is running', testid: 'sandbox-dialog' });
+      d.body.append(
+        h('p', {}, 'Local emulators answer at ', h('code', {}, info.base_url), '. Demo clients added: ', info.clients.join(', ') || 'none', '.'),
+        h('dl', { class: 'kv' },
+          h('dt', {}, 'FlowAccount sign-in'), h('dd', {}, h('code', {}, 'demo@example.com'), ' / ', h('code', {}, 'demo')),
+          h('dt', {}, 'FedEx child key'), h('dd', {}, h('code', {}, 'demo-child-key'), ' / secret ', h('code', {}, 'demo-child-secret')),
+          h('dt', {}, 'IoT login'), h('dd', {}, h('code', {}, 'operator'), ' / ', h('code', {}, 'operator-pass'))),
+        h('p', { class: 'hint' }, 'Use "Add connection" and pick a demo client to try each flow.'));
+      const go = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add connection');
+      go.addEventListener('click', () => {
+        d.close();
+        openAddConnection();
+      });
+      d.body.append(h('div', { class: 'dialog-actions' }, go));
+      void clients.reload();
+    } catch (e) {
+      banner(errorLine(toCommandError(e)), 'error');
+    } finally {
+      buttons.forEach((b) => (b.disabled = false));
+    }
+  }
+
+  // ---- backend events ----------------------------------------------------------------
+  let loaded = false;
+  const buffered: Event[] = [];
+  function applyEvent(ev: Event): void {
+    switch (ev.kind) {
+      case 'connection_changed':
+        list.upsert(ev.connection);
+        break;
+      case 'connection_removed':
+        list.remove(ev.id);
+        break;
+      case 'clients_changed':
+        if (!clients.el.hidden) void clients.reload();
+        if (addDialog?.dialog.open) void addDialog.loadClients();
+        break;
+      case 'history_added':
+        if (ev.connection_id != null && ev.connection_id === details.connectionId) void details.reload();
+        break;
+    }
+  }
+  function onCallbackResult(result: CallbackResult): void {
+    if (addDialog?.dialog.open && addDialog.handleCallback(result)) return;
+    if (result.ok && result.connection != null) {
+      list.upsert(result.connection);
+      list.highlight(result.connection.id);
+      toast(`Connected ${result.connection.label}.`);
+    } else {
+      const e = result.error ?? { code: 'invalid_callback' as const, message: 'A browser redirect could not be used.' };
+      banner(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error');
+    }
+  }
+  const unlisteners = Promise.all([
+    onChanged((ev) => (loaded ? applyEvent(ev) : buffered.push(ev))),
+    onCallback(onCallbackResult),
+  ]).catch((e) => {
+    banner(`Live updates are not available: ${toCommandError(e).message}`, 'error');
+    return [] as (() => void)[];
+  });
+
+  // ---- first load --------------------------------------------------------------------
+  const ready = (async () => {
+    await unlisteners; // subscribe first: nothing that changes during the load is lost
+    const [info, conns] = await Promise.allSettled([api.appInfo(), api.listConnections()]);
+    if (info.status === 'fulfilled') {
+      appInfo = info.value;
+      clients.setAppInfo(appInfo);
+      replaceChildren(version, `v${appInfo.version}`);
+      const text = deepLinkBanner(appInfo);
+      if (text) banner(text, 'warning');
+    } else {
+      banner(errorLine(toCommandError(info.reason)), 'error');
+    }
+    if (conns.status === 'fulfilled') {
+      list.setAll(conns.value);
+    } else {
+      list.setAll([]);
+      banner(`The connections could not be loaded. ${errorLine(toCommandError(conns.reason))}`, 'error');
+    }
+    loaded = true;
+    for (const ev of buffered.splice(0)) applyEvent(ev);
+    if (typeof performance !== 'undefined' && typeof performance.mark === 'function') {
+      performance.mark('authdeck:list-rendered');
+    }
+    document.documentElement.dataset.listReady = 'true';
+  })();
+
+  return {
+    list,
+    details,
+    clients,
+    ticker,
+    ready,
+    openAddConnection,
+    async dispose() {
+      addDialog?.dialog.close();
+      list.dispose();
+      details.dispose();
+      shell.remove();
+      for (const unlisten of await unlisteners) unlisten();
+    },
+  };
+}

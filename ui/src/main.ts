@@ -1,0 +1,5 @@
+// Entry point of the window: styles, then the app. Wiring lives in app.ts.
+import './styles.css';
+import { mountApp } from './app';
+
+mountApp(document.body);

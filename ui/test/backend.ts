@@ -1,0 +1,79 @@
+// A fake Tauri backend for DOM tests: mockIPC with event mocking, a call log, and
+// per-command overrides.
+import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
+import { emit } from '@tauri-apps/api/event';
+
+import { CALLBACK_EVENT, CHANGED_EVENT } from '../src/api';
+import type { AppInfo } from '../src/bindings/AppInfo';
+import type { CallbackResult } from '../src/bindings/CallbackResult';
+import type { Client } from '../src/bindings/Client';
+import type { Connection } from '../src/bindings/Connection';
+import type { Event } from '../src/bindings/Event';
+
+export interface Call {
+  cmd: string;
+  args: Record<string, unknown>;
+}
+
+export type Handler = (args: Record<string, unknown>) => unknown;
+
+export const APP_INFO: AppInfo = {
+  version: '0.1.0',
+  redirect_uri: 'io.authdeck.app://callback',
+  scheme: 'io.authdeck.app',
+  data_dir: '/tmp/authdeck',
+  single_instance: true,
+  deep_link_problem: null,
+  sandbox: null,
+};
+
+export function fakeBackend(opts: {
+  connections?: Connection[];
+  clients?: Client[];
+  appInfo?: Partial<AppInfo>;
+  handlers?: Record<string, Handler>;
+} = {}) {
+  const calls: Call[] = [];
+  const handlers: Record<string, Handler> = {
+    app_info: () => ({ ...APP_INFO, ...opts.appInfo }),
+    list_connections: () => opts.connections ?? [],
+    list_clients: () => opts.clients ?? [],
+    connection_details: (a) => ({
+      connection: (opts.connections ?? []).find((c) => c.id === a.id),
+      history: [],
+    }),
+    ...opts.handlers,
+  };
+  mockIPC(
+    (cmd, payload) => {
+      const args = (payload ?? {}) as Record<string, unknown>;
+      calls.push({ cmd, args });
+      const h = handlers[cmd];
+      if (!h) return Promise.reject({ code: 'internal', message: `no fake for ${cmd}` });
+      return h(args);
+    },
+    { shouldMockEvents: true },
+  );
+  return {
+    calls,
+    handlers,
+    callsTo: (cmd: string) => calls.filter((c) => c.cmd === cmd),
+    changed: (event: Event) => emit(CHANGED_EVENT, event),
+    callback: (result: CallbackResult) => emit(CALLBACK_EVENT, result),
+    reset: () => clearMocks(),
+  };
+}
+
+/** Let pending promises (IPC round trips, microtasks) settle. */
+export async function settle(times = 5): Promise<void> {
+  for (let i = 0; i < times; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
+export const $ = <T extends Element = HTMLElement>(sel: string, root: ParentNode = document): T => {
+  const el = root.querySelector<T>(sel);
+  if (!el) throw new Error(`no element for ${sel}`);
+  return el;
+};
+export const $$ = <T extends Element = HTMLElement>(sel: string, root: ParentNode = document): T[] =>
+  Array.from(root.querySelectorAll<T>(sel));
+export const tid = (id: string) => `[data-testid="${id}"]`;

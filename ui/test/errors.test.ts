@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+
+import { toCommandError } from '../src/api';
+import { NEXT_STEP, describeError, errorLine } from '../src/errors';
+
+describe('error → plain words', () => {
+  it('maps the codes to the next step a person can take', () => {
+    expect(NEXT_STEP.reauthorization_required).toBe('Reconnect');
+    expect(NEXT_STEP.provider_unavailable).toBe('Try again later');
+    expect(NEXT_STEP.keyring_unavailable).toBe('Unlock your system keyring');
+    expect(Object.keys(NEXT_STEP)).toHaveLength(16); // every ErrorCode
+  });
+
+  it('builds one line: message, then the next step', () => {
+    expect(errorLine({ code: 'reauthorization_required', message: 'The refresh token has expired' })).toBe(
+      'The refresh token has expired. Next: Reconnect.',
+    );
+    expect(errorLine({ code: 'provider_unavailable', message: 'FedEx did not answer.' })).toBe(
+      'FedEx did not answer. Next: Try again later.',
+    );
+    expect(describeError({ code: 'busy', message: '  ' }).message).toBe('Something went wrong.');
+  });
+
+  it('normalises whatever a command rejects with into a CommandError', () => {
+    expect(toCommandError({ code: 'rate_limited', message: 'Slow down.', detail: 'HTTP 429' })).toEqual({
+      code: 'rate_limited', message: 'Slow down.', detail: 'HTTP 429',
+    });
+    expect(toCommandError('command refresh not found')).toEqual({
+      code: 'internal', message: 'command refresh not found', detail: null,
+    });
+    expect(toCommandError({ code: 'made_up', message: 'x' }).code).toBe('internal');
+    expect(toCommandError(new Error('boom')).message).toBe('boom');
+  });
+});
