@@ -31,7 +31,7 @@ pub fn install(app: &tauri::App) {
         if let Err(e) = app.deep_link().register_all() {
             tracing::warn!(error = %e, "could not register the URL scheme handler");
             handle.state::<AppState>().report_deep_link_problem(format!(
-                "Authdeck could not register itself for {APP_SCHEME}: links: redirects may not reach it. Paste the redirect address instead."
+                "Authdeck could not register itself for {APP_SCHEME}: links"
             ));
         }
     }

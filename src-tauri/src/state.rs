@@ -33,11 +33,8 @@ impl AppState {
         let db = Db::open(&paths.database())?;
         let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
         let manager = Manager::new(db, secrets, ManagerOptions::default())?;
-        let problem = (!single_instance).then(|| {
-            "No D-Bus session bus: a FlowAccount redirect opened by the browser cannot reach this window. \
-             Paste the redirect address into the Add connection dialog instead."
-                .to_string()
-        });
+        // Just the cause: the window words the consequence and the way out.
+        let problem = (!single_instance).then(|| "No D-Bus session bus".to_string());
         Ok(Self {
             manager,
             paths,

@@ -538,12 +538,12 @@ async fn connect_flowaccount(
         None
     };
     let pending = manager.begin_flowaccount(&client.id).await?;
-    if json && listener.is_none() {
+    // stdout stays machine-readable under --json: the pending authorization (which
+    // carries the URL) and, for a loopback redirect, the connection after it.
+    if json {
         print_json(&pending)?;
     } else {
-        eprintln!(
-            "Open this address in your browser, log in to FlowAccount and pick the business:"
-        );
+        eprintln!("Open this address in your browser, log in to FlowAccount and pick the business:");
         println!("{}", pending.authorize_url);
     }
     if !no_browser {

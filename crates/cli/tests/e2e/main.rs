@@ -1,0 +1,12 @@
+//! End-to-end tests of `authdeckctl`: the real binary against an in-process provider
+//! emulator, a private SQLite data dir and the real Secret Service (run them under
+//! `scripts/with-keyring.sh`, e.g. `scripts/with-keyring.sh cargo test -p authdeck-cli`).
+//!
+//! One test binary (one link) with a module per area.
+
+mod canary;
+mod clients;
+mod common;
+mod connect;
+mod errors;
+mod lifecycle;
