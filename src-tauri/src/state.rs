@@ -32,7 +32,11 @@ impl AppState {
         paths.ensure()?;
         let db = Db::open(&paths.database())?;
         let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
-        let manager = Manager::new(db, secrets, ManagerOptions::default())?;
+        let options = ManagerOptions {
+            lock_dir: Some(paths.data_dir.join("locks")),
+            ..ManagerOptions::default()
+        };
+        let manager = Manager::new(db, secrets, options)?;
         // Just the cause: the window words the consequence and the way out.
         let problem = (!single_instance).then(|| "No D-Bus session bus".to_string());
         Ok(Self {

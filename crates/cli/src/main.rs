@@ -70,6 +70,9 @@ enum Command {
         connection: Option<String>,
         #[arg(long)]
         all: bool,
+        /// With --all: how many connections are refreshed at once.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
     },
     /// IoT: revoke the session at the server, then forget it. FlowAccount / FedEx: disconnect.
     Logout { connection: String },
@@ -281,7 +284,7 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-async fn open_manager(data_dir: Option<PathBuf>) -> Result<Manager> {
+async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
     let paths = Paths::resolve(data_dir)?;
     paths.ensure()?;
     let db = tokio::task::spawn_blocking({
@@ -291,7 +294,12 @@ async fn open_manager(data_dir: Option<PathBuf>) -> Result<Manager> {
     .await
     .map_err(|_| Error::internal("Opening the database panicked."))??;
     let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
-    Manager::new(db, secrets, ManagerOptions::default())
+    let options = ManagerOptions {
+        lock_dir: Some(paths.data_dir.join("locks")),
+        refresh_concurrency,
+        ..ManagerOptions::default()
+    };
+    Manager::new(db, secrets, options)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -299,7 +307,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Sandbox(args) = cli.command {
         return sandbox(args, cli.data_dir).await;
     }
-    let manager = open_manager(cli.data_dir).await?;
+    let concurrency = match &cli.command {
+        Command::Refresh { concurrency, .. } => usize::from(*concurrency),
+        _ => ManagerOptions::default().refresh_concurrency,
+    };
+    let manager = open_manager(cli.data_dir, concurrency).await?;
     let now = || manager.now();
     let mut secrets = SecretInput::new();
     match cli.command {
@@ -543,7 +555,9 @@ async fn connect_flowaccount(
     if json {
         print_json(&pending)?;
     } else {
-        eprintln!("Open this address in your browser, log in to FlowAccount and pick the business:");
+        eprintln!(
+            "Open this address in your browser, log in to FlowAccount and pick the business:"
+        );
         println!("{}", pending.authorize_url);
     }
     if !no_browser {
@@ -642,7 +656,7 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     println!("Authdeck sandbox listening on {}", emulator.base_url());
     println!("{}", emulator.describe());
     if args.add_clients {
-        let manager = open_manager(data_dir).await?;
+        let manager = open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await?;
         for new in sandbox_clients(&emulator) {
             let name = new.name.clone();
             match manager.add_client(new).await {

@@ -3,8 +3,7 @@
 //! of change events. Every trigger (button, scheduler, CLI) goes through the same
 //! methods, so there is one refresh code path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -14,6 +13,7 @@ use tokio::sync::{broadcast, Semaphore};
 use crate::authorize::{self, CallbackOutcome, APP_REDIRECT_URI, PENDING_LIFETIME};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{Error, ErrorCode, Result};
+use crate::locks::ConnectionLocks;
 use crate::model::*;
 use crate::providers::http::HttpSettings;
 use crate::providers::iot::IotClient;
@@ -47,6 +47,11 @@ pub struct ManagerOptions {
     /// How many refreshes `refresh_all` runs at once.
     pub refresh_concurrency: usize,
     pub clock: SharedClock,
+    /// Where cross-process connection locks live (`<data dir>/locks`); `None` locks
+    /// within this process only (unit tests).
+    pub lock_dir: Option<std::path::PathBuf>,
+    /// How long to wait for another process to finish with a connection.
+    pub lock_wait: Duration,
 }
 
 impl Default for ManagerOptions {
@@ -55,6 +60,8 @@ impl Default for ManagerOptions {
             http: HttpSettings::default(),
             refresh_concurrency: 16,
             clock: Arc::new(SystemClock),
+            lock_dir: None,
+            lock_wait: crate::locks::DEFAULT_LOCK_WAIT,
         }
     }
 }
@@ -133,8 +140,8 @@ struct Inner {
     http: HttpClient,
     clock: SharedClock,
     refresh_concurrency: usize,
-    /// One lock per connection: single-flight refresh within this process.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per connection, within and across processes.
+    locks: ConnectionLocks,
     events: broadcast::Sender<Event>,
 }
 
@@ -154,7 +161,7 @@ impl Manager {
                 http: HttpClient::new(options.http)?,
                 clock: options.clock,
                 refresh_concurrency: options.refresh_concurrency.max(1),
-                locks: Mutex::new(HashMap::new()),
+                locks: ConnectionLocks::new(options.lock_dir, options.lock_wait),
                 events,
             }),
         })
@@ -773,8 +780,7 @@ impl Manager {
         let now = self.now();
         match existing {
             Some(old) => {
-                let lock = self.lock_for(&old.id);
-                let _guard = lock.lock().await;
+                let _guard = self.inner.locks.acquire(&old.id).await?;
                 let old = self.connection(&old.id).await?;
                 if let Some(secret) = &child_secret {
                     self.inner.vault.set_child_secret(&old.id, secret).await?;
@@ -881,23 +887,73 @@ impl Manager {
             .vault
             .put_tokens(&conn.id, new_gen, &bundle)
             .await?;
+        crash_point("after_new_tokens_written");
         let stored = conn.clone();
         let switched = self
             .db(move |db| db.update_connection(&stored, old_gen))
             .await?;
         if !switched {
-            // Someone else switched generations first (we hold the in-process lock, so
-            // another process did): keep their tokens, drop ours.
-            let _ = self.inner.vault.delete_tokens(&conn.id, new_gen).await;
+            // Only possible if a writer bypassed the connection lock. Leave the keyring
+            // alone: deleting generation g+1 could delete the tokens SQLite points at.
             return Err(Error::new(
                 ErrorCode::Busy,
                 "Another Authdeck process updated this connection at the same time: try again.",
             ));
         }
-        if let Err(e) = self.inner.vault.delete_tokens(&conn.id, old_gen).await {
-            tracing::warn!(connection = %conn.id, code = %e.code, "old token generation not deleted");
+        crash_point("after_generation_switched");
+        // Generation g, and g-1 should an earlier run have died before removing it.
+        for stale in [old_gen, old_gen - 1] {
+            if let Err(e) = self.inner.vault.delete_tokens(&conn.id, stale).await {
+                tracing::warn!(connection = %conn.id, code = %e.code, "old token generation not deleted");
+            }
         }
+        crash_point("after_old_tokens_deleted");
         Ok(conn)
+    }
+
+    /// A process killed after step 1 of [`Self::commit_tokens`] and before step 2 leaves
+    /// generation g+1 in the keyring while SQLite still says g. Those are the provider's
+    /// newest tokens (the refresh token of g may already be spent, and reusing it could
+    /// revoke the whole grant), so they are adopted before anything uses g.
+    /// Call with the connection's lock held.
+    async fn finish_interrupted_switch(&self, conn: Connection) -> Result<Connection> {
+        let next = conn.secret_generation + 1;
+        let Some(bundle) = self.inner.vault.tokens(&conn.id, next).await? else {
+            return Ok(conn);
+        };
+        let now = self.now();
+        let mut adopted = conn.clone();
+        adopted.secret_generation = next;
+        adopted.access_expires = bundle.access_expires;
+        if bundle.refresh_expires.is_some() {
+            adopted.refresh_expires = bundle.refresh_expires;
+        }
+        adopted.jwt = crate::providers::jwt::decode(bundle.access_token.expose());
+        adopted.last_refresh_at = Some(now);
+        adopted.last_error = None;
+        adopted.updated_at = now;
+        let stored = adopted.clone();
+        let old = conn.secret_generation;
+        if !self
+            .db(move |db| db.update_connection(&stored, old))
+            .await?
+        {
+            return self.connection(&conn.id).await;
+        }
+        let _ = self.inner.vault.delete_tokens(&conn.id, old).await;
+        tracing::warn!(connection = %conn.id, "finished an interrupted token update");
+        self.record(
+            Some(&conn.id),
+            Some(&conn.client_id),
+            "recovered",
+            Ok(()),
+            Some("finished a token update that was interrupted".into()),
+        )
+        .await;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(adopted.clone()),
+        });
+        Ok(adopted)
     }
 
     /// Save metadata (state, last error) without touching the tokens.
@@ -908,14 +964,6 @@ impl Manager {
         self.db(move |db| db.update_connection(&stored, generation))
             .await?;
         Ok(())
-    }
-
-    fn lock_for(&self, connection_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.inner.locks.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        locks.entry(connection_id.to_owned()).or_default().clone()
     }
 
     // ---- refresh, token, logout ----------------------------------------------------
@@ -965,9 +1013,11 @@ impl Manager {
         id: &str,
         seen_generation: Option<i64>,
     ) -> Result<Connection> {
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
-        let conn = self.connection(id).await?;
+        let _guard = self.inner.locks.acquire(id).await?;
+        // Re-read under the lock: another caller (or process) may have refreshed it.
+        let conn = self
+            .finish_interrupted_switch(self.connection(id).await?)
+            .await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
             return Ok(conn); // refreshed by someone else meanwhile: single flight
         }
@@ -1159,9 +1209,10 @@ impl Manager {
     /// History is kept either way.
     pub async fn logout(&self, reference: &str) -> Result<LogoutOutcome> {
         let conn = self.connection(reference).await?;
-        let lock = self.lock_for(&conn.id);
-        let _guard = lock.lock().await;
-        let conn = self.connection(&conn.id).await?;
+        let _guard = self.inner.locks.acquire(&conn.id).await?;
+        let conn = self
+            .finish_interrupted_switch(self.connection(&conn.id).await?)
+            .await?;
         let outcome = match conn.provider {
             Provider::Iot => {
                 let revoked = match self
@@ -1224,6 +1275,7 @@ impl Manager {
         self.inner.vault.delete_child_secret(&conn.id).await?;
         let id = conn.id.clone();
         self.db(move |db| db.delete_connection(&id)).await?;
+        self.inner.locks.remove(&conn.id);
         let event = if conn.provider == Provider::Iot {
             "logout"
         } else {
@@ -1243,6 +1295,16 @@ impl Manager {
         });
         Ok(outcome)
     }
+}
+
+/// Test hook for the crash-safety tests: in debug builds, `AUTHDECK_CRASH_AT=<name>`
+/// kills the process at that point of the token commit sequence, like `kill -9`.
+fn crash_point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("AUTHDECK_CRASH_AT").is_ok_and(|at| at == name) {
+        std::process::abort();
+    }
+    let _ = name;
 }
 
 fn reauthorize_message(conn: &Connection) -> String {

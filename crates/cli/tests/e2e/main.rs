@@ -10,3 +10,4 @@ mod common;
 mod connect;
 mod errors;
 mod lifecycle;
+mod rotation;

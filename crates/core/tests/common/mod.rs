@@ -40,7 +40,7 @@ impl Fixture {
         .await
     }
 
-    pub async fn with_options(options: ManagerOptions) -> Self {
+    pub async fn with_options(mut options: ManagerOptions) -> Self {
         require_keyring();
         let emulator =
             authdeck_emulator::start(EmulatorConfig::demo(), "127.0.0.1:0".parse().unwrap())
@@ -48,6 +48,7 @@ impl Fixture {
                 .expect("emulator starts");
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("authdeck.sqlite3")).unwrap();
+        options.lock_dir = Some(dir.path().join("locks"));
         let service = format!("authdeck-test-{}", uuid::Uuid::new_v4());
         let secrets = Arc::new(KeyringStore::new(service));
         let manager = Manager::new(db, secrets.clone(), options).unwrap();
