@@ -3,8 +3,6 @@
 //! both leave every connection with the refresh token the provider still accepts —
 //! against an emulator with reuse detection on (a reused token revokes the grant).
 
-use std::process::Stdio;
-
 use authdeck_emulator::{EmulatorConfig, FaBusiness, TokenStatus};
 use serde_json::Value;
 
