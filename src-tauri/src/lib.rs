@@ -73,6 +73,34 @@ pub fn forward_events(app: &tauri::AppHandle) {
     });
 }
 
+/// Keep tokens fresh in the background; tell the user about what needs them.
+fn start_scheduler(app: &tauri::AppHandle) {
+    use authdeck_core::scheduler::{Notice, Scheduler, SchedulerConfig};
+    use tauri_plugin_notification::NotificationExt;
+
+    let manager = app.state::<AppState>().manager().clone();
+    let app = app.clone();
+    let scheduler = Scheduler::new(manager, SchedulerConfig::default());
+    tauri::async_runtime::spawn(scheduler.run(move |notice| {
+        let (title, body) = match &notice {
+            Notice::RefreshFailed { connection, error } => (
+                format!("{} needs attention", connection.label),
+                error.message.clone(),
+            ),
+            Notice::Lapsing { connection, at } => (
+                format!("{} lapses soon", connection.label),
+                format!(
+                    "It cannot be refreshed and lapses at {} UTC: reconnect it before then.",
+                    at.format("%H:%M")
+                ),
+            ),
+        };
+        if let Err(e) = app.notification().builder().title(title).body(body).show() {
+            tracing::warn!(error = %e, "could not show a notification");
+        }
+    }));
+}
+
 /// The app's configuration, assets and capabilities, compiled in from tauri.conf.json.
 pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
     tauri::generate_context!("../tauri.conf.json")
@@ -101,6 +129,7 @@ pub fn run() {
             )?;
             app.manage(state);
             forward_events(app.handle());
+            start_scheduler(app.handle());
             deep_link::install(app);
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Authdeck started");
             Ok(())

@@ -188,6 +188,9 @@ enum ConnectCommand {
         /// Read the child secret from stdin (else $AUTHDECK_CHILD_SECRET).
         #[arg(long)]
         child_secret_stdin: bool,
+        /// Let the desktop app re-request the token before it expires.
+        #[arg(long)]
+        keep_fresh: bool,
     },
     /// Log in to the IoT platform (the password is used once, never stored).
     Iot {
@@ -382,6 +385,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             grant,
             child_key,
             child_secret_stdin,
+            keep_fresh,
         }) => {
             let grant = match grant {
                 GrantArg::ClientCredentials => FedexGrant::ClientCredentials,
@@ -405,7 +409,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            let conn = manager.connect_fedex(&client, grant, child).await?;
+            let mut conn = manager.connect_fedex(&client, grant, child).await?;
+            if keep_fresh {
+                conn = manager.set_keep_fresh(&conn.id, true).await?;
+            }
             connected(&conn, now(), json)?;
         }
         Command::Connect(ConnectCommand::Iot {

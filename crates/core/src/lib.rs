@@ -13,6 +13,7 @@ pub mod manager;
 pub mod model;
 pub mod providers;
 pub mod sandbox;
+pub mod scheduler;
 pub mod secret;
 pub mod store;
 

@@ -1161,6 +1161,21 @@ impl Manager {
             })
     }
 
+    /// FedEx: whether the scheduler re-requests this connection's token before it
+    /// expires (other providers are always kept fresh).
+    pub async fn set_keep_fresh(&self, reference: &str, keep_fresh: bool) -> Result<Connection> {
+        let conn = self.connection(reference).await?;
+        let _guard = self.inner.locks.acquire(&conn.id).await?;
+        let mut conn = self.connection(&conn.id).await?;
+        conn.keep_fresh = keep_fresh;
+        self.save_metadata(&conn).await?;
+        let conn = self.connection(&conn.id).await?;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(conn.clone()),
+        });
+        Ok(conn)
+    }
+
     /// A valid access token: the cached one, or a refreshed one when it expires within
     /// `min_validity` (or has already expired).
     pub async fn access_token(

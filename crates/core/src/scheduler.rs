@@ -1,0 +1,272 @@
+//! Keeps tokens fresh while the app runs.
+//!
+//! - Refresh before the access token expires, by a margin (default 5 minutes) plus a
+//!   per-connection jitter so a thousand connections do not refresh in the same second.
+//!   FedEx tokens are re-requested only for connections marked "keep fresh".
+//! - Keep FlowAccount grants alive: their refresh token lapses 1 day after the latest
+//!   token request, so refresh at least every 20 hours.
+//! - Temporary failures back off exponentially (honouring `Retry-After`); permanent ones
+//!   stop retrying until the connection changes, and raise a [`Notice`].
+//! - Warn once, an hour ahead, before a connection lapses with no way to refresh it.
+//!
+//! A scheduled refresh is `Manager::refresh`: the same code path, lock and single
+//! flight as the button and the CLI.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::model::{Connection, ConnectionState, Provider};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Refresh this long before the access token expires.
+    pub margin: Duration,
+    /// Spread refreshes over up to this much extra lead time, per connection.
+    pub jitter: Duration,
+    /// FlowAccount: refresh at least this often, so the 1-day refresh window never lapses.
+    pub keep_alive: Duration,
+    /// First retry delay after a temporary failure; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Warn this long before a connection lapses with no way to refresh it.
+    pub lapse_warning: Duration,
+    /// Longest sleep between two passes (new connections are picked up by then).
+    pub max_sleep: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            margin: Duration::from_secs(5 * 60),
+            jitter: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(20 * 3600),
+            initial_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(30 * 60),
+            lapse_warning: Duration::from_secs(3600),
+            max_sleep: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Something the user should hear about (the app shows a desktop notification).
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A refresh failed permanently: the user must act (reconnect, fix the client).
+    RefreshFailed {
+        connection: Connection,
+        error: Error,
+    },
+    /// The connection lapses at `at` and cannot currently be refreshed.
+    Lapsing {
+        connection: Connection,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    attempts: u32,
+    retry_at: Option<DateTime<Utc>>, // None: permanent, wait for the connection to change
+    seen_update: DateTime<Utc>,
+}
+
+pub struct Scheduler {
+    manager: Manager,
+    config: SchedulerConfig,
+    failures: HashMap<String, Failure>,
+    /// Lapse instants already warned about, per connection.
+    warned: HashMap<String, DateTime<Utc>>,
+}
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// A stable per-connection offset in `[0, jitter)`.
+fn jitter_for(id: &str, jitter: Duration) -> chrono::Duration {
+    let ms = jitter.as_millis() as u64;
+    if ms == 0 {
+        return chrono::Duration::zero();
+    }
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    chrono::Duration::milliseconds((hash % ms) as i64)
+}
+
+impl Scheduler {
+    pub fn new(manager: Manager, config: SchedulerConfig) -> Self {
+        Self {
+            manager,
+            config,
+            failures: HashMap::new(),
+            warned: HashMap::new(),
+        }
+    }
+
+    /// When this connection should next be refreshed, ignoring failures; `None`: never
+    /// by the scheduler.
+    pub fn due_at(&self, conn: &Connection) -> Option<DateTime<Utc>> {
+        if conn.state != ConnectionState::Active {
+            return None;
+        }
+        let lead = chrono(self.config.margin) + jitter_for(&conn.id, self.config.jitter);
+        let before_expiry = conn.access_expires.map(|e| e.at - lead);
+        match conn.provider {
+            Provider::Fedex if !conn.keep_fresh => None,
+            Provider::Fedex | Provider::Iot => before_expiry,
+            Provider::FlowAccount => {
+                let last_request = conn.last_refresh_at.unwrap_or(conn.created_at);
+                let keep_alive = last_request + chrono(self.config.keep_alive)
+                    - jitter_for(&conn.id, self.config.jitter);
+                Some(before_expiry.map_or(keep_alive, |b| b.min(keep_alive)))
+            }
+        }
+    }
+
+    fn retry_at(&self, conn: &Connection) -> Option<Option<DateTime<Utc>>> {
+        let f = self.failures.get(&conn.id)?;
+        // A connection changed since the failure (reconnected, refreshed by hand) starts afresh.
+        if conn.updated_at > f.seen_update {
+            return None;
+        }
+        Some(f.retry_at)
+    }
+
+    /// One pass: refresh everything that is due, record failures, and return what the
+    /// user should be told. Also returns when the next pass is needed.
+    pub async fn run_once(&mut self) -> (Vec<Notice>, DateTime<Utc>) {
+        let now = self.manager.now();
+        let mut next = now + chrono(self.config.max_sleep);
+        let mut notices = Vec::new();
+        let connections = match self.manager.list().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(code = %e.code, "scheduler could not list connections");
+                return (notices, next);
+            }
+        };
+        self.failures
+            .retain(|id, _| connections.iter().any(|c| &c.id == id));
+        for conn in connections {
+            let due = match self.retry_at(&conn) {
+                Some(None) => None, // permanent failure: wait for a change
+                Some(Some(retry)) => Some(retry),
+                None => {
+                    self.failures.remove(&conn.id);
+                    self.due_at(&conn)
+                }
+            };
+            if let Some(notice) = self.lapse_notice(&conn, now) {
+                notices.push(notice);
+            }
+            let Some(due) = due else { continue };
+            if due > now {
+                next = next.min(due);
+                continue;
+            }
+            match self.manager.refresh(&conn.id).await {
+                Ok(fresh) => {
+                    self.failures.remove(&conn.id);
+                    if let Some(d) = self.due_at(&fresh) {
+                        next = next.min(d);
+                    }
+                }
+                Err(error) => {
+                    let updated = self
+                        .manager
+                        .connection(&conn.id)
+                        .await
+                        .map(|c| c.updated_at)
+                        .unwrap_or(now);
+                    let attempts = self.failures.get(&conn.id).map_or(0, |f| f.attempts) + 1;
+                    let retry_at = if error.is_temporary() {
+                        let doubled = self
+                            .config
+                            .initial_backoff
+                            .saturating_mul(1 << (attempts - 1).min(16));
+                        let wait = doubled
+                            .min(self.config.max_backoff)
+                            .max(error.retry_after.unwrap_or_default());
+                        let at = self.manager.now() + chrono(wait);
+                        next = next.min(at);
+                        Some(at)
+                    } else {
+                        let connection = self
+                            .manager
+                            .connection(&conn.id)
+                            .await
+                            .unwrap_or(conn.clone());
+                        notices.push(Notice::RefreshFailed {
+                            connection,
+                            error: error.clone(),
+                        });
+                        None
+                    };
+                    tracing::info!(connection = %conn.id, code = %error.code, attempts, "scheduled refresh failed");
+                    self.failures.insert(
+                        conn.id.clone(),
+                        Failure {
+                            attempts,
+                            retry_at,
+                            seen_update: updated,
+                        },
+                    );
+                }
+            }
+        }
+        (notices, next.max(now))
+    }
+
+    fn lapse_notice(&mut self, conn: &Connection, now: DateTime<Utc>) -> Option<Notice> {
+        let lapse = conn.refresh_expires?.at;
+        if lapse <= now || lapse - now > chrono(self.config.lapse_warning) {
+            return None;
+        }
+        let stuck = conn.state != ConnectionState::Active || self.failures.contains_key(&conn.id);
+        if !stuck || self.warned.get(&conn.id) == Some(&lapse) {
+            return None;
+        }
+        self.warned.insert(conn.id.clone(), lapse);
+        Some(Notice::Lapsing {
+            connection: conn.clone(),
+            at: lapse,
+        })
+    }
+
+    /// Run until the task is dropped, passing notices to `notify`.
+    pub async fn run(mut self, notify: impl Fn(Notice) + Send + 'static) {
+        loop {
+            let (notices, next) = self.run_once().await;
+            for n in notices {
+                notify(n);
+            }
+            let wait = (next - self.manager.now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait.clamp(Duration::from_millis(500), self.config.max_sleep)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_stable_and_bounded() {
+        let j = Duration::from_secs(60);
+        assert_eq!(jitter_for("a", j), jitter_for("a", j));
+        for id in ["a", "b", "c", "0eb05799-ca2f-460f-b584-8e8223d562e7"] {
+            let d = jitter_for(id, j);
+            assert!(
+                d >= chrono::Duration::zero() && d < chrono::Duration::seconds(60),
+                "{id}: {d}"
+            );
+        }
+        assert_ne!(jitter_for("a", j), jitter_for("b", j));
+        assert_eq!(jitter_for("a", Duration::ZERO), chrono::Duration::zero());
+    }
+}
