@@ -9,7 +9,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::model::{FedexGrant, Provider};
 use crate::providers::error::Operation;
-use crate::providers::http::{BodyEncoding, FormPost};
+use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
 use crate::providers::{jwt, HttpClient, IssuedTokens};
 use crate::secret::Secret;
 
@@ -57,10 +57,14 @@ pub async fn request_token(
     }
     .token(http)
     .await?;
+    Ok(issued(&json, now))
+}
 
-    // `expires_in` is seconds (3599 / 3600), whatever the seed's prose says.
+/// The token answer: a JWT `access_token`, `token_type`, `expires_in`, `scope`; never
+/// a refresh token. `expires_in` is seconds (3599 / 3600), whatever the seed's prose says.
+pub(crate) fn issued(json: &TokenJson, now: DateTime<Utc>) -> IssuedTokens {
     let access_token = json.access_token();
-    Ok(IssuedTokens {
+    IssuedTokens {
         jwt: jwt::decode(access_token.expose()),
         access_token,
         refresh_token: None,
@@ -72,7 +76,7 @@ pub async fn request_token(
         userinfo: None,
         user_id: None,
         warnings: Vec::new(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ fn post<'a>(
 /// The response of steps 3 and 4: `access_token`, `expires_in` (relative seconds),
 /// `token_type`, `supportCode` (absent from the official SDK schema: lenient),
 /// `refresh_token`, `scope`.
-fn issued(json: &TokenJson, now: DateTime<Utc>) -> IssuedTokens {
+pub(crate) fn issued(json: &TokenJson, now: DateTime<Utc>) -> IssuedTokens {
     let access_token = json.access_token();
     let refresh_token = json.refresh_token();
     IssuedTokens {

@@ -146,35 +146,43 @@ impl FormPost<'_> {
     /// that error; any other unusable 2xx is `invalid_response`.
     pub(crate) async fn token(&self, http: &HttpClient) -> Result<TokenJson> {
         let answer = self.send(http).await?;
-        let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
-        let Some(Value::Object(map)) = parsed else {
-            return Err(perror::invalid_token_response(
-                self.provider,
-                answer.status,
-                &answer.body,
-                &self.secrets,
-            ));
-        };
-        match map.get("access_token") {
-            Some(Value::String(t)) if !t.trim().is_empty() => Ok(TokenJson(map)),
-            _ => {
-                let value = Value::Object(map);
-                match perror::embedded_error_status(&value) {
-                    Some(status) => Err(perror::from_response(
-                        self.provider,
-                        self.op,
-                        status,
-                        None,
-                        &answer.body,
-                        &self.secrets,
-                    )),
-                    None => Err(perror::invalid_token_response(
-                        self.provider,
-                        answer.status,
-                        &answer.body,
-                        &self.secrets,
-                    )),
-                }
+        parse_token(
+            self.provider,
+            self.op,
+            answer.status,
+            &answer.body,
+            &self.secrets,
+        )
+    }
+}
+
+/// A 2xx token answer's body → its JSON object with a non-empty `access_token`. A 2xx
+/// carrying an error (`{status: 401, error: …}`) is mapped as that error; any other
+/// unusable body is `invalid_response`. Pure: the fuzz targets call it directly.
+pub(crate) fn parse_token(
+    provider: Provider,
+    op: Operation,
+    status: u16,
+    body: &[u8],
+    secrets: &[&Secret],
+) -> Result<TokenJson> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let Some(Value::Object(map)) = parsed else {
+        return Err(perror::invalid_token_response(
+            provider, status, body, secrets,
+        ));
+    };
+    match map.get("access_token") {
+        Some(Value::String(t)) if !t.trim().is_empty() => Ok(TokenJson(map)),
+        _ => {
+            let value = Value::Object(map);
+            match perror::embedded_error_status(&value) {
+                Some(embedded) => Err(perror::from_response(
+                    provider, op, embedded, None, body, secrets,
+                )),
+                None => Err(perror::invalid_token_response(
+                    provider, status, body, secrets,
+                )),
             }
         }
     }

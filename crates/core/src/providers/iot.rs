@@ -237,7 +237,11 @@ fn user_id_of(userinfo: Option<&Value>, jwt: Option<&crate::model::JwtSummary>) 
 
 /// The response of steps 1 and 2: `access_token` (JWT), `token_type`, `expires_in`,
 /// `refresh_token`, `scope`, `userinfo` (login only).
-fn issued(json: &TokenJson, now: DateTime<Utc>, sent_user_id: Option<&str>) -> IssuedTokens {
+pub(crate) fn issued(
+    json: &TokenJson,
+    now: DateTime<Utc>,
+    sent_user_id: Option<&str>,
+) -> IssuedTokens {
     let access_token = json.access_token();
     let jwt = jwt::decode(access_token.expose());
     let mut warnings = Vec::new();

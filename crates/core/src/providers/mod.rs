@@ -42,3 +42,27 @@ pub struct IssuedTokens {
     /// Non-fatal oddities worth showing support staff (e.g. `expires_in` and JWT `exp` disagree).
     pub warnings: Vec<String>,
 }
+
+/// Parse a token endpoint's 2xx answer the way each provider module does after a
+/// request: the normalised tokens, or the error the body describes. Pure (no I/O), so
+/// it is what the fuzz targets and parser benchmarks exercise.
+pub fn parse_token_response(
+    provider: crate::model::Provider,
+    status: u16,
+    body: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::Result<IssuedTokens> {
+    use crate::model::Provider;
+    use error::Operation;
+    let op = match provider {
+        Provider::FlowAccount => Operation::Refresh,
+        Provider::Fedex => Operation::ClientCredentials,
+        Provider::Iot => Operation::PasswordLogin,
+    };
+    let json = http::parse_token(provider, op, status, body, &[])?;
+    Ok(match provider {
+        Provider::FlowAccount => flowaccount::issued(&json, now),
+        Provider::Fedex => fedex::issued(&json, now),
+        Provider::Iot => iot::issued(&json, now, None),
+    })
+}
