@@ -88,6 +88,8 @@ pub struct Callback {
     pub url_without_query: String,
     pub state: Secret,
     pub outcome: CallbackOutcome,
+    /// The granted scope, echoed in the redirect (FlowAccount's token answer has none).
+    pub scope: Option<String>,
 }
 
 /// Parse a redirect URL. Rejects oversized URLs, foreign schemes and hosts, missing or
@@ -117,8 +119,10 @@ pub fn parse_callback(raw: &str) -> Result<Callback> {
     let mut code = None;
     let mut error = None;
     let mut description = None;
+    let mut scope = None;
     for (key, value) in url.query_pairs() {
         let slot = match key.as_ref() {
+            "scope" => &mut scope,
             "state" => &mut state,
             "code" => &mut code,
             "error" => &mut error,
@@ -153,6 +157,7 @@ pub fn parse_callback(raw: &str) -> Result<Callback> {
         url_without_query: base.to_string(),
         state: Secret::new(state),
         outcome,
+        scope: scope.map(|s| sanitize(&s, 200)).filter(|s| !s.is_empty()),
     })
 }
 
@@ -216,6 +221,7 @@ mod tests {
         let cb = parse_callback("com.authdeck.desktop:/oauth/callback?code=abc&scope=x&state=s1")
             .unwrap();
         assert_eq!(cb.state.expose(), "s1");
+        assert_eq!(cb.scope.as_deref(), Some("x"));
         assert!(matches!(cb.outcome, CallbackOutcome::Code(ref c) if c.expose() == "abc"));
         assert!(matches_redirect(&cb, APP_REDIRECT_URI));
         assert!(!matches_redirect(&cb, "com.authdeck.desktop:/other"));

@@ -603,6 +603,10 @@ impl Manager {
         )
         .await
         .map_err(fail)?;
+        let mut tokens = tokens;
+        if tokens.scope.is_none() {
+            tokens.scope = callback.scope.clone();
+        }
         let natural_key = tokens
             .support_code
             .clone()

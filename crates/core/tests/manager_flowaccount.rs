@@ -25,6 +25,11 @@ async fn whole_life_cycle() {
     assert_eq!(conn.provider, Provider::FlowAccount);
     assert_eq!(conn.support_code.as_deref(), Some("FA-100001"));
     assert_eq!(conn.label, "FA-100001");
+    assert_eq!(
+        conn.scope.as_deref(),
+        Some("flowaccount-api offline_access"),
+        "granted scope from the redirect"
+    );
     let access = conn.access_expires.expect("access expiry");
     assert_eq!(access.source, ExpirySource::RelativeSeconds);
     let refresh = conn.refresh_expires.expect("refresh expiry");

@@ -556,8 +556,10 @@ mod tests {
         db.insert_client(&client("a")).unwrap();
         db.insert_connection(&connection("c1", "id-a", "one"), "k")
             .unwrap();
+        // History is stored with millisecond precision.
+        let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
         let e = HistoryEntry {
-            at: Utc::now(),
+            at,
             event: "connect".into(),
             outcome: "ok".into(),
             detail: None,
