@@ -47,6 +47,10 @@ async fn replayed_callback_is_rejected() {
     let err = f.manager.complete_callback(&redirect).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidCallback);
     assert!(err.message.contains("already used"), "{}", err.message);
+    assert_eq!(
+        last_history(&f).await,
+        ("callback_rejected".into(), "invalid_callback".into())
+    );
     let after = f.manager.connection(&conn.id).await.unwrap();
     assert_eq!(
         after.secret_generation, conn.secret_generation,
@@ -65,6 +69,10 @@ async fn expired_pending_authorization_is_rejected() {
     assert_eq!(err.code, ErrorCode::InvalidCallback);
     assert!(err.message.contains("expired"), "{}", err.message);
     assert_nothing_connected(&f).await;
+    assert_eq!(
+        last_history(&f).await,
+        ("callback_rejected".into(), "invalid_callback".into())
+    );
 }
 
 #[tokio::test]
@@ -76,6 +84,10 @@ async fn callback_at_another_redirect_uri_is_rejected_and_stays_usable() {
     let err = f.manager.complete_callback(&moved).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidCallback);
     assert_nothing_connected(&f).await;
+    assert_eq!(
+        last_history(&f).await,
+        ("callback_rejected".into(), "invalid_callback".into())
+    );
     // The genuine redirect still completes: the mismatch consumed nothing.
     f.manager.complete_callback(&redirect).await.unwrap();
 }
