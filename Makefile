@@ -2,11 +2,13 @@
 # the ones that need system packages run `deps` first (a no-op when all is present).
 #
 #   make run     build and start the demo sandbox
-#   make test    formatting, lints, and every test (keyring tests in a throwaway keyring)
+#   make test    formatting, lints, and every test (keyring tests in a throwaway keyring),
+#                the desktop end-to-end tests last
+#   make e2e     the desktop end-to-end tests alone (real app, WebDriver, Xvfb)
 
 CARGO ?= cargo
 
-.PHONY: all deps build test lint fmt run bench clean
+.PHONY: all deps build test lint fmt run bench clean e2e
 
 all: build
 
@@ -22,7 +24,14 @@ build:
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	scripts/with-keyring.sh $(CARGO) test --workspace
+	scripts/with-keyring.sh $(CARGO) test --workspace --exclude authdeck-e2e
+	CARGO="$(CARGO)" scripts/e2e.sh
+
+# The desktop end-to-end tests: builds the UI and the app, then drives the real window
+# over WebDriver (tauri-driver) under Xvfb, in a private D-Bus session and keyring.
+# Screenshots land in docs/screenshots/; failures leave evidence in target/e2e-artifacts/.
+e2e: deps
+	CARGO="$(CARGO)" scripts/e2e.sh
 
 # Formatting check and clippy, without tests.
 lint:

@@ -87,11 +87,31 @@ else
 fi
 
 # --- 3. Later steps -------------------------------------------------------------------
-# >>> LATER STEPS (not yet needed; add here, each one checking first, like above) >>>
-#   - UI dependencies, once ui/ exists:
-#       [[ -d ui/node_modules ]] || (cd ui && npm ci)
-#   - WebDriver for the desktop end-to-end tests, when missing:
-#       command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+# >>> LATER STEPS (each one checking first, like above) >>>
+# --- 3a. UI dependencies (ui/ is a TypeScript + Vite app) -----------------------------
+# `npm ci` when ui/node_modules is missing or older than ui/package-lock.json (npm
+# rewrites node_modules/.package-lock.json on every install).
+if [[ -f ui/package.json ]]; then
+  command -v npm >/dev/null 2>&1 \
+    || fail "npm not found: install Node.js >= 20.19 (https://nodejs.org, or NodeSource packages), then re-run."
+  if [[ ! -f ui/node_modules/.package-lock.json || ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
+    step "ui: npm ci"
+    npm --prefix ui ci --no-audit --no-fund </dev/null
+  else
+    step "ui: node_modules up to date"
+  fi
+fi
+
+# --- 3b. WebDriver server for the desktop end-to-end tests (scripts/e2e.sh) -------------
+# tauri-driver drives the app through WebKitWebDriver (package webkit2gtk-driver above).
+if command -v tauri-driver >/dev/null 2>&1; then
+  step "tauri-driver: present"
+else
+  step "tauri-driver: cargo install tauri-driver --locked"
+  cargo install tauri-driver --locked </dev/null
+  command -v tauri-driver >/dev/null 2>&1 \
+    || fail "tauri-driver was installed but is not on PATH: add ${CARGO_HOME:-$HOME/.cargo}/bin to PATH"
+fi
 # <<< LATER STEPS <<<
 
 step "dependencies ready"

@@ -31,7 +31,21 @@ if [[ "${1:-}" != "--inside-session" ]]; then
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/authdeck-keyring.XXXXXXXX")"
   chmod 700 "$tmp"
   mkdir -m 700 "$tmp/data" "$tmp/runtime"
-  cleanup() { rm -rf "$tmp"; }
+  cleanup() {
+    # A GUI app inside (the desktop E2E tests) makes xdg-desktop-portal start the
+    # document portal, which mounts a FUSE file system at $XDG_RUNTIME_DIR/doc and may
+    # outlive the bus by a moment: unmount it, retry briefly, and never fail the run.
+    local _
+    for _ in $(seq 1 30); do
+      if [[ -d "$tmp/runtime/doc" ]] && command -v fusermount >/dev/null 2>&1; then
+        fusermount -u -z "$tmp/runtime/doc" 2>/dev/null || true
+      fi
+      rm -rf "$tmp" 2>/dev/null && return 0
+      sleep 0.1
+    done
+    printf 'with-keyring: warning: could not remove %s\n' "$tmp" >&2
+    return 0
+  }
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

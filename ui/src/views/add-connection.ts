@@ -120,7 +120,7 @@ export class AddConnectionDialog {
     });
 
     this.faExpires = h('span', { class: 'countdown' });
-    this.faPaste = input({ 'data-testid': 'fa-paste-url', placeholder: 'authdeck://callback?code=…&state=…', inputmode: 'url' });
+    this.faPaste = input({ 'data-testid': 'fa-paste-url', placeholder: 'com.authdeck.desktop:/oauth/callback?code=…&state=…', inputmode: 'url' });
     this.faPasteSubmit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'fa-paste-submit' }, 'Finish with this URL');
     this.faError = errorSlot('fa-waiting-error');
     const reopen = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-reopen' }, 'Open the page again');
