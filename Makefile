@@ -1,14 +1,18 @@
 # Authdeck's commands. Every target works on a fresh Debian 12 / Ubuntu machine:
 # the ones that need system packages run `deps` first (a no-op when all is present).
 #
-#   make run     build and start the demo sandbox
-#   make test    formatting, lints, and every test (keyring tests in a throwaway keyring),
-#                the desktop end-to-end tests last
-#   make e2e     the desktop end-to-end tests alone (real app, WebDriver, Xvfb)
+#   make run       build and start the desktop app
+#   make test      formatting, lints, UI checks, every Rust test (keyring tests in a
+#                  throwaway keyring), the desktop end-to-end tests, the package test
+#   make e2e       the desktop end-to-end tests alone (real app, WebDriver, Xvfb)
+#   make bench     benchmarks against the stated targets (release build; reports only)
+#   make package   release binary and .deb
+#   make fuzz      the fuzz targets, for many more cases than `make test` runs
+#   make bindings  regenerate ui/src/bindings/ from the Rust types
 
 CARGO ?= cargo
 
-.PHONY: all deps build test lint fmt run bench clean e2e
+.PHONY: all deps ui build test lint fmt run bench package fuzz bindings clean e2e
 
 all: build
 
@@ -16,16 +20,22 @@ all: build
 deps:
 	scripts/install-deps.sh
 
+# The window's assets (ui/dist), which the app embeds at compile time.
+ui: deps
+	npm --prefix ui run build
+
 # Compile the whole workspace, tests included.
-build:
+build: ui
 	$(CARGO) build --workspace --all-targets
 
-# Check formatting and lints, then run all tests against a private, unlocked keyring.
-test: deps
+# Everything CI checks, in order of cost.
+test: ui
 	$(CARGO) fmt --all -- --check
+	npm --prefix ui run typecheck
+	npm --prefix ui test
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/with-keyring.sh $(CARGO) test --workspace --exclude authdeck-e2e
-	CARGO="$(CARGO)" scripts/e2e.sh
+	AUTHDECK_E2E_UI_BUILD=0 CARGO="$(CARGO)" scripts/e2e.sh
 
 # The desktop end-to-end tests: builds the UI and the app, then drives the real window
 # over WebDriver (tauri-driver) under Xvfb, in a private D-Bus session and keyring.
@@ -33,20 +43,28 @@ test: deps
 e2e: deps
 	CARGO="$(CARGO)" scripts/e2e.sh
 
-# Formatting check and clippy, without tests.
-lint:
+# Formatting check and lints, without tests.
+lint: ui
 	$(CARGO) fmt --all -- --check
+	npm --prefix ui run typecheck
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Rewrite the sources in the project's format.
 fmt:
 	$(CARGO) fmt --all
 
-# Build and start the sandbox (local provider emulators + a connection manager).
-# For now the CLI's sandbox; the desktop app replaces this later.
-run: deps
-	$(CARGO) build --workspace
-	$(CARGO) run -p authdeck-cli -- sandbox
+# Build and start the desktop app (the sandbox is one click away in its window).
+run: ui
+	$(CARGO) build -p authdeck-app
+	./target/debug/authdeck
+
+# Property-based fuzzing of callback URLs and provider responses, many cases.
+fuzz:
+	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release -p authdeck-core --test fuzz -- --nocapture
+
+# ui/src/bindings/ is generated from the Rust types that cross IPC; a test fails when stale.
+bindings: ui
+	UPDATE_BINDINGS=1 scripts/with-keyring.sh $(CARGO) test -p authdeck-app --test ipc typescript_bindings_are_current
 
 # PLACEHOLDER: the benchmarks arrive with issue 5.
 bench:
@@ -55,3 +73,4 @@ bench:
 # Remove build output.
 clean:
 	$(CARGO) clean
+	rm -rf ui/dist
