@@ -117,6 +117,10 @@ export class DetailsPanel {
       ['Connected', formatInstant(c.created_at)],
     ];
     if (c.provider === 'fedex') rows.splice(5, 0, ['Keep fresh', c.keep_fresh ? 'yes' : 'no']);
+    // FlowAccount grants slide: Authdeck keeps them alive while it runs; closed, they lapse.
+    if (c.provider === 'flowaccount' && c.refresh_expires != null) {
+      rows.splice(rows.findIndex(([k]) => k === 'Last refresh'), 0, ['Lapses if Authdeck stays closed', this.expiry(c.refresh_expires, now)]);
+    }
     if (c.support_code != null) rows.splice(2, 0, ['supportCode', c.support_code]);
     if (c.user_id != null) rows.splice(2, 0, ['User id', c.user_id]);
 
