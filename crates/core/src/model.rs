@@ -247,6 +247,17 @@ impl Expiry {
         Self { at, source }
     }
 
+    /// `seconds` from `now`, as sent by a provider. Negative, non-finite or absurd
+    /// values (over 100 years) are not an expiry we can use: `None` ("unknown").
+    pub fn in_seconds(now: DateTime<Utc>, seconds: f64, source: ExpirySource) -> Option<Self> {
+        const HUNDRED_YEARS: f64 = 100.0 * 365.25 * 86_400.0;
+        if !seconds.is_finite() || !(0.0..=HUNDRED_YEARS).contains(&seconds) {
+            return None;
+        }
+        let delta = chrono::Duration::try_milliseconds((seconds * 1000.0).round() as i64)?;
+        Some(Self::new(now.checked_add_signed(delta)?, source))
+    }
+
     /// Whole seconds from `now` until expiry (negative once expired).
     pub fn seconds_left(&self, now: DateTime<Utc>) -> i64 {
         (self.at - now).num_seconds()

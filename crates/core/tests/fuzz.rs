@@ -7,7 +7,7 @@
 //! (`PROPTEST_CASES`).
 
 use authdeck_core::authorize::parse_callback;
-use authdeck_core::model::Provider;
+use authdeck_core::model::{Expiry, ExpirySource, Provider};
 use authdeck_core::providers::error::{from_response, parse_retry_after, Operation};
 use authdeck_core::providers::{iot, jwt, parse_token_response};
 use authdeck_core::{ErrorCode, Secret};
@@ -110,6 +110,17 @@ proptest! {
         }
     }
 
+    /// Regression: a huge `expires_in` once overflowed `DateTime + TimeDelta` (found by
+    /// this target in CI).
+    #[test]
+    fn absurd_expires_in_is_unknown_expiry(p in 0usize..3, secs in prop_oneof![Just(1e300), Just(f64::MAX), 1e13f64..1e300]) {
+        let body = serde_json::to_vec(&serde_json::json!({"access_token": "a", "expires_in": secs})).unwrap();
+        let tokens = parse_token_response(PROVIDERS[p], 200, &body, Utc::now()).unwrap();
+        if PROVIDERS[p] != Provider::Iot {
+            prop_assert!(tokens.access_expires.is_none());
+        }
+    }
+
     #[test]
     fn token_responses_never_panic(p in 0usize..3, status in 200u16..300, body in token_body()) {
         match parse_token_response(PROVIDERS[p], status, &body, Utc::now()) {
@@ -148,6 +159,7 @@ proptest! {
     fn expiry_and_jwt_and_retry_after_never_panic(n in any::<f64>(), s in ".{0,40}", token in "[A-Za-z0-9_=.-]{0,80}") {
         let now = Utc::now();
         let _ = iot::normalise_expires_in(&serde_json::json!(n), now);
+        let _ = Expiry::in_seconds(now, n, ExpirySource::RelativeSeconds);
         let _ = iot::normalise_expires_in(&serde_json::Value::String(s.clone()), now);
         let _ = jwt::decode(&token);
         let _ = parse_retry_after(&s, now);

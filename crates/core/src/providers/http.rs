@@ -32,15 +32,43 @@ impl Default for HttpSettings {
     }
 }
 
-/// A cheap-to-clone handle on one connection pool.
+/// A cheap-to-clone handle on one connection pool (kept-alive connections are reused
+/// across requests and clones).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: reqwest::Client,
+    settings: HttpSettings,
+    /// Built on first use by [`HttpClient::lazy`]: setting up TLS (the root store, the
+    /// crypto provider) costs ~6 ms, which `authdeckctl token` / `list` never need.
+    inner: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl HttpClient {
+    /// Builds the client now: set-up errors surface here.
     pub fn new(settings: HttpSettings) -> Result<Self> {
-        let inner = reqwest::Client::builder()
+        let client = Self::lazy(settings);
+        client.reqwest()?;
+        Ok(client)
+    }
+
+    /// Builds the client on its first request.
+    pub fn lazy(settings: HttpSettings) -> Self {
+        Self {
+            settings,
+            inner: Default::default(),
+        }
+    }
+
+    pub fn reqwest(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.inner.get() {
+            return Ok(client);
+        }
+        let built = Self::build(self.settings)?;
+        // A concurrent first use may have won; its client is as good as ours.
+        Ok(self.inner.get_or_init(|| built))
+    }
+
+    fn build(settings: HttpSettings) -> Result<reqwest::Client> {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
@@ -49,12 +77,7 @@ impl HttpClient {
             .map_err(|e| {
                 Error::new(ErrorCode::Internal, "The HTTP client could not be set up.")
                     .with_detail(e.to_string())
-            })?;
-        Ok(Self { inner })
-    }
-
-    pub fn reqwest(&self) -> &reqwest::Client {
-        &self.inner
+            })
     }
 }
 
@@ -90,7 +113,7 @@ impl FormPost<'_> {
     /// (see [`perror`]); a 2xx comes back as is.
     pub(crate) async fn send(&self, http: &HttpClient) -> Result<Answer> {
         let started = Instant::now();
-        let mut req = http.reqwest().post(self.url.clone());
+        let mut req = http.reqwest()?.post(self.url.clone());
         if let Some(auth) = &self.authorization {
             req = req.header(reqwest::header::AUTHORIZATION, auth);
         }
@@ -238,14 +261,7 @@ impl TokenJson {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<crate::model::Expiry> {
         let secs = perror::number_of(self.value("expires_in")?)?;
-        if secs < 0.0 {
-            return None;
-        }
-        let at = now + chrono::Duration::milliseconds((secs * 1000.0).round() as i64);
-        Some(crate::model::Expiry::new(
-            at,
-            crate::model::ExpirySource::RelativeSeconds,
-        ))
+        crate::model::Expiry::in_seconds(now, secs, crate::model::ExpirySource::RelativeSeconds)
     }
 }
 

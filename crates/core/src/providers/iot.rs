@@ -171,10 +171,7 @@ pub fn normalise_expires_in(value: &Value, now: DateTime<Utc>) -> Option<Expiry>
             ExpirySource::EpochSeconds,
         ))
     } else {
-        Some(Expiry::new(
-            now + Duration::milliseconds((n * 1000.0).round() as i64),
-            ExpirySource::RelativeSeconds,
-        ))
+        Expiry::in_seconds(now, n, ExpirySource::RelativeSeconds)
     }
 }
 
