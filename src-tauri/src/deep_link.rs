@@ -24,10 +24,17 @@ pub fn session_bus_available() -> bool {
         .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists())
 }
 
+/// The .deb's desktop entry already declares the scheme with an `Exec=` Debian's
+/// xdg-open can run; the plugin's runtime registration would replace it with a quoted
+/// one it cannot. So only unpackaged builds (development, a copied binary) register.
+fn installed_by_package() -> bool {
+    !cfg!(debug_assertions) && std::env::current_exe().is_ok_and(|exe| exe.starts_with("/usr/"))
+}
+
 pub fn install(app: &tauri::App) {
     let handle = app.handle().clone();
     #[cfg(target_os = "linux")]
-    if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() {
+    if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() && !installed_by_package() {
         if let Err(e) = app.deep_link().register_all() {
             tracing::warn!(error = %e, "could not register the URL scheme handler");
             handle.state::<AppState>().report_deep_link_problem(format!(
