@@ -12,7 +12,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps ui build test lint fmt run bench package fuzz bindings clean e2e
+.PHONY: all deps ui build test lint fmt run bench package test-package fuzz bindings clean e2e
 
 all: build
 
@@ -35,6 +35,7 @@ test: ui
 	npm --prefix ui test
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/with-keyring.sh $(CARGO) test --workspace --exclude authdeck-e2e
+	CARGO="$(CARGO)" scripts/test-package.sh
 	AUTHDECK_E2E_UI_BUILD=0 CARGO="$(CARGO)" scripts/e2e.sh
 
 # The desktop end-to-end tests: builds the UI and the app, then drives the real window
@@ -57,6 +58,16 @@ fmt:
 run: ui
 	$(CARGO) build -p authdeck-app
 	./target/debug/authdeck
+
+# The release binary and the Debian package:
+# target/release/bundle/deb/Authdeck_<version>_<arch>.deb (AppImage needs downloads at
+# build time that this project's machines cannot make, so only the .deb is built).
+package: ui
+	CARGO="$(CARGO)" scripts/package.sh
+
+# Unpack and check the .deb (building it first when missing or stale).
+test-package: ui
+	CARGO="$(CARGO)" scripts/test-package.sh
 
 # Property-based fuzzing of callback URLs and provider responses, many cases.
 fuzz:
