@@ -28,5 +28,6 @@ fn authdeck_commands() -> &'static [&'static str] {
         "copy_access_token",
         "history",
         "start_sandbox",
+        "mark_ready",
     ]
 }

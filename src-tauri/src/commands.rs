@@ -269,6 +269,13 @@ pub async fn start_sandbox(state: State<'_, AppState>) -> CmdResult<SandboxInfo>
     state.start_sandbox().await
 }
 
+/// The window's first connection list is on screen: records the start-up time (see
+/// [`crate::startup`]). Only the first call counts.
+#[tauri::command]
+pub fn mark_ready(app: AppHandle) {
+    crate::startup::mark_ready(&app);
+}
+
 /// The TypeScript side of this file is generated: `cargo test -p authdeck-app bindings`
 /// writes `ui/src/bindings/`, and CI fails when the committed files differ.
 pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> {

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod deep_link;
 pub mod logging;
+pub mod startup;
 pub mod state;
 
 use tauri::{Emitter, Manager as _};
@@ -49,6 +50,7 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
             commands::copy_access_token,
             commands::history,
             commands::start_sandbox,
+            commands::mark_ready,
         ])
 }
 

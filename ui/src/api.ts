@@ -88,6 +88,8 @@ export const api = {
   copyAccessToken: (id: string) => call<null>('copy_access_token', { id }),
   history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
   startSandbox: () => call<SandboxInfo>('start_sandbox'),
+  /** The first list is on screen: the shell records the start-up time. */
+  markReady: () => call<null>('mark_ready'),
 };
 
 export type Api = typeof api;

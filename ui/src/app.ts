@@ -290,6 +290,10 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       performance.mark('authdeck:list-rendered');
     }
     document.documentElement.dataset.listReady = 'true';
+    // After the next paint: the list is on screen, not just in the DOM.
+    const markReady = () => setTimeout(() => void api.markReady().catch(() => {}), 0);
+    if (typeof requestAnimationFrame === 'function') requestAnimationFrame(markReady);
+    else markReady();
   })();
 
   return {

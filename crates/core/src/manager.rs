@@ -158,7 +158,7 @@ impl Manager {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
                 vault: Vault::new(secrets),
-                http: HttpClient::new(options.http)?,
+                http: HttpClient::lazy(options.http),
                 clock: options.clock,
                 refresh_concurrency: options.refresh_concurrency.max(1),
                 locks: ConnectionLocks::new(options.lock_dir, options.lock_wait),
@@ -906,7 +906,8 @@ impl Manager {
         }
         crash_point("after_generation_switched");
         // Generation g, and g-1 should an earlier run have died before removing it.
-        for stale in [old_gen, old_gen - 1] {
+        // Generations start at 1: there is no generation 0 to look for.
+        for stale in [old_gen, old_gen - 1].into_iter().filter(|g| *g >= 1) {
             if let Err(e) = self.inner.vault.delete_tokens(&conn.id, stale).await {
                 tracing::warn!(connection = %conn.id, code = %e.code, "old token generation not deleted");
             }

@@ -13,7 +13,8 @@
 //! SQLite afterwards, so an interrupted refresh never overwrites the tokens the
 //! connection still points at.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +82,10 @@ impl TokenBundle {
 #[derive(Clone)]
 pub struct Vault {
     store: Arc<dyn SecretStore>,
+    /// Client secrets read or written by this process, by client id. A client's secret
+    /// never changes under the same id (a client is removed and added again under a new
+    /// id), so this saves two keyring round trips per refresh without going stale.
+    client_secrets: Arc<Mutex<HashMap<String, Secret>>>,
 }
 
 fn client_secret_key(client_id: &str) -> String {
@@ -101,7 +106,16 @@ fn pkce_key(state_hash: &str) -> String {
 
 impl Vault {
     pub fn new(store: Arc<dyn SecretStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            client_secrets: Arc::default(),
+        }
+    }
+
+    fn cached_client_secrets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secret>> {
+        self.client_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn run<T: Send + 'static>(
@@ -131,20 +145,33 @@ impl Vault {
     }
 
     pub async fn set_client_secret(&self, client_id: &str, secret: &Secret) -> Result<()> {
-        self.set(client_secret_key(client_id), secret.clone()).await
+        self.cached_client_secrets().remove(client_id);
+        self.set(client_secret_key(client_id), secret.clone())
+            .await?;
+        self.cached_client_secrets()
+            .insert(client_id.to_owned(), secret.clone());
+        Ok(())
     }
 
-    /// The client secret, or a clear error when the keyring lost it.
+    /// The client secret, or a clear error when the keyring lost it. Read from the
+    /// keyring once per process and client.
     pub async fn client_secret(&self, client_id: &str, client_name: &str) -> Result<Secret> {
-        self.get(client_secret_key(client_id)).await?.ok_or_else(|| {
+        if let Some(secret) = self.cached_client_secrets().get(client_id) {
+            return Ok(secret.clone());
+        }
+        let secret = self.get(client_secret_key(client_id)).await?.ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidClient,
                 format!("The client secret of {client_name:?} is missing from the keyring: remove and add the client again."),
             )
-        })
+        })?;
+        self.cached_client_secrets()
+            .insert(client_id.to_owned(), secret.clone());
+        Ok(secret)
     }
 
     pub async fn delete_client_secret(&self, client_id: &str) -> Result<()> {
+        self.cached_client_secrets().remove(client_id);
         self.delete(client_secret_key(client_id)).await
     }
 

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Authdeck's benchmarks (`make bench`). They REPORT; they never fail a build because a
+# figure misses its target (only a benchmark that cannot run at all exits non-zero).
+#
+#   scripts/bench.sh                     everything, release builds
+#   AUTHDECK_BENCH_SKIP_BUILD=1          use the release binaries as they are
+#   AUTHDECK_BENCH_ONLY="cli app micro"  a subset (cli: figures 1-3, app: 4-6, micro: 7)
+#   AUTHDECK_BENCH_CONNECTIONS=1000      connections for figures 2-6
+#   AUTHDECK_BENCH_CONCURRENCY=16        `refresh --all --concurrency` (the CLI's default)
+#   AUTHDECK_BENCH_CPU_SECONDS=30        CPU sampling window of figure 6
+#
+# Prints ONE markdown table (figure, target, measured) and writes it, with the date and
+# the machine (nproc, CPU model, kernel), to target/bench/latest.md.
+#
+# What runs where: a private D-Bus session with an unlocked throwaway gnome-keyring
+# (scripts/with-keyring.sh: the real Secret Service, not a stand-in), an Xvfb display,
+# throwaway XDG dirs and data dirs. `authdeck-bench serve` (crates/bench) hosts the
+# provider emulator in-process — its FlowAccount demo user owning N businesses — and
+# makes N FlowAccount connections through the real authorization round trip with
+# authdeck-core's Manager; the emulator then keeps serving with 20 ms injected latency.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo="$(pwd)"
+
+step() { printf '==> bench: %s\n' "$*" >&2; }
+fail() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+N="${AUTHDECK_BENCH_CONNECTIONS:-1000}"
+CONCURRENCY="${AUTHDECK_BENCH_CONCURRENCY:-16}"
+LATENCY_MS=20
+CPU_SECONDS="${AUTHDECK_BENCH_CPU_SECONDS:-30}"
+ONLY="${AUTHDECK_BENCH_ONLY:-cli app micro}"
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+if [[ "${1:-}" != "--inside-session" ]]; then
+  # ---- Outside: build, prepare throwaway dirs, enter the keyring session. ----------
+  CARGO="${CARGO:-cargo}"
+  for tool in Xvfb dbus-run-session gnome-keyring-daemon getconf; do
+    command -v "$tool" >/dev/null 2>&1 || fail "$tool not found: run scripts/install-deps.sh (make deps)"
+  done
+  mkdir -p target/bench
+  if [[ "${AUTHDECK_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+    step "release builds (authdeckctl, authdeck-bench)"
+    "$CARGO" build --release -p authdeck-cli -p authdeck-bench
+    if want app; then
+      [[ -d ui/node_modules ]] || fail "ui/node_modules missing: run scripts/install-deps.sh (make deps)"
+      step "building the UI (ui/dist)"
+      npm --prefix ui run build >/dev/null
+      step "release build of the app (custom-protocol, as packaged) and the bare window"
+      "$CARGO" build --release -p authdeck-app --features custom-protocol --bin authdeck
+      "$CARGO" build --release -p authdeck-app --features custom-protocol --example bare_window
+    fi
+  fi
+  micro_file="target/bench/micro.txt"
+  : >"$micro_file"
+  if want micro; then
+    step "criterion micro-benchmarks (crates/core/benches/parsers.rs)"
+    "$CARGO" bench -p authdeck-core --bench parsers -- --noplot >target/bench/criterion.log 2>&1 \
+      || { tail -20 target/bench/criterion.log >&2; fail "cargo bench failed"; }
+    for id in parse_callback parse_token_response; do
+      printf '%s %s\n' "$id" "$(target/release/authdeck-bench criterion "target/criterion/$id")" >>"$micro_file"
+    done
+  fi
+
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/authdeck-bench.XXXXXXXX")"
+  chmod 700 "$tmp"
+  cleanup() { rm -rf "$tmp"; }
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  mkdir -m 700 "$tmp/bin" "$tmp/xdg-data" "$tmp/config" "$tmp/cache" "$tmp/state" "$tmp/runtime"
+  # Copies: a build elsewhere cannot swap a binary mid-run.
+  cp target/release/authdeckctl target/release/authdeck-bench "$tmp/bin/"
+  if want app; then
+    cp target/release/authdeck "$tmp/bin/"
+    cp target/release/examples/bare_window "$tmp/bin/"
+  fi
+  export AUTHDECK_BENCH_TMP="$tmp" AUTHDECK_BENCH_MICRO="$repo/$micro_file"
+  export XDG_DATA_HOME="$tmp/xdg-data" XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/cache"
+  export XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime"
+  unset XDG_CURRENT_DESKTOP DESKTOP_SESSION WAYLAND_DISPLAY DISPLAY AUTHDECK_LOG
+  rc=0
+  scripts/with-keyring.sh "${BASH_SOURCE[0]}" --inside-session || rc=$?
+  exit "$rc"
+fi
+
+# ---- Inside the private D-Bus session (keyring unlocked). ----------------------------
+tmp="$AUTHDECK_BENCH_TMP"
+bin="$tmp/bin"
+pids=()
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# key=value from a line of `authdeck-bench` output.
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n1; }
+# Wait (up to $3 s) until file $1 has a line matching $2.
+wait_for_line() {
+  local _
+  for _ in $(seq 1 $(($3 * 10))); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+ticks_per_s="$(getconf CLK_TCK)"
+rows=()
+row() { rows+=("| $1 | $2 | $3 |"); }
+num() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
+
+export AUTHDECK_KEYRING_SERVICE="authdeck-bench-$$-$RANDOM"
+data_n="$tmp/data-$N"
+data_0="$tmp/data-0"
+
+step "seeding $N FlowAccount connections (emulator in-process, real keyring)"
+"$bin/authdeck-bench" serve --data-dir "$data_n" --connections "$N" --latency-ms "$LATENCY_MS" \
+  >"$tmp/serve.log" 2>&1 &
+pids+=($!)
+wait_for_line "$tmp/serve.log" '^ready ' 1200 || { cat "$tmp/serve.log" >&2; fail "seeding did not finish"; }
+base_url="$(sed -n 's/^ready //p' "$tmp/serve.log")"
+step "$(grep '^seeded' "$tmp/serve.log") — emulator at $base_url, ${LATENCY_MS} ms latency"
+export AUTHDECK_DATA_DIR="$data_n"
+
+if want cli; then
+  # 1. token with a valid cached token.
+  step "1. authdeckctl token (200 runs)"
+  conn="FA-B00000"
+  "$bin/authdeckctl" token "$conn" >/dev/null || fail "authdeckctl token $conn failed"
+  out="$("$bin/authdeck-bench" runs --count 200 --warmup 5 -- "$bin/authdeckctl" token "$conn")"
+  step "   $out"
+  row "\`authdeckctl token CONN\` p50 (cached token, real keyring, 200 runs)" "≤ 10 ms" "$(field p50_ms "$out") ms"
+  row "\`authdeckctl token CONN\` p95" "—" "$(field p95_ms "$out") ms"
+
+  # 3. list --json with N connections.
+  step "3. authdeckctl list --json ($N connections, 30 runs)"
+  out="$("$bin/authdeck-bench" runs --count 30 --warmup 3 -- "$bin/authdeckctl" --json list)"
+  step "   $out"
+  row "\`authdeckctl list --json\`, $N connections (p50 of 30)" "≤ 50 ms" "$(field p50_ms "$out") ms"
+
+  # 2. refresh --all against 20 ms latency.
+  step "2. authdeckctl refresh --all ($N connections, --concurrency $CONCURRENCY, ${LATENCY_MS} ms latency)"
+  before="$("$bin/authdeck-bench" stats "$base_url")"
+  out="$("$bin/authdeck-bench" once --stdout "$tmp/refresh.json" -- \
+    "$bin/authdeckctl" --json refresh --all --concurrency "$CONCURRENCY")"
+  after="$("$bin/authdeck-bench" stats "$base_url")"
+  step "   $out; emulator: $after"
+  wall_ms="$(field wall_ms "$out")"
+  ok_rows="$(grep -c '"ok": true' "$tmp/refresh.json" || true)"
+  failed_rows="$(grep -c '"ok": false' "$tmp/refresh.json" || true)"
+  refreshed=$(($(field refresh_ok "$after") - $(field refresh_ok "$before")))
+  invalid=$(($(field invalid_grant "$after") - $(field invalid_grant "$before")))
+  reused=$(($(field reuse_detected "$after") - $(field reuse_detected "$before")))
+  limit_ms="$(awk -v n="$N" -v l="$LATENCY_MS" -v c="$CONCURRENCY" 'BEGIN { printf "%.0f", n * l / c }')"
+  ratio="$(awk -v w="$wall_ms" -v l="$limit_ms" 'BEGIN { printf "%.2f", w / l }')"
+  row "\`authdeckctl refresh --all\`, $N connections, ${LATENCY_MS} ms latency, concurrency $CONCURRENCY: wall time" "limit N×latency/concurrency = $limit_ms ms" "$(num "$wall_ms") ms"
+  row "  … ratio to the limit" "≤ 1.2" "$ratio"
+  row "  … failures / invalid_grant / reuse_detected" "0 / 0 / 0" "$failed_rows / $invalid / $reused (ok $ok_rows, provider refreshes $refreshed)"
+fi
+
+if want app; then
+  # Xvfb picks a free display number and writes it to fd 3.
+  : >"$tmp/display"
+  Xvfb -displayfd 3 -screen 0 1280x860x24 -nolisten tcp 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do [[ -s "$tmp/display" ]] && break; sleep 0.1; done
+  [[ -s "$tmp/display" ]] || { cat "$tmp/xvfb.log" >&2; fail "Xvfb did not start"; }
+  export DISPLAY=":$(tr -d '[:space:]' <"$tmp/display")"
+  dbus-update-activation-environment DISPLAY 2>/dev/null || true
+
+  # 4. Launch to interactive list, from process start (the app's own clock, /proc).
+  launch() { # launch DATA_DIR RUNS -> median ready_ms
+    local dir="$1" runs="$2" i out values=()
+    for i in $(seq 1 "$runs"); do
+      out="$(AUTHDECK_DATA_DIR="$dir" AUTHDECK_EXIT_WHEN_READY=1 timeout 60 "$bin/authdeck" 2>>"$tmp/app-stderr.log" | grep '^ready_ms=' || true)"
+      [[ -n "$out" ]] || fail "the app did not report ready_ms (see $tmp/app-stderr.log)"
+      values+=("${out#ready_ms=}")
+      sleep 0.5
+    done
+    step "   ready_ms: ${values[*]}"
+    printf '%s\n' "${values[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+  }
+  step "4. app launch to rendered list (0 connections, 5 launches after 1 warm-up)"
+  mkdir -p "$data_0"
+  launch "$data_0" 1 >/dev/null
+  ready_0="$(launch "$data_0" 5)"
+  step "4. app launch to rendered list ($N connections, 5 launches after 1 warm-up)"
+  launch "$data_n" 1 >/dev/null
+  ready_n="$(launch "$data_n" 5)"
+  row "App launch → list rendered (from process start, median of 5), 0 connections" "—" "$ready_0 ms"
+  row "App launch → list rendered, $N connections" "≤ 500 ms" "$ready_n ms"
+
+  # 5 + 6. Memory after the list settled, CPU over 30 s of live countdowns.
+  step "5. memory: the app with $N connections"
+  AUTHDECK_PRINT_READY=1 "$bin/authdeck" >"$tmp/app.out" 2>>"$tmp/app-stderr.log" &
+  app_pid=$!
+  pids+=("$app_pid")
+  wait_for_line "$tmp/app.out" '^ready_ms=' 60 || fail "the app did not get ready"
+  sleep 5
+  app_tree="$("$bin/authdeck-bench" tree "$app_pid")"
+  step "   $app_tree"
+  step "6. CPU of the app over ${CPU_SECONDS} s ($N live countdowns)"
+  t0="$(field cpu_ticks "$("$bin/authdeck-bench" tree "$app_pid")")"
+  sleep "$CPU_SECONDS"
+  t1_line="$("$bin/authdeck-bench" tree "$app_pid")"
+  t1="$(field cpu_ticks "$t1_line")"
+  cpu_pct="$(awk -v d=$((t1 - t0)) -v hz="$ticks_per_s" -v s="$CPU_SECONDS" 'BEGIN { printf "%.2f", 100 * d / hz / s }')"
+  step "   $((t1 - t0)) ticks over ${CPU_SECONDS} s = ${cpu_pct} % of one core ($t1_line)"
+  kill "$app_pid" 2>/dev/null || true
+  wait "$app_pid" 2>/dev/null || true
+
+  step "5. memory: the bare Tauri window"
+  "$bin/bare_window" >"$tmp/bare.out" 2>>"$tmp/bare-stderr.log" &
+  bare_pid=$!
+  pids+=("$bare_pid")
+  wait_for_line "$tmp/bare.out" 'bare window up' 60 || fail "the bare window did not start"
+  sleep 5
+  bare_tree="$("$bin/authdeck-bench" tree "$bare_pid")"
+  step "   $bare_tree"
+  kill "$bare_pid" 2>/dev/null || true
+  wait "$bare_pid" 2>/dev/null || true
+  app_pss="$(field pss_kb "$app_tree")"
+  bare_pss="$(field pss_kb "$bare_tree")"
+  mem_ratio="$(awk -v a="$app_pss" -v b="$bare_pss" 'BEGIN { printf "%.2f", a / b }')"
+  mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+  row "Memory (PSS, app + WebKit processes, $(field procs "$app_tree") processes), $N connections, settled" "≤ 1.15 × bare window" "$(mib "$app_pss") = ${mem_ratio} ×"
+  row "  … bare Tauri window, same dependencies ($(field procs "$bare_tree") processes)" "—" "$(mib "$bare_pss")"
+  row "CPU, app + WebKit processes, $N live countdowns, ${CPU_SECONDS} s" "≤ 3 % of one core" "${cpu_pct} %"
+fi
+
+if [[ -s "$AUTHDECK_BENCH_MICRO" ]]; then
+  while read -r id ns; do
+    row "criterion \`$id\` (mean per parse)" "—" "$(num "$ns") ns"
+  done <"$AUTHDECK_BENCH_MICRO"
+fi
+
+stop_all
+cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+{
+  printf '# Authdeck benchmarks\n\n'
+  printf '%s — %s CPUs (nproc), %s, Linux %s; release build; real gnome-keyring (private session); Xvfb.\n\n' \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" "$cpu_model" "$(uname -r)"
+  printf '| Figure | Target | Measured |\n|---|---|---|\n'
+  printf '%s\n' "${rows[@]}"
+} >"$repo/target/bench/latest.md.tmp"
+mv "$repo/target/bench/latest.md.tmp" "$repo/target/bench/latest.md"
+cat "$repo/target/bench/latest.md"
