@@ -63,9 +63,17 @@ npm_ci_if_stale() {
 }
 
 # --- 1. the Tauri CLI -------------------------------------------------------------------
-npm_ci_if_stale packaging
+# `npm install`, not `npm ci`: the registry these machines reach lacks @tauri-apps/cli's
+# optional packages for other platforms, so a lock file written here never lists them
+# and `npm ci` rejects it as out of sync. The CLI's version is checked below.
+if [[ ! -x packaging/node_modules/.bin/tauri ]]; then
+  step "packaging: npm install"
+  npm --prefix packaging install --no-audit --no-fund </dev/null || fail "npm install in packaging failed"
+else
+  step "packaging: node_modules present"
+fi
 tauri=packaging/node_modules/.bin/tauri
-[[ -x "$tauri" ]] || fail "$tauri missing after npm ci (packaging/package.json must list @tauri-apps/cli)"
+[[ -x "$tauri" ]] || fail "$tauri missing after npm install (packaging/package.json must list @tauri-apps/cli)"
 cli_version="$("$tauri" --version)" || fail "the Tauri CLI does not run: $tauri --version failed"
 [[ "$cli_version" =~ ^tauri-cli\ 2\.[0-9]+\.[0-9]+$ ]] \
   || fail "expected a released Tauri CLI 2.x, got '$cli_version' (packaging/package.json pins ^2)"
