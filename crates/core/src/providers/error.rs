@@ -549,10 +549,15 @@ fn scrub_token_text(text: &str) -> String {
             let end = out[v0..]
                 .find(['"', '&', ',', '}', ' ', '\n', '\r', '\t'])
                 .map_or(out.len(), |e| v0 + e);
-            if end > v0 {
+            // Continue after the replacement, or at the (empty) value: both are char
+            // boundaries (jumping ahead by REDACTED's length without replacing was not:
+            // found by the fuzz target).
+            from = if end > v0 {
                 out.replace_range(v0..end, REDACTED);
-            }
-            from = (v0 + REDACTED.len()).min(out.len());
+                v0 + REDACTED.len()
+            } else {
+                v0
+            };
         }
     }
     redact_jwt_shapes(&out)
@@ -740,6 +745,19 @@ fn transport_kind(err: &reqwest::Error) -> &'static str {
         "redirect error"
     } else {
         "transport error"
+    }
+}
+
+#[cfg(test)]
+mod regression_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_token_value_before_multibyte_text_does_not_panic() {
+        // The old cursor jumped 10 bytes past the empty value: into the 4-byte emoji.
+        let text = r#"{"refresh_token":"}/]xxxx🕴%>"} {"error":"invalid_grant"}"#;
+        let scrubbed = scrub_token_text(text);
+        assert!(scrubbed.contains("invalid_grant"));
     }
 }
 
