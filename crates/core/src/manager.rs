@@ -615,7 +615,7 @@ impl Manager {
             .support_code
             .clone()
             .unwrap_or_else(|| format!("{} business", client.name));
-        self.save_connection(&client, natural_key, label, tokens, |c| c)
+        self.save_connection(&client, natural_key, label, tokens, None, |c| c)
             .await
             .map_err(fail)
     }
@@ -678,7 +678,7 @@ impl Manager {
             None => client.name.clone(),
         };
         let child_secret = child.map(|(_, s)| s);
-        self.save_connection_with(
+        self.save_connection(
             &client,
             natural_key,
             label,
@@ -746,6 +746,7 @@ impl Manager {
             natural_key,
             username.clone(),
             tokens,
+            None,
             move |mut c| {
                 c.username = Some(username);
                 c
@@ -754,21 +755,9 @@ impl Manager {
         .await
     }
 
-    async fn save_connection(
-        &self,
-        client: &Client,
-        natural_key: String,
-        label: String,
-        tokens: IssuedTokens,
-        customize: impl FnOnce(Connection) -> Connection,
-    ) -> Result<Connection> {
-        self.save_connection_with(client, natural_key, label, tokens, None, customize)
-            .await
-    }
-
     /// Store the tokens of a fresh connect. If the same business / project / account is
     /// connected already, it is updated in place (history kept): that is "reconnect".
-    async fn save_connection_with(
+    async fn save_connection(
         &self,
         client: &Client,
         natural_key: String,
@@ -1033,10 +1022,7 @@ impl Manager {
                 ));
             }
             ConnectionState::ReauthorizationRequired => {
-                return Err(Error::new(
-                    ErrorCode::ReauthorizationRequired,
-                    reauthorize_message(&conn),
-                ));
+                return Err(reauthorization_required(&conn));
             }
             ConnectionState::Active => {}
         }
@@ -1070,11 +1056,7 @@ impl Manager {
                 if e.code == ErrorCode::ReauthorizationRequired {
                     failed.state = ConnectionState::ReauthorizationRequired;
                 }
-                failed.last_error = Some(LastError {
-                    code: e.code,
-                    message: e.message.clone(),
-                    at: self.now(),
-                });
+                failed.last_error = Some(LastError::of(&e, self.now()));
                 if let Err(save) = self.save_metadata(&failed).await {
                     tracing::warn!(code = %save.code, "could not record a refresh failure");
                 }
@@ -1158,12 +1140,7 @@ impl Manager {
             .tokens(&conn.id, conn.secret_generation)
             .await?
             .and_then(|b| b.refresh_token)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::ReauthorizationRequired,
-                    reauthorize_message(conn),
-                )
-            })
+            .ok_or_else(|| reauthorization_required(conn))
     }
 
     /// FedEx: whether the scheduler re-requests this connection's token before it
@@ -1193,10 +1170,7 @@ impl Manager {
             chrono::Duration::from_std(min_validity).unwrap_or(chrono::Duration::zero());
         for _ in 0..3 {
             if conn.state == ConnectionState::ReauthorizationRequired {
-                return Err(Error::new(
-                    ErrorCode::ReauthorizationRequired,
-                    reauthorize_message(&conn),
-                ));
+                return Err(reauthorization_required(&conn));
             }
             let fresh_enough = match &conn.access_expires {
                 Some(e) => e.at - self.now() > min_validity,
@@ -1261,11 +1235,7 @@ impl Manager {
                     Err(e) => {
                         let mut pending = conn.clone();
                         pending.state = ConnectionState::LogoutPending;
-                        pending.last_error = Some(LastError {
-                            code: e.code,
-                            message: e.message.clone(),
-                            at: self.now(),
-                        });
+                        pending.last_error = Some(LastError::of(&e, self.now()));
                         self.save_metadata(&pending).await?;
                         self.record(
                             Some(&conn.id),
@@ -1325,6 +1295,14 @@ fn crash_point(name: &str) {
         std::process::abort();
     }
     let _ = name;
+}
+
+/// The connection's grant is dead: say what the user must do for this provider.
+fn reauthorization_required(conn: &Connection) -> Error {
+    Error::new(
+        ErrorCode::ReauthorizationRequired,
+        reauthorize_message(conn),
+    )
 }
 
 fn reauthorize_message(conn: &Connection) -> String {

@@ -306,6 +306,16 @@ pub struct LastError {
     pub at: DateTime<Utc>,
 }
 
+impl LastError {
+    pub fn of(error: &crate::error::Error, at: DateTime<Utc>) -> Self {
+        Self {
+            code: error.code,
+            message: error.message.clone(),
+            at,
+        }
+    }
+}
+
 /// One connected business / project / user account. Holds no secret: tokens live in
 /// the keyring under this connection's id and `secret_generation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
