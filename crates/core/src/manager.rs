@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
 
 use crate::authorize::{self, CallbackOutcome, APP_REDIRECT_URI, PENDING_LIFETIME};
 use crate::clock::{SharedClock, SystemClock};
@@ -22,6 +22,9 @@ use crate::secret::Secret;
 use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
+
+mod token_sets;
+use token_sets::BatchSlot;
 
 /// What changed, for fronts that keep a live view.
 #[derive(Debug, Clone, Serialize)]
@@ -820,6 +823,8 @@ impl Manager {
                     created_at: now,
                     updated_at: now,
                     secret_generation: 1,
+                    token_set: None,
+                    pending_generation: None,
                 });
                 apply_tokens(&mut conn, &tokens, now);
                 let bundle = bundle_of(&conn, tokens.access_token, tokens.refresh_token);
@@ -863,19 +868,15 @@ impl Manager {
     ) -> Result<Connection> {
         let old_gen = old.secret_generation;
         let new_gen = old_gen + 1;
-        let refresh = match refresh {
-            Some(r) => Some(r),
-            // RFC 6749 §6: no new refresh token → the old one stays valid.
-            None => self
-                .inner
-                .vault
-                .tokens(&old.id, old_gen)
-                .await?
-                .and_then(|b| b.refresh_token),
-        };
         conn.secret_generation = new_gen;
+        conn.token_set = None;
         conn.updated_at = self.now();
-        let bundle = bundle_of(&conn, access, refresh);
+        let bundle = self.bundle_for(old, &conn, access, refresh).await?;
+        let id = conn.id.clone();
+        self.db(move |db| db.set_pending_generation(&id, Some(new_gen)))
+            .await?;
+        // Should this write fail or time out, the mark stays: a write that lands late is
+        // found and adopted by the next refresh.
         self.inner
             .vault
             .put_tokens(&conn.id, new_gen, &bundle)
@@ -894,30 +895,93 @@ impl Manager {
             ));
         }
         crash_point("after_generation_switched");
-        // Generation g, and g-1 should an earlier run have died before removing it.
-        // Generations start at 1: there is no generation 0 to look for.
-        for stale in [old_gen, old_gen - 1].into_iter().filter(|g| *g >= 1) {
-            if let Err(e) = self.inner.vault.delete_tokens(&conn.id, stale).await {
-                tracing::warn!(connection = %conn.id, code = %e.code, "old token generation not deleted");
-            }
-        }
+        self.release_superseded(vec![(old.clone(), None)], true)
+            .await;
         crash_point("after_old_tokens_deleted");
         Ok(conn)
     }
 
+    /// The token bundle to store for `conn`'s new tokens. RFC 6749 §6: when the provider
+    /// sent no new refresh token, the old one stays valid and is kept.
+    async fn bundle_for(
+        &self,
+        old: &Connection,
+        conn: &Connection,
+        access: Secret,
+        refresh: Option<Secret>,
+    ) -> Result<TokenBundle> {
+        let refresh = match refresh {
+            Some(r) => Some(r),
+            None => self
+                .inner
+                .vault
+                .current_tokens(old)
+                .await?
+                .and_then(|b| b.refresh_token),
+        };
+        Ok(bundle_of(conn, access, refresh))
+    }
+
     /// A process killed after step 1 of [`Self::commit_tokens`] and before step 2 leaves
-    /// generation g+1 in the keyring while SQLite still says g. Those are the provider's
-    /// newest tokens (the refresh token of g may already be spent, and reusing it could
-    /// revoke the whole grant), so they are adopted before anything uses g.
+    /// generation g+1 in the keyring while SQLite still says g; one killed in the middle
+    /// of a batch refresh leaves it in a token set (see `token_sets`). Those are the
+    /// provider's newest tokens (the refresh token of g may already be spent, and reusing
+    /// it could revoke the whole grant), so they are adopted before anything uses g.
     /// Call with the connection's lock held.
     async fn finish_interrupted_switch(&self, conn: Connection) -> Result<Connection> {
         let next = conn.secret_generation + 1;
-        let Some(bundle) = self.inner.vault.tokens(&conn.id, next).await? else {
-            return Ok(conn);
+        // Only a generation marked as being written is looked for in the keyring: most
+        // refreshes find no mark and cost no keyring call here.
+        let own = match conn.pending_generation {
+            None => None,
+            Some(pending) => {
+                let found = match pending == next {
+                    true => self.inner.vault.tokens(&conn.id, next).await?,
+                    false => None,
+                };
+                if found.is_none() {
+                    let id = conn.id.clone();
+                    self.db(move |db| db.set_pending_generation(&id, None))
+                        .await?;
+                }
+                found
+            }
+        };
+        let (bundle, token_set) = match own {
+            Some(bundle) => (bundle, None),
+            None => {
+                let (id, generation) = (conn.id.clone(), conn.secret_generation);
+                let Some(set) = self
+                    .db(move |db| db.token_set_ahead_of(&id, generation))
+                    .await?
+                else {
+                    return Ok(conn);
+                };
+                let found = self
+                    .inner
+                    .vault
+                    .token_set(&set)
+                    .await?
+                    .and_then(|mut members| members.remove(&conn.id))
+                    .filter(|(generation, _)| *generation == next);
+                match found {
+                    Some((_, bundle)) => (bundle, Some(set)),
+                    None => {
+                        // The set was never written (or lost this member): nothing to
+                        // adopt; forget the member so the set can be swept.
+                        let (id, member) = (set.clone(), conn.id.clone());
+                        self.db(move |db| db.remove_token_set_members(&id, &[member]))
+                            .await?;
+                        return Ok(conn);
+                    }
+                }
+            }
         };
         let now = self.now();
         let mut adopted = conn.clone();
         adopted.secret_generation = next;
+        adopted.token_set = token_set.clone();
+        let token_set_of_adopted = token_set;
         adopted.access_expires = bundle.access_expires;
         if bundle.refresh_expires.is_some() {
             adopted.refresh_expires = bundle.refresh_expires;
@@ -934,7 +998,8 @@ impl Manager {
         {
             return self.connection(&conn.id).await;
         }
-        let _ = self.inner.vault.delete_tokens(&conn.id, old).await;
+        self.release_superseded(vec![(conn.clone(), token_set_of_adopted)], true)
+            .await;
         tracing::warn!(connection = %conn.id, "finished an interrupted token update");
         self.record(
             Some(&conn.id),
@@ -967,45 +1032,67 @@ impl Manager {
     /// of refreshing twice.
     pub async fn refresh(&self, reference: &str) -> Result<Connection> {
         let conn = self.connection(reference).await?;
-        self.refresh_connection(&conn.id, Some(conn.secret_generation))
+        self.refresh_connection(&conn.id, Some(conn.secret_generation), None)
             .await
     }
 
-    /// Refresh every connection that can be refreshed, `refresh_concurrency` at a time.
+    /// Refresh every active connection, `refresh_concurrency` provider calls at a time,
+    /// committing the new tokens in batches (see `token_sets`).
     pub async fn refresh_all(&self) -> Result<Vec<RefreshReport>> {
-        let connections = self.list().await?;
-        let permits = Arc::new(Semaphore::new(self.inner.refresh_concurrency));
-        let mut tasks = tokio::task::JoinSet::new();
-        for conn in connections {
-            if conn.state != ConnectionState::Active {
-                continue;
-            }
-            let this = self.clone();
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let result = this
-                    .refresh_connection(&conn.id, Some(conn.secret_generation))
-                    .await;
-                RefreshReport {
-                    id: conn.id,
-                    label: conn.label,
-                    result,
-                }
-            });
-        }
-        let mut reports = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            reports.push(done.map_err(|_| Error::internal("A refresh task panicked."))?);
-        }
+        let connections: Vec<Connection> = self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ConnectionState::Active)
+            .collect();
+        let mut reports: Vec<RefreshReport> = self
+            .refresh_batch(connections)
+            .await
+            .into_iter()
+            .map(|(conn, result)| RefreshReport {
+                id: conn.id,
+                label: conn.label,
+                result,
+            })
+            .collect();
         reports.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
         Ok(reports)
     }
 
+    /// Refresh the given connections (by id) as one batch, like [`Self::refresh_all`].
+    /// One result per id, in order.
+    pub async fn refresh_many(&self, ids: &[String]) -> Vec<Result<Connection>> {
+        let mut connections = Vec::new();
+        let mut results: Vec<Option<Result<Connection>>> = Vec::new();
+        for id in ids {
+            match self.connection(id).await {
+                Ok(conn) => {
+                    connections.push(conn);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut refreshed = self.refresh_batch(connections).await.into_iter();
+        results
+            .into_iter()
+            .map(|r| match r {
+                Some(r) => r,
+                None => refreshed
+                    .next()
+                    .map(|(_, r)| r)
+                    .unwrap_or_else(|| Err(Error::internal("A refresh result went missing."))),
+            })
+            .collect()
+    }
+
+    /// Refresh one connection under its lock. `batch`: part of a batch refresh, whose
+    /// committer writes the new tokens (see `token_sets`); else they are committed here.
     async fn refresh_connection(
         &self,
         id: &str,
         seen_generation: Option<i64>,
+        batch: Option<BatchSlot<'_>>,
     ) -> Result<Connection> {
         let _guard = self.inner.locks.acquire(id).await?;
         // Re-read under the lock: another caller (or process) may have refreshed it.
@@ -1026,7 +1113,26 @@ impl Manager {
             }
             ConnectionState::Active => {}
         }
-        let result = self.refresh_with_provider(&conn).await;
+        let (batch, settled) = match batch {
+            Some(slot) => {
+                let BatchSlot {
+                    batch,
+                    permit,
+                    settled,
+                } = slot;
+                (Some((batch, permit)), Some(settled))
+            }
+            None => (None, None),
+        };
+        let current = match batch {
+            Some((batch, _)) => batch.cached_tokens(self, &conn).await?,
+            None => None,
+        };
+        let result = self.refresh_with_provider(&conn, current).await;
+        let batch = batch.map(|(batch, permit)| {
+            drop(permit); // the provider answered: let the next refresh start
+            batch
+        });
         match result {
             Ok(tokens) => {
                 let mut next = conn.clone();
@@ -1034,9 +1140,18 @@ impl Manager {
                 apply_tokens(&mut next, &tokens, self.now());
                 next.last_refresh_at = Some(self.now());
                 next.last_error = None;
-                let next = self
-                    .commit_tokens(&conn, next, tokens.access_token, refresh)
-                    .await?;
+                let next = match (batch, settled) {
+                    (Some(batch), Some(settled)) => {
+                        let bundle = self
+                            .bundle_for(&conn, &next, tokens.access_token, refresh)
+                            .await?;
+                        batch.commit(conn.clone(), next, bundle, settled).await?
+                    }
+                    _ => {
+                        self.commit_tokens(&conn, next, tokens.access_token, refresh)
+                            .await?
+                    }
+                };
                 tracing::info!(connection = %next.id, "refreshed");
                 self.record(
                     Some(&next.id),
@@ -1077,13 +1192,18 @@ impl Manager {
         }
     }
 
-    async fn refresh_with_provider(&self, conn: &Connection) -> Result<IssuedTokens> {
+    /// `current`: the connection's current tokens when the caller already has them.
+    async fn refresh_with_provider(
+        &self,
+        conn: &Connection,
+        current: Option<TokenBundle>,
+    ) -> Result<IssuedTokens> {
         let client = self.client(&conn.client_id).await?;
         let now = self.now();
         let http = &self.inner.http;
         match conn.provider {
             Provider::FlowAccount => {
-                let refresh = self.current_refresh_token(conn).await?;
+                let refresh = self.current_refresh_token(conn, current).await?;
                 let secret = self
                     .inner
                     .vault
@@ -1125,7 +1245,7 @@ impl Manager {
                 .await
             }
             Provider::Iot => {
-                let refresh = self.current_refresh_token(conn).await?;
+                let refresh = self.current_refresh_token(conn, current).await?;
                 let user_id = conn.user_id.as_deref().ok_or_else(|| {
                     Error::new(ErrorCode::ReauthorizationRequired, "The IoT platform did not say who this account is, so it cannot be renewed: log in again.")
                 })?;
@@ -1134,11 +1254,16 @@ impl Manager {
         }
     }
 
-    async fn current_refresh_token(&self, conn: &Connection) -> Result<Secret> {
-        self.inner
-            .vault
-            .tokens(&conn.id, conn.secret_generation)
-            .await?
+    async fn current_refresh_token(
+        &self,
+        conn: &Connection,
+        current: Option<TokenBundle>,
+    ) -> Result<Secret> {
+        let current = match current {
+            Some(tokens) => Some(tokens),
+            None => self.inner.vault.current_tokens(conn).await?,
+        };
+        current
             .and_then(|b| b.refresh_token)
             .ok_or_else(|| reauthorization_required(conn))
     }
@@ -1178,15 +1303,10 @@ impl Manager {
             };
             if !fresh_enough {
                 conn = self
-                    .refresh_connection(&conn.id, Some(conn.secret_generation))
+                    .refresh_connection(&conn.id, Some(conn.secret_generation), None)
                     .await?;
             }
-            if let Some(bundle) = self
-                .inner
-                .vault
-                .tokens(&conn.id, conn.secret_generation)
-                .await?
-            {
+            if let Some(bundle) = self.inner.vault.current_tokens(&conn).await? {
                 return Ok((bundle.access_token, conn));
             }
             // Switched to a new generation between our two reads: read again.
@@ -1209,12 +1329,7 @@ impl Manager {
             .await?;
         let outcome = match conn.provider {
             Provider::Iot => {
-                let revoked = match self
-                    .inner
-                    .vault
-                    .tokens(&conn.id, conn.secret_generation)
-                    .await?
-                {
+                let revoked = match self.inner.vault.current_tokens(&conn).await? {
                     Some(TokenBundle {
                         refresh_token: Some(refresh),
                         ..
@@ -1258,10 +1373,18 @@ impl Manager {
             Provider::FlowAccount | Provider::Fedex => LogoutOutcome::Disconnected,
         };
         // Keyring first: if it is unavailable nothing is removed and the user can retry.
-        self.inner
-            .vault
-            .delete_tokens(&conn.id, conn.secret_generation)
-            .await?;
+        match &conn.token_set {
+            None => {
+                self.inner
+                    .vault
+                    .delete_tokens(&conn.id, conn.secret_generation)
+                    .await?
+            }
+            Some(set) => {
+                // Rewrite the set without this connection's tokens (or delete it).
+                self.try_sweep_token_set(set, Some(&conn.id), true).await?;
+            }
+        }
         self.inner.vault.delete_child_secret(&conn.id).await?;
         let id = conn.id.clone();
         self.db(move |db| db.delete_connection(&id)).await?;

@@ -317,7 +317,8 @@ impl LastError {
 }
 
 /// One connected business / project / user account. Holds no secret: tokens live in
-/// the keyring under this connection's id and `secret_generation`.
+/// the keyring under this connection's id and `secret_generation`, or in a token set
+/// (see `store::vault`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Connection {
@@ -369,6 +370,18 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
     /// Which keyring entries hold the current tokens (see `store`).
     pub secret_generation: i64,
+    /// The token set holding the current tokens (one keyring entry for the tokens of
+    /// many connections, written by a batch refresh); `None`: the connection's own
+    /// entry. Kept in its own SQLite column; internal, never serialised.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub token_set: Option<String>,
+    /// A generation being written to the connection's own entry and not yet switched
+    /// to: if it stays set, a refresh was interrupted and its tokens may be adoptable.
+    /// Kept in its own SQLite column; internal, never serialised.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub pending_generation: Option<i64>,
 }
 
 /// Access tokens expiring within this window show as "expiring soon".

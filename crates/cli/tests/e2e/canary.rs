@@ -133,10 +133,20 @@ fn canary_config() -> EmulatorConfig {
 fn harvest(fx: &Fixture, canaries: &mut Canaries) {
     canaries.files.extend(fx.data_files());
     for (id, generation) in fx.stored_connections() {
-        if let Some(bundle) = fx.stored_tokens(&id, generation) {
+        if let Some(bundle) = fx.current_tokens(&id) {
             canaries.add_tokens_of(
                 &format!("connection {} gen {generation}", &id[..8]),
                 &bundle,
+            );
+        }
+    }
+    // Every member of every token set, current or not.
+    for (set, entry) in fx.stored_token_sets() {
+        let Some(entry) = entry else { continue };
+        for (id, member) in entry["members"].as_object().into_iter().flatten() {
+            canaries.add_tokens_of(
+                &format!("set {} member {}", &set[..8], &id[..8]),
+                &member["tokens"],
             );
         }
     }
@@ -342,13 +352,7 @@ fn no_secret_or_token_leaks_into_output_logs_errors_or_files() {
 
     // Re-authorization: the rotated-out refresh token of gen 1 comes back.
     let fa_id = id_of(&fa);
-    let fa_gen = fx
-        .stored_connections()
-        .into_iter()
-        .find(|(i, _)| *i == fa_id)
-        .unwrap()
-        .1;
-    let current = fx.stored_tokens(&fa_id, fa_gen).unwrap();
+    let current = fx.current_tokens(&fa_id).unwrap();
     let current_refresh = current["refresh_token"].as_str().unwrap().to_owned();
     let client_id = fx.config.flowaccount.clients[0].client_id.clone();
     let secret = fx.fa_secret();

@@ -562,6 +562,90 @@ impl Fixture {
             .map(|s| serde_json::from_str(s.expose()).expect("token bundle is JSON"))
     }
 
+    /// A connection's current token bundle wherever it is — its own entry or the token
+    /// set SQLite says it is in — straight from the keyring.
+    pub fn current_tokens(&self, connection_id: &str) -> Option<Value> {
+        let conn = self.stored_connection(connection_id)?;
+        match &conn.token_set {
+            None => self.stored_tokens(connection_id, conn.secret_generation),
+            Some(set) => {
+                let member = self.stored_token_set(set)?["members"][connection_id].clone();
+                (member["generation"] == conn.secret_generation).then(|| member["tokens"].clone())
+            }
+        }
+    }
+
+    /// A token set's keyring entry (`{"v":1,"members":{id:{generation,tokens}}}`).
+    pub fn stored_token_set(&self, set_id: &str) -> Option<Value> {
+        self.keyring()
+            .get(&format!("tokenset/{set_id}"))
+            .expect("keyring readable")
+            .map(|s| serde_json::from_str(s.expose()).expect("token set is JSON"))
+    }
+
+    /// Every token set SQLite knows, with its keyring entry (if any).
+    pub fn stored_token_sets(&self) -> Vec<(String, Option<Value>)> {
+        let path = self.data_dir().join("authdeck.sqlite3");
+        if !path.exists() {
+            return Vec::new();
+        }
+        let db = Db::open(&path).expect("database opens");
+        db.token_set_ids()
+            .expect("token sets readable")
+            .into_iter()
+            .map(|id| {
+                let entry = self.stored_token_set(&id);
+                (id, entry)
+            })
+            .collect()
+    }
+
+    /// What SQLite records of every token set (for failure messages).
+    pub fn token_set_records(&self) -> Vec<authdeck_core::store::db::TokenSetRecord> {
+        let db = Db::open(&self.data_dir().join("authdeck.sqlite3")).expect("database opens");
+        db.token_set_ids()
+            .expect("token sets readable")
+            .iter()
+            .filter_map(|id| db.token_set(id).expect("token set readable"))
+            .collect()
+    }
+
+    /// The token set a connection's tokens are in (`None`: its own entry).
+    pub fn token_set_of(&self, connection_id: &str) -> Option<String> {
+        self.stored_connection(connection_id)?.token_set
+    }
+
+    fn stored_connection(&self, connection_id: &str) -> Option<authdeck_core::model::Connection> {
+        let path = self.data_dir().join("authdeck.sqlite3");
+        if !path.exists() {
+            return None;
+        }
+        Db::open(&path)
+            .expect("database opens")
+            .connections()
+            .expect("connections readable")
+            .into_iter()
+            .find(|c| c.id == connection_id)
+    }
+
+    /// The user names (keys) of every keyring entry of this test's service, through the
+    /// Secret Service's own search (`secret-tool`), so nothing can hide from it.
+    pub fn keyring_keys(&self) -> Vec<String> {
+        let out = StdCommand::new("secret-tool")
+            .args(["search", "--all", "--unlock", "service", &self.service])
+            .output()
+            .expect("secret-tool runs (libsecret-tools: make deps)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let mut keys: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("attribute.username = "))
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// `(id, secret_generation)` of every stored connection (read from SQLite directly).
     pub fn stored_connections(&self) -> Vec<(String, i64)> {
         let path = self.data_dir().join("authdeck.sqlite3");

@@ -18,13 +18,8 @@ const CRASH_POINTS: [&str; 3] = [
 ];
 
 fn assert_current(fx: &Fixture, id: &str) {
-    let (_, generation) = fx
-        .stored_connections()
-        .into_iter()
-        .find(|(c, _)| c == id)
-        .expect("connection kept");
     let tokens = fx
-        .stored_tokens(id, generation)
+        .current_tokens(id)
         .expect("the stored generation holds tokens");
     let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
     assert_eq!(
@@ -84,6 +79,109 @@ fn a_refresh_killed_at_any_crash_point_loses_nothing() {
     }
 }
 
+/// Where a batch refresh (`refresh --all`) can be killed: after its token set is in the
+/// keyring, after SQLite switched the batch to it.
+const BATCH_CRASH_POINTS: [&str; 2] = ["after_token_set_written", "after_token_set_switched"];
+
+/// The keyring holds exactly the token entries SQLite points at: each connection's own
+/// entry or its token set, nothing stale (checked through the Secret Service's search).
+pub(crate) fn assert_no_leftovers(fx: &Fixture) {
+    let mut expected: Vec<String> = Vec::new();
+    let conns = fx.stored_connections();
+    for (id, generation) in &conns {
+        match fx.token_set_of(id) {
+            Some(set) => expected.push(format!("tokenset/{set}")),
+            None => expected.push(format!("connection/{id}/tokens/{generation}")),
+        }
+    }
+    expected.sort();
+    expected.dedup();
+    let present: Vec<String> = fx
+        .keyring_keys()
+        .into_iter()
+        .filter(|k| k.starts_with("tokenset/") || k.contains("/tokens/"))
+        .collect();
+    assert_eq!(present, expected, "token entries in the keyring");
+    let mut sets: Vec<String> = fx
+        .stored_token_sets()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    sets.sort();
+    let used: Vec<String> = expected
+        .iter()
+        .filter_map(|k| k.strip_prefix("tokenset/").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sets,
+        used,
+        "token sets recorded in SQLite: {:#?}",
+        fx.token_set_records()
+    );
+}
+
+fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
+    let mut config = EmulatorConfig::demo();
+    config.flowaccount.users[0].businesses = (0..n)
+        .map(|i| FaBusiness {
+            support_code: format!("{prefix}{i:05}"),
+            name: format!("Business {i}"),
+        })
+        .collect();
+    config
+}
+
+fn all_ok(report: &Value) {
+    for row in report.as_array().expect("a JSON report") {
+        assert_eq!(row["ok"], true, "{row}");
+    }
+}
+
+#[test]
+fn a_batch_refresh_killed_at_any_crash_point_loses_nothing() {
+    for point in BATCH_CRASH_POINTS {
+        let fx = Fixture::with_config(businesses(4, "FA-7"));
+        fx.add_flowaccount_client("fa", None);
+        let ids: Vec<String> = (0..4)
+            .map(|i| id_of(&fx.connect_flowaccount("fa", &format!("FA-7{i:05}")).0))
+            .collect();
+
+        let killed = fx.run_env(
+            &["--json", "refresh", "--all"],
+            &[("AUTHDECK_CRASH_AT", point)],
+        );
+        assert_eq!(
+            killed.code,
+            None,
+            "killed at {point}: {}",
+            killed.describe()
+        );
+        assert!(
+            fx.control().stats().refresh_ok >= 1,
+            "the provider rotated before the kill at {point}"
+        );
+
+        // The next batch finishes (or adopts) the interrupted one; a further one proves
+        // the provider accepts what was kept.
+        all_ok(&fx.json(&["refresh", "--all"]));
+        for id in &ids {
+            assert_current(&fx, id);
+        }
+        all_ok(&fx.json(&["refresh", "--all"]));
+        for id in &ids {
+            assert_current(&fx, id);
+            fx.ok(&["token", id]);
+        }
+        let stats = fx.control().stats();
+        assert_eq!(
+            (stats.invalid_grant, stats.reuse_detected),
+            (0, 0),
+            "{point}: {stats:?}"
+        );
+        assert_no_leftovers(&fx);
+    }
+}
+
 const STORM_CONNECTIONS: usize = 50;
 const STORM_PROCESSES: usize = 4;
 const STORM_CONCURRENCY: &str = "5";
@@ -91,14 +189,7 @@ const STORM_ROUNDS: usize = 3;
 
 #[test]
 fn refresh_storm_across_processes_loses_no_connection() {
-    let mut config = EmulatorConfig::demo();
-    config.flowaccount.users[0].businesses = (0..STORM_CONNECTIONS)
-        .map(|i| FaBusiness {
-            support_code: format!("FA-9{i:05}"),
-            name: format!("Storm {i}"),
-        })
-        .collect();
-    let fx = Fixture::with_config(config);
+    let fx = Fixture::with_config(businesses(STORM_CONNECTIONS, "FA-9"));
     fx.add_flowaccount_client("fa", None);
     for i in 0..STORM_CONNECTIONS {
         fx.connect_flowaccount("fa", &format!("FA-9{i:05}"));
@@ -147,6 +238,8 @@ fn refresh_storm_across_processes_loses_no_connection() {
     for (id, _) in &kept {
         assert_current(&fx, id);
     }
+    // Batches from four processes interleaved; what is left is exactly what is used.
+    assert_no_leftovers(&fx);
     let list: Value = fx.json(&["list"]);
     assert!(
         list.as_array()
@@ -161,4 +254,67 @@ fn refresh_storm_across_processes_loses_no_connection() {
         STORM_CONNECTIONS,
         stats.refresh_ok - before.refresh_ok
     );
+}
+
+/// Token sets over a connection's life: a batch puts connections in one set; a single
+/// refresh moves one out (the set is rewritten without its tokens); a logout removes one
+/// (likewise); the last one out deletes the set.
+#[test]
+fn token_sets_lose_members_cleanly() {
+    let fx = Fixture::with_config(businesses(3, "FA-6"));
+    fx.add_flowaccount_client("fa", None);
+    let ids: Vec<String> = (0..3)
+        .map(|i| id_of(&fx.connect_flowaccount("fa", &format!("FA-6{i:05}")).0))
+        .collect();
+    assert_no_leftovers(&fx);
+
+    all_ok(&fx.json(&["refresh", "--all"]));
+    let sets: Vec<Option<String>> = ids.iter().map(|id| fx.token_set_of(id)).collect();
+    assert!(sets.iter().all(Option::is_some), "{sets:?}");
+    assert_no_leftovers(&fx);
+    let members = |set: &str| -> Vec<String> {
+        let mut m: Vec<String> = fx
+            .stored_token_set(set)
+            .map(|e| e["members"].as_object().unwrap().keys().cloned().collect())
+            .unwrap_or_default();
+        m.sort();
+        m
+    };
+    let set = sets[0].clone().unwrap();
+    if sets.iter().all(|s| s.as_deref() == Some(set.as_str())) {
+        let mut all = ids.clone();
+        all.sort();
+        assert_eq!(members(&set), all, "one batch, one set");
+    }
+
+    // A single refresh moves the connection to its own entry; its old set keeps only
+    // the others' tokens.
+    let moved = &ids[0];
+    let before = fx.current_tokens(moved).unwrap();
+    fx.ok(&["refresh", moved]);
+    assert_eq!(fx.token_set_of(moved), None);
+    assert_current(&fx, moved);
+    assert!(!members(sets[0].as_ref().unwrap()).contains(moved));
+    assert_no_leftovers(&fx);
+    let entry = fx
+        .stored_token_set(sets[1].as_ref().unwrap())
+        .unwrap()
+        .to_string();
+    assert!(
+        !entry.contains(before["refresh_token"].as_str().unwrap()),
+        "the moved connection's old tokens are gone from the set"
+    );
+
+    // A logout removes the connection's tokens from its set …
+    let out = fx.ok(&["logout", &ids[1]]);
+    assert!(out.stdout.starts_with("Disconnected"), "{}", out.describe());
+    assert_no_leftovers(&fx);
+    // … and the last member out deletes the set.
+    fx.ok(&["logout", &ids[2]]);
+    assert_no_leftovers(&fx);
+    assert!(fx.stored_token_sets().is_empty());
+    for set in sets.iter().flatten() {
+        assert!(fx.stored_token_set(set).is_none(), "set {set} deleted");
+    }
+    assert_current(&fx, moved);
 }

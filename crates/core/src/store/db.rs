@@ -1,6 +1,7 @@
 //! Metadata, history and pending authorizations in SQLite. Never a secret: tokens and
 //! client secrets live in the keyring (see [`super::SecretStore`]); this file stores only
-//! which keyring *generation* holds a connection's current tokens.
+//! which keyring entry (*generation*, and *token set* if any) holds a connection's
+//! current tokens, and which token sets exist and whom they were written for.
 //!
 //! Several processes (the app, any number of `authdeckctl`s) share one database file:
 //! WAL mode and a busy timeout let them take turns.
@@ -18,8 +19,9 @@ use crate::model::{Client, Connection, HistoryEntry};
 
 /// Versioned schema. Append new migrations; never edit a released one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE clients (
             id          TEXT PRIMARY KEY,
             name        TEXT NOT NULL UNIQUE,
@@ -62,7 +64,40 @@ fn migrations() -> Migrations<'static> {
             consumed_at              INTEGER
         );
         "#,
-    )])
+        ),
+        // Token sets: one keyring entry for the tokens of many connections (a batch
+        // refresh writes one per batch instead of one per connection). A `token_sets`
+        // row and its members are written BEFORE the keyring entry: they are how an
+        // interrupted batch is found and finished, and how unused sets are swept.
+        M::up(
+            r#"
+        ALTER TABLE connections ADD COLUMN token_set TEXT;
+        -- A generation being written to the connection's own keyring entry: set before
+        -- the write, cleared by the switch. Rows from before this column might have an
+        -- interrupted write behind them: look once.
+        ALTER TABLE connections ADD COLUMN pending_generation INTEGER;
+        UPDATE connections SET pending_generation = secret_generation + 1;
+        CREATE INDEX connections_by_token_set ON connections(token_set) WHERE token_set IS NOT NULL;
+        CREATE TABLE token_sets (
+            id          TEXT PRIMARY KEY,
+            created_at  INTEGER NOT NULL
+        );
+        -- The entry holds these connections' tokens at these generations (or will, once
+        -- written). A member whose connection is still one generation behind is an
+        -- interrupted switch to be finished.
+        CREATE TABLE token_set_members (
+            set_id         TEXT NOT NULL REFERENCES token_sets(id) ON DELETE CASCADE,
+            connection_id  TEXT NOT NULL,
+            generation     INTEGER NOT NULL,
+            -- The generation of the connection's own entry it left for this set, until
+            -- that entry is deleted.
+            left_entry     INTEGER,
+            PRIMARY KEY (set_id, connection_id)
+        );
+        CREATE INDEX token_set_members_by_connection ON token_set_members(connection_id, generation);
+        "#,
+        ),
+    ])
 }
 
 /// A pending FlowAccount authorization, as stored.
@@ -97,6 +132,61 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String> {
 
 fn unjson<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(Error::storage)
+}
+
+/// The columns a [`Connection`] is read from: its JSON and where its tokens are.
+const CONNECTION_COLUMNS: &str = "data, token_set, pending_generation";
+
+type ConnectionRow = (String, Option<String>, Option<i64>);
+
+fn connection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn connection_of((data, token_set, pending): &ConnectionRow) -> Result<Connection> {
+    let mut conn: Connection = unjson(data)?;
+    conn.token_set = token_set.clone();
+    conn.pending_generation = *pending;
+    Ok(conn)
+}
+
+/// What the store knows about one token set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSetRecord {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// `(connection id, generation)` the entry was written with.
+    pub members: Vec<(String, i64)>,
+    /// `(connection id, generation)` of own entries that switched members left and that
+    /// may still exist.
+    pub left_entries: Vec<(String, i64)>,
+    /// Members whose connection currently uses this set.
+    pub live: Vec<String>,
+    /// Members whose connection is exactly one generation behind and not on this set:
+    /// an interrupted (or still running) switch to this set.
+    pub adoptable: Vec<String>,
+}
+
+fn update_connection(
+    c: &Sqlite,
+    conn: &Connection,
+    data: &str,
+    expected_generation: i64,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "UPDATE connections SET label = ?2, data = ?3, secret_generation = ?4, token_set = ?5, updated_at = ?6,
+             pending_generation = CASE WHEN ?4 = ?7 THEN pending_generation END
+         WHERE id = ?1 AND secret_generation = ?7",
+    )?
+    .execute(params![
+        conn.id,
+        conn.label,
+        data,
+        conn.secret_generation,
+        conn.token_set,
+        ms(conn.updated_at),
+        expected_generation
+    ])
 }
 
 impl Db {
@@ -205,8 +295,8 @@ impl Db {
         let data = json(conn)?;
         self.with(|c| {
             c.execute(
-                "INSERT INTO connections (id, client_id, natural_key, label, data, secret_generation, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO connections (id, client_id, natural_key, label, data, secret_generation, token_set, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     conn.id,
                     conn.client_id,
@@ -214,6 +304,7 @@ impl Db {
                     conn.label,
                     data,
                     conn.secret_generation,
+                    conn.token_set,
                     ms(conn.created_at),
                     ms(conn.updated_at)
                 ],
@@ -223,39 +314,45 @@ impl Db {
     }
 
     pub fn connections(&self) -> Result<Vec<Connection>> {
-        let rows: Vec<String> = self.with(|c| {
-            let mut stmt = c.prepare_cached("SELECT data FROM connections ORDER BY label, id")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
+        let rows: Vec<ConnectionRow> = self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY label, id"
+            ))?;
+            let rows = stmt.query_map([], connection_row)?;
             rows.collect()
         })?;
-        rows.iter().map(|t| unjson(t)).collect()
+        rows.iter().map(connection_of).collect()
     }
 
     /// A connection by id, by label, or by an unambiguous id prefix (≥ 4 characters).
     pub fn connection(&self, reference: &str) -> Result<Connection> {
-        let rows: Vec<String> = self.with(|c| {
-            let mut stmt = c.prepare_cached("SELECT data FROM connections WHERE id = ?1")?;
-            let exact: Vec<String> = stmt
-                .query_map([reference], |r| r.get(0))?
+        let rows: Vec<ConnectionRow> = self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"
+            ))?;
+            let exact: Vec<ConnectionRow> = stmt
+                .query_map([reference], connection_row)?
                 .collect::<rusqlite::Result<_>>()?;
             if !exact.is_empty() {
                 return Ok(exact);
             }
-            let mut stmt = c.prepare_cached("SELECT data FROM connections WHERE label = ?1")?;
-            let by_label: Vec<String> = stmt
-                .query_map([reference], |r| r.get(0))?
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE label = ?1"
+            ))?;
+            let by_label: Vec<ConnectionRow> = stmt
+                .query_map([reference], connection_row)?
                 .collect::<rusqlite::Result<_>>()?;
             if !by_label.is_empty() || reference.len() < 4 {
                 return Ok(by_label);
             }
-            let mut stmt = c.prepare_cached(
-                "SELECT data FROM connections WHERE substr(id, 1, length(?1)) = ?1",
-            )?;
-            let rows = stmt.query_map([reference], |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE substr(id, 1, length(?1)) = ?1"
+            ))?;
+            let rows = stmt.query_map([reference], connection_row)?;
             rows.collect()
         })?;
         match rows.len() {
-            1 => unjson(&rows[0]),
+            1 => connection_of(&rows[0]),
             0 => Err(Error::not_found(format!(
                 "No connection {reference:?}: see `authdeckctl list`."
             ))),
@@ -270,15 +367,15 @@ impl Db {
         client_id: &str,
         natural_key: &str,
     ) -> Result<Option<Connection>> {
-        let row: Option<String> = self.with(|c| {
+        let row: Option<ConnectionRow> = self.with(|c| {
             c.query_row(
-                "SELECT data FROM connections WHERE client_id = ?1 AND natural_key = ?2",
+                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE client_id = ?1 AND natural_key = ?2"),
                 [client_id, natural_key],
-                |r| r.get(0),
+                connection_row,
             )
             .optional()
         })?;
-        row.map(|t| unjson(&t)).transpose()
+        row.as_ref().map(connection_of).transpose()
     }
 
     /// Current generation of a connection's keyring entries, `None` if it is gone.
@@ -295,18 +392,189 @@ impl Db {
 
     /// Save a connection's metadata. When `conn.secret_generation` differs from
     /// `expected_generation`, this is the commit point that switches the connection to
-    /// new keyring entries; it only happens if nobody else switched it first.
+    /// new keyring entries (its own, or `conn.token_set`); it only happens if nobody
+    /// else switched it first.
     /// Returns `false` (and writes nothing) when the stored generation was not the expected one.
     pub fn update_connection(&self, conn: &Connection, expected_generation: i64) -> Result<bool> {
         let data = json(conn)?;
-        let n = self.with(|c| {
+        let n = self.with(|c| update_connection(c, conn, &data, expected_generation))?;
+        Ok(n == 1)
+    }
+
+    /// The commit point of a batch: switch every connection to its new generation in one
+    /// transaction, each only if it is still at its expected generation. Returns, per
+    /// connection, whether it switched.
+    pub fn switch_connections(&self, switches: &[(Connection, i64)]) -> Result<Vec<bool>> {
+        let data = switches
+            .iter()
+            .map(|(conn, _)| json(conn))
+            .collect::<Result<Vec<_>>>()?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut switched = Vec::with_capacity(switches.len());
+            for ((conn, expected), data) in switches.iter().zip(&data) {
+                switched.push(update_connection(&tx, conn, data, *expected)? == 1);
+            }
+            tx.commit()?;
+            Ok(switched)
+        })
+    }
+
+    // ---- token sets ----------------------------------------------------------------
+
+    /// Mark (or, `None`, unmark) a generation as being written to a connection's own
+    /// keyring entry.
+    pub fn set_pending_generation(&self, id: &str, generation: Option<i64>) -> Result<()> {
+        self.with(|c| {
             c.execute(
-                "UPDATE connections SET label = ?2, data = ?3, secret_generation = ?4, updated_at = ?5
-                 WHERE id = ?1 AND secret_generation = ?6",
-                params![conn.id, conn.label, data, conn.secret_generation, ms(conn.updated_at), expected_generation],
+                "UPDATE connections SET pending_generation = ?2 WHERE id = ?1",
+                params![id, generation],
             )
         })?;
-        Ok(n == 1)
+        Ok(())
+    }
+
+    /// Record a token set and its members before its keyring entry is written: per
+    /// member `(connection id, new generation, generation of the own entry it leaves)`.
+    pub fn insert_token_set(
+        &self,
+        id: &str,
+        created_at: DateTime<Utc>,
+        members: &[(String, i64, Option<i64>)],
+    ) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO token_sets (id, created_at) VALUES (?1, ?2)",
+                params![id, ms(created_at)],
+            )?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO token_set_members (set_id, connection_id, generation, left_entry) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (connection_id, generation, left_entry) in members {
+                    stmt.execute(params![id, connection_id, generation, left_entry])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The token set a connection at `generation` was (or is being) switched away to:
+    /// one that holds its tokens at `generation + 1`.
+    pub fn token_set_ahead_of(
+        &self,
+        connection_id: &str,
+        generation: i64,
+    ) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT set_id FROM token_set_members WHERE connection_id = ?1 AND generation = ?2",
+                params![connection_id, generation + 1],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// A token set's record; `None` if there is none.
+    pub fn token_set(&self, id: &str) -> Result<Option<TokenSetRecord>> {
+        self.with(|c| {
+            let Some(created_at) = c
+                .query_row(
+                    "SELECT created_at FROM token_sets WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT m.connection_id, m.generation, m.left_entry, c.secret_generation, c.token_set
+                 FROM token_set_members m LEFT JOIN connections c ON c.id = m.connection_id
+                 WHERE m.set_id = ?1 ORDER BY m.connection_id",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            let mut record = TokenSetRecord {
+                id: id.to_owned(),
+                created_at: from_ms(created_at),
+                members: Vec::new(),
+                left_entries: Vec::new(),
+                live: Vec::new(),
+                adoptable: Vec::new(),
+            };
+            for row in rows {
+                let (member, generation, left_entry, current, on_set) = row?;
+                let on_this_set = on_set.as_deref() == Some(id);
+                let adoptable = !on_this_set && current == Some(generation - 1);
+                if on_this_set && current == Some(generation) {
+                    record.live.push(member.clone());
+                } else if adoptable {
+                    record.adoptable.push(member.clone());
+                }
+                if let (Some(left), false) = (left_entry, adoptable) {
+                    record.left_entries.push((member.clone(), left));
+                }
+                record.members.push((member, generation));
+            }
+            Ok(Some(record))
+        })
+    }
+
+    /// Every token set's id, oldest first.
+    pub fn token_set_ids(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT id FROM token_sets ORDER BY created_at, id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Forget members of a token set (after its entry was rewritten without them).
+    pub fn remove_token_set_members(&self, id: &str, members: &[String]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "DELETE FROM token_set_members WHERE set_id = ?1 AND connection_id = ?2",
+                )?;
+                for member in members {
+                    stmt.execute(params![id, member])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Forget that members left own entries (after those were deleted).
+    pub fn clear_left_entries(&self, id: &str, members: &[String]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE token_set_members SET left_entry = NULL WHERE set_id = ?1 AND connection_id = ?2",
+                )?;
+                for member in members {
+                    stmt.execute(params![id, member])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Forget a token set (after its keyring entry was deleted).
+    pub fn delete_token_set(&self, id: &str) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM token_sets WHERE id = ?1", [id]))?;
+        Ok(())
     }
 
     pub fn delete_connection(&self, id: &str) -> Result<()> {
@@ -475,6 +743,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             secret_generation: 1,
+            token_set: None,
+            pending_generation: None,
         }
     }
 
@@ -527,6 +797,72 @@ mod tests {
             "stale expected generation must not win"
         );
         assert_eq!(db.secret_generation("c1").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn token_set_members_are_live_adoptable_or_gone() {
+        let db = Db::open_in_memory().unwrap();
+        db.insert_client(&client("a")).unwrap();
+        for (id, key) in [("c1", "k1"), ("c2", "k2"), ("c3", "k3")] {
+            db.insert_connection(&connection(id, "id-a", id), key)
+                .unwrap();
+        }
+        let at = from_ms(1_700_000_000_000);
+        let members = [
+            ("c1".to_string(), 2, Some(1)),
+            ("c2".to_string(), 2, Some(1)),
+            ("c3".to_string(), 2, None),
+        ];
+        db.insert_token_set("s", at, &members).unwrap();
+        // Written, not switched yet: everyone is adoptable, no own entry is left yet.
+        let r = db.token_set("s").unwrap().unwrap();
+        assert_eq!(r.adoptable, ["c1", "c2", "c3"]);
+        assert!(r.live.is_empty() && r.left_entries.is_empty());
+        assert_eq!(
+            db.token_set_ahead_of("c2", 1).unwrap().as_deref(),
+            Some("s")
+        );
+        assert_eq!(db.token_set_ahead_of("c2", 2).unwrap(), None);
+
+        // c1 switches (once: a stale expected generation loses), c3 is removed.
+        let mut c1 = db.connection("c1").unwrap();
+        c1.secret_generation = 2;
+        c1.token_set = Some("s".into());
+        let switched = db
+            .switch_connections(&[(c1.clone(), 1), (c1.clone(), 1)])
+            .unwrap();
+        assert_eq!(switched, [true, false]);
+        assert_eq!(db.connection("c1").unwrap().token_set.as_deref(), Some("s"));
+        db.delete_connection("c3").unwrap();
+        let r = db.token_set("s").unwrap().unwrap();
+        assert_eq!(r.live, ["c1"]);
+        assert_eq!(r.adoptable, ["c2"]);
+        assert_eq!(r.left_entries, [("c1".to_string(), 1)]);
+        db.clear_left_entries("s", &["c1".into()]).unwrap();
+        assert!(db.token_set("s").unwrap().unwrap().left_entries.is_empty());
+
+        db.delete_token_set("s").unwrap();
+        assert_eq!(db.token_set("s").unwrap(), None);
+        assert_eq!(
+            db.token_set_ahead_of("c2", 1).unwrap(),
+            None,
+            "members go with the set"
+        );
+    }
+
+    #[test]
+    fn a_generation_switch_clears_the_pending_mark() {
+        let db = Db::open_in_memory().unwrap();
+        db.insert_client(&client("a")).unwrap();
+        let mut c = connection("c1", "id-a", "one");
+        db.insert_connection(&c, "k").unwrap();
+        db.set_pending_generation("c1", Some(2)).unwrap();
+        c.keep_fresh = true; // a metadata-only save keeps the mark
+        assert!(db.update_connection(&c, 1).unwrap());
+        assert_eq!(db.connection("c1").unwrap().pending_generation, Some(2));
+        c.secret_generation = 2;
+        assert!(db.update_connection(&c, 1).unwrap());
+        assert_eq!(db.connection("c1").unwrap().pending_generation, None);
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! - `connection/<connection id>/child_secret` — FedEx child secret
 //! - `connection/<connection id>/tokens/<generation>` — access + refresh token, one entry
 //!   so both change together
+//! - `tokenset/<set id>` — the tokens of many connections, each at one generation, written
+//!   by a batch refresh in one keyring call (gnome-keyring rewrites its whole file on every
+//!   write and delete, so a thousand per-connection entries cost a thousand rewrites)
 //! - `pending/<state hash>/pkce_verifier` — PKCE verifier of a started authorization
 //!
-//! Tokens are written under a *new* generation and the connection is switched to it in
-//! SQLite afterwards, so an interrupted refresh never overwrites the tokens the
-//! connection still points at.
+//! Tokens are written under a *new* generation (a new entry or a new set) and the
+//! connection is switched to it in SQLite afterwards, so an interrupted refresh never
+//! overwrites the tokens the connection still points at. A token set is never added to;
+//! it only loses members (rewritten without them) and is deleted once none is left.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SecretStore;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::Expiry;
+use crate::model::{Connection, Expiry};
 use crate::secret::Secret;
 
 /// The tokens of one connection generation.
@@ -47,36 +51,105 @@ struct TokenBundleWire {
 
 impl TokenBundle {
     fn encode(&self) -> Result<Secret> {
-        let wire = TokenBundleWire {
+        let wire = self.to_wire();
+        let text = serde_json::to_string(&wire);
+        wire.zero();
+        let text = text.map_err(|_| Error::internal("Could not encode a token bundle."))?;
+        Ok(Secret::new(text))
+    }
+
+    fn decode(secret: &Secret) -> Result<Self> {
+        let wire: TokenBundleWire = serde_json::from_str(secret.expose()).map_err(|_| damaged())?;
+        Ok(Self::from_wire(wire))
+    }
+}
+
+/// The decoded contents of a token set: connection id → (generation, tokens).
+pub type TokenSetContents = HashMap<String, (i64, TokenBundle)>;
+
+#[derive(Serialize, Deserialize)]
+struct TokenSetWire {
+    v: u32,
+    members: HashMap<String, TokenSetMemberWire>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenSetMemberWire {
+    generation: i64,
+    tokens: TokenBundleWire,
+}
+
+impl TokenBundle {
+    fn to_wire(&self) -> TokenBundleWire {
+        TokenBundleWire {
             v: 1,
             access_token: self.access_token.expose().to_owned(),
             refresh_token: self.refresh_token.as_ref().map(|s| s.expose().to_owned()),
             access_expires: self.access_expires,
             refresh_expires: self.refresh_expires,
-        };
-        let text = serde_json::to_string(&wire)
-            .map_err(|_| Error::internal("Could not encode a token bundle."))?;
-        drop(Secret::new(wire.access_token)); // zero the plain copies
-        if let Some(r) = wire.refresh_token {
-            drop(Secret::new(r));
         }
-        Ok(Secret::new(text))
     }
 
-    fn decode(secret: &Secret) -> Result<Self> {
-        let wire: TokenBundleWire = serde_json::from_str(secret.expose()).map_err(|_| {
-            Error::new(
-                ErrorCode::KeyringUnavailable,
-                "A keyring entry of Authdeck is damaged: reconnect this connection.",
-            )
-        })?;
-        Ok(Self {
+    fn from_wire(wire: TokenBundleWire) -> Self {
+        Self {
             access_token: Secret::new(wire.access_token),
             refresh_token: wire.refresh_token.map(Secret::new),
             access_expires: wire.access_expires,
             refresh_expires: wire.refresh_expires,
-        })
+        }
     }
+}
+
+impl TokenBundleWire {
+    /// Move the plain token copies into `Secret`s that zero them on drop.
+    fn zero(self) {
+        drop(Secret::new(self.access_token));
+        if let Some(r) = self.refresh_token {
+            drop(Secret::new(r));
+        }
+    }
+}
+
+fn damaged() -> Error {
+    Error::new(
+        ErrorCode::KeyringUnavailable,
+        "A keyring entry of Authdeck is damaged: reconnect this connection.",
+    )
+}
+
+fn encode_token_set<'a>(
+    members: impl IntoIterator<Item = (&'a str, i64, &'a TokenBundle)>,
+) -> Result<Secret> {
+    let wire = TokenSetWire {
+        v: 1,
+        members: members
+            .into_iter()
+            .map(|(id, generation, tokens)| {
+                (
+                    id.to_owned(),
+                    TokenSetMemberWire {
+                        generation,
+                        tokens: tokens.to_wire(),
+                    },
+                )
+            })
+            .collect(),
+    };
+    let text = serde_json::to_string(&wire);
+    for (_, member) in wire.members {
+        member.tokens.zero();
+    }
+    let text = text.map_err(|_| Error::internal("Could not encode a token set."))?;
+    Ok(Secret::new(text))
+}
+
+fn decode_token_set(secret: &Secret) -> Result<TokenSetContents> {
+    let wire: TokenSetWire = serde_json::from_str(secret.expose()).map_err(|_| damaged())?;
+    Ok(wire
+        .members
+        .into_iter()
+        .map(|(id, m)| (id, (m.generation, TokenBundle::from_wire(m.tokens))))
+        .collect())
 }
 
 #[derive(Clone)]
@@ -98,6 +171,10 @@ fn child_secret_key(connection_id: &str) -> String {
 
 fn tokens_key(connection_id: &str, generation: i64) -> String {
     format!("connection/{connection_id}/tokens/{generation}")
+}
+
+fn token_set_key(set_id: &str) -> String {
+    format!("tokenset/{set_id}")
 }
 
 fn pkce_key(state_hash: &str) -> String {
@@ -211,6 +288,57 @@ impl Vault {
 
     pub async fn delete_tokens(&self, connection_id: &str, generation: i64) -> Result<()> {
         self.delete(tokens_key(connection_id, generation)).await
+    }
+
+    /// The current tokens of a connection, wherever they are (its own entry or its token
+    /// set). `None` when they are not there (any more): the connection was switched to
+    /// another generation meanwhile, or the keyring lost them.
+    pub async fn current_tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>> {
+        match &conn.token_set {
+            None => self.tokens(&conn.id, conn.secret_generation).await,
+            Some(set) => Ok(self
+                .token_set(set)
+                .await?
+                .and_then(|mut members| members.remove(&conn.id))
+                .and_then(|(generation, tokens)| {
+                    (generation == conn.secret_generation).then_some(tokens)
+                })),
+        }
+    }
+
+    /// Write a token set (create or overwrite) in one keyring call.
+    pub async fn put_token_set(
+        &self,
+        set_id: &str,
+        members: &[(String, i64, TokenBundle)],
+    ) -> Result<()> {
+        let value = encode_token_set(members.iter().map(|(id, g, t)| (id.as_str(), *g, t)))?;
+        self.set(token_set_key(set_id), value).await
+    }
+
+    /// Rewrite a token set with only the given members of `contents`.
+    pub async fn rewrite_token_set(
+        &self,
+        set_id: &str,
+        contents: &TokenSetContents,
+        keep: &[String],
+    ) -> Result<()> {
+        let value = encode_token_set(
+            keep.iter()
+                .filter_map(|id| contents.get(id).map(|(g, t)| (id.as_str(), *g, t))),
+        )?;
+        self.set(token_set_key(set_id), value).await
+    }
+
+    pub async fn token_set(&self, set_id: &str) -> Result<Option<TokenSetContents>> {
+        match self.get(token_set_key(set_id)).await? {
+            Some(secret) => Ok(Some(decode_token_set(&secret)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn delete_token_set(&self, set_id: &str) -> Result<()> {
+        self.delete(token_set_key(set_id)).await
     }
 
     pub async fn set_pkce_verifier(&self, state_hash: &str, verifier: &Secret) -> Result<()> {
