@@ -54,11 +54,18 @@ impl ConnectionLocks {
             None => None,
             Some(dir) => {
                 let path = lock_path(dir, connection_id)?;
-                let wait = self.wait;
-                let file = tokio::task::spawn_blocking(move || lock_file(&path, wait))
-                    .await
-                    .map_err(|_| Error::internal("Taking a connection lock panicked."))??;
-                Some(file)
+                // Uncontended (the usual case): two quick system calls, taken right here.
+                // Contended: wait on the blocking pool.
+                match try_lock_file(&path)? {
+                    Some(file) => Some(file),
+                    None => {
+                        let wait = self.wait;
+                        let file = tokio::task::spawn_blocking(move || lock_file(&path, wait))
+                            .await
+                            .map_err(|_| Error::internal("Taking a connection lock panicked."))??;
+                        Some(file)
+                    }
+                }
             }
         };
         Ok(ConnectionGuard {
@@ -96,16 +103,38 @@ fn lock_path(dir: &Path, connection_id: &str) -> Result<PathBuf> {
     Ok(dir.join(format!("{connection_id}.lock")))
 }
 
-fn lock_file(path: &Path, wait: Duration) -> Result<File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(Error::storage)?;
+fn open_lock_file(path: &Path) -> Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+    };
+    match open() {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(Error::storage)?;
+            }
+            open().map_err(Error::storage)
+        }
+        Err(e) => Err(Error::storage(e)),
     }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(Error::storage)?;
+}
+
+/// The lock if nobody holds it, `None` if somebody does; never waits.
+fn try_lock_file(path: &Path) -> Result<Option<File>> {
+    let file = open_lock_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(Error::storage(e)),
+    }
+}
+
+fn lock_file(path: &Path, wait: Duration) -> Result<File> {
+    let file = open_lock_file(path)?;
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(2);
     loop {

@@ -928,7 +928,9 @@ impl Manager {
     /// provider's newest tokens (the refresh token of g may already be spent, and reusing
     /// it could revoke the whole grant), so they are adopted before anything uses g.
     /// Call with the connection's lock held.
-    async fn finish_interrupted_switch(&self, conn: Connection) -> Result<Connection> {
+    async fn finish_interrupted_switch(&self, id: &str) -> Result<Connection> {
+        let key = id.to_owned();
+        let (conn, ahead) = self.db(move |db| db.connection_for_update(&key)).await?;
         let next = conn.secret_generation + 1;
         // Only a generation marked as being written is looked for in the keyring: most
         // refreshes find no mark and cost no keyring call here.
@@ -950,11 +952,7 @@ impl Manager {
         let (bundle, token_set) = match own {
             Some(bundle) => (bundle, None),
             None => {
-                let (id, generation) = (conn.id.clone(), conn.secret_generation);
-                let Some(set) = self
-                    .db(move |db| db.token_set_ahead_of(&id, generation))
-                    .await?
-                else {
+                let Some(set) = ahead else {
                     return Ok(conn);
                 };
                 let found = self
@@ -1096,9 +1094,7 @@ impl Manager {
     ) -> Result<Connection> {
         let _guard = self.inner.locks.acquire(id).await?;
         // Re-read under the lock: another caller (or process) may have refreshed it.
-        let conn = self
-            .finish_interrupted_switch(self.connection(id).await?)
-            .await?;
+        let conn = self.finish_interrupted_switch(id).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
             return Ok(conn); // refreshed by someone else meanwhile: single flight
         }
@@ -1124,11 +1120,17 @@ impl Manager {
             }
             None => (None, None),
         };
-        let current = match batch {
-            Some((batch, _)) => batch.cached_tokens(self, &conn).await?,
-            None => None,
+        let (current, client) = match batch {
+            Some((batch, _)) => (
+                batch.cached_tokens(self, &conn).await?,
+                batch.client(self, &conn.client_id).await,
+            ),
+            None => (None, self.client(&conn.client_id).await),
         };
-        let result = self.refresh_with_provider(&conn, current).await;
+        let result = match client {
+            Ok(client) => self.refresh_with_provider(&conn, &client, current).await,
+            Err(e) => Err(e),
+        };
         let batch = batch.map(|(batch, permit)| {
             drop(permit); // the provider answered: let the next refresh start
             batch
@@ -1142,25 +1144,28 @@ impl Manager {
                 next.last_error = None;
                 let next = match (batch, settled) {
                     (Some(batch), Some(settled)) => {
+                        // The committer writes the history with the batch.
                         let bundle = self
                             .bundle_for(&conn, &next, tokens.access_token, refresh)
                             .await?;
                         batch.commit(conn.clone(), next, bundle, settled).await?
                     }
                     _ => {
-                        self.commit_tokens(&conn, next, tokens.access_token, refresh)
-                            .await?
+                        let next = self
+                            .commit_tokens(&conn, next, tokens.access_token, refresh)
+                            .await?;
+                        self.record(
+                            Some(&next.id),
+                            Some(&next.client_id),
+                            "refresh",
+                            Ok(()),
+                            None,
+                        )
+                        .await;
+                        next
                     }
                 };
                 tracing::info!(connection = %next.id, "refreshed");
-                self.record(
-                    Some(&next.id),
-                    Some(&next.client_id),
-                    "refresh",
-                    Ok(()),
-                    None,
-                )
-                .await;
                 self.emit(Event::ConnectionChanged {
                     connection: Box::new(next.clone()),
                 });
@@ -1196,9 +1201,9 @@ impl Manager {
     async fn refresh_with_provider(
         &self,
         conn: &Connection,
+        client: &Client,
         current: Option<TokenBundle>,
     ) -> Result<IssuedTokens> {
-        let client = self.client(&conn.client_id).await?;
         let now = self.now();
         let http = &self.inner.http;
         match conn.provider {
@@ -1249,7 +1254,7 @@ impl Manager {
                 let user_id = conn.user_id.as_deref().ok_or_else(|| {
                     Error::new(ErrorCode::ReauthorizationRequired, "The IoT platform did not say who this account is, so it cannot be renewed: log in again.")
                 })?;
-                iot::refresh(http, &iot_client(&client)?, &refresh, user_id, now).await
+                iot::refresh(http, &iot_client(client)?, &refresh, user_id, now).await
             }
         }
     }
@@ -1324,9 +1329,7 @@ impl Manager {
     pub async fn logout(&self, reference: &str) -> Result<LogoutOutcome> {
         let conn = self.connection(reference).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
-        let conn = self
-            .finish_interrupted_switch(self.connection(&conn.id).await?)
-            .await?;
+        let conn = self.finish_interrupted_switch(&conn.id).await?;
         let outcome = match conn.provider {
             Provider::Iot => {
                 let revoked = match self.inner.vault.current_tokens(&conn).await? {

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use super::{crash_point, Manager};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::Connection;
+use crate::model::{Client, Connection, HistoryEntry};
 use crate::store::vault::{TokenBundle, TokenSetContents};
 
 /// At most this many connections per token set: small enough that reading one
@@ -61,6 +61,8 @@ pub(super) struct Batch {
     unsettled: Arc<AtomicUsize>,
     /// Token sets read during this batch refresh, by id: each is read once.
     sets: tokio::sync::Mutex<HashMap<String, Option<Arc<TokenSetContents>>>>,
+    /// Clients read during this batch refresh, by id.
+    clients: std::sync::Mutex<HashMap<String, Client>>,
 }
 
 /// One connection's share of a [`Batch`]: its concurrency permit, released once the
@@ -111,6 +113,40 @@ impl Batch {
             .map_err(|_| Error::internal("The batch committer stopped early."))?
     }
 
+    /// A client, read from the database once per batch.
+    pub(super) async fn client(&self, manager: &Manager, id: &str) -> Result<Client> {
+        let cached = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(client) = cached {
+            return Ok(client);
+        }
+        let client = manager.client(id).await?;
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// A token set's contents, read from the keyring once per batch.
+    async fn read_set(
+        &self,
+        manager: &Manager,
+        set: &str,
+    ) -> Result<Option<Arc<TokenSetContents>>> {
+        let mut sets = self.sets.lock().await;
+        if let Some(contents) = sets.get(set) {
+            return Ok(contents.clone());
+        }
+        let contents = manager.inner.vault.token_set(set).await?.map(Arc::new);
+        sets.insert(set.to_owned(), contents.clone());
+        Ok(contents)
+    }
+
     /// The current tokens of `conn` if it is in a token set, reading each set once per
     /// batch. `None` when the connection is not in a set or the set has no tokens for its
     /// current generation (the caller reads them the usual way).
@@ -122,17 +158,7 @@ impl Batch {
         let Some(set) = &conn.token_set else {
             return Ok(None);
         };
-        let contents = {
-            let mut sets = self.sets.lock().await;
-            match sets.get(set) {
-                Some(contents) => contents.clone(),
-                None => {
-                    let contents = manager.inner.vault.token_set(set).await?.map(Arc::new);
-                    sets.insert(set.clone(), contents.clone());
-                    contents
-                }
-            }
-        };
+        let contents = self.read_set(manager, set).await?;
         Ok(contents.and_then(|c| {
             c.get(&conn.id)
                 .filter(|(generation, _)| *generation == conn.secret_generation)
@@ -149,12 +175,30 @@ impl Manager {
         &self,
         connections: Vec<Connection>,
     ) -> Vec<(Connection, Result<Connection>)> {
+        let started = Instant::now();
         let (commits, rx) = mpsc::unbounded_channel();
         let batch = Arc::new(Batch {
             commits,
             unsettled: Arc::new(AtomicUsize::new(0)),
             sets: tokio::sync::Mutex::new(HashMap::new()),
+            clients: std::sync::Mutex::new(HashMap::new()),
         });
+        // Read every token set the batch refreshes from up front: once the committer
+        // writes, keyring reads would queue behind its writes while holding permits.
+        let sets: BTreeSet<&String> = connections
+            .iter()
+            .filter_map(|c| c.token_set.as_ref())
+            .collect();
+        for set in sets {
+            if let Err(e) = batch.read_set(self, set).await {
+                tracing::warn!(code = %e.code, "token set not read ahead");
+            }
+        }
+        tracing::debug!(
+            connections = connections.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "batch refresh: token sets read"
+        );
         let committer = tokio::spawn(self.clone().run_committer(rx, batch.unsettled.clone()));
         let permits = Arc::new(tokio::sync::Semaphore::new(self.inner.refresh_concurrency));
         let mut tasks = tokio::task::JoinSet::new();
@@ -189,9 +233,17 @@ impl Manager {
         // Then tidy every set: those left partly by this batch, and any an interrupted
         // run left behind.
         let _ = committer.await;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "batch refresh: all committed"
+        );
         if let Err(e) = self.sweep_token_sets().await {
             tracing::warn!(code = %e.code, "token sets not swept");
         }
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "batch refresh: swept"
+        );
         connections
             .into_iter()
             .zip(results)
@@ -236,10 +288,19 @@ impl Manager {
                     Err(_) => {}
                 }
             }
+            let size = pending.len();
+            let flush = Instant::now();
             let superseded = self.commit_batch(pending).await;
+            let committed = flush.elapsed();
             // Sets left completely are deleted now; rewriting the partly left ones waits
             // until the end, when later batches may have emptied them.
             touched.extend(self.release_superseded(superseded, false).await);
+            tracing::debug!(
+                size,
+                commit_ms = committed.as_millis() as u64,
+                release_ms = (flush.elapsed() - committed).as_millis() as u64,
+                "batch committed"
+            );
         }
         touched
     }
@@ -292,7 +353,16 @@ impl Manager {
             })
             .collect();
         let to_store = switches.clone();
-        let switched = match self.db(move |db| db.switch_connections(&to_store)).await {
+        let history = HistoryEntry {
+            at: now,
+            event: "refresh".into(),
+            outcome: "ok".into(),
+            detail: None,
+        };
+        let switched = match self
+            .db(move |db| db.switch_connections(&to_store, &history))
+            .await
+        {
             Ok(s) => s,
             Err(e) => return fail_all(pending, &e),
         };
@@ -300,6 +370,9 @@ impl Manager {
         let mut superseded = Vec::new();
         for ((p, (next, _)), ok) in pending.into_iter().zip(switches).zip(switched) {
             if ok {
+                self.emit(super::Event::HistoryAdded {
+                    connection_id: Some(next.id.clone()),
+                });
                 superseded.push((p.old, Some(set_id.clone())));
                 let _ = p.done.send(Ok(next));
             } else {

@@ -189,6 +189,30 @@ fn update_connection(
     ])
 }
 
+fn add_history(
+    c: &Sqlite,
+    connection_id: Option<&str>,
+    client_id: Option<&str>,
+    entry: &HistoryEntry,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "INSERT INTO history (connection_id, client_id, at, event, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, entry.detail])
+}
+
+fn token_set_ahead_of(
+    c: &Sqlite,
+    connection_id: &str,
+    generation: i64,
+) -> rusqlite::Result<Option<String>> {
+    c.prepare_cached(
+        "SELECT set_id FROM token_set_members WHERE connection_id = ?1 AND generation = ?2",
+    )?
+    .query_row(params![connection_id, generation + 1], |r| r.get(0))
+    .optional()
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Sqlite::open(path).map_err(Error::storage)?;
@@ -402,9 +426,13 @@ impl Db {
     }
 
     /// The commit point of a batch: switch every connection to its new generation in one
-    /// transaction, each only if it is still at its expected generation. Returns, per
-    /// connection, whether it switched.
-    pub fn switch_connections(&self, switches: &[(Connection, i64)]) -> Result<Vec<bool>> {
+    /// transaction, each only if it is still at its expected generation, and write
+    /// `history` for each one that switched. Returns, per connection, whether it switched.
+    pub fn switch_connections(
+        &self,
+        switches: &[(Connection, i64)],
+        history: &HistoryEntry,
+    ) -> Result<Vec<bool>> {
         let data = switches
             .iter()
             .map(|(conn, _)| json(conn))
@@ -413,7 +441,11 @@ impl Db {
             let tx = c.transaction()?;
             let mut switched = Vec::with_capacity(switches.len());
             for ((conn, expected), data) in switches.iter().zip(&data) {
-                switched.push(update_connection(&tx, conn, data, *expected)? == 1);
+                let ok = update_connection(&tx, conn, data, *expected)? == 1;
+                if ok {
+                    add_history(&tx, Some(&conn.id), Some(&conn.client_id), history)?;
+                }
+                switched.push(ok);
             }
             tx.commit()?;
             Ok(switched)
@@ -460,6 +492,28 @@ impl Db {
         })
     }
 
+    /// A connection by id and, like [`Self::token_set_ahead_of`], a token set holding its
+    /// next generation: what a refresh re-reads under the connection's lock, in one call.
+    pub fn connection_for_update(&self, id: &str) -> Result<(Connection, Option<String>)> {
+        let found: Option<(ConnectionRow, Option<String>)> = self.with(|c| {
+            let Some((row, generation)) = c
+                .prepare_cached(&format!(
+                    "SELECT {CONNECTION_COLUMNS}, secret_generation FROM connections WHERE id = ?1"
+                ))?
+                .query_row([id], |r| Ok((connection_row(r)?, r.get::<_, i64>(3)?)))
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let ahead = token_set_ahead_of(c, id, generation)?;
+            Ok(Some((row, ahead)))
+        })?;
+        let (row, ahead) = found.ok_or_else(|| {
+            Error::not_found(format!("No connection {id:?}: see `authdeckctl list`."))
+        })?;
+        Ok((connection_of(&row)?, ahead))
+    }
+
     /// The token set a connection at `generation` was (or is being) switched away to:
     /// one that holds its tokens at `generation + 1`.
     pub fn token_set_ahead_of(
@@ -467,14 +521,7 @@ impl Db {
         connection_id: &str,
         generation: i64,
     ) -> Result<Option<String>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT set_id FROM token_set_members WHERE connection_id = ?1 AND generation = ?2",
-                params![connection_id, generation + 1],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.with(|c| token_set_ahead_of(c, connection_id, generation))
     }
 
     /// A token set's record; `None` if there is none.
@@ -590,12 +637,7 @@ impl Db {
         client_id: Option<&str>,
         entry: &HistoryEntry,
     ) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO history (connection_id, client_id, at, event, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, entry.detail],
-            )
-        })?;
+        self.with(|c| add_history(c, connection_id, client_id, entry))?;
         Ok(())
     }
 
@@ -799,6 +841,15 @@ mod tests {
         assert_eq!(db.secret_generation("c1").unwrap(), Some(2));
     }
 
+    fn refreshed(at: DateTime<Utc>) -> HistoryEntry {
+        HistoryEntry {
+            at,
+            event: "refresh".into(),
+            outcome: "ok".into(),
+            detail: None,
+        }
+    }
+
     #[test]
     fn token_set_members_are_live_adoptable_or_gone() {
         let db = Db::open_in_memory().unwrap();
@@ -829,10 +880,15 @@ mod tests {
         c1.secret_generation = 2;
         c1.token_set = Some("s".into());
         let switched = db
-            .switch_connections(&[(c1.clone(), 1), (c1.clone(), 1)])
+            .switch_connections(&[(c1.clone(), 1), (c1.clone(), 1)], &refreshed(at))
             .unwrap();
         assert_eq!(switched, [true, false]);
         assert_eq!(db.connection("c1").unwrap().token_set.as_deref(), Some("s"));
+        assert_eq!(
+            db.history(Some("c1"), 10).unwrap().len(),
+            1,
+            "history of the switch"
+        );
         db.delete_connection("c3").unwrap();
         let r = db.token_set("s").unwrap().unwrap();
         assert_eq!(r.live, ["c1"]);
