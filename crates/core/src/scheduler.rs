@@ -9,8 +9,11 @@
 //!   stop retrying until the connection changes, and raise a [`Notice`].
 //! - Warn once, an hour ahead, before a connection lapses with no way to refresh it.
 //!
-//! A scheduled refresh is `Manager::refresh`: the same code path, lock and single
-//! flight as the button and the CLI.
+//! - Connections due within the same short window are refreshed together, as one batch
+//!   (`Manager::refresh_many`): their new tokens share one keyring entry.
+//!
+//! A scheduled refresh takes the same code path, lock and single flight as the button
+//! and the CLI.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,6 +39,9 @@ pub struct SchedulerConfig {
     pub lapse_warning: Duration,
     /// Longest sleep between two passes (new connections are picked up by then).
     pub max_sleep: Duration,
+    /// A pass also refreshes the connections due within this much time, so that
+    /// refreshes falling due together go as one batch. Far below `margin`.
+    pub batch_window: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -48,6 +54,7 @@ impl Default for SchedulerConfig {
             max_backoff: Duration::from_secs(30 * 60),
             lapse_warning: Duration::from_secs(3600),
             max_sleep: Duration::from_secs(60),
+            batch_window: Duration::from_secs(20),
         }
     }
 }
@@ -152,6 +159,8 @@ impl Scheduler {
         };
         self.failures
             .retain(|id, _| connections.iter().any(|c| &c.id == id));
+        let horizon = now + chrono(self.config.batch_window);
+        let mut due_now = Vec::new();
         for conn in connections {
             let due = match self.retry_at(&conn) {
                 Some(None) => None, // permanent failure: wait for a change
@@ -165,11 +174,28 @@ impl Scheduler {
                 notices.push(notice);
             }
             let Some(due) = due else { continue };
-            if due > now {
+            if due > horizon {
                 next = next.min(due);
                 continue;
             }
-            match self.manager.refresh(&conn.id).await {
+            due_now.push((conn, due));
+        }
+        // When something is due now, what falls due within the batch window goes along;
+        // else nothing goes yet.
+        if !due_now.iter().any(|(_, due)| *due <= now) {
+            for (_, due) in &due_now {
+                next = next.min(*due);
+            }
+            due_now.clear();
+        }
+        let ids: Vec<String> = due_now.iter().map(|(c, _)| c.id.clone()).collect();
+        let results = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.manager.refresh_many(&ids).await
+        };
+        for ((conn, _), result) in due_now.into_iter().zip(results) {
+            match result {
                 Ok(fresh) => {
                     self.failures.remove(&conn.id);
                     if let Some(d) = self.due_at(&fresh) {

@@ -229,3 +229,43 @@ async fn fedex_only_when_kept_fresh_and_flowaccount_kept_alive() {
     assert!(due <= fa.created_at + chrono::Duration::hours(20), "{due}");
     assert!(due > fa.created_at + chrono::Duration::hours(19));
 }
+
+#[tokio::test]
+async fn connections_falling_due_together_are_refreshed_as_one_batch() {
+    let (f, clock, first) = setup().await; // due 55 minutes from now
+    clock.advance(chrono::Duration::seconds(10));
+    let second = f
+        .manager
+        .complete_callback(&f.authorize_flowaccount("fa", "FA-100002").await)
+        .await
+        .unwrap(); // due 10 s after the first
+    let config = SchedulerConfig {
+        jitter: Duration::ZERO,
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(f.manager.clone(), config);
+
+    clock.advance(minutes(55) - chrono::Duration::seconds(11));
+    s.run_once().await;
+    assert_eq!(
+        refreshes(&f),
+        0,
+        "within the window of each other, but neither is due"
+    );
+
+    clock.advance(chrono::Duration::seconds(1)); // the first is due; the second in 10 s
+    s.run_once().await;
+    assert_eq!(refreshes(&f), 2, "the second goes along with the first");
+    let a = f.manager.connection(&first).await.unwrap();
+    let b = f.manager.connection(&second.id).await.unwrap();
+    assert_eq!(a.secret_generation, 2);
+    assert_eq!(b.secret_generation, second.secret_generation + 1);
+    assert!(a.token_set.is_some(), "committed as a batch");
+    assert_eq!(a.token_set, b.token_set, "one token set for both");
+    let (token, _) = f
+        .manager
+        .access_token(&second.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(!token.expose().is_empty());
+}
