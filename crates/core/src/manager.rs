@@ -873,8 +873,15 @@ impl Manager {
         conn.updated_at = self.now();
         let bundle = self.bundle_for(old, &conn, access, refresh).await?;
         let id = conn.id.clone();
-        self.db(move |db| db.set_pending_generation(&id, Some(new_gen)))
-            .await?;
+        if let Err(e) = self
+            .db(move |db| db.set_pending_generation(&id, Some(new_gen)))
+            .await
+        {
+            // The tokens must reach the keyring all the same (the provider may have
+            // rotated already); a refresh of this one connection looks for an orphan
+            // generation even without the mark.
+            tracing::warn!(connection = %conn.id, code = %e.code, "token write not marked");
+        }
         // Should this write fail or time out, the mark stays: a write that lands late is
         // found and adopted by the next refresh.
         self.inner
@@ -927,21 +934,22 @@ impl Manager {
     /// of a batch refresh leaves it in a token set (see `token_sets`). Those are the
     /// provider's newest tokens (the refresh token of g may already be spent, and reusing
     /// it could revoke the whole grant), so they are adopted before anything uses g.
-    /// Call with the connection's lock held.
-    async fn finish_interrupted_switch(&self, id: &str) -> Result<Connection> {
+    /// Call with the connection's lock held. `probe`: look for an orphan own entry even
+    /// when no write is marked (one keyring call; batch refreshes rely on the marks).
+    async fn finish_interrupted_switch(&self, id: &str, probe: bool) -> Result<Connection> {
         let key = id.to_owned();
         let (conn, ahead) = self.db(move |db| db.connection_for_update(&key)).await?;
         let next = conn.secret_generation + 1;
         // Only a generation marked as being written is looked for in the keyring: most
         // refreshes find no mark and cost no keyring call here.
-        let own = match conn.pending_generation {
-            None => None,
-            Some(pending) => {
-                let found = match pending == next {
+        let own = match (conn.pending_generation, probe) {
+            (None, false) => None,
+            (pending, _) => {
+                let found = match pending.is_none_or(|p| p == next) {
                     true => self.inner.vault.tokens(&conn.id, next).await?,
                     false => None,
                 };
-                if found.is_none() {
+                if found.is_none() && pending.is_some() {
                     let id = conn.id.clone();
                     self.db(move |db| db.set_pending_generation(&id, None))
                         .await?;
@@ -1094,7 +1102,7 @@ impl Manager {
     ) -> Result<Connection> {
         let _guard = self.inner.locks.acquire(id).await?;
         // Re-read under the lock: another caller (or process) may have refreshed it.
-        let conn = self.finish_interrupted_switch(id).await?;
+        let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
             return Ok(conn); // refreshed by someone else meanwhile: single flight
         }
@@ -1329,7 +1337,7 @@ impl Manager {
     pub async fn logout(&self, reference: &str) -> Result<LogoutOutcome> {
         let conn = self.connection(reference).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
-        let conn = self.finish_interrupted_switch(&conn.id).await?;
+        let conn = self.finish_interrupted_switch(&conn.id, true).await?;
         let outcome = match conn.provider {
             Provider::Iot => {
                 let revoked = match self.inner.vault.current_tokens(&conn).await? {

@@ -118,6 +118,19 @@ pub(crate) fn assert_no_leftovers(fx: &Fixture) {
         "token sets recorded in SQLite: {:#?}",
         fx.token_set_records()
     );
+    // Lock files of deleted sets are removed with them.
+    let mut set_locks: Vec<String> = std::fs::read_dir(fx.data_dir().join("locks"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|n| Some(n.strip_prefix("set-")?.strip_suffix(".lock")?.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    set_locks.retain(|s| !used.contains(s));
+    assert!(
+        set_locks.is_empty(),
+        "lock files of deleted sets: {set_locks:?}"
+    );
 }
 
 fn businesses(n: usize, prefix: &str) -> EmulatorConfig {

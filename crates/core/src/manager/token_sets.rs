@@ -466,9 +466,12 @@ impl Manager {
         remove: Option<&str>,
         rewrite: bool,
     ) -> Result<bool> {
-        let _guard = self.inner.locks.acquire(&format!("set-{set}")).await?;
+        let lock = format!("set-{set}");
+        let guard = self.inner.locks.acquire(&lock).await?;
         let id = set.to_owned();
         let Some(record) = self.db(move |db| db.token_set(&id)).await? else {
+            drop(guard);
+            self.inner.locks.remove(&lock);
             return Ok(true);
         };
         // Own entries that members left for this set, should a run have died before
@@ -495,6 +498,9 @@ impl Manager {
             self.inner.vault.delete_token_set(set).await?;
             let id = set.to_owned();
             self.db(move |db| db.delete_token_set(&id)).await?;
+            // Whoever waits for this lock next finds no set and does nothing.
+            drop(guard);
+            self.inner.locks.remove(&lock);
             return Ok(true);
         }
         let departed: Vec<String> = record
