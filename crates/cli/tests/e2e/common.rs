@@ -562,6 +562,13 @@ impl Fixture {
             .map(|s| serde_json::from_str(s.expose()).expect("token bundle is JSON"))
     }
 
+    /// The app's database as the CLI left it; `None` before anything was stored.
+    fn db(&self) -> Option<Db> {
+        let path = self.data_dir().join("authdeck.sqlite3");
+        path.exists()
+            .then(|| Db::open(&path).expect("database opens"))
+    }
+
     /// A connection's current token bundle wherever it is — its own entry or the token
     /// set SQLite says it is in — straight from the keyring.
     pub fn current_tokens(&self, connection_id: &str) -> Option<Value> {
@@ -585,11 +592,9 @@ impl Fixture {
 
     /// Every token set SQLite knows, with its keyring entry (if any).
     pub fn stored_token_sets(&self) -> Vec<(String, Option<Value>)> {
-        let path = self.data_dir().join("authdeck.sqlite3");
-        if !path.exists() {
+        let Some(db) = self.db() else {
             return Vec::new();
-        }
-        let db = Db::open(&path).expect("database opens");
+        };
         db.token_set_ids()
             .expect("token sets readable")
             .into_iter()
@@ -602,7 +607,9 @@ impl Fixture {
 
     /// What SQLite records of every token set (for failure messages).
     pub fn token_set_records(&self) -> Vec<authdeck_core::store::db::TokenSetRecord> {
-        let db = Db::open(&self.data_dir().join("authdeck.sqlite3")).expect("database opens");
+        let Some(db) = self.db() else {
+            return Vec::new();
+        };
         db.token_set_ids()
             .expect("token sets readable")
             .iter()
@@ -616,12 +623,7 @@ impl Fixture {
     }
 
     fn stored_connection(&self, connection_id: &str) -> Option<authdeck_core::model::Connection> {
-        let path = self.data_dir().join("authdeck.sqlite3");
-        if !path.exists() {
-            return None;
-        }
-        Db::open(&path)
-            .expect("database opens")
+        self.db()?
             .connections()
             .expect("connections readable")
             .into_iter()
@@ -648,11 +650,9 @@ impl Fixture {
 
     /// `(id, secret_generation)` of every stored connection (read from SQLite directly).
     pub fn stored_connections(&self) -> Vec<(String, i64)> {
-        let path = self.data_dir().join("authdeck.sqlite3");
-        if !path.exists() {
+        let Some(db) = self.db() else {
             return Vec::new();
-        }
-        let db = Db::open(&path).expect("database opens");
+        };
         db.connections()
             .expect("connections readable")
             .into_iter()

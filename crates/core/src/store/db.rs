@@ -588,28 +588,28 @@ impl Db {
 
     /// Forget members of a token set (after its entry was rewritten without them).
     pub fn remove_token_set_members(&self, id: &str, members: &[String]) -> Result<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "DELETE FROM token_set_members WHERE set_id = ?1 AND connection_id = ?2",
-                )?;
-                for member in members {
-                    stmt.execute(params![id, member])?;
-                }
-            }
-            tx.commit()
-        })
+        self.for_each_member(
+            "DELETE FROM token_set_members WHERE set_id = ?1 AND connection_id = ?2",
+            id,
+            members,
+        )
     }
 
     /// Forget that members left own entries (after those were deleted).
     pub fn clear_left_entries(&self, id: &str, members: &[String]) -> Result<()> {
+        self.for_each_member(
+            "UPDATE token_set_members SET left_entry = NULL WHERE set_id = ?1 AND connection_id = ?2",
+            id,
+            members,
+        )
+    }
+
+    /// Run `sql` (parameters: set id, connection id) for each member, in one transaction.
+    fn for_each_member(&self, sql: &str, id: &str, members: &[String]) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             {
-                let mut stmt = tx.prepare_cached(
-                    "UPDATE token_set_members SET left_entry = NULL WHERE set_id = ?1 AND connection_id = ?2",
-                )?;
+                let mut stmt = tx.prepare_cached(sql)?;
                 for member in members {
                     stmt.execute(params![id, member])?;
                 }
