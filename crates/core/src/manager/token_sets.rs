@@ -232,7 +232,9 @@ impl Manager {
         drop(batch);
         // Then tidy every set: those left partly by this batch, and any an interrupted
         // run left behind.
-        let _ = committer.await;
+        if committer.await.is_err() {
+            tracing::warn!("the batch committer panicked");
+        }
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
             "batch refresh: all committed"
@@ -255,14 +257,14 @@ impl Manager {
             .collect()
     }
 
-    /// Writes batches until every refresh has ended. Returns the old token sets that
-    /// refreshed connections left and that may still hold other members.
+    /// Writes batches until every refresh has ended. Sets left completely are deleted as
+    /// it goes; rewriting the partly left ones waits for the sweep at the end, when later
+    /// batches may have emptied them.
     async fn run_committer(
         self,
         mut rx: mpsc::UnboundedReceiver<PendingCommit>,
         unsettled: Arc<AtomicUsize>,
-    ) -> BTreeSet<String> {
-        let mut touched = BTreeSet::new();
+    ) {
         while let Some(first) = rx.recv().await {
             let deadline = Instant::now() + MAX_BATCH_WAIT;
             let mut pending = vec![first];
@@ -292,9 +294,7 @@ impl Manager {
             let flush = Instant::now();
             let superseded = self.commit_batch(pending).await;
             let committed = flush.elapsed();
-            // Sets left completely are deleted now; rewriting the partly left ones waits
-            // until the end, when later batches may have emptied them.
-            touched.extend(self.release_superseded(superseded, false).await);
+            self.release_superseded(superseded, false).await;
             tracing::debug!(
                 size,
                 commit_ms = committed.as_millis() as u64,
@@ -302,7 +302,6 @@ impl Manager {
                 "batch committed"
             );
         }
-        touched
     }
 
     /// Steps 1–3 of the module's commit order for one batch; answers every pending
@@ -385,12 +384,12 @@ impl Manager {
     /// Step 4 for connections that switched away from `old` (to the token set given,
     /// if any): delete their own old entries, and sweep the token sets they left
     /// (`rewrite`: also rewrite a set that other connections still use, without the ones
-    /// that left). Returns the sets left that still exist.
+    /// that left).
     pub(super) async fn release_superseded(
         &self,
         old: Vec<(Connection, Option<String>)>,
         rewrite: bool,
-    ) -> BTreeSet<String> {
+    ) {
         let mut sets = BTreeSet::new();
         let mut cleared: HashMap<String, Vec<String>> = HashMap::new();
         for (conn, switched_to) in old {
@@ -418,13 +417,9 @@ impl Manager {
                 tracing::warn!(code = %e.code, "could not record deleted token entries");
             }
         }
-        let mut still_used = BTreeSet::new();
         for set in sets {
-            if !self.sweep_token_set(&set, None, rewrite).await {
-                still_used.insert(set);
-            }
+            self.sweep_token_set(&set, None, rewrite).await;
         }
-        still_used
     }
 
     /// Tidy one token set: delete it when no connection uses it (or is being switched to
