@@ -1121,10 +1121,10 @@ impl Manager {
             Some(slot) => {
                 let BatchSlot {
                     batch,
-                    permit,
+                    preparing,
                     settled,
                 } = slot;
-                (Some((batch, permit)), Some(settled))
+                (Some((batch, preparing)), Some(settled))
             }
             None => (None, None),
         };
@@ -1136,11 +1136,19 @@ impl Manager {
             None => (None, self.client(&conn.client_id).await),
         };
         let result = match client {
-            Ok(client) => self.refresh_with_provider(&conn, &client, current).await,
+            Ok(client) => {
+                // A batch bounds its provider calls on their own, so the next connections
+                // get ready (lock, re-read) while these calls are in flight.
+                let _call = match batch {
+                    Some((batch, _)) => Some(batch.provider_call().await?),
+                    None => None,
+                };
+                self.refresh_with_provider(&conn, &client, current).await
+            }
             Err(e) => Err(e),
         };
-        let batch = batch.map(|(batch, permit)| {
-            drop(permit); // the provider answered: let the next refresh start
+        let batch = batch.map(|(batch, preparing)| {
+            drop(preparing); // the provider answered: let the next refresh start
             batch
         });
         match result {

@@ -21,16 +21,17 @@
 //! leaves old entries behind, which [`Manager::sweep_token_sets`] removes.
 //!
 //! Each connection's lock is held from before its provider call until its batch is
-//! committed, so no other refresher can spend the refresh token in the meantime. The
-//! concurrency permit is released as soon as the provider answered: provider calls go on
-//! while the previous batch is being written.
+//! committed, so no other refresher can spend the refresh token in the meantime.
+//! Provider calls are bounded by `refresh_concurrency`, and twice as many connections get
+//! ready (lock, re-read) meanwhile; both permits are released as soon as the provider
+//! answered, so provider calls go on while earlier batches are being written.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::{crash_point, Manager};
@@ -53,6 +54,9 @@ struct PendingCommit {
     done: oneshot::Sender<Result<Connection>>,
 }
 
+/// A token set's contents once read (`None`: no such entry).
+type SetCell = tokio::sync::OnceCell<Option<Arc<TokenSetContents>>>;
+
 /// The shared state of one batch refresh, handed to each connection's refresh.
 pub(super) struct Batch {
     commits: mpsc::UnboundedSender<PendingCommit>,
@@ -60,16 +64,18 @@ pub(super) struct Batch {
     /// when none is left, a partial batch is written at once.
     unsettled: Arc<AtomicUsize>,
     /// Token sets read during this batch refresh, by id: each is read once.
-    sets: tokio::sync::Mutex<HashMap<String, Option<Arc<TokenSetContents>>>>,
+    sets: std::sync::Mutex<HashMap<String, Arc<SetCell>>>,
     /// Clients read during this batch refresh, by id.
     clients: std::sync::Mutex<HashMap<String, Client>>,
+    /// At most `refresh_concurrency` provider calls at a time.
+    calls: Arc<Semaphore>,
 }
 
-/// One connection's share of a [`Batch`]: its concurrency permit, released once the
-/// provider answered, and its place among the unsettled refreshes.
+/// One connection's share of a [`Batch`]: its permit to get ready for its provider call
+/// (released once the provider answered), and its place among the unsettled refreshes.
 pub(super) struct BatchSlot<'a> {
     pub batch: &'a Batch,
-    pub permit: Option<OwnedSemaphorePermit>,
+    pub preparing: Option<OwnedSemaphorePermit>,
     pub settled: Unsettled,
 }
 
@@ -113,6 +119,15 @@ impl Batch {
             .map_err(|_| Error::internal("The batch committer stopped early."))?
     }
 
+    /// Wait for a provider call slot; held until the call returns.
+    pub(super) async fn provider_call(&self) -> Result<OwnedSemaphorePermit> {
+        self.calls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("The batch refresh stopped early."))
+    }
+
     /// A client, read from the database once per batch.
     pub(super) async fn client(&self, manager: &Manager, id: &str) -> Result<Client> {
         let cached = self
@@ -138,13 +153,19 @@ impl Batch {
         manager: &Manager,
         set: &str,
     ) -> Result<Option<Arc<TokenSetContents>>> {
-        let mut sets = self.sets.lock().await;
-        if let Some(contents) = sets.get(set) {
-            return Ok(contents.clone());
-        }
-        let contents = manager.inner.vault.token_set(set).await?.map(Arc::new);
-        sets.insert(set.to_owned(), contents.clone());
-        Ok(contents)
+        let cell = self
+            .sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(set.to_owned())
+            .or_default()
+            .clone();
+        let contents = cell
+            .get_or_try_init(|| async {
+                Ok::<_, Error>(manager.inner.vault.token_set(set).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(contents.clone())
     }
 
     /// The current tokens of `conn` if it is in a token set, reading each set once per
@@ -180,39 +201,48 @@ impl Manager {
         let batch = Arc::new(Batch {
             commits,
             unsettled: Arc::new(AtomicUsize::new(0)),
-            sets: tokio::sync::Mutex::new(HashMap::new()),
+            sets: std::sync::Mutex::new(HashMap::new()),
             clients: std::sync::Mutex::new(HashMap::new()),
+            calls: Arc::new(Semaphore::new(self.inner.refresh_concurrency)),
         });
-        // Read every token set the batch refreshes from up front: once the committer
-        // writes, keyring reads would queue behind its writes while holding permits.
-        let sets: BTreeSet<&String> = connections
-            .iter()
-            .filter_map(|c| c.token_set.as_ref())
-            .collect();
-        for set in sets {
-            if let Err(e) = batch.read_set(self, set).await {
-                tracing::warn!(code = %e.code, "token set not read ahead");
+        // Read the token sets the batch refreshes from ahead, in the order they are
+        // needed, while the first provider calls go out: once the committer writes,
+        // reads would queue behind its writes.
+        let mut sets: Vec<String> = Vec::new();
+        for set in connections.iter().filter_map(|c| c.token_set.as_ref()) {
+            if !sets.contains(set) {
+                sets.push(set.clone());
             }
         }
-        tracing::debug!(
-            connections = connections.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "batch refresh: token sets read"
-        );
+        let read_ahead = {
+            let (this, batch) = (self.clone(), batch.clone());
+            tokio::spawn(async move {
+                for set in sets {
+                    if let Err(e) = batch.read_set(&this, &set).await {
+                        tracing::warn!(code = %e.code, "token set not read ahead");
+                    }
+                }
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "batch refresh: token sets read"
+                );
+            })
+        };
         let committer = tokio::spawn(self.clone().run_committer(rx, batch.unsettled.clone()));
-        let permits = Arc::new(tokio::sync::Semaphore::new(self.inner.refresh_concurrency));
+        // Twice as many connections get ready (lock, re-read) as call the provider, so a
+        // call slot that frees up is taken at once by a connection that is ready.
+        let preparing = Arc::new(Semaphore::new(2 * self.inner.refresh_concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, conn) in connections.iter().enumerate() {
             let this = self.clone();
             let batch = batch.clone();
-            let permits = permits.clone();
+            let preparing = preparing.clone();
             let (id, generation) = (conn.id.clone(), conn.secret_generation);
             let settled = batch.start();
             tasks.spawn(async move {
-                let permit = permits.acquire_owned().await.ok();
                 let slot = BatchSlot {
                     batch: &batch,
-                    permit,
+                    preparing: preparing.acquire_owned().await.ok(),
                     settled,
                 };
                 let result = this
@@ -229,6 +259,7 @@ impl Manager {
             }
         }
         // Every sender is gone once the tasks ended: the committer drains and stops.
+        let _ = read_ahead.await;
         drop(batch);
         // Then tidy every set: those left partly by this batch, and any an interrupted
         // run left behind.
