@@ -10,7 +10,8 @@ import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
  * One connected business / project / user account. Holds no secret: tokens live in
- * the keyring under this connection's id and `secret_generation`.
+ * the keyring under this connection's id and `secret_generation`, or in a token set
+ * (see `store::vault`).
  */
 export type Connection = { id: string, 
 /**
