@@ -940,8 +940,8 @@ impl Manager {
         let key = id.to_owned();
         let (conn, ahead) = self.db(move |db| db.connection_for_update(&key)).await?;
         let next = conn.secret_generation + 1;
-        // Only a generation marked as being written is looked for in the keyring: most
-        // refreshes find no mark and cost no keyring call here.
+        // A batch looks in the keyring only for a generation marked as being written (most
+        // find no mark and cost no keyring call here); `probe` always looks.
         let own = match (conn.pending_generation, probe) {
             (None, false) => None,
             (pending, _) => {
