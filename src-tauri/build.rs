@@ -13,7 +13,7 @@ fn main() {
 fn authdeck_commands() -> &'static [&'static str] {
     &[
         "app_info",
-        "list_connections",
+        "snapshot",
         "connection_details",
         "list_clients",
         "add_client",

@@ -16,6 +16,7 @@ use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
 use crate::state::AppState;
+use crate::summary::ConnectionSummary;
 
 /// `Result` of every command.
 pub type CmdResult<T = ()> = Result<T, Error>;
@@ -41,6 +42,20 @@ pub struct AppInfo {
     pub sandbox: Option<SandboxInfo>,
 }
 
+/// Everything the window shows when it (re)loads. The first one is in the page before
+/// its scripts run (see `startup`); the window asks for a fresh one once it listens.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Snapshot {
+    /// Changes sent to the window so far; give it back to `snapshot` as `known`.
+    pub version: u64,
+    pub app_info: AppInfo,
+    /// Lean rows (the details panel asks for the full connection it shows); `null`
+    /// when nothing changed since the `known` version.
+    pub connections: Option<Vec<ConnectionSummary>>,
+    /// Redirects that finished before the window listened (e.g. one that started the app).
+    pub callbacks: Vec<CallbackResult>,
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ConnectionDetails {
     pub connection: Connection,
@@ -52,7 +67,7 @@ pub struct ConnectionDetails {
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct CallbackResult {
     pub ok: bool,
-    pub connection: Option<Connection>,
+    pub connection: Option<ConnectionSummary>,
     pub error: Option<Error>,
 }
 
@@ -105,9 +120,11 @@ pub async fn app_info(state: State<'_, AppState>) -> CmdResult<AppInfo> {
     Ok(state.app_info().await)
 }
 
+/// Called by the window once it listens to events (see [`Snapshot`]); `known`: the
+/// version of the snapshot it shows, if any.
 #[tauri::command]
-pub async fn list_connections(state: State<'_, AppState>) -> CmdResult<Vec<Connection>> {
-    state.manager().list().await
+pub async fn snapshot(state: State<'_, AppState>, known: Option<u64>) -> CmdResult<Snapshot> {
+    state.snapshot(known).await
 }
 
 #[tauri::command]
@@ -250,6 +267,7 @@ pub async fn copy_access_token(
         .manager()
         .access_token(&id, std::time::Duration::from_secs(60))
         .await?;
+    crate::startup::ensure_clipboard(&app);
     app.clipboard().write_text(token.expose()).map_err(|e| {
         Error::new(ErrorCode::Internal, "The clipboard could not be written.")
             .with_detail(e.to_string())
@@ -269,8 +287,8 @@ pub async fn start_sandbox(state: State<'_, AppState>) -> CmdResult<SandboxInfo>
     state.start_sandbox().await
 }
 
-/// The window's first connection list is on screen: records the start-up time (see
-/// [`crate::startup`]). Only the first call counts.
+/// The window's first connection list is on screen: records the start-up time and
+/// starts what waited for it (see [`crate::startup`]). Only the first call counts.
 #[tauri::command]
 pub fn mark_ready(app: AppHandle) {
     crate::startup::mark_ready(&app);
@@ -283,6 +301,9 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
         .with_out_dir(dir)
         .with_large_int("number");
     AppInfo::export_all(&cfg)?;
+    Snapshot::export_all(&cfg)?;
+    ConnectionSummary::export_all(&cfg)?;
+    crate::events::ChangeEvent::export_all(&cfg)?;
     ConnectionDetails::export_all(&cfg)?;
     CallbackResult::export_all(&cfg)?;
     NewClientInput::export_all(&cfg)?;
@@ -291,7 +312,6 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     Client::export_all(&cfg)?;
     PendingAuthorization::export_all(&cfg)?;
     LogoutOutcome::export_all(&cfg)?;
-    authdeck_core::manager::Event::export_all(&cfg)?;
     authdeck_core::model::ConnectionStatus::export_all(&cfg)?;
     ErrorCode::export_all(&cfg)?;
     Ok(())

@@ -9,7 +9,9 @@ use tauri::{AppHandle, Emitter, Manager as _};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 use crate::commands::CallbackResult;
+use crate::events::{self, ChangeEvent};
 use crate::state::AppState;
+use crate::summary::ConnectionSummary;
 
 pub const CALLBACK_EVENT: &str = "authdeck://callback";
 
@@ -31,17 +33,9 @@ fn installed_by_package() -> bool {
     !cfg!(debug_assertions) && std::env::current_exe().is_ok_and(|exe| exe.starts_with("/usr/"))
 }
 
+/// Listen for redirects: forwarded by a second launch, or the one that started the app.
 pub fn install(app: &tauri::App) {
     let handle = app.handle().clone();
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() && !installed_by_package() {
-        if let Err(e) = app.deep_link().register_all() {
-            tracing::warn!(error = %e, "could not register the URL scheme handler");
-            handle.state::<AppState>().report_deep_link_problem(format!(
-                "Authdeck could not register itself for {APP_SCHEME}: links"
-            ));
-        }
-    }
     let forward = handle.clone();
     app.deep_link().on_open_url(move |event| {
         for url in event.urls() {
@@ -56,13 +50,34 @@ pub fn install(app: &tauri::App) {
     }
 }
 
+/// Register as the handler of `com.authdeck.desktop:` links (unpackaged builds). It runs
+/// `update-desktop-database` and `xdg-mime`, so it waits until the list is on screen
+/// (`startup::finish`) and runs off the main thread; a failure is shown in the window.
+pub fn register_scheme(app: &AppHandle) {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() && !installed_by_package() {
+        let app = app.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = app.deep_link().register_all() {
+                tracing::warn!(error = %e, "could not register the URL scheme handler");
+                app.state::<AppState>().report_deep_link_problem(format!(
+                    "Authdeck could not register itself for {APP_SCHEME}: links"
+                ));
+                events::emit_change(&app, &ChangeEvent::AppInfoChanged);
+            }
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
 fn complete(app: AppHandle, url: String) {
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
         let result = match state.manager().complete_callback(&url).await {
             Ok(connection) => CallbackResult {
                 ok: true,
-                connection: Some(connection),
+                connection: Some(ConnectionSummary::from(&connection)),
                 error: None,
             },
             Err(error) => CallbackResult {
@@ -71,8 +86,10 @@ fn complete(app: AppHandle, url: String) {
                 error: Some(error),
             },
         };
-        if let Err(e) = app.emit(CALLBACK_EVENT, &result) {
-            tracing::warn!(error = %e, "could not tell the window about a redirect");
+        if let Some(result) = state.deliver_callback(result) {
+            if let Err(e) = app.emit(CALLBACK_EVENT, &result) {
+                tracing::warn!(error = %e, "could not tell the window about a redirect");
+            }
         }
         if let Some(window) = app.get_webview_window("main") {
             let _ = window.unminimize();

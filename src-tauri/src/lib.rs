@@ -3,16 +3,15 @@
 
 pub mod commands;
 pub mod deep_link;
+pub mod events;
 pub mod logging;
 pub mod startup;
 pub mod state;
+pub mod summary;
 
-use tauri::{Emitter, Manager as _};
+use tauri::Manager as _;
 
 use crate::state::AppState;
-
-/// Manager events are forwarded to the window under this name.
-pub const CHANGED_EVENT: &str = "authdeck://changed";
 
 /// Build the app with every plugin and command; `run()` adds the real context.
 pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
@@ -30,12 +29,17 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
     }
     builder
         .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_opener::init())
-        .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_clipboard_manager::init())
+        // The window has no links to open: no click hook in the page.
+        .plugin(
+            tauri_plugin_opener::Builder::new()
+                .open_js_links_on_click(false)
+                .build(),
+        )
+        // Notifications and the clipboard are registered later (startup::finish,
+        // startup::ensure_clipboard): nothing needs them before the list is on screen.
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
-            commands::list_connections,
+            commands::snapshot,
             commands::connection_details,
             commands::list_clients,
             commands::add_client,
@@ -54,29 +58,8 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
         ])
 }
 
-/// Forward the manager's change events to the window.
-pub fn forward_events(app: &tauri::AppHandle) {
-    let mut events = app.state::<AppState>().manager().subscribe();
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Err(e) = app.emit(CHANGED_EVENT, &event) {
-                        tracing::warn!(error = %e, "could not forward an event");
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "the window missed change events");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
-}
-
 /// Keep tokens fresh in the background; tell the user about what needs them.
-fn start_scheduler(app: &tauri::AppHandle) {
+pub(crate) fn start_scheduler(app: &tauri::AppHandle) {
     use authdeck_core::scheduler::{Notice, Scheduler, SchedulerConfig};
     use tauri_plugin_notification::NotificationExt;
 
@@ -111,6 +94,8 @@ pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
 pub fn run() {
     let single_instance = deep_link::session_bus_available()
         && std::env::var_os("AUTHDECK_SINGLE_INSTANCE_OFF").is_none();
+    // The store opens and the first list is read while GTK and the plugins start.
+    let preload = std::thread::spawn(move || startup::preload(single_instance));
     let result = builder(single_instance)
         .setup(move |app| {
             let log_dir = app.path().app_log_dir()?;
@@ -125,14 +110,15 @@ pub fn run() {
                     "no D-Bus session bus: redirects from the browser cannot reach this window"
                 );
             }
-            let state = AppState::open(
-                authdeck_core::store::paths::Paths::resolve(None)?,
-                single_instance,
-            )?;
+            let (state, snapshot) = preload
+                .join()
+                .map_err(|_| "opening the store panicked")?
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
             app.manage(state);
-            forward_events(app.handle());
-            start_scheduler(app.handle());
+            events::forward(app.handle());
+            startup::build_main_window(app, &snapshot)?;
             deep_link::install(app);
+            startup::finish_at_latest(app.handle());
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Authdeck started");
             Ok(())
         })

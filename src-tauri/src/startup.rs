@@ -1,13 +1,79 @@
-//! Start-up time: how long from process start until the window's first list is on
-//! screen (the UI calls `mark_ready` once, right after `authdeck:list-rendered`).
+//! Start-up, in the order that puts the list on screen soonest:
+//!
+//! 1. While GTK and the plugins start, another thread opens the store and reads the
+//!    first [`Snapshot`] ([`preload`]).
+//! 2. The main window is built with that snapshot as an initialization script
+//!    ([`first_snapshot_script`]): the page renders the list in its first frame, with
+//!    no IPC round trip before it. The window then listens to events and asks for a
+//!    fresh `snapshot`, so nothing that changed meanwhile is lost.
+//! 3. The UI calls `mark_ready` right after that first frame ([`mark_ready`]): the
+//!    start-up time is recorded, and what could wait starts ([`finish`]): the URL-scheme
+//!    registration, notifications and the background scheduler. If the window never
+//!    reports (a broken page), they start after [`FINISH_AT_LATEST`] anyway.
 //!
 //! The time is logged. `AUTHDECK_EXIT_WHEN_READY=1` also prints `ready_ms=<n>` on stdout
 //! and quits (the launch benchmark, `make bench`); `AUTHDECK_PRINT_READY=1` prints it and
 //! keeps running (the memory and CPU benchmarks).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+use authdeck_core::store::paths::Paths;
+
+use crate::commands::Snapshot;
+use crate::state::AppState;
+
+/// The label of the app's window (tauri.conf.json, built in `setup`).
+pub const MAIN_WINDOW: &str = "main";
+
+/// The global the first snapshot is assigned to before the page's scripts run.
+pub const SNAPSHOT_GLOBAL: &str = "__AUTHDECK_SNAPSHOT__";
+
+/// When the deferred start-up work runs if the window has not reported by then.
+pub const FINISH_AT_LATEST: Duration = Duration::from_secs(5);
 
 static MARKED: AtomicBool = AtomicBool::new(false);
+static FINISHED: Once = Once::new();
+static CLIPBOARD: Once = Once::new();
+
+pub type Preloaded = Result<(AppState, Snapshot), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Open the store and read the first snapshot (runs on its own thread at start).
+pub fn preload(single_instance: bool) -> Preloaded {
+    let state = AppState::open(Paths::resolve(None)?, single_instance)?;
+    let snapshot = tauri::async_runtime::block_on(state.first_snapshot())?;
+    Ok((state, snapshot))
+}
+
+/// `window.__AUTHDECK_SNAPSHOT__ = {…}`, run before the page's own scripts.
+pub fn first_snapshot_script(snapshot: &Snapshot) -> Result<String, serde_json::Error> {
+    // JSON.parse of a string literal parses faster than the same object as JS source;
+    // a JSON string is a valid JS string literal (ES2019), so no further escaping.
+    let json = serde_json::to_string(snapshot)?;
+    Ok(format!(
+        "window.{SNAPSHOT_GLOBAL} = JSON.parse({});",
+        serde_json::to_string(&json)?
+    ))
+}
+
+/// Build the main window from tauri.conf.json (`"create": false` there) with the first
+/// snapshot in it.
+pub fn build_main_window(app: &tauri::App, snapshot: &Snapshot) -> tauri::Result<()> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
+    let script = first_snapshot_script(snapshot)?;
+    tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
+        .initialization_script(script)
+        .build()?;
+    Ok(())
+}
 
 /// Milliseconds since this process started (Linux: from its start time in /proc, ±10 ms).
 pub fn since_process_start_ms() -> Option<f64> {
@@ -35,7 +101,7 @@ pub fn since_process_start_ms() -> Option<f64> {
 }
 
 /// The first list is rendered. Only the first call counts.
-pub fn mark_ready<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+pub fn mark_ready(app: &tauri::AppHandle) {
     if MARKED.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -54,5 +120,77 @@ pub fn mark_ready<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     }
     if exit {
         app.exit(0);
+        return;
+    }
+    finish(app);
+}
+
+/// Run [`finish`] after [`FINISH_AT_LATEST`] if the window has not asked for it.
+pub fn finish_at_latest(app: &tauri::AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(FINISH_AT_LATEST).await;
+        if !FINISHED.is_completed() {
+            tracing::warn!("the window did not report its first list: starting the rest");
+            finish(&app);
+        }
+    });
+}
+
+/// What waits for the first list: the URL-scheme registration (it runs two helper
+/// programs), notifications, and the scheduler's first pass over every connection.
+/// Runs once.
+pub fn finish(app: &tauri::AppHandle) {
+    FINISHED.call_once(|| {
+        crate::deep_link::register_scheme(app);
+        if let Err(e) = app.plugin(tauri_plugin_notification::init()) {
+            tracing::warn!(error = %e, "notifications are not available");
+        }
+        crate::start_scheduler(app);
+    });
+}
+
+/// The clipboard plugin opens its own X11 connection and thread: only when first used.
+pub fn ensure_clipboard(app: &tauri::AppHandle) {
+    CLIPBOARD.call_once(|| {
+        if let Err(e) = app.plugin(tauri_plugin_clipboard_manager::init()) {
+            tracing::warn!(error = %e, "the clipboard is not available");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_snapshot_script_assigns_parsable_json() {
+        let snapshot = Snapshot {
+            version: 0,
+            app_info: crate::commands::AppInfo {
+                version: "1".into(),
+                redirect_uri: "x:/cb".into(),
+                scheme: "x".into(),
+                data_dir: "/d".into(),
+                single_instance: true,
+                deep_link_problem: Some("quote \" backslash \\ </script> \u{2028}".into()),
+                sandbox: None,
+            },
+            connections: Some(Vec::new()),
+            callbacks: Vec::new(),
+        };
+        let script = first_snapshot_script(&snapshot).unwrap();
+        let literal = script
+            .strip_prefix("window.__AUTHDECK_SNAPSHOT__ = JSON.parse(")
+            .and_then(|s| s.strip_suffix(");"))
+            .unwrap();
+        // The literal is one JSON string whose content is the snapshot's JSON.
+        let inner: String = serde_json::from_str(literal).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&inner).unwrap();
+        assert_eq!(
+            value["app_info"]["deep_link_problem"],
+            "quote \" backslash \\ </script> \u{2028}"
+        );
+        assert_eq!(value["connections"], serde_json::json!([]));
     }
 }

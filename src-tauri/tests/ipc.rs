@@ -39,7 +39,7 @@ fn app() -> App {
     let app = mock_builder()
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
-            commands::list_connections,
+            commands::snapshot,
             commands::connection_details,
             commands::list_clients,
             commands::add_client,
@@ -123,10 +123,9 @@ fn command_failure_matches_the_frontend_wire_contract() {
 #[test]
 fn remote_origins_are_denied() {
     let app = app();
-    let denied =
-        invoke_from(&app, "https://evil.example", "list_connections", json!({})).unwrap_err();
+    let denied = invoke_from(&app, "https://evil.example", "snapshot", json!({})).unwrap_err();
     assert!(denied.to_string().contains("not allowed"), "{denied}");
-    assert!(invoke(&app, "list_connections", json!({})).is_ok());
+    assert!(invoke(&app, "snapshot", json!({})).is_ok());
 }
 
 #[test]
@@ -194,8 +193,16 @@ fn connect_refresh_and_logout_through_ipc() {
     )
     .unwrap();
     assert_eq!(iot["user_id"], "U974814773204");
-    let list = invoke(&app, "list_connections", json!({})).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    let snapshot = invoke(&app, "snapshot", json!({})).unwrap();
+    let rows = snapshot["connections"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // Rows are lean: no decoded JWT, userinfo or token generation for a list of 1,000.
+    for row in rows {
+        for heavy in ["jwt", "userinfo", "secret_generation", "scope"] {
+            assert!(row.get(heavy).is_none(), "{heavy} in a list row: {row}");
+        }
+    }
+    assert!(rows.iter().any(|r| r["username"] == "operator"));
 
     let before = iot["secret_generation"].as_i64().unwrap();
     let refreshed = invoke(&app, "refresh", json!({"id": iot["id"]})).unwrap();
@@ -222,6 +229,40 @@ fn connect_refresh_and_logout_through_ipc() {
     let history = invoke(&app, "history", json!({"id": null})).unwrap();
     assert_eq!(history[0]["event"], "callback_rejected");
     rt.block_on(emulator.shutdown());
+}
+
+/// The window's first list comes with the page; the `snapshot` it asks for once it
+/// listens leaves the list out when nothing changed, and brings the redirects that
+/// finished before it listened (after that, they are events).
+#[test]
+fn snapshot_skips_an_unchanged_list_and_brings_early_redirects() {
+    let app = app();
+    let state = app.window.state::<AppState>();
+    let first = tauri::async_runtime::block_on(state.first_snapshot()).unwrap();
+    assert_eq!(first.connections.as_deref().map(<[_]>::len), Some(0));
+    let early = commands::CallbackResult {
+        ok: false,
+        connection: None,
+        error: Some(authdeck_core::Error::invalid_input("A forged redirect.")),
+    };
+    assert!(state.deliver_callback(early.clone()).is_none(), "kept");
+
+    let fresh = invoke(&app, "snapshot", json!({"known": first.version})).unwrap();
+    assert!(fresh["connections"].is_null(), "{fresh}");
+    assert_eq!(
+        fresh["callbacks"][0]["error"]["message"],
+        "A forged redirect."
+    );
+    assert!(
+        state.deliver_callback(early).is_some(),
+        "sent: the window listens"
+    );
+
+    state.note_change();
+    let fresh = invoke(&app, "snapshot", json!({"known": first.version})).unwrap();
+    assert!(fresh["connections"].is_array(), "{fresh}");
+    assert_eq!(fresh["callbacks"], json!([]));
+    assert!(invoke(&app, "snapshot", json!({})).unwrap()["connections"].is_array());
 }
 
 fn bindings_dir() -> PathBuf {

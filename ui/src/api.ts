@@ -7,12 +7,12 @@ import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type { AppInfo } from './bindings/AppInfo';
 import type { CallbackResult } from './bindings/CallbackResult';
+import type { ChangeEvent } from './bindings/ChangeEvent';
 import type { Client } from './bindings/Client';
 import type { CommandError } from './bindings/CommandError';
 import type { Connection } from './bindings/Connection';
 import type { ConnectionDetails } from './bindings/ConnectionDetails';
 import type { ErrorCode } from './bindings/ErrorCode';
-import type { Event } from './bindings/Event';
 import type { FedexConnectInput } from './bindings/FedexConnectInput';
 import type { HistoryEntry } from './bindings/HistoryEntry';
 import type { IotConnectInput } from './bindings/IotConnectInput';
@@ -20,6 +20,7 @@ import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { NewClientInput } from './bindings/NewClientInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
 import type { SandboxInfo } from './bindings/SandboxInfo';
+import type { Snapshot } from './bindings/Snapshot';
 
 export const CHANGED_EVENT = 'authdeck://changed';
 export const CALLBACK_EVENT = 'authdeck://callback';
@@ -70,7 +71,11 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 /** One typed wrapper per Tauri command; argument keys exactly as the shell expects. */
 export const api = {
   appInfo: () => call<AppInfo>('app_info'),
-  listConnections: () => call<Connection[]>('list_connections'),
+  /**
+   * Everything the window shows; call it once listening: redirects that finished earlier
+   * come with it. `known`: the version shown, for no list when nothing changed since.
+   */
+  snapshot: (known: number | null = null) => call<Snapshot>('snapshot', { known }),
   connectionDetails: (id: string) => call<ConnectionDetails>('connection_details', { id }),
   listClients: () => call<Client[]>('list_clients'),
   addClient: (input: NewClientInput) => call<Client>('add_client', { input }),
@@ -94,12 +99,27 @@ export const api = {
 
 export type Api = typeof api;
 
-/** `authdeck://changed`: one `Event` per change in the core. */
-export function onChanged(handler: (event: Event) => void): Promise<UnlistenFn> {
-  return listen<Event>(CHANGED_EVENT, (e) => handler(e.payload));
+/** `authdeck://changed`: one `ChangeEvent` per change. */
+export function onChanged(handler: (event: ChangeEvent) => void): Promise<UnlistenFn> {
+  return listen<ChangeEvent>(CHANGED_EVENT, (e) => handler(e.payload));
 }
 
 /** `authdeck://callback`: the outcome of a deep-link redirect into the app. */
 export function onCallback(handler: (result: CallbackResult) => void): Promise<UnlistenFn> {
   return listen<CallbackResult>(CALLBACK_EVENT, (e) => handler(e.payload));
+}
+
+/** The global the shell fills with the first snapshot before the page's scripts run. */
+export const SNAPSHOT_GLOBAL = '__AUTHDECK_SNAPSHOT__';
+
+/**
+ * The snapshot the shell put in the page (src-tauri/src/startup.rs), taken once: the
+ * first list renders without waiting for IPC. Null when there is none (a dev server,
+ * tests).
+ */
+export function takeFirstSnapshot(): Snapshot | null {
+  const w = window as unknown as Record<string, Snapshot | undefined>;
+  const s = w[SNAPSHOT_GLOBAL] ?? null;
+  delete w[SNAPSHOT_GLOBAL];
+  return s;
 }

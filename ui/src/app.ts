@@ -1,25 +1,32 @@
-// Wiring: builds the window, loads the list, routes backend events to the views and
-// row buttons to commands. main.ts only calls `mountApp(document.body)`.
+// Wiring: builds the window, shows the first list, routes backend events to the views
+// and row buttons to commands. main.ts only calls `mountApp(document.body)`.
+//
+// The first list comes with the page (the shell's first snapshot, see api.ts), so it is
+// in the window's first frame; only then does the window subscribe to events and ask
+// for a fresh snapshot, which it reconciles in place. Without a first snapshot (tests,
+// a dev server) it subscribes, asks, then renders.
 
-import { api, onCallback, onChanged, toCommandError } from './api';
+import { api, onCallback, onChanged, takeFirstSnapshot, toCommandError } from './api';
 import type { AppInfo } from './bindings/AppInfo';
 import type { CallbackResult } from './bindings/CallbackResult';
-import type { Connection } from './bindings/Connection';
-import type { Event } from './bindings/Event';
+import type { ChangeEvent } from './bindings/ChangeEvent';
+import type { ConnectionSummary } from './bindings/ConnectionSummary';
 import type { LogoutOutcome } from './bindings/LogoutOutcome';
+import type { Snapshot } from './bindings/Snapshot';
 import { Ticker } from './countdown';
-import { h, replaceChildren } from './dom';
+import { h, setText } from './dom';
 import { errorLine } from './errors';
 import { AddConnectionDialog } from './views/add-connection';
 import { ClientsView } from './views/clients';
 import { DetailsPanel } from './views/details';
 import { confirmDialog, openDialog, toast } from './views/dialogs';
-import { ConnectionList, type RowActions, type VisibilityFactory } from './views/list';
+import { ConnectionList, type RowActions } from './views/list';
 import type { Provider } from './bindings/Provider';
 
 export interface MountOptions {
   ticker?: Ticker;
-  visibility?: VisibilityFactory;
+  /** The first snapshot; by default the one the shell put in the page. */
+  firstSnapshot?: Snapshot | null;
 }
 
 export interface App {
@@ -50,7 +57,6 @@ const LOGOUT_DONE: Record<LogoutOutcome, string> = {
 export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   const ticker = options.ticker ?? new Ticker();
   let addDialog: AddConnectionDialog | null = null;
-  let appInfo: AppInfo | null = null;
 
   // ---- layout ------------------------------------------------------------------------
   const banners = h('div', { class: 'banners' });
@@ -81,12 +87,12 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     actions,
     scrollRoot: scroll,
     onSelect: (c) => details.show(c),
+    onSelectedChange: (c) => details.show(c),
     onCountChange: (n) => {
-      empty.hidden = n > 0;
-      list.el.hidden = n === 0;
-      toolbar.hidden = n === 0;
+      if (empty.hidden !== n > 0) empty.hidden = n > 0;
+      if (list.el.hidden !== (n === 0)) list.el.hidden = n === 0;
+      if (toolbar.hidden !== (n === 0)) toolbar.hidden = n === 0;
     },
-    ...(options.visibility ? { visibility: options.visibility } : {}),
   });
   const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
   const emptySandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
@@ -162,7 +168,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   }
   addButton.addEventListener('click', () => openAddConnection());
 
-  async function logout(c: Connection): Promise<void> {
+  async function logout(c: ConnectionSummary): Promise<void> {
     const iot = c.provider === 'iot';
     const ok = await confirmDialog({
       title: iot ? `Log out ${c.label}?` : `Disconnect ${c.label}?`,
@@ -178,7 +184,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     toast(LOGOUT_DONE[outcome]);
   }
 
-  async function reconnect(c: Connection): Promise<void> {
+  async function reconnect(c: ConnectionSummary): Promise<void> {
     switch (c.provider) {
       case 'fedex':
         // No refresh token: a new token from the stored credentials is the reconnect.
@@ -226,10 +232,20 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     }
   }
 
+  // ---- app info --------------------------------------------------------------------
+  let deepLinkBannerEl: HTMLElement | null = null;
+  function applyAppInfo(info: AppInfo): void {
+    clients.setAppInfo(info);
+    setText(version, `v${info.version}`);
+    const text = deepLinkBanner(info);
+    if (text && !deepLinkBannerEl?.isConnected) deepLinkBannerEl = banner(text, 'warning');
+    else if (text && deepLinkBannerEl) setText(deepLinkBannerEl.firstElementChild!, text);
+  }
+
   // ---- backend events ----------------------------------------------------------------
   let loaded = false;
-  const buffered: Event[] = [];
-  function applyEvent(ev: Event): void {
+  const buffered: ChangeEvent[] = [];
+  function applyEvent(ev: ChangeEvent): void {
     switch (ev.kind) {
       case 'connection_changed':
         list.upsert(ev.connection);
@@ -244,6 +260,12 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       case 'history_added':
         if (ev.connection_id != null && ev.connection_id === details.connectionId) void details.reload();
         break;
+      case 'app_info_changed':
+        void api.appInfo().then(applyAppInfo, () => {});
+        break;
+      case 'resync':
+        void api.snapshot().then((s) => applySnapshot(s), () => {});
+        break;
     }
   }
   function onCallbackResult(result: CallbackResult): void {
@@ -257,43 +279,65 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       banner(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error');
     }
   }
-  const unlisteners = Promise.all([
-    onChanged((ev) => (loaded ? applyEvent(ev) : buffered.push(ev))),
-    onCallback(onCallbackResult),
-  ]).catch((e) => {
-    banner(`Live updates are not available: ${toCommandError(e).message}`, 'error');
-    return [] as (() => void)[];
-  });
+  let shownVersion: number | null = null;
+  function applySnapshot(snap: Snapshot): void {
+    applyAppInfo(snap.app_info);
+    if (snap.connections) list.setAll(snap.connections);
+    shownVersion = snap.version;
+    for (const cb of snap.callbacks) onCallbackResult(cb);
+  }
+  function subscribe(): Promise<(() => void)[]> {
+    return Promise.all([
+      onChanged((ev) => (loaded ? applyEvent(ev) : buffered.push(ev))),
+      onCallback(onCallbackResult),
+    ]).catch((e) => {
+      banner(`Live updates are not available: ${toCommandError(e).message}`, 'error');
+      return [] as (() => void)[];
+    });
+  }
 
   // ---- first load --------------------------------------------------------------------
-  const ready = (async () => {
-    await unlisteners; // subscribe first: nothing that changes during the load is lost
-    const [info, conns] = await Promise.allSettled([api.appInfo(), api.listConnections()]);
-    if (info.status === 'fulfilled') {
-      appInfo = info.value;
-      clients.setAppInfo(appInfo);
-      replaceChildren(version, `v${appInfo.version}`);
-      const text = deepLinkBanner(appInfo);
-      if (text) banner(text, 'warning');
-    } else {
-      banner(errorLine(toCommandError(info.reason)), 'error');
-    }
-    if (conns.status === 'fulfilled') {
-      list.setAll(conns.value);
-    } else {
-      list.setAll([]);
-      banner(`The connections could not be loaded. ${errorLine(toCommandError(conns.reason))}`, 'error');
-    }
-    loaded = true;
-    for (const ev of buffered.splice(0)) applyEvent(ev);
+  /**
+   * The first list is in the DOM: mark it, and tell the shell after the next paint (the
+   * list is on screen, not just in the DOM). Settles once the shell has been told.
+   */
+  function listRendered(): Promise<void> {
     if (typeof performance !== 'undefined' && typeof performance.mark === 'function') {
       performance.mark('authdeck:list-rendered');
     }
     document.documentElement.dataset.listReady = 'true';
-    // After the next paint: the list is on screen, not just in the DOM.
-    const markReady = () => setTimeout(() => void api.markReady().catch(() => {}), 0);
-    if (typeof requestAnimationFrame === 'function') requestAnimationFrame(markReady);
-    else markReady();
+    return new Promise<void>((resolve) => {
+      const markReady = () =>
+        setTimeout(() => {
+          void api.markReady().catch(() => {});
+          resolve();
+        }, 0);
+      if (typeof requestAnimationFrame === 'function') requestAnimationFrame(markReady);
+      else markReady();
+    });
+  }
+
+  const first = options.firstSnapshot === undefined ? takeFirstSnapshot() : options.firstSnapshot;
+  let painted: Promise<void> | null = null;
+  if (first) {
+    applySnapshot(first);
+    painted = listRendered();
+  }
+  let unlisteners: Promise<(() => void)[]> | null = null;
+  const ready = (async () => {
+    // Nothing competes with the frame that paints the first list.
+    if (painted) await painted;
+    unlisteners = subscribe();
+    await unlisteners; // subscribe first: nothing that changes during the load is lost
+    try {
+      applySnapshot(await api.snapshot(shownVersion));
+    } catch (e) {
+      if (!first) list.setAll([]);
+      banner(`The connections could not be loaded. ${errorLine(toCommandError(e))}`, 'error');
+    }
+    loaded = true;
+    for (const ev of buffered.splice(0)) applyEvent(ev);
+    if (!first) void listRendered();
   })();
 
   return {
@@ -308,7 +352,8 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       list.dispose();
       details.dispose();
       shell.remove();
-      for (const unlisten of await unlisteners) unlisten();
+      await ready.catch(() => {});
+      for (const unlisten of (await unlisteners) ?? []) unlisten();
     },
   };
 }

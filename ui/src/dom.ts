@@ -1,5 +1,6 @@
-// Small render helpers: plain DOM, no framework. Attributes only, never inline styles
-// (the app's CSP is `default-src 'self'`).
+// Small render helpers: plain DOM, no framework. Attributes only, never style
+// attributes (the app's CSP is `default-src 'self'`; only the virtual list positions
+// its rows, through the CSSOM, which the CSP allows).
 
 type Child = Node | string | null | undefined | false;
 type AttrValue = string | number | boolean | null | undefined;

@@ -2,4 +2,20 @@
 import './styles.css';
 import { mountApp } from './app';
 
-mountApp(document.body);
+/**
+ * WebKitGTK may run this module before the stylesheet <link> has loaded. The first
+ * render measures the list's rows, so it waits for the styles (at most a second).
+ */
+function stylesLoaded(): Promise<void> {
+  const applied = () => getComputedStyle(document.documentElement).getPropertyValue('--font') !== '';
+  if (applied()) return Promise.resolve();
+  return new Promise((done) => {
+    for (const link of document.querySelectorAll('link[rel="stylesheet"]')) {
+      link.addEventListener('load', () => done(), { once: true });
+      link.addEventListener('error', () => done(), { once: true });
+    }
+    setTimeout(done, 1000);
+  });
+}
+
+void stylesLoaded().then(() => mountApp(document.body));

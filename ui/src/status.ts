@@ -2,7 +2,7 @@
 // crates/core/src/model.rs exactly: stored state first, then a dead refresh token,
 // then a recorded error, then the access token's expiry.
 
-import type { Connection } from './bindings/Connection';
+import type { ConnectionSummary } from './bindings/ConnectionSummary';
 import type { ConnectionState } from './bindings/ConnectionState';
 import type { ConnectionStatus } from './bindings/ConnectionStatus';
 
@@ -26,7 +26,7 @@ export function parseInstant(iso: string | null | undefined): number | null {
   return Number.isNaN(t) ? null : t;
 }
 
-export function statusInputs(conn: Connection): StatusInputs {
+export function statusInputs(conn: ConnectionSummary): StatusInputs {
   return {
     state: conn.state,
     hasError: conn.last_error != null,
@@ -53,7 +53,7 @@ export function statusFrom(i: StatusInputs, now: number): ConnectionStatus {
   return 'active';
 }
 
-export function statusAt(conn: Connection, now: number): ConnectionStatus {
+export function statusAt(conn: ConnectionSummary, now: number): ConnectionStatus {
   return statusFrom(statusInputs(conn), now);
 }
 

@@ -8,7 +8,8 @@ import type { AppInfo } from '../src/bindings/AppInfo';
 import type { CallbackResult } from '../src/bindings/CallbackResult';
 import type { Client } from '../src/bindings/Client';
 import type { Connection } from '../src/bindings/Connection';
-import type { Event } from '../src/bindings/Event';
+import type { ChangeEvent } from '../src/bindings/ChangeEvent';
+import type { Snapshot } from '../src/bindings/Snapshot';
 
 export interface Call {
   cmd: string;
@@ -34,9 +35,10 @@ export function fakeBackend(opts: {
   handlers?: Record<string, Handler>;
 } = {}) {
   const calls: Call[] = [];
+  const appInfo = (): AppInfo => ({ ...APP_INFO, ...opts.appInfo });
   const handlers: Record<string, Handler> = {
-    app_info: () => ({ ...APP_INFO, ...opts.appInfo }),
-    list_connections: () => opts.connections ?? [],
+    app_info: appInfo,
+    snapshot: (): Snapshot => ({ version: 1, app_info: appInfo(), connections: opts.connections ?? [], callbacks: [] }),
     list_clients: () => opts.clients ?? [],
     connection_details: (a) => ({
       connection: (opts.connections ?? []).find((c) => c.id === a.id),
@@ -58,7 +60,7 @@ export function fakeBackend(opts: {
     calls,
     handlers,
     callsTo: (cmd: string) => calls.filter((c) => c.cmd === cmd),
-    changed: (event: Event) => emit(CHANGED_EVENT, event),
+    changed: (event: ChangeEvent) => emit(CHANGED_EVENT, event),
     callback: (result: CallbackResult) => emit(CALLBACK_EVENT, result),
     reset: () => clearMocks(),
   };

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { mountApp, type App } from '../src/app';
 import { Ticker } from '../src/countdown';
-import { $, $$, fakeBackend, settle, tid } from './backend';
+import { $, $$, APP_INFO, fakeBackend, settle, tid } from './backend';
+import type { Snapshot } from '../src/bindings/Snapshot';
 import { NOW, conn, iso } from './fixtures';
 
 let app: App | null = null;
@@ -89,13 +90,13 @@ describe('the connections list', () => {
   it('applies events that arrive while the first list loads', async () => {
     let release: (v: unknown) => void = () => {};
     const b = fakeBackend({
-      handlers: { list_connections: () => new Promise((r) => (release = r)) },
+      handlers: { snapshot: () => new Promise((r) => (release = r)) },
     });
     backend = b;
     app = mountApp(document.body, { ticker: new Ticker({ doc: null }) });
     await settle();
     await b.changed({ kind: 'connection_changed', connection: conn({ id: 'late', label: 'Late', updated_at: iso(NOW) }) });
-    release([conn({ id: 'x', label: 'Early' })]);
+    release({ version: 1, app_info: APP_INFO, connections: [conn({ id: 'x', label: 'Early' })], callbacks: [] });
     await app.ready;
     expect(rowIds('flowaccount')).toEqual(['x', 'late']);
   });
@@ -277,12 +278,84 @@ describe('details and filter', () => {
     const f = $<HTMLInputElement>(tid('list-filter'));
     f.value = 'sc-2';
     f.dispatchEvent(new Event('input'));
-    expect(row('a').hidden).toBe(true);
-    expect(row('b').hidden).toBe(false);
+    // Filtered-out rows and empty groups are not in the DOM at all.
+    expect(document.querySelector(`[data-connection-id="a"]`)).toBeNull();
+    expect(row('b').isConnected).toBe(true);
     expect($('[data-group="flowaccount"] .group-count').textContent).toBe('1 of 2');
-    expect(($('[data-group="iot"]')).hidden).toBe(true);
+    expect(document.querySelector('[data-group="iot"]')).toBeNull();
     f.value = '';
     f.dispatchEvent(new Event('input'));
-    expect(row('a').hidden).toBe(false);
+    expect(row('a').isConnected).toBe(true);
+    expect($('[data-group="iot"] .group-count').textContent).toBe('1');
+  });
+});
+
+describe('the first snapshot (in the page before its scripts)', () => {
+  const snap = (over: Partial<Snapshot> = {}): Snapshot => ({ version: 7, app_info: APP_INFO, connections: [], callbacks: [], ...over });
+
+  it('renders the list at mount, before any IPC, then asks for changes since its version', async () => {
+    const b = fakeBackend({ handlers: { snapshot: () => snap({ connections: null }) } });
+    backend = b;
+    app = mountApp(document.body, {
+      ticker: new Ticker({ doc: null }),
+      firstSnapshot: snap({ connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
+    });
+    // Synchronously: rows and the ready mark, no command called yet.
+    expect(rowIds('flowaccount')).toEqual(['a', 'b']);
+    expect(document.documentElement.dataset.listReady).toBe('true');
+    expect(b.calls).toHaveLength(0);
+    const before = row('a');
+    await app.ready;
+    expect(b.callsTo('snapshot')).toEqual([{ cmd: 'snapshot', args: { known: 7 } }]);
+    // The shell hears of the painted list before the window asks for more.
+    const order = b.calls.map((c) => c.cmd);
+    expect(order.indexOf('mark_ready')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('mark_ready')).toBeLessThan(order.indexOf('snapshot'));
+    // Nothing changed: the list stays as it was.
+    expect(rowIds('flowaccount')).toEqual(['a', 'b']);
+    expect(row('a')).toBe(before);
+  });
+
+  it('reconciles a fresh snapshot in place: updated rows keep their node, gone ones go', async () => {
+    backend = fakeBackend({
+      handlers: {
+        snapshot: () => snap({
+          version: 9,
+          connections: [conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }), conn({ id: 'c', label: 'Gamma' })],
+        }),
+      },
+    });
+    app = mountApp(document.body, {
+      ticker: new Ticker({ doc: null }),
+      firstSnapshot: snap({ connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
+    });
+    const before = row('a');
+    await app.ready;
+    expect(rowIds('flowaccount')).toEqual(['a', 'c']);
+    expect(row('a')).toBe(before);
+    expect($(tid('status-chip'), before).textContent).toBe('Re-authorization needed');
+  });
+
+  it('redirects that finished before the window listened arrive with the snapshot', async () => {
+    const c = conn({ id: 'n', label: 'Early Biz', updated_at: iso(NOW) });
+    backend = fakeBackend({ handlers: { snapshot: () => snap({ connections: [c], callbacks: [{ ok: true, connection: c, error: null }] }) } });
+    app = mountApp(document.body, { ticker: new Ticker({ doc: null }), firstSnapshot: snap() });
+    await app.ready;
+    expect(row('n').getAttribute('aria-selected')).toBe('true');
+    expect($$(tid('toast')).map((t) => t.textContent)).toContain('Connected Early Biz.');
+  });
+
+  it('app_info_changed fetches app_info again and shows a new deep-link problem once', async () => {
+    let info = APP_INFO;
+    const b = fakeBackend({ handlers: { app_info: () => info } });
+    await start(b);
+    expect(document.querySelector(tid('error-banner'))).toBeNull();
+    info = { ...APP_INFO, deep_link_problem: 'Authdeck could not register itself for com.authdeck.desktop: links' };
+    await b.changed({ kind: 'app_info_changed' });
+    await settle();
+    await b.changed({ kind: 'app_info_changed' });
+    await settle();
+    expect($$(tid('error-banner'))).toHaveLength(1);
+    expect($(tid('error-banner')).textContent).toContain('could not register itself');
   });
 });

@@ -6,7 +6,7 @@ import { api, toCommandError } from '../api';
 import type { CallbackResult } from '../bindings/CallbackResult';
 import type { Client } from '../bindings/Client';
 import type { CommandError } from '../bindings/CommandError';
-import type { Connection } from '../bindings/Connection';
+import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { FedexGrant } from '../bindings/FedexGrant';
 import type { PendingAuthorization } from '../bindings/PendingAuthorization';
 import type { Provider } from '../bindings/Provider';
@@ -24,7 +24,7 @@ export interface AddConnectionOptions {
   client?: string;
   /** IoT re-login: the username to prefill. */
   username?: string;
-  onConnected: (conn: Connection) => void;
+  onConnected: (conn: ConnectionSummary) => void;
   /** "Create a client" → the clients view. */
   onManageClients: () => void;
 }
@@ -340,7 +340,7 @@ export class AddConnectionDialog {
     return true;
   }
 
-  private finish(conn: Connection): void {
+  private finish(conn: ConnectionSummary): void {
     this.stopWaiting();
     this.dialog.close();
     this.opts.onConnected(conn);

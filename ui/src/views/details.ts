@@ -1,8 +1,10 @@
 // The details panel of the selected connection: what support staff inspect — scopes,
 // token type, expiries with their source, decoded JWT, last refresh/error, history.
+// The list holds lean summaries; the full connection is fetched for the one shown.
 
 import { api, toCommandError } from '../api';
 import type { Connection } from '../bindings/Connection';
+import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { Expiry } from '../bindings/Expiry';
 import type { ExpirySource } from '../bindings/ExpirySource';
 import type { HistoryEntry } from '../bindings/HistoryEntry';
@@ -27,7 +29,9 @@ function json(value: unknown): HTMLElement {
 export class DetailsPanel {
   readonly el: HTMLElement;
   private readonly content: HTMLElement;
-  private current: Connection | null = null;
+  /** What the list knows at once, then the full connection once fetched. */
+  private current: ConnectionSummary | null = null;
+  private full: Connection | null = null;
   private history: HistoryEntry[] | null = null;
   private historyError: string | null = null;
   private countdowns: { c: CountdownText }[] = [];
@@ -51,23 +55,20 @@ export class DetailsPanel {
     return this.current?.id ?? null;
   }
 
-  /** Show a connection (null: the hint) and load its history. */
-  show(conn: Connection | null): void {
+  /**
+   * Show a connection (null: the hint) and fetch its details. For the connection already
+   * shown (its data changed), the details are fetched again, keeping what is shown meanwhile.
+   */
+  show(conn: ConnectionSummary | null): void {
     const changed = conn?.id !== this.current?.id;
     this.current = conn;
     if (changed) {
+      this.full = null;
       this.history = null;
       this.historyError = null;
     }
     this.render();
-    if (conn && changed) void this.reload();
-  }
-
-  /** The same connection changed (an event): re-render without losing the history. */
-  update(conn: Connection): void {
-    if (conn.id !== this.current?.id) return;
-    this.current = conn;
-    this.render();
+    if (conn) void this.reload();
   }
 
   /** Fetch `connection_details` again (selection, or a `history_added` event). */
@@ -79,6 +80,7 @@ export class DetailsPanel {
       const d = await api.connectionDetails(conn.id);
       if (seq !== this.loadSeq || this.current?.id !== conn.id) return;
       this.current = d.connection;
+      this.full = d.connection;
       this.history = d.history;
       this.historyError = null;
     } catch (e) {
@@ -99,39 +101,42 @@ export class DetailsPanel {
       replaceChildren(this.content, h('p', { class: 'muted' }, 'Select a connection to see its tokens and history.'));
       return;
     }
+    // Until the details arrive, what only the full connection has reads "…".
+    const f = this.full;
+    const later = '…';
     const now = Date.now();
     const rows: [string, Node | string][] = [
       ['Provider', GROUP_TITLE[c.provider]],
       ['Account', subtitle(c)],
       ['Client', `${c.client_name} (${c.environment})`],
       ['Status', STATUS_LABEL[statusAt(c, now)]],
-      ['Scopes', c.scope ?? '—'],
-      ['Token type', c.token_type ?? '—'],
+      ['Scopes', f ? f.scope ?? '—' : later],
+      ['Token type', f ? f.token_type ?? '—' : later],
       ['Access token expires', this.expiry(c.access_expires, now)],
       [
         'Refresh token expires',
         c.provider === 'fedex' ? 'No refresh token (FedEx): refresh requests a new token' : this.expiry(c.refresh_expires, now),
       ],
-      ['Last refresh', formatInstant(c.last_refresh_at)],
+      ['Last refresh', f ? formatInstant(f.last_refresh_at) : later],
       ['Last error', c.last_error != null ? `${errorLine(c.last_error)} (${formatInstant(c.last_error.at)})` : '—'],
-      ['Connected', formatInstant(c.created_at)],
+      ['Connected', f ? formatInstant(f.created_at) : later],
     ];
-    if (c.provider === 'fedex') rows.splice(5, 0, ['Keep fresh', c.keep_fresh ? 'yes' : 'no']);
+    if (c.provider === 'fedex') rows.splice(5, 0, ['Keep fresh', f ? (f.keep_fresh ? 'yes' : 'no') : later]);
     // FlowAccount grants slide: Authdeck keeps them alive while it runs; closed, they lapse.
     if (c.provider === 'flowaccount' && c.refresh_expires != null) {
       rows.splice(rows.findIndex(([k]) => k === 'Last refresh'), 0, ['Lapses if Authdeck stays closed', this.expiry(c.refresh_expires, now)]);
     }
     if (c.support_code != null) rows.splice(2, 0, ['supportCode', c.support_code]);
-    if (c.user_id != null) rows.splice(2, 0, ['User id', c.user_id]);
+    if (f?.user_id != null) rows.splice(2, 0, ['User id', f.user_id]);
 
     const dl = h('dl', { class: 'kv' });
     for (const [k, v] of rows) dl.append(h('dt', {}, k), h('dd', {}, v));
 
     const sections: Node[] = [h('h2', { class: 'details-title' }, c.label), dl];
-    if (c.userinfo != null) sections.push(h('h3', {}, 'userinfo'), json(c.userinfo));
-    if (c.jwt != null) {
-      sections.push(h('h3', {}, 'JWT header (decoded, not verified)'), json(c.jwt.header));
-      sections.push(h('h3', {}, 'JWT claims'), json(c.jwt.claims));
+    if (f?.userinfo != null) sections.push(h('h3', {}, 'userinfo'), json(f.userinfo));
+    if (f?.jwt != null) {
+      sections.push(h('h3', {}, 'JWT header (decoded, not verified)'), json(f.jwt.header));
+      sections.push(h('h3', {}, 'JWT claims'), json(f.jwt.claims));
     }
     sections.push(h('h3', {}, 'History'), this.historyNode());
     replaceChildren(this.content, ...sections);

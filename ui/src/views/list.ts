@@ -1,58 +1,53 @@
-// The connections list: rows keyed by connection id, grouped by provider, built once
-// and updated in place. The shared Ticker drives the countdowns of the rows on screen
-// only, so a tick costs O(visible rows) and writes only the text that changed.
+// The connections list, virtualised: every connection is data (an Entry, keyed by id,
+// sorted within its provider group); only the rows in view, plus a few on either side,
+// exist in the DOM. Row elements are recycled as the list scrolls, and a row's text is
+// written only where it differs. The shared Ticker updates the countdowns of the rows
+// in view only, so a tick costs O(rows on screen) whatever the list's length.
+//
+// Geometry: group headers and rows have fixed heights, measured once from real elements
+// (and again when the window's width changes, since the row layout follows it); a row
+// showing an error line is taller. Items are positioned absolutely inside a container
+// as tall as the whole list, so the scrollbar is the list's.
 
 import { toCommandError } from '../api';
 import type { CommandError } from '../bindings/CommandError';
-import type { Connection } from '../bindings/Connection';
 import type { ConnectionStatus } from '../bindings/ConnectionStatus';
+import type { ConnectionSummary } from '../bindings/ConnectionSummary';
+import type { LastError } from '../bindings/LastError';
 import type { Provider } from '../bindings/Provider';
 import { CountdownText, type Ticker } from '../countdown';
 import { h, setText } from '../dom';
 import { errorLine } from '../errors';
-import { STATUS_LABEL, parseInstant, statusFrom, type StatusInputs } from '../status';
+import { STATUS_LABEL, statusFrom, statusInputs, type StatusInputs } from '../status';
 
 export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect';
 
 /** What the row buttons do; a rejection (a CommandError) is shown on the row. */
-export type RowActions = Record<RowAction, (conn: Connection) => Promise<unknown>>;
+export type RowActions = Record<RowAction, (conn: ConnectionSummary) => Promise<unknown>>;
 
-export interface VisibilityTracker {
-  observe(el: Element): void;
-  unobserve(el: Element): void;
-  disconnect(): void;
+/** Heights in px of the list's items. */
+export interface ItemHeights {
+  group: number;
+  row: number;
+  /** A row showing its error line. */
+  rowWithError: number;
 }
-export type VisibilityFactory = (
-  scrollRoot: Element,
-  onChange: (el: Element, visible: boolean) => void,
-) => VisibilityTracker;
 
-/** IntersectionObserver where there is one; otherwise every row counts as visible. */
-export const defaultVisibility: VisibilityFactory = (scrollRoot, onChange) => {
-  if (typeof IntersectionObserver === 'undefined') {
-    return {
-      observe: (el) => onChange(el, true),
-      unobserve: () => {},
-      disconnect: () => {},
-    };
-  }
-  const io = new IntersectionObserver(
-    (entries) => {
-      for (const e of entries) onChange(e.target, e.isIntersecting);
-    },
-    { root: scrollRoot, rootMargin: '200px 0px' },
-  );
-  return io;
-};
+/** Used until the real elements can be measured (and in tests, which have no layout). */
+export const FALLBACK_HEIGHTS: ItemHeights = { group: 40, row: 60, rowWithError: 90 };
 
 export interface ListOptions {
   ticker: Ticker;
   actions: RowActions;
-  onSelect: (conn: Connection | null) => void;
+  /** The selection changed (null: nothing selected). */
+  onSelect: (conn: ConnectionSummary | null) => void;
+  /** The selected connection's data changed. */
+  onSelectedChange?: (conn: ConnectionSummary) => void;
   onCountChange?: (count: number) => void;
-  /** The scrolling element rows are visible in (defaults to the list itself). */
-  scrollRoot?: Element;
-  visibility?: VisibilityFactory;
+  /** The scrolling element the list is in (defaults to the list itself). */
+  scrollRoot?: HTMLElement;
+  /** Pixels rendered beyond each edge of the view. */
+  overscan?: number;
   now?: () => number;
 }
 
@@ -69,7 +64,7 @@ const LOGOUT_LABEL: Record<Provider, string> = {
 };
 
 /** The second line of a row: what identifies the account at the provider. */
-export function subtitle(conn: Connection): string {
+export function subtitle(conn: ConnectionSummary): string {
   switch (conn.provider) {
     case 'flowaccount':
       return conn.support_code != null ? `supportCode ${conn.support_code}` : 'supportCode unknown';
@@ -82,57 +77,251 @@ export function subtitle(conn: Connection): string {
   }
 }
 
-interface Row {
+/** One connection as data: all of them exist, whether on screen or not. */
+interface Entry {
   id: string;
-  conn: Connection;
+  conn: ConnectionSummary;
+  /** Instants parsed once per update, not per tick. */
   inputs: StatusInputs;
-  status: ConnectionStatus | null;
-  el: HTMLElement;
-  label: HTMLElement;
-  sub: HTMLElement;
-  client: HTMLElement;
-  env: HTMLElement;
-  chip: HTMLElement;
-  access: CountdownText;
-  refresh: CountdownText | null;
-  refreshKey: HTMLElement | null;
-  error: HTMLElement;
-  buttons: Record<RowAction, HTMLButtonElement>;
-  actionError: CommandError | null;
-  visible: boolean;
-  busy: RowAction | null;
   /** Lower-case text the filter box matches against. */
   search: string;
+  actionError: CommandError | null;
+  busy: RowAction | null;
+  flashUntil: number;
 }
 
-interface Group {
+interface Item {
+  /** `group:<provider>` or a connection id. */
+  key: string;
+  /** Position among the shown items (aria-rowindex - 1). */
+  index: number;
+  /** First / last row of its group (rounded corners). */
+  first: boolean;
+  last: boolean;
+  top: number;
+  height: number;
   provider: Provider;
-  section: HTMLElement;
-  count: HTMLElement;
-  body: HTMLElement;
-  rows: Row[]; // sorted as displayed
+  entry: Entry | null;
 }
 
 const collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
-function compareRows(a: Connection, b: Connection): number {
+function compareConns(a: ConnectionSummary, b: ConnectionSummary): number {
   return collator.compare(a.label, b.label) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function entryError(e: Entry): CommandError | LastError | null {
+  return e.actionError ?? e.conn.last_error ?? null;
+}
+
+/** A group header; one per provider, reused. */
+class GroupView {
+  readonly el: HTMLElement;
+  readonly count: HTMLElement;
+
+  constructor(readonly provider: Provider) {
+    this.count = h('span', { class: 'group-count' }, '0');
+    this.el = h(
+      'div',
+      { role: 'row', class: 'group-title', 'data-group': provider },
+      h('h2', { role: 'rowheader', class: 'group-heading' }, GROUP_TITLE[provider], ' ', this.count),
+    );
+  }
+}
+
+/** A row element and its parts, bound to one entry at a time. */
+class RowView {
+  readonly el: HTMLElement;
+  readonly label: HTMLElement;
+  readonly sub: HTMLElement;
+  readonly client: HTMLElement;
+  readonly env: HTMLElement;
+  readonly chip: HTMLElement;
+  readonly access: CountdownText;
+  readonly refresh: CountdownText | null;
+  readonly refreshKey: HTMLElement | null;
+  readonly error: HTMLElement;
+  readonly buttons: Record<RowAction, HTMLButtonElement>;
+  entry: Entry | null = null;
+  status: ConnectionStatus | null = null;
+  top = -1;
+
+  constructor(readonly provider: Provider, now: number) {
+    const button = (action: RowAction, text: string, testid: string) =>
+      h('button', { type: 'button', class: `btn btn-row act-${action}`, 'data-action': action, 'data-testid': testid, tabindex: -1 }, text);
+    this.buttons = {
+      refresh: button('refresh', 'Refresh', 'row-refresh'),
+      logout: button('logout', LOGOUT_LABEL[provider], 'row-logout'),
+      copy: button('copy', 'Copy token', 'row-copy'),
+      reconnect: button('reconnect', 'Reconnect', 'row-reconnect'),
+    };
+    this.buttons.reconnect.hidden = true;
+    this.buttons.reconnect.classList.add('btn-primary');
+
+    this.label = h('span', { class: 'row-label' });
+    this.sub = h('span', { class: 'row-sub' });
+    this.client = h('span', { class: 'row-client' });
+    this.env = h('span', { class: 'badge env' });
+    this.chip = h('span', { class: 'chip', 'data-testid': 'status-chip' });
+    this.access = new CountdownText(null, now);
+    const accessEl = h('span', { class: 'countdown', 'data-testid': 'access-countdown' }, this.access.node);
+
+    let refreshCell: HTMLElement;
+    if (provider === 'fedex') {
+      // FedEx issues no refresh token: "refresh" requests a new access token.
+      this.refresh = null;
+      this.refreshKey = null;
+      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry muted' },
+        h('span', { class: 'k' }, 'Refresh'), ' ', h('span', { class: 'countdown' }, 'none'));
+    } else {
+      this.refresh = new CountdownText(null, now);
+      this.refreshKey = h('span', { class: 'k' }, 'Refresh');
+      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry' }, this.refreshKey, ' ',
+        h('span', { class: 'countdown', 'data-testid': 'refresh-countdown' }, this.refresh.node));
+    }
+    this.error = h('div', { role: 'gridcell', class: 'cell cell-error', 'data-testid': 'row-error', 'aria-live': 'polite' });
+    this.error.hidden = true;
+
+    this.el = h(
+      'div',
+      {
+        role: 'row',
+        class: `row provider-${provider}`,
+        tabindex: -1,
+        'aria-selected': 'false',
+        'data-testid': 'connection-row',
+        'data-provider': provider,
+      },
+      h('div', { role: 'gridcell', class: 'cell cell-name' }, this.label, this.sub),
+      h('div', { role: 'gridcell', class: 'cell cell-client' }, this.client, ' ', this.env),
+      h('div', { role: 'gridcell', class: 'cell cell-status' }, this.chip),
+      h('div', { role: 'gridcell', class: 'cell cell-expiry' }, h('span', { class: 'k' }, 'Access'), ' ', accessEl),
+      refreshCell,
+      h('div', { role: 'gridcell', class: 'cell cell-actions' },
+        this.buttons.reconnect, this.buttons.refresh, this.buttons.copy, this.buttons.logout),
+      this.error,
+    );
+  }
+
+  /** Show `entry` (another connection, or new data of the same one): only differences are written. */
+  bind(entry: Entry, now: number): void {
+    const c = entry.conn;
+    if (this.entry !== entry) {
+      this.entry = entry;
+      this.el.dataset.connectionId = entry.id;
+    }
+    setText(this.label, c.label);
+    setText(this.sub, subtitle(c));
+    setText(this.client, c.client_name);
+    setText(this.env, c.environment);
+    if (this.env.dataset.env !== c.environment) this.env.dataset.env = c.environment;
+    this.access.setTarget(entry.inputs.accessAt, now);
+    if (this.refresh && this.refreshKey) {
+      this.refresh.setTarget(entry.inputs.refreshAt, now);
+      setText(this.refreshKey, c.refresh_expires?.source === 'estimated' ? 'Refresh (estimated)' : 'Refresh');
+    }
+    setText(this.buttons.logout, c.state === 'logout_pending' ? 'Retry logout' : LOGOUT_LABEL[c.provider]);
+    for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
+      const name = `${b.textContent ?? action} ${c.label}`;
+      if (b.getAttribute('aria-label') !== name) b.setAttribute('aria-label', name);
+    }
+    this.applyStatus(statusFrom(entry.inputs, now));
+    this.renderError();
+    this.renderBusy();
+    this.el.classList.toggle('flash', entry.flashUntil > Date.now());
+  }
+
+  /** A tick: countdowns, and the chip when the status changes. */
+  tick(now: number): void {
+    if (!this.entry) return;
+    this.access.update(now);
+    this.refresh?.update(now);
+    const status = statusFrom(this.entry.inputs, now);
+    if (status !== this.status) this.applyStatus(status);
+  }
+
+  applyStatus(status: ConnectionStatus): void {
+    if (status === this.status) return;
+    if (this.status !== null) this.chip.classList.remove(`status-${this.status}`);
+    this.chip.classList.add(`status-${status}`);
+    setText(this.chip, STATUS_LABEL[status]);
+    this.status = status;
+    this.el.dataset.status = status;
+    this.buttons.reconnect.hidden = status !== 'reauthorization_required';
+  }
+
+  renderError(): void {
+    const e = this.entry ? entryError(this.entry) : null;
+    this.el.classList.toggle('has-error', e !== null);
+    if (e === null) {
+      if (!this.error.hidden) {
+        this.error.hidden = true;
+        this.error.textContent = '';
+        this.error.removeAttribute('title');
+      }
+      return;
+    }
+    const line = errorLine(e);
+    setText(this.error, line);
+    if (this.error.title !== line) this.error.title = line; // the line is cut to one row
+    this.error.hidden = false;
+  }
+
+  renderBusy(): void {
+    const busy = this.entry?.busy ?? null;
+    this.el.classList.toggle('busy', busy !== null);
+    for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
+      const on = action === busy;
+      if (b.disabled !== on) b.disabled = on;
+      if (on) b.setAttribute('aria-busy', 'true');
+      else if (b.hasAttribute('aria-busy')) b.removeAttribute('aria-busy');
+    }
+  }
+
+  setSelected(selected: boolean): void {
+    const v = selected ? 'true' : 'false';
+    if (this.el.getAttribute('aria-selected') !== v) this.el.setAttribute('aria-selected', v);
+  }
+
+  /** Roving tabindex: one row (and its buttons) is in the tab order. */
+  setTabStop(on: boolean): void {
+    const t = on ? 0 : -1;
+    if (this.el.tabIndex === t) return;
+    this.el.tabIndex = t;
+    for (const b of Object.values(this.buttons)) b.tabIndex = t;
+  }
 }
 
 export class ConnectionList {
   readonly el: HTMLElement;
-  private readonly rows = new Map<string, Row>();
-  private readonly byEl = new WeakMap<Element, Row>();
-  private readonly groups: Record<Provider, Group>;
-  private readonly visible = new Set<Row>();
-  private readonly tracker: VisibilityTracker;
+  private readonly entries = new Map<string, Entry>();
+  /** Each group's entries, sorted as displayed. */
+  private readonly groups: Record<Provider, Entry[]>;
+  private readonly groupViews: Record<Provider, GroupView>;
+  /** The shown items (filtered), in display order, with their offsets. */
+  private items: Item[] = [];
+  private readonly itemIndex = new Map<string, number>();
+  private totalHeight = 0;
+  /** Items in the DOM, by key. */
+  private readonly rendered = new Map<string, RowView | GroupView>();
+  private readonly pool: Record<Provider, RowView[]> = { flowaccount: [], fedex: [], iot: [] };
+  private heights: ItemHeights = FALLBACK_HEIGHTS;
+  private measured = false;
+  private measuredWidth = -1;
+  private readonly scrollRoot: HTMLElement;
+  private readonly overscan: number;
   private readonly unsubscribe: () => void;
+  private readonly onScroll = (): void => this.render();
+  private readonly onResize = (): void => {
+    if (this.scrollRoot.clientWidth !== this.measuredWidth) this.measured = false;
+    this.render();
+  };
   private readonly now: () => number;
   private selectedId: string | null = null;
-  private tabStop: Row | null = null;
   private query = '';
 
   constructor(private readonly opts: ListOptions) {
     this.now = opts.now ?? (() => Date.now());
+    this.overscan = opts.overscan ?? 240;
     this.el = h('div', {
       class: 'conn-list',
       role: 'grid',
@@ -140,134 +329,128 @@ export class ConnectionList {
       'aria-rowcount': 0,
       'data-testid': 'connection-list',
     });
-    const groups = {} as Record<Provider, Group>;
-    for (const p of PROVIDER_ORDER) {
-      const titleId = `group-${p}`;
-      const count = h('span', { class: 'group-count' }, '0');
-      const body = h('div', { role: 'rowgroup', class: 'group-rows', 'aria-labelledby': titleId });
-      const section = h(
-        'section',
-        { class: 'group', 'data-group': p, hidden: true },
-        h('h2', { class: 'group-title', id: titleId }, GROUP_TITLE[p], ' ', count),
-        body,
-      );
-      groups[p] = { provider: p, section, count, body, rows: [] };
-      this.el.appendChild(section);
-    }
-    this.groups = groups;
-    this.tracker = (opts.visibility ?? defaultVisibility)(opts.scrollRoot ?? this.el, (el, vis) =>
-      this.onVisibility(el, vis),
-    );
+    this.groups = { flowaccount: [], fedex: [], iot: [] };
+    this.groupViews = {
+      flowaccount: new GroupView('flowaccount'),
+      fedex: new GroupView('fedex'),
+      iot: new GroupView('iot'),
+    };
+    this.scrollRoot = opts.scrollRoot ?? this.el;
+    this.scrollRoot.addEventListener('scroll', this.onScroll, { passive: true });
+    if (typeof window !== 'undefined') window.addEventListener('resize', this.onResize);
     this.el.addEventListener('click', (e) => this.onClick(e));
     this.el.addEventListener('keydown', (e) => this.onKeyDown(e));
     this.unsubscribe = opts.ticker.subscribe((now) => this.tick(now));
   }
 
   get size(): number {
-    return this.rows.size;
+    return this.entries.size;
   }
 
   has(id: string): boolean {
-    return this.rows.has(id);
+    return this.entries.has(id);
   }
 
-  get(id: string): Connection | undefined {
-    return this.rows.get(id)?.conn;
+  get(id: string): ConnectionSummary | undefined {
+    return this.entries.get(id)?.conn;
   }
 
-  /** The row element of a connection (tests, highlight). */
+  /** The row element of a connection, if it is in the DOM (tests, highlight). */
   rowElement(id: string): HTMLElement | undefined {
-    return this.rows.get(id)?.el;
+    const v = this.rendered.get(id);
+    return v instanceof RowView ? v.el : undefined;
   }
 
-  /** Replace the whole list (first load): rows built off-document, one append per group. */
-  setAll(conns: Connection[]): void {
-    for (const row of this.rows.values()) this.tracker.unobserve(row.el);
-    this.rows.clear();
-    this.visible.clear();
-    const now = this.now();
-    const sorted = [...conns].sort(compareRows);
-    for (const p of PROVIDER_ORDER) {
-      const g = this.groups[p];
-      g.rows = [];
-      g.body.textContent = '';
-    }
-    const frags = new Map<Provider, DocumentFragment>();
-    for (const conn of sorted) {
-      const row = this.buildRow(conn, now);
-      this.rows.set(conn.id, row);
-      const g = this.groups[conn.provider];
-      g.rows.push(row);
-      let f = frags.get(conn.provider);
-      if (!f) frags.set(conn.provider, (f = document.createDocumentFragment()));
-      f.appendChild(row.el);
-    }
-    for (const [p, f] of frags) this.groups[p].body.appendChild(f);
-    for (const row of this.rows.values()) this.tracker.observe(row.el);
-    if (this.selectedId !== null && !this.rows.has(this.selectedId)) this.selectedId = null;
-    this.afterMembershipChange();
+  /** How many rows are in the DOM (tests: the list stays small at any length). */
+  get renderedRowCount(): number {
+    let n = 0;
+    for (const v of this.rendered.values()) if (v instanceof RowView) n += 1;
+    return n;
   }
 
-  /** Insert a new row or update an existing one in place (the same DOM node). */
-  upsert(conn: Connection): void {
-    const now = this.now();
-    const row = this.rows.get(conn.id);
-    if (!row) {
-      const fresh = this.buildRow(conn, now);
-      this.rows.set(conn.id, fresh);
+  /**
+   * Show exactly `conns` (a snapshot): known connections are updated in place, new
+   * ones added, the others removed.
+   */
+  setAll(conns: readonly ConnectionSummary[]): void {
+    const keep = new Set<string>();
+    for (const c of conns) {
+      keep.add(c.id);
+      const e = this.entries.get(c.id);
+      if (!e) this.entries.set(c.id, this.newEntry(c));
+      else if (e.conn !== c && Date.parse(c.updated_at) >= Date.parse(e.conn.updated_at)) {
+        this.updateEntry(e, c);
+        this.rebind(e);
+      }
+    }
+    for (const id of [...this.entries.keys()]) if (!keep.has(id)) this.entries.delete(id);
+    for (const p of PROVIDER_ORDER) this.groups[p] = [];
+    for (const e of this.entries.values()) this.groups[e.conn.provider].push(e);
+    for (const p of PROVIDER_ORDER) this.groups[p].sort((a, b) => compareConns(a.conn, b.conn));
+    if (this.selectedId !== null && !this.entries.has(this.selectedId)) {
+      this.selectedId = null;
+      this.opts.onSelect(null);
+    }
+    this.relayout();
+  }
+
+  /** Insert a new connection or update a shown one (its row keeps its DOM node). */
+  upsert(conn: ConnectionSummary): void {
+    const e = this.entries.get(conn.id);
+    if (!e) {
+      const fresh = this.newEntry(conn);
+      this.entries.set(conn.id, fresh);
       this.place(fresh);
-      this.tracker.observe(fresh.el);
-      this.afterMembershipChange();
+      this.relayout();
       return;
     }
-    const old = row.conn;
+    const old = e.conn;
     // An event older than what we show (e.g. buffered during the first load) is ignored.
     if (Date.parse(conn.updated_at) < Date.parse(old.updated_at)) return;
-    row.conn = conn;
-    if (old.provider !== conn.provider || compareRows(old, conn) !== 0) {
-      this.unplace(row);
-      this.place(row);
-      this.afterMembershipChange();
+    const hadError = entryError(e) !== null;
+    const matched = this.matches(e);
+    this.updateEntry(e, conn);
+    this.rebind(e);
+    if (old.provider !== conn.provider || compareConns(old, conn) !== 0) {
+      this.unplace(e, old.provider);
+      this.place(e);
+      this.relayout();
+    } else if (hadError !== (entryError(e) !== null) || matched !== this.matches(e)) {
+      this.relayout();
     }
-    this.fill(row, now);
-    if (this.selectedId === conn.id) this.opts.onSelect(conn);
+    if (this.selectedId === conn.id) this.opts.onSelectedChange?.(conn);
   }
 
   remove(id: string): void {
-    const row = this.rows.get(id);
-    if (!row) return;
-    this.tracker.unobserve(row.el);
-    this.visible.delete(row);
-    this.rows.delete(id);
-    this.unplace(row);
+    const e = this.entries.get(id);
+    if (!e) return;
+    this.entries.delete(id);
+    this.unplace(e, e.conn.provider);
     if (this.selectedId === id) {
       this.selectedId = null;
       this.opts.onSelect(null);
     }
-    this.afterMembershipChange();
+    this.relayout();
   }
 
   /** Show an error on a row (e.g. a reconnect that failed outside the row's buttons). */
   setRowError(id: string, err: CommandError | null): void {
-    const row = this.rows.get(id);
-    if (!row) return;
-    row.actionError = err;
-    this.renderError(row);
+    const e = this.entries.get(id);
+    if (!e) return;
+    const had = entryError(e) !== null;
+    e.actionError = err;
+    this.rebind(e);
+    if (had !== (entryError(e) !== null)) this.relayout();
   }
 
   select(id: string | null, focus = false): void {
-    const prev = this.selectedId !== null ? this.rows.get(this.selectedId) : undefined;
-    const next = id !== null ? this.rows.get(id) : undefined;
-    if (prev && prev !== next) prev.el.setAttribute('aria-selected', 'false');
-    this.selectedId = next ? next.id : null;
-    if (next) {
-      next.el.setAttribute('aria-selected', 'true');
-      this.setTabStop(next);
-      if (focus) next.el.focus();
-    } else {
-      this.setTabStop(this.firstRow());
-    }
-    if (prev !== next) this.opts.onSelect(next ? next.conn : null);
+    const next = id !== null && this.entries.has(id) && this.itemIndex.has(id) ? id : null;
+    const changed = next !== this.selectedId;
+    this.selectedId = next;
+    if (next !== null && focus) this.scrollIntoView(next);
+    this.render(); // aria-selected, tab stop, and the row in the DOM
+    if (next !== null && focus) this.rowElement(next)?.focus();
+    if (changed) this.opts.onSelect(next !== null ? this.entries.get(next)!.conn : null);
   }
 
   get selected(): string | null {
@@ -277,288 +460,336 @@ export class ConnectionList {
   /** Show only rows whose label, account, client or environment contains `query`. */
   filter(query: string): void {
     this.query = query.trim().toLowerCase();
-    for (const row of this.rows.values()) this.applyFilter(row);
-    this.afterMembershipChange();
-  }
-
-  private applyFilter(row: Row): void {
-    const hide = this.query !== '' && !row.search.includes(this.query);
-    if (row.el.hidden !== hide) row.el.hidden = hide;
+    this.relayout();
   }
 
   /** Rows shown (after the filter). */
   get shownCount(): number {
-    let n = 0;
-    for (const row of this.rows.values()) if (!row.el.hidden) n += 1;
-    return n;
+    return this.items.reduce((n, it) => n + (it.entry ? 1 : 0), 0);
   }
 
   /** Select, scroll to and briefly mark a row (a connection that just arrived). */
   highlight(id: string): void {
-    const row = this.rows.get(id);
-    if (!row) return;
+    const e = this.entries.get(id);
+    if (!e) return;
+    e.flashUntil = Date.now() + 2500;
     this.select(id);
-    row.el.scrollIntoView?.({ block: 'nearest' });
-    row.el.classList.add('flash');
-    setTimeout(() => row.el.classList.remove('flash'), 2500);
+    this.scrollIntoView(id);
+    this.render();
+    this.rowElement(id)?.classList.add('flash');
+    setTimeout(() => {
+      const el = this.rowElement(id);
+      if (el && e.flashUntil <= Date.now()) el.classList.remove('flash');
+    }, 2500);
   }
 
   dispose(): void {
     this.unsubscribe();
-    this.tracker.disconnect();
+    this.scrollRoot.removeEventListener('scroll', this.onScroll);
+    if (typeof window !== 'undefined') window.removeEventListener('resize', this.onResize);
+  }
+
+  // ---- data ------------------------------------------------------------------------
+
+  private newEntry(conn: ConnectionSummary): Entry {
+    const e: Entry = { id: conn.id, conn, inputs: statusInputs(conn), search: '', actionError: null, busy: null, flashUntil: 0 };
+    e.search = searchText(conn);
+    return e;
+  }
+
+  private updateEntry(e: Entry, conn: ConnectionSummary): void {
+    e.conn = conn;
+    e.inputs = statusInputs(conn);
+    e.search = searchText(conn);
+  }
+
+  private matches(e: Entry): boolean {
+    return this.query === '' || e.search.includes(this.query);
+  }
+
+  private place(e: Entry): void {
+    const rows = this.groups[e.conn.provider];
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareConns(rows[mid]!.conn, e.conn) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    rows.splice(lo, 0, e);
+  }
+
+  private unplace(e: Entry, provider: Provider): void {
+    const rows = this.groups[provider];
+    const i = rows.indexOf(e);
+    if (i >= 0) rows.splice(i, 1);
+  }
+
+  // ---- geometry ----------------------------------------------------------------------
+
+  /** Recompute the shown items and their offsets (membership, order, filter or heights changed). */
+  private relayout(): void {
+    const hs = this.heights;
+    const items: Item[] = [];
+    this.itemIndex.clear();
+    let top = 0;
+    for (const p of PROVIDER_ORDER) {
+      const rows = this.groups[p];
+      const shown = this.query === '' ? rows : rows.filter((e) => this.matches(e));
+      const gv = this.groupViews[p];
+      setText(gv.count, shown.length === rows.length ? String(shown.length) : `${shown.length} of ${rows.length}`);
+      if (shown.length === 0) continue;
+      items.push({ key: `group:${p}`, index: items.length, first: false, last: false, top, height: hs.group, provider: p, entry: null });
+      top += hs.group;
+      shown.forEach((e, i) => {
+        const height = entryError(e) !== null ? hs.rowWithError : hs.row;
+        this.itemIndex.set(e.id, items.length);
+        const last = i === shown.length - 1;
+        items.push({ key: e.id, index: items.length, first: i === 0, last, top, height, provider: p, entry: e });
+        top += height;
+      });
+    }
+    this.items = items;
+    if (top !== this.totalHeight) {
+      this.totalHeight = top;
+      this.el.style.height = `${top}px`;
+    }
+    this.el.setAttribute('aria-rowcount', String(items.length));
+    this.opts.onCountChange?.(this.entries.size);
+    this.render();
+  }
+
+  /** Measure a group header and a row (with and without its error line) once laid out. */
+  private measure(): void {
+    if (!this.el.isConnected || this.el.offsetParent === null) return;
+    const probe = new RowView('flowaccount', this.now());
+    const group = new GroupView('flowaccount');
+    const box = h('div', { class: 'list-probe', 'aria-hidden': 'true' }, group.el, probe.el);
+    probe.buttons.reconnect.hidden = false;
+    setText(probe.label, 'Probe');
+    setText(probe.sub, 'supportCode probe');
+    setText(probe.client, 'probe');
+    setText(probe.env, 'sandbox');
+    setText(probe.chip, STATUS_LABEL.reauthorization_required);
+    this.el.appendChild(box);
+    const row = probe.el.offsetHeight;
+    const groupH = group.el.offsetHeight;
+    probe.error.hidden = false;
+    probe.el.classList.add('has-error');
+    setText(probe.error, 'Probe. Next: Reconnect.');
+    const rowWithError = probe.el.offsetHeight;
+    box.remove();
+    if (row > 0 && groupH > 0 && rowWithError >= row) {
+      this.heights = { group: groupH, row, rowWithError };
+      this.measured = true;
+      this.measuredWidth = this.scrollRoot.clientWidth;
+      this.el.style.setProperty('--list-row-h', `${row}px`);
+      this.el.style.setProperty('--list-row-error-h', `${rowWithError}px`);
+      this.el.style.setProperty('--list-group-h', `${groupH}px`);
+    }
+  }
+
+  /** The part of the list inside the scroll root's view, in list coordinates. */
+  private viewport(): { top: number; bottom: number } {
+    const root = this.scrollRoot;
+    let offset = 0;
+    if (root !== this.el) {
+      // The scroll root is the list's offset parent (position: relative), else measure.
+      const parent = this.el.offsetParent;
+      offset =
+        parent === root || parent === null
+          ? this.el.offsetTop
+          : this.el.getBoundingClientRect().top - root.getBoundingClientRect().top + root.scrollTop;
+    }
+    const height = root.clientHeight || (typeof window !== 'undefined' ? window.innerHeight : 800);
+    const top = root.scrollTop - offset;
+    return { top, bottom: top + height };
+  }
+
+  /** Index of the first item whose bottom is below `y`. */
+  private firstItemBelow(y: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const it = this.items[mid]!;
+      if (it.top + it.height <= y) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Make the DOM hold exactly the items in view (plus overscan and pinned rows). */
+  private render(): void {
+    if (!this.measured && this.items.length > 0) {
+      const before = this.heights;
+      this.measure();
+      if (this.heights !== before) {
+        this.relayout(); // offsets with the real heights; renders
+        return;
+      }
+    }
+    const now = this.now();
+    const { top, bottom } = this.viewport();
+    const wanted = new Map<string, Item>();
+    for (let i = this.firstItemBelow(top - this.overscan); i < this.items.length; i++) {
+      const it = this.items[i]!;
+      if (it.top > bottom + this.overscan) break;
+      wanted.set(it.key, it);
+    }
+    // Pinned: the tab stop (keyboard focus lives there) stays in the DOM when scrolled away.
+    const stop = this.tabStopId();
+    if (stop !== null && !wanted.has(stop)) wanted.set(stop, this.items[this.itemIndex.get(stop)!]!);
+
+    for (const [key, view] of this.rendered) {
+      if (wanted.has(key)) continue;
+      // A row holding focus (a clicked button) stays until focus leaves it.
+      if (view instanceof RowView && view.el.contains(document.activeElement) && view.entry && this.itemIndex.has(view.entry.id)) {
+        wanted.set(key, this.items[this.itemIndex.get(view.entry.id)!]!);
+        continue;
+      }
+      this.release(key, view);
+    }
+    // In display order, so the DOM order is the reading order.
+    let prev: HTMLElement | null = null;
+    for (const it of [...wanted.values()].sort((a, b) => a.index - b.index)) {
+      const key = it.key;
+      let view = this.rendered.get(key);
+      if (it.entry) {
+        let rv = view instanceof RowView && view.provider === it.provider ? view : undefined;
+        if (!rv) {
+          if (view) this.release(key, view);
+          rv = this.pool[it.provider].pop() ?? new RowView(it.provider, now);
+          this.rendered.set(key, rv);
+        }
+        if (rv.entry !== it.entry || !rv.el.isConnected) rv.bind(it.entry, now);
+        else rv.tick(now); // it may have missed ticks outside the view
+        rv.setSelected(it.key === this.selectedId);
+        rv.setTabStop(it.key === stop);
+        view = rv;
+      } else {
+        view = this.groupViews[it.provider];
+        this.rendered.set(key, view);
+      }
+      this.position(view, it, prev);
+      prev = view.el;
+    }
+  }
+
+  /** Place an item's element at its offset, right after `prev` in the DOM. */
+  private position(view: RowView | GroupView, it: Item, prev: HTMLElement | null): void {
+    const rowIndex = String(it.index + 1);
+    if (view.el.getAttribute('aria-rowindex') !== rowIndex) view.el.setAttribute('aria-rowindex', rowIndex);
+    const top = `${it.top}px`;
+    if (view.el.style.top !== top) view.el.style.top = top;
+    if (view instanceof RowView) {
+      view.el.classList.toggle('group-first', it.first);
+      view.el.classList.toggle('group-last', it.last);
+    }
+    const expected = prev ? prev.nextSibling : this.el.firstChild;
+    if (view.el.parentNode !== this.el || view.el !== expected) {
+      this.el.insertBefore(view.el, expected);
+    }
+  }
+
+  private release(key: string, view: RowView | GroupView): void {
+    this.rendered.delete(key);
+    view.el.remove();
+    if (view instanceof RowView) {
+      view.entry = null;
+      delete view.el.dataset.connectionId;
+      view.el.classList.remove('flash');
+      this.pool[view.provider].push(view);
+    }
+  }
+
+  /** Rebind a shown entry's row after its data changed (no geometry change). */
+  private rebind(e: Entry): void {
+    const v = this.rendered.get(e.id);
+    if (v instanceof RowView && v.provider === e.conn.provider) v.bind(e, this.now());
+  }
+
+  /** Scroll so the row is in view (nearest edge), keeping clear of the sticky toolbar. */
+  private scrollIntoView(id: string): void {
+    const i = this.itemIndex.get(id);
+    if (i === undefined) return;
+    const it = this.items[i]!;
+    const root = this.scrollRoot;
+    const { top, bottom } = this.viewport();
+    const inset = root === this.el ? 0 : Number.parseFloat(getComputedStyle(root).scrollPaddingTop) || 0;
+    if (it.top < top + inset) root.scrollTop -= top + inset - it.top;
+    else if (it.top + it.height > bottom) root.scrollTop += it.top + it.height - bottom;
   }
 
   // ---- ticking ---------------------------------------------------------------------
 
+  /**
+   * Countdowns of the rows in view only: the overscan rows catch up when they scroll
+   * into view (render), and every text written repaints.
+   */
   private tick(now: number): void {
-    for (const row of this.visible) this.updateTimes(row, now);
-  }
-
-  private updateTimes(row: Row, now: number): void {
-    row.access.update(now);
-    row.refresh?.update(now);
-    const status = statusFrom(row.inputs, now);
-    if (status !== row.status) this.applyStatus(row, status);
-  }
-
-  private onVisibility(el: Element, isVisible: boolean): void {
-    const row = this.byEl.get(el);
-    if (!row || !this.rows.has(row.id)) return;
-    row.visible = isVisible;
-    if (isVisible) {
-      this.visible.add(row);
-      this.updateTimes(row, this.now()); // it may have been stale while off screen
-    } else {
-      this.visible.delete(row);
+    if (this.rendered.size === 0) return;
+    const { top, bottom } = this.viewport();
+    for (const v of this.rendered.values()) {
+      if (!(v instanceof RowView) || !v.entry) continue;
+      const i = this.itemIndex.get(v.entry.id);
+      const it = i !== undefined ? this.items[i] : undefined;
+      if (it && it.top < bottom && it.top + it.height > top) v.tick(now);
     }
-  }
-
-  // ---- building and filling rows ---------------------------------------------------
-
-  private buildRow(conn: Connection, now: number): Row {
-    const p = conn.provider;
-    const button = (action: RowAction, text: string, testid: string) =>
-      h('button', { type: 'button', class: `btn btn-row act-${action}`, 'data-action': action, 'data-testid': testid, tabindex: -1 }, text);
-    const buttons: Record<RowAction, HTMLButtonElement> = {
-      refresh: button('refresh', 'Refresh', 'row-refresh'),
-      logout: button('logout', LOGOUT_LABEL[p], 'row-logout'),
-      copy: button('copy', 'Copy token', 'row-copy'),
-      reconnect: button('reconnect', 'Reconnect', 'row-reconnect'),
-    };
-    buttons.reconnect.hidden = true;
-    buttons.reconnect.classList.add('btn-primary');
-
-    const label = h('span', { class: 'row-label' });
-    const sub = h('span', { class: 'row-sub' });
-    const client = h('span', { class: 'row-client' });
-    const env = h('span', { class: 'badge env' });
-    const chip = h('span', { class: 'chip', 'data-testid': 'status-chip' });
-    const access = new CountdownText(null, now);
-    const accessEl = h('span', { class: 'countdown', 'data-testid': 'access-countdown' }, access.node);
-
-    let refresh: CountdownText | null = null;
-    let refreshKey: HTMLElement | null = null;
-    let refreshCell: HTMLElement;
-    if (p === 'fedex') {
-      // FedEx issues no refresh token: "refresh" requests a new access token.
-      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry muted' },
-        h('span', { class: 'k' }, 'Refresh'), ' ', h('span', { class: 'countdown' }, 'none'));
-    } else {
-      refresh = new CountdownText(null, now);
-      refreshKey = h('span', { class: 'k' }, 'Refresh');
-      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry' }, refreshKey, ' ',
-        h('span', { class: 'countdown', 'data-testid': 'refresh-countdown' }, refresh.node));
-    }
-    const error = h('div', { role: 'gridcell', class: 'cell cell-error', 'data-testid': 'row-error', 'aria-live': 'polite' });
-    error.hidden = true;
-
-    const el = h(
-      'div',
-      {
-        role: 'row',
-        class: `row provider-${p}`,
-        tabindex: -1,
-        'aria-selected': 'false',
-        'data-testid': 'connection-row',
-        'data-connection-id': conn.id,
-        'data-provider': p,
-      },
-      h('div', { role: 'gridcell', class: 'cell cell-name' }, label, sub),
-      h('div', { role: 'gridcell', class: 'cell cell-client' }, client, ' ', env),
-      h('div', { role: 'gridcell', class: 'cell cell-status' }, chip),
-      h('div', { role: 'gridcell', class: 'cell cell-expiry' }, h('span', { class: 'k' }, 'Access'), ' ', accessEl),
-      refreshCell,
-      h('div', { role: 'gridcell', class: 'cell cell-actions' },
-        buttons.reconnect, buttons.refresh, buttons.copy, buttons.logout),
-      error,
-    );
-    const row: Row = {
-      id: conn.id, conn, inputs: { state: conn.state, hasError: false, accessAt: null, refreshAt: null },
-      status: null, el, label, sub, client, env, chip, access, refresh, refreshKey, error, buttons,
-      actionError: null, visible: false, busy: null, search: '',
-    };
-    this.byEl.set(el, row);
-    this.fill(row, now);
-    return row;
-  }
-
-  /** Copy a connection's data into its row, writing only what differs. */
-  private fill(row: Row, now: number): void {
-    const c = row.conn;
-    setText(row.label, c.label);
-    setText(row.sub, subtitle(c));
-    setText(row.client, c.client_name);
-    setText(row.env, c.environment);
-    row.search = `${c.label} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
-    this.applyFilter(row);
-    if (row.env.dataset.env !== c.environment) row.env.dataset.env = c.environment;
-    row.inputs = {
-      state: c.state,
-      hasError: c.last_error != null,
-      accessAt: parseInstant(c.access_expires?.at),
-      refreshAt: parseInstant(c.refresh_expires?.at),
-    };
-    row.access.setTarget(row.inputs.accessAt, now);
-    if (row.refresh && row.refreshKey) {
-      row.refresh.setTarget(row.inputs.refreshAt, now);
-      setText(row.refreshKey, c.refresh_expires?.source === 'estimated' ? 'Refresh (estimated)' : 'Refresh');
-    }
-    const logoutText = c.state === 'logout_pending' ? 'Retry logout' : LOGOUT_LABEL[c.provider];
-    setText(row.buttons.logout, logoutText);
-    for (const [action, b] of Object.entries(row.buttons) as [RowAction, HTMLButtonElement][]) {
-      const name = `${b.textContent ?? action} ${c.label}`;
-      if (b.getAttribute('aria-label') !== name) b.setAttribute('aria-label', name);
-    }
-    this.applyStatus(row, statusFrom(row.inputs, now));
-    this.renderError(row);
-  }
-
-  private applyStatus(row: Row, status: ConnectionStatus): void {
-    if (row.status !== null) row.chip.classList.remove(`status-${row.status}`);
-    row.chip.classList.add(`status-${status}`);
-    setText(row.chip, STATUS_LABEL[status]);
-    row.status = status;
-    row.el.dataset.status = status;
-    row.buttons.reconnect.hidden = status !== 'reauthorization_required';
-  }
-
-  private renderError(row: Row): void {
-    const e = row.actionError ?? row.conn.last_error ?? null;
-    if (e === null) {
-      if (!row.error.hidden) {
-        row.error.hidden = true;
-        row.error.textContent = '';
-      }
-      return;
-    }
-    setText(row.error, errorLine(e));
-    row.error.hidden = false;
-  }
-
-  // ---- placement in groups -----------------------------------------------------------
-
-  private place(row: Row): void {
-    const g = this.groups[row.conn.provider];
-    let lo = 0;
-    let hi = g.rows.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (compareRows(g.rows[mid]!.conn, row.conn) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    const before = g.rows[lo];
-    g.rows.splice(lo, 0, row);
-    g.body.insertBefore(row.el, before ? before.el : null);
-  }
-
-  private unplace(row: Row): void {
-    for (const g of Object.values(this.groups)) {
-      const i = g.rows.indexOf(row);
-      if (i >= 0) {
-        g.rows.splice(i, 1);
-        break;
-      }
-    }
-    row.el.remove();
-  }
-
-  private afterMembershipChange(): void {
-    for (const g of Object.values(this.groups)) {
-      const shown = this.query === '' ? g.rows.length : g.rows.filter((r) => !r.el.hidden).length;
-      setText(g.count, shown === g.rows.length ? String(shown) : `${shown} of ${g.rows.length}`);
-      g.section.hidden = shown === 0;
-    }
-    this.el.setAttribute('aria-rowcount', String(this.rows.size));
-    const sel = this.selectedId !== null ? this.rows.get(this.selectedId) : undefined;
-    this.setTabStop(sel ?? this.firstRow());
-    this.opts.onCountChange?.(this.rows.size);
   }
 
   // ---- selection, keyboard, clicks ---------------------------------------------------
 
-  private orderedRows(): Row[] {
-    return PROVIDER_ORDER.flatMap((p) => this.groups[p].rows).filter((r) => !r.el.hidden);
+  /** The one row in the tab order: the selection, else the first shown row. */
+  private tabStopId(): string | null {
+    if (this.selectedId !== null && this.itemIndex.has(this.selectedId)) return this.selectedId;
+    const first = this.items.find((it) => it.entry !== null);
+    return first ? first.key : null;
   }
 
-  private firstRow(): Row | null {
-    for (const p of PROVIDER_ORDER) {
-      const r = this.groups[p].rows.find((row) => !row.el.hidden);
-      if (r) return r;
-    }
-    return null;
-  }
-
-  /** Roving tabindex: one row (and its buttons) is in the tab order. */
-  private setTabStop(row: Row | null): void {
-    if (this.tabStop === row) return;
-    if (this.tabStop && this.rows.has(this.tabStop.id)) {
-      this.tabStop.el.tabIndex = -1;
-      for (const b of Object.values(this.tabStop.buttons)) b.tabIndex = -1;
-    }
-    this.tabStop = row;
-    if (row) {
-      row.el.tabIndex = 0;
-      for (const b of Object.values(row.buttons)) b.tabIndex = 0;
-    }
-  }
-
-  private rowOf(target: EventTarget | null): Row | undefined {
+  private rowOf(target: EventTarget | null): RowView | undefined {
     const el = target instanceof Element ? target.closest('[data-testid="connection-row"]') : null;
-    return el ? this.byEl.get(el) : undefined;
+    if (!el) return undefined;
+    const id = (el as HTMLElement).dataset.connectionId;
+    const v = id !== undefined ? this.rendered.get(id) : undefined;
+    return v instanceof RowView && v.el === el ? v : undefined;
   }
 
   private onClick(e: MouseEvent): void {
     const row = this.rowOf(e.target);
-    if (!row) return;
+    if (!row?.entry) return;
     const btn = e.target instanceof Element ? e.target.closest('button[data-action]') : null;
     if (btn instanceof HTMLButtonElement) {
-      void this.run(row, btn.dataset.action as RowAction);
+      void this.run(row.entry.id, btn.dataset.action as RowAction);
       return;
     }
-    this.select(row.id);
+    this.select(row.entry.id);
   }
 
   private onKeyDown(e: KeyboardEvent): void {
     const row = this.rowOf(e.target);
-    if (!row) return;
-    let target: Row | undefined;
-    const ordered = () => this.orderedRows();
+    if (!row?.entry) return;
+    const rows = () => this.items.filter((it) => it.entry !== null);
+    const at = (list: Item[], i: number) => list[Math.max(0, Math.min(list.length - 1, i))];
+    const page = () => Math.max(1, Math.floor((this.scrollRoot.clientHeight || 600) / this.heights.row) - 1);
+    let target: Item | undefined;
     switch (e.key) {
-      case 'ArrowDown': {
-        const list = ordered();
-        target = list[list.indexOf(row) + 1];
-        break;
-      }
-      case 'ArrowUp': {
-        const list = ordered();
-        target = list[list.indexOf(row) - 1];
+      case 'ArrowDown':
+      case 'ArrowUp':
+      case 'PageDown':
+      case 'PageUp': {
+        const list = rows();
+        const i = list.findIndex((it) => it.key === row.entry!.id);
+        const step = e.key === 'ArrowDown' ? 1 : e.key === 'ArrowUp' ? -1 : e.key === 'PageDown' ? page() : -page();
+        const j = i + step;
+        target = e.key.startsWith('Arrow') ? list[j] : at(list, j);
         break;
       }
       case 'Home':
-        target = ordered()[0];
+        target = rows()[0];
         break;
       case 'End': {
-        const list = ordered();
+        const list = rows();
         target = list[list.length - 1];
         break;
       }
@@ -566,36 +797,38 @@ export class ConnectionList {
       case ' ':
         if (e.target === row.el) {
           e.preventDefault();
-          this.select(row.id);
+          this.select(row.entry.id);
         }
         return;
       default:
         return;
     }
     e.preventDefault();
-    if (target) this.select(target.id, true);
+    if (target) this.select(target.key, true);
   }
 
   /** Run a row action with the button busy; failures stay on the row in plain words. */
-  async run(row: Row | string, action: RowAction): Promise<void> {
-    const r = typeof row === 'string' ? this.rows.get(row) : row;
-    if (!r || r.busy !== null) return;
-    const btn = r.buttons[action];
-    r.busy = action;
-    btn.disabled = true;
-    btn.setAttribute('aria-busy', 'true');
-    r.el.classList.add('busy');
+  async run(id: string, action: RowAction): Promise<void> {
+    const e = this.entries.get(id);
+    if (!e || e.busy !== null) return;
+    e.busy = action;
+    this.rebind(e);
+    const hadError = entryError(e) !== null;
     try {
-      await this.opts.actions[action](r.conn);
-      r.actionError = null;
+      await this.opts.actions[action](e.conn);
+      e.actionError = null;
     } catch (err) {
-      r.actionError = toCommandError(err);
+      e.actionError = toCommandError(err);
     } finally {
-      r.busy = null;
-      btn.disabled = false;
-      btn.removeAttribute('aria-busy');
-      r.el.classList.remove('busy');
-      if (this.rows.get(r.id) === r) this.renderError(r);
+      e.busy = null;
+      if (this.entries.get(id) === e) {
+        this.rebind(e);
+        if (hadError !== (entryError(e) !== null)) this.relayout();
+      }
     }
   }
+}
+
+function searchText(c: ConnectionSummary): string {
+  return `${c.label} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
 }

@@ -1,0 +1,61 @@
+//! What a list row shows of a connection: the lean shape the list, the start-up
+//! snapshot and change events carry. The details panel fetches the full [`Connection`]
+//! (scopes, decoded JWT, userinfo, history) for the one selected connection.
+
+use authdeck_core::model::{
+    Connection, ConnectionState, Environment, Expiry, FedexGrant, LastError, Provider,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ts_rs::TS;
+
+/// A subset of [`Connection`] with the same field names and types, so a full
+/// connection (what `refresh` or `connect_*` return) can stand in for one in the UI.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct ConnectionSummary {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub provider: Provider,
+    pub environment: Environment,
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<FedexGrant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_expires: Option<Expiry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires: Option<Expiry>,
+    pub state: ConnectionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    /// Lets the window ignore an event older than what it shows.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Connection> for ConnectionSummary {
+    fn from(c: &Connection) -> Self {
+        Self {
+            id: c.id.clone(),
+            client_id: c.client_id.clone(),
+            client_name: c.client_name.clone(),
+            provider: c.provider,
+            environment: c.environment,
+            label: c.label.clone(),
+            support_code: c.support_code.clone(),
+            grant: c.grant,
+            child_key: c.child_key.clone(),
+            username: c.username.clone(),
+            access_expires: c.access_expires,
+            refresh_expires: c.refresh_expires,
+            state: c.state,
+            last_error: c.last_error.clone(),
+            updated_at: c.updated_at,
+        }
+    }
+}
