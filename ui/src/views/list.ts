@@ -46,7 +46,10 @@ export interface ListOptions {
   onCountChange?: (count: number) => void;
   /** The scrolling element the list is in (defaults to the list itself). */
   scrollRoot?: HTMLElement;
-  /** Pixels rendered beyond each edge of the view. */
+  /**
+   * Pixels rendered beyond each edge of the view, from the first tick or scroll on: the
+   * first frame holds only the rows in view (each row costs its layout and paint).
+   */
   overscan?: number;
   now?: () => number;
 }
@@ -308,9 +311,13 @@ export class ConnectionList {
   private measured = false;
   private measuredWidth = -1;
   private readonly scrollRoot: HTMLElement;
-  private readonly overscan: number;
+  private readonly overscanPx: number;
+  private overscan = 0;
   private readonly unsubscribe: () => void;
-  private readonly onScroll = (): void => this.render();
+  private readonly onScroll = (): void => {
+    this.overscan = this.overscanPx;
+    this.render();
+  };
   private readonly onResize = (): void => {
     if (this.scrollRoot.clientWidth !== this.measuredWidth) this.measured = false;
     this.render();
@@ -321,7 +328,7 @@ export class ConnectionList {
 
   constructor(private readonly opts: ListOptions) {
     this.now = opts.now ?? (() => Date.now());
-    this.overscan = opts.overscan ?? 240;
+    this.overscanPx = opts.overscan ?? 240;
     this.el = h('div', {
       class: 'conn-list',
       role: 'grid',
@@ -729,6 +736,10 @@ export class ConnectionList {
    */
   private tick(now: number): void {
     if (this.rendered.size === 0) return;
+    if (this.overscan !== this.overscanPx) {
+      this.overscan = this.overscanPx;
+      this.render();
+    }
     const { top, bottom } = this.viewport();
     for (const v of this.rendered.values()) {
       if (!(v instanceof RowView) || !v.entry) continue;
