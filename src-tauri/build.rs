@@ -14,6 +14,7 @@ fn authdeck_commands() -> &'static [&'static str] {
     &[
         "app_info",
         "snapshot",
+        "changes",
         "connection_details",
         "list_clients",
         "add_client",

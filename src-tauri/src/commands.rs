@@ -15,6 +15,7 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
+use crate::changes::Changes;
 use crate::state::AppState;
 use crate::summary::ConnectionSummary;
 
@@ -43,17 +44,14 @@ pub struct AppInfo {
 }
 
 /// Everything the window shows when it (re)loads. The first one is in the page before
-/// its scripts run (see `startup`); the window asks for a fresh one once it listens.
+/// its scripts run (see `startup`); then the window follows `changes` after `version`.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct Snapshot {
-    /// Changes sent to the window so far; give it back to `snapshot` as `known`.
+    /// The change feed's version this snapshot includes (see `changes`).
     pub version: u64,
     pub app_info: AppInfo,
-    /// Lean rows (the details panel asks for the full connection it shows); `null`
-    /// when nothing changed since the `known` version.
-    pub connections: Option<Vec<ConnectionSummary>>,
-    /// Redirects that finished before the window listened (e.g. one that started the app).
-    pub callbacks: Vec<CallbackResult>,
+    /// Lean rows: the details panel asks for the full connection it shows.
+    pub connections: Vec<ConnectionSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -63,7 +61,7 @@ pub struct ConnectionDetails {
 }
 
 /// The result of a redirect that arrived through the OS (deep link), sent to the
-/// window as the `authdeck://callback` event.
+/// window as a `redirect_finished` change.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct CallbackResult {
     pub ok: bool,
@@ -120,11 +118,17 @@ pub async fn app_info(state: State<'_, AppState>) -> CmdResult<AppInfo> {
     Ok(state.app_info().await)
 }
 
-/// Called by the window once it listens to events (see [`Snapshot`]); `known`: the
-/// version of the snapshot it shows, if any.
+/// What the window shows (see [`Snapshot`]).
 #[tauri::command]
-pub async fn snapshot(state: State<'_, AppState>, known: Option<u64>) -> CmdResult<Snapshot> {
-    state.snapshot(known).await
+pub async fn snapshot(state: State<'_, AppState>) -> CmdResult<Snapshot> {
+    state.snapshot().await
+}
+
+/// The changes after version `after`, as soon as there are some (a long poll; see
+/// [`crate::changes`]).
+#[tauri::command]
+pub async fn changes(state: State<'_, AppState>, after: u64) -> CmdResult<Changes> {
+    Ok(state.changes().changes_after(after).await)
 }
 
 #[tauri::command]
@@ -303,7 +307,7 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     AppInfo::export_all(&cfg)?;
     Snapshot::export_all(&cfg)?;
     ConnectionSummary::export_all(&cfg)?;
-    crate::events::ChangeEvent::export_all(&cfg)?;
+    Changes::export_all(&cfg)?;
     ConnectionDetails::export_all(&cfg)?;
     CallbackResult::export_all(&cfg)?;
     NewClientInput::export_all(&cfg)?;

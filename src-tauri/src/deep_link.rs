@@ -2,18 +2,17 @@
 //!
 //! The OS starts a second `authdeck` with the URL as its argument; single-instance
 //! forwards it to this process (`on_open_url`), which completes the authorization and
-//! tells the window. The URL carries the code and state: it is never logged.
+//! tells the window (a `redirect_finished` change). The URL carries the code and state:
+//! it is never logged.
 
 use authdeck_core::authorize::APP_SCHEME;
-use tauri::{AppHandle, Emitter, Manager as _};
+use tauri::{AppHandle, Manager as _};
 use tauri_plugin_deep_link::DeepLinkExt;
 
+use crate::changes::{self, ChangeEvent};
 use crate::commands::CallbackResult;
-use crate::events::{self, ChangeEvent};
 use crate::state::AppState;
 use crate::summary::ConnectionSummary;
-
-pub const CALLBACK_EVENT: &str = "authdeck://callback";
 
 /// Is there a D-Bus session bus? Without one, single-instance cannot forward a second
 /// launch and silently starts a second app instead: detect it and say so.
@@ -63,7 +62,7 @@ pub fn register_scheme(app: &AppHandle) {
                 app.state::<AppState>().report_deep_link_problem(format!(
                     "Authdeck could not register itself for {APP_SCHEME}: links"
                 ));
-                events::emit_change(&app, &ChangeEvent::AppInfoChanged);
+                changes::push(&app, ChangeEvent::AppInfoChanged);
             }
         });
     }
@@ -86,11 +85,9 @@ fn complete(app: AppHandle, url: String) {
                 error: Some(error),
             },
         };
-        if let Some(result) = state.deliver_callback(result) {
-            if let Err(e) = app.emit(CALLBACK_EVENT, &result) {
-                tracing::warn!(error = %e, "could not tell the window about a redirect");
-            }
-        }
+        state.changes().push(ChangeEvent::RedirectFinished {
+            result: Box::new(result),
+        });
         if let Some(window) = app.get_webview_window("main") {
             let _ = window.unminimize();
             let _ = window.set_focus();

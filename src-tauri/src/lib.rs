@@ -1,9 +1,9 @@
 //! Authdeck's desktop shell. It wires windows, deep links, single-instance, the system
 //! browser, notifications and the clipboard to `authdeck-core`; the logic lives there.
 
+pub mod changes;
 pub mod commands;
 pub mod deep_link;
-pub mod events;
 pub mod logging;
 pub mod startup;
 pub mod state;
@@ -40,6 +40,7 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::snapshot,
+            commands::changes,
             commands::connection_details,
             commands::list_clients,
             commands::add_client,
@@ -115,7 +116,7 @@ pub fn run() {
                 .map_err(|_| "opening the store panicked")?
                 .map_err(|e| e as Box<dyn std::error::Error>)?;
             app.manage(state);
-            events::forward(app.handle());
+            changes::forward(app.handle());
             startup::build_main_window(app, &snapshot)?;
             deep_link::install(app);
             startup::finish_at_latest(app.handle());

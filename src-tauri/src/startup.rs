@@ -4,8 +4,8 @@
 //!    first [`Snapshot`] ([`preload`]).
 //! 2. The main window is built with that snapshot as an initialization script
 //!    ([`first_snapshot_script`]): the page renders the list in its first frame, with
-//!    no IPC round trip before it. The window then listens to events and asks for a
-//!    fresh `snapshot`, so nothing that changed meanwhile is lost.
+//!    no IPC round trip before it. The window then follows the `changes` after the
+//!    snapshot's version, so nothing that changed meanwhile is lost.
 //! 3. The UI calls `mark_ready` right after that first frame ([`mark_ready`]): the
 //!    start-up time is recorded, and what could wait starts ([`finish`]): the URL-scheme
 //!    registration, notifications and the background scheduler. If the window never
@@ -42,7 +42,7 @@ pub type Preloaded = Result<(AppState, Snapshot), Box<dyn std::error::Error + Se
 /// Open the store and read the first snapshot (runs on its own thread at start).
 pub fn preload(single_instance: bool) -> Preloaded {
     let state = AppState::open(Paths::resolve(None)?, single_instance)?;
-    let snapshot = tauri::async_runtime::block_on(state.first_snapshot())?;
+    let snapshot = tauri::async_runtime::block_on(state.snapshot())?;
     Ok((state, snapshot))
 }
 
@@ -176,8 +176,7 @@ mod tests {
                 deep_link_problem: Some("quote \" backslash \\ </script> \u{2028}".into()),
                 sandbox: None,
             },
-            connections: Some(Vec::new()),
-            callbacks: Vec::new(),
+            connections: Vec::new(),
         };
         let script = first_snapshot_script(&snapshot).unwrap();
         let literal = script

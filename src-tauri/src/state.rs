@@ -1,5 +1,5 @@
 //! What the app holds while it runs: the core's manager, the in-process sandbox
-//! emulator once the user starts it, and redirect results the window has yet to hear.
+//! emulator once the user starts it, and the feed of changes the window follows.
 
 use std::sync::Arc;
 
@@ -11,10 +11,10 @@ use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::{Error, ErrorCode, Result};
 use authdeck_emulator::{EmulatorConfig, RunningEmulator};
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
-use crate::commands::{AppInfo, CallbackResult, SandboxInfo, Snapshot};
+use crate::changes::ChangeFeed;
+use crate::commands::{AppInfo, SandboxInfo, Snapshot};
 use crate::summary::ConnectionSummary;
 
 /// The sandbox's fixed port, shared with `authdeckctl sandbox`, so demo clients added
@@ -27,17 +27,8 @@ pub struct AppState {
     single_instance: bool,
     deep_link_problem: std::sync::Mutex<Option<String>>,
     sandbox: Mutex<Option<(RunningEmulator, SandboxInfo)>>,
-    callbacks: std::sync::Mutex<Callbacks>,
-    /// Counts the changes sent to the window (see [`AppState::note_change`]).
-    changes: AtomicU64,
-}
-
-/// A redirect can finish before the window listens (one that started the app): its
-/// result waits here and goes out with the window's first `snapshot`.
-#[derive(Default)]
-struct Callbacks {
-    window_listening: bool,
-    waiting: Vec<CallbackResult>,
+    /// What the window hears about changes (see `changes`).
+    changes: ChangeFeed,
 }
 
 impl AppState {
@@ -58,8 +49,7 @@ impl AppState {
             single_instance,
             deep_link_problem: std::sync::Mutex::new(problem),
             sandbox: Mutex::new(None),
-            callbacks: std::sync::Mutex::default(),
-            changes: AtomicU64::new(0),
+            changes: ChangeFeed::default(),
         })
     }
 
@@ -90,67 +80,21 @@ impl AppState {
         }
     }
 
-    /// A change is about to be sent to the window (after the store has it).
-    pub fn note_change(&self) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
+    pub fn changes(&self) -> &ChangeFeed {
+        &self.changes
     }
 
-    /// What the window shows, for its first paint: read before the window exists.
-    pub async fn first_snapshot(&self) -> Result<Snapshot> {
-        // The count is read before the list: a change it misses is in the list, or
-        // counted after it, and then `snapshot` sends the list again.
-        let version = self.changes.load(Ordering::SeqCst);
+    /// What the window shows; it then follows the `changes` after `version`.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        // The version is read before the list: a change it misses is in the list, or
+        // comes after `version` in the feed (and is applied again, harmlessly).
+        let version = self.changes.version();
+        let connections = self.manager.list().await?;
         Ok(Snapshot {
             version,
             app_info: self.app_info().await,
-            connections: Some(self.summaries().await?),
-            callbacks: Vec::new(),
+            connections: connections.iter().map(ConnectionSummary::from).collect(),
         })
-    }
-
-    /// What the window shows, asked for once it listens to events: from now on redirect
-    /// results are sent as events; those that finished earlier come with this snapshot.
-    /// The list is left out when nothing changed since the window's `known` version.
-    pub async fn snapshot(&self, known: Option<u64>) -> Result<Snapshot> {
-        let version = self.changes.load(Ordering::SeqCst);
-        let connections = if known == Some(version) {
-            None
-        } else {
-            Some(self.summaries().await?)
-        };
-        let app_info = self.app_info().await;
-        let callbacks = match self.callbacks.lock() {
-            Ok(mut c) => {
-                c.window_listening = true;
-                std::mem::take(&mut c.waiting)
-            }
-            Err(_) => Vec::new(),
-        };
-        Ok(Snapshot {
-            version,
-            app_info,
-            connections,
-            callbacks,
-        })
-    }
-
-    async fn summaries(&self) -> Result<Vec<ConnectionSummary>> {
-        let connections = self.manager.list().await?;
-        Ok(connections.iter().map(ConnectionSummary::from).collect())
-    }
-
-    /// A redirect finished: `Some` when the window listens and should be told now;
-    /// `None` when it is kept for the window's first `snapshot`.
-    pub fn deliver_callback(&self, result: CallbackResult) -> Option<CallbackResult> {
-        let Ok(mut c) = self.callbacks.lock() else {
-            return Some(result);
-        };
-        if c.window_listening {
-            Some(result)
-        } else {
-            c.waiting.push(result);
-            None
-        }
     }
 
     /// Start the built-in emulator (once) and register the demo clients that point at it.

@@ -40,6 +40,7 @@ fn app() -> App {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::snapshot,
+            commands::changes,
             commands::connection_details,
             commands::list_clients,
             commands::add_client,
@@ -231,38 +232,52 @@ fn connect_refresh_and_logout_through_ipc() {
     rt.block_on(emulator.shutdown());
 }
 
-/// The window's first list comes with the page; the `snapshot` it asks for once it
-/// listens leaves the list out when nothing changed, and brings the redirects that
-/// finished before it listened (after that, they are events).
+/// The window's first list comes with the page; then it follows the `changes` after
+/// that snapshot's version: a redirect that finished before it asked is there, as is
+/// a change from the manager, in order.
 #[test]
-fn snapshot_skips_an_unchanged_list_and_brings_early_redirects() {
+fn the_window_follows_the_changes_after_its_snapshot() {
     let app = app();
+    authdeck_app::changes::forward(app.window.app_handle());
     let state = app.window.state::<AppState>();
-    let first = tauri::async_runtime::block_on(state.first_snapshot()).unwrap();
-    assert_eq!(first.connections.as_deref().map(<[_]>::len), Some(0));
-    let early = commands::CallbackResult {
-        ok: false,
-        connection: None,
-        error: Some(authdeck_core::Error::invalid_input("A forged redirect.")),
-    };
-    assert!(state.deliver_callback(early.clone()).is_none(), "kept");
+    let first = tauri::async_runtime::block_on(state.snapshot()).unwrap();
+    assert!(first.connections.is_empty());
 
-    let fresh = invoke(&app, "snapshot", json!({"known": first.version})).unwrap();
-    assert!(fresh["connections"].is_null(), "{fresh}");
+    state
+        .changes()
+        .push(authdeck_app::changes::ChangeEvent::RedirectFinished {
+            result: Box::new(commands::CallbackResult {
+                ok: false,
+                connection: None,
+                error: Some(authdeck_core::Error::invalid_input("A forged redirect.")),
+            }),
+        });
+    let changes = invoke(&app, "changes", json!({"after": first.version})).unwrap();
+    assert_eq!(changes["version"], first.version + 1);
+    assert_eq!(changes["resync"], false);
+    assert_eq!(changes["events"][0]["kind"], "redirect_finished");
     assert_eq!(
-        fresh["callbacks"][0]["error"]["message"],
+        changes["events"][0]["result"]["error"]["message"],
         "A forged redirect."
     );
-    assert!(
-        state.deliver_callback(early).is_some(),
-        "sent: the window listens"
-    );
 
-    state.note_change();
-    let fresh = invoke(&app, "snapshot", json!({"known": first.version})).unwrap();
-    assert!(fresh["connections"].is_array(), "{fresh}");
-    assert_eq!(fresh["callbacks"], json!([]));
-    assert!(invoke(&app, "snapshot", json!({})).unwrap()["connections"].is_array());
+    // A change in the core reaches the feed, in order, after what the window has seen.
+    let seen = changes["version"].as_u64().unwrap();
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "iot", "provider": "iot", "environment": null, "client_id": "c",
+            "client_secret": null, "authorize_url": null, "token_url": null,
+            "auth_url": "http://127.0.0.1:9/auth", "redirect_uri": null, "pkce": false,
+            "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let changes = invoke(&app, "changes", json!({"after": seen})).unwrap();
+    assert_eq!(changes["events"][0]["kind"], "clients_changed", "{changes}");
+    let fresh = invoke(&app, "snapshot", json!({})).unwrap();
+    assert_eq!(fresh["version"], changes["version"]);
 }
 
 fn bindings_dir() -> PathBuf {

@@ -1,13 +1,12 @@
-// THE adapter to the Rust shell: every `invoke` and `listen` of the UI goes through
-// here, typed with the ts-rs bindings. Views import `api` and the `on*` listeners,
-// never `@tauri-apps/api` itself, so tests can stand in for the backend with mockIPC.
+// THE adapter to the Rust shell: every `invoke` of the UI goes through here, typed with
+// the ts-rs bindings. Views import `api`, never `@tauri-apps/api` itself, so tests can
+// stand in for the backend with mockIPC. Changes arrive through a command too (`changes`,
+// a long poll), not Tauri events: see src-tauri/src/changes.rs.
 
 import { invoke } from '@tauri-apps/api/core';
-import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type { AppInfo } from './bindings/AppInfo';
-import type { CallbackResult } from './bindings/CallbackResult';
-import type { ChangeEvent } from './bindings/ChangeEvent';
+import type { Changes } from './bindings/Changes';
 import type { Client } from './bindings/Client';
 import type { CommandError } from './bindings/CommandError';
 import type { Connection } from './bindings/Connection';
@@ -21,9 +20,6 @@ import type { NewClientInput } from './bindings/NewClientInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
-
-export const CHANGED_EVENT = 'authdeck://changed';
-export const CALLBACK_EVENT = 'authdeck://callback';
 
 const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'reauthorization_required',
@@ -71,11 +67,10 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 /** One typed wrapper per Tauri command; argument keys exactly as the shell expects. */
 export const api = {
   appInfo: () => call<AppInfo>('app_info'),
-  /**
-   * Everything the window shows; call it once listening: redirects that finished earlier
-   * come with it. `known`: the version shown, for no list when nothing changed since.
-   */
+  /** Everything the window shows. `known`: the version shown, for no list when nothing changed. */
   snapshot: (known: number | null = null) => call<Snapshot>('snapshot', { known }),
+  /** The changes after version `after`; answers as soon as there is one (or empty, later). */
+  changes: (after: number) => call<Changes>('changes', { after }),
   connectionDetails: (id: string) => call<ConnectionDetails>('connection_details', { id }),
   listClients: () => call<Client[]>('list_clients'),
   addClient: (input: NewClientInput) => call<Client>('add_client', { input }),
@@ -98,16 +93,6 @@ export const api = {
 };
 
 export type Api = typeof api;
-
-/** `authdeck://changed`: one `ChangeEvent` per change. */
-export function onChanged(handler: (event: ChangeEvent) => void): Promise<UnlistenFn> {
-  return listen<ChangeEvent>(CHANGED_EVENT, (e) => handler(e.payload));
-}
-
-/** `authdeck://callback`: the outcome of a deep-link redirect into the app. */
-export function onCallback(handler: (result: CallbackResult) => void): Promise<UnlistenFn> {
-  return listen<CallbackResult>(CALLBACK_EVENT, (e) => handler(e.payload));
-}
 
 /** The global the shell fills with the first snapshot before the page's scripts run. */
 export const SNAPSHOT_GLOBAL = '__AUTHDECK_SNAPSHOT__';

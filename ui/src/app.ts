@@ -2,11 +2,11 @@
 // and row buttons to commands. main.ts only calls `mountApp(document.body)`.
 //
 // The first list comes with the page (the shell's first snapshot, see api.ts), so it is
-// in the window's first frame; only then does the window subscribe to events and ask
-// for a fresh snapshot, which it reconciles in place. Without a first snapshot (tests,
-// a dev server) it subscribes, asks, then renders.
+// in the window's first frame; only then does the window follow the change feed from
+// that snapshot's version (`changes`, a long poll). Without a first snapshot (tests, a
+// dev server) it asks for one, renders it, then follows.
 
-import { api, onCallback, onChanged, takeFirstSnapshot, toCommandError } from './api';
+import { api, takeFirstSnapshot, toCommandError } from './api';
 import type { AppInfo } from './bindings/AppInfo';
 import type { CallbackResult } from './bindings/CallbackResult';
 import type { ChangeEvent } from './bindings/ChangeEvent';
@@ -37,7 +37,7 @@ export interface App {
   /** Settles once the first list is on screen (or its failure is shown). */
   ready: Promise<void>;
   openAddConnection(opts?: { tab?: Provider; client?: string; username?: string }): AddConnectionDialog;
-  /** Unlistens (awaitable, so tests can tear the fake backend down afterwards). */
+  /** Stops following changes (awaitable, so tests can tear the fake backend down afterwards). */
   dispose(): Promise<void>;
 }
 
@@ -242,9 +242,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     else if (text && deepLinkBannerEl) setText(deepLinkBannerEl.firstElementChild!, text);
   }
 
-  // ---- backend events ----------------------------------------------------------------
-  let loaded = false;
-  const buffered: ChangeEvent[] = [];
+  // ---- changes -----------------------------------------------------------------------
   function applyEvent(ev: ChangeEvent): void {
     switch (ev.kind) {
       case 'connection_changed':
@@ -263,12 +261,14 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       case 'app_info_changed':
         void api.appInfo().then(applyAppInfo, () => {});
         break;
-      case 'resync':
-        void api.snapshot().then((s) => applySnapshot(s), () => {});
+      case 'redirect_finished':
+        onRedirect(ev.result);
         break;
+      case 'resync':
+        break; // follow() loads the snapshot again
     }
   }
-  function onCallbackResult(result: CallbackResult): void {
+  function onRedirect(result: CallbackResult): void {
     if (addDialog?.dialog.open && addDialog.handleCallback(result)) return;
     if (result.ok && result.connection != null) {
       list.upsert(result.connection);
@@ -279,21 +279,33 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       banner(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error');
     }
   }
-  let shownVersion: number | null = null;
+  /** The change feed's version the window shows. */
+  let shownVersion = 0;
   function applySnapshot(snap: Snapshot): void {
     applyAppInfo(snap.app_info);
-    if (snap.connections) list.setAll(snap.connections);
+    list.setAll(snap.connections);
     shownVersion = snap.version;
-    for (const cb of snap.callbacks) onCallbackResult(cb);
   }
-  function subscribe(): Promise<(() => void)[]> {
-    return Promise.all([
-      onChanged((ev) => (loaded ? applyEvent(ev) : buffered.push(ev))),
-      onCallback(onCallbackResult),
-    ]).catch((e) => {
-      banner(`Live updates are not available: ${toCommandError(e).message}`, 'error');
-      return [] as (() => void)[];
-    });
+
+  let stopped = false;
+  /** Follow the change feed from the version shown, until disposed. */
+  async function follow(): Promise<void> {
+    let failures = 0;
+    while (!stopped) {
+      try {
+        const batch = await api.changes(shownVersion);
+        if (stopped) return;
+        failures = 0;
+        for (const ev of batch.events) applyEvent(ev);
+        shownVersion = batch.version;
+        if (batch.resync || batch.events.some((ev) => ev.kind === 'resync')) applySnapshot(await api.snapshot());
+      } catch (e) {
+        if (stopped) return;
+        failures += 1;
+        if (failures === 1) banner(`Live updates are not available: ${toCommandError(e).message}`, 'error');
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** failures)));
+      }
+    }
   }
 
   // ---- first load --------------------------------------------------------------------
@@ -318,27 +330,23 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   }
 
   const first = options.firstSnapshot === undefined ? takeFirstSnapshot() : options.firstSnapshot;
-  let painted: Promise<void> | null = null;
-  if (first) {
-    applySnapshot(first);
-    painted = listRendered();
-  }
-  let unlisteners: Promise<(() => void)[]> | null = null;
   const ready = (async () => {
-    // Nothing competes with the frame that paints the first list.
-    if (painted) await painted;
-    unlisteners = subscribe();
-    await unlisteners; // subscribe first: nothing that changes during the load is lost
-    try {
-      applySnapshot(await api.snapshot(shownVersion));
-    } catch (e) {
-      if (!first) list.setAll([]);
-      banner(`The connections could not be loaded. ${errorLine(toCommandError(e))}`, 'error');
+    if (first) {
+      applySnapshot(first);
+      // Nothing competes with the frame that paints the first list.
+      await listRendered();
+    } else {
+      try {
+        applySnapshot(await api.snapshot());
+      } catch (e) {
+        list.setAll([]);
+        banner(`The connections could not be loaded. ${errorLine(toCommandError(e))}`, 'error');
+      }
+      void listRendered();
     }
-    loaded = true;
-    for (const ev of buffered.splice(0)) applyEvent(ev);
-    if (!first) void listRendered();
   })();
+  // From the snapshot shown on: nothing that changes meanwhile is lost.
+  void ready.then(follow);
 
   return {
     list,
@@ -352,8 +360,8 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       list.dispose();
       details.dispose();
       shell.remove();
+      stopped = true;
       await ready.catch(() => {});
-      for (const unlisten of (await unlisteners) ?? []) unlisten();
     },
   };
 }

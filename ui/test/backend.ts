@@ -1,14 +1,13 @@
-// A fake Tauri backend for DOM tests: mockIPC with event mocking, a call log, and
-// per-command overrides.
+// A fake Tauri backend for DOM tests: mockIPC, a call log, per-command overrides, and a
+// change feed (`changes`, a long poll) that `changed` / `callback` add to.
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
-import { emit } from '@tauri-apps/api/event';
 
-import { CALLBACK_EVENT, CHANGED_EVENT } from '../src/api';
 import type { AppInfo } from '../src/bindings/AppInfo';
 import type { CallbackResult } from '../src/bindings/CallbackResult';
 import type { Client } from '../src/bindings/Client';
 import type { Connection } from '../src/bindings/Connection';
 import type { ChangeEvent } from '../src/bindings/ChangeEvent';
+import type { Changes } from '../src/bindings/Changes';
 import type { Snapshot } from '../src/bindings/Snapshot';
 
 export interface Call {
@@ -36,9 +35,18 @@ export function fakeBackend(opts: {
 } = {}) {
   const calls: Call[] = [];
   const appInfo = (): AppInfo => ({ ...APP_INFO, ...opts.appInfo });
+  // The change feed: event i has version i + 1.
+  const feed: ChangeEvent[] = [];
+  let waiting: (() => void)[] = [];
+  const changesAfter = (after: number): Changes => ({ version: feed.length, events: feed.slice(after), resync: false });
   const handlers: Record<string, Handler> = {
     app_info: appInfo,
-    snapshot: (): Snapshot => ({ version: 1, app_info: appInfo(), connections: opts.connections ?? [], callbacks: [] }),
+    snapshot: (): Snapshot => ({ version: feed.length, app_info: appInfo(), connections: opts.connections ?? [] }),
+    changes: (a) => {
+      const after = a.after as number;
+      if (after < feed.length) return changesAfter(after);
+      return new Promise((resolve) => waiting.push(() => resolve(changesAfter(after))));
+    },
     list_clients: () => opts.clients ?? [],
     connection_details: (a) => ({
       connection: (opts.connections ?? []).find((c) => c.id === a.id),
@@ -54,14 +62,21 @@ export function fakeBackend(opts: {
       if (!h) return Promise.reject({ code: 'internal', message: `no fake for ${cmd}` });
       return h(args);
     },
-    { shouldMockEvents: true },
   );
+  /** Add a change to the feed; waits until the window has had it. */
+  const changed = async (event: ChangeEvent): Promise<void> => {
+    feed.push(event);
+    const w = waiting;
+    waiting = [];
+    for (const wake of w) wake();
+    await settle();
+  };
   return {
     calls,
     handlers,
     callsTo: (cmd: string) => calls.filter((c) => c.cmd === cmd),
-    changed: (event: ChangeEvent) => emit(CHANGED_EVENT, event),
-    callback: (result: CallbackResult) => emit(CALLBACK_EVENT, result),
+    changed,
+    callback: (result: CallbackResult) => changed({ kind: 'redirect_finished', result }),
     reset: () => clearMocks(),
   };
 }

@@ -59,7 +59,7 @@ describe('the connections list', () => {
     expect($(tid('sandbox-start'), $(tid('empty-state')))).toBeTruthy();
   });
 
-  it('inserts, updates in place (same node) and removes on authdeck://changed', async () => {
+  it('inserts, updates in place (same node) and removes on changes', async () => {
     const b = fakeBackend({ connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'c', label: 'Gamma' })] });
     await start(b);
     const before = row('a');
@@ -96,8 +96,10 @@ describe('the connections list', () => {
     app = mountApp(document.body, { ticker: new Ticker({ doc: null }) });
     await settle();
     await b.changed({ kind: 'connection_changed', connection: conn({ id: 'late', label: 'Late', updated_at: iso(NOW) }) });
-    release({ version: 1, app_info: APP_INFO, connections: [conn({ id: 'x', label: 'Early' })], callbacks: [] });
+    // The list was read before the change (version 0): the change follows from the feed.
+    release({ version: 0, app_info: APP_INFO, connections: [conn({ id: 'x', label: 'Early' })] });
     await app.ready;
+    await settle();
     expect(rowIds('flowaccount')).toEqual(['x', 'late']);
   });
 
@@ -290,15 +292,15 @@ describe('details and filter', () => {
   });
 });
 
-describe('the first snapshot (in the page before its scripts)', () => {
-  const snap = (over: Partial<Snapshot> = {}): Snapshot => ({ version: 7, app_info: APP_INFO, connections: [], callbacks: [], ...over });
+describe('the first snapshot (in the page before its scripts) and the change feed', () => {
+  const snap = (over: Partial<Snapshot> = {}): Snapshot => ({ version: 7, app_info: APP_INFO, connections: [], ...over });
 
-  it('renders the list at mount, before any IPC, then asks for changes since its version', async () => {
-    const b = fakeBackend({ handlers: { snapshot: () => snap({ connections: null }) } });
+  it('renders the list at mount, before any IPC, then follows the changes after its version', async () => {
+    const b = fakeBackend();
     backend = b;
     app = mountApp(document.body, {
       ticker: new Ticker({ doc: null }),
-      firstSnapshot: snap({ connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
+      firstSnapshot: snap({ version: 0, connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
     });
     // Synchronously: rows and the ready mark, no command called yet.
     expect(rowIds('flowaccount')).toEqual(['a', 'b']);
@@ -306,41 +308,43 @@ describe('the first snapshot (in the page before its scripts)', () => {
     expect(b.calls).toHaveLength(0);
     const before = row('a');
     await app.ready;
-    expect(b.callsTo('snapshot')).toEqual([{ cmd: 'snapshot', args: { known: 7 } }]);
-    // The shell hears of the painted list before the window asks for more.
+    await settle();
+    // The shell hears of the painted list before the window asks for anything.
     const order = b.calls.map((c) => c.cmd);
     expect(order.indexOf('mark_ready')).toBeGreaterThanOrEqual(0);
-    expect(order.indexOf('mark_ready')).toBeLessThan(order.indexOf('snapshot'));
-    // Nothing changed: the list stays as it was.
-    expect(rowIds('flowaccount')).toEqual(['a', 'b']);
+    expect(order.indexOf('mark_ready')).toBeLessThan(order.indexOf('changes'));
+    expect(b.callsTo('changes')[0]!.args).toEqual({ after: 0 });
+    expect(b.callsTo('snapshot')).toHaveLength(0);
+    await b.changed({ kind: 'connection_changed', connection: conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }) });
     expect(row('a')).toBe(before);
+    expect($(tid('status-chip'), before).textContent).toBe('Re-authorization needed');
+    expect(b.callsTo('changes').map((c) => c.args)).toEqual([{ after: 0 }, { after: 1 }]);
   });
 
-  it('reconciles a fresh snapshot in place: updated rows keep their node, gone ones go', async () => {
-    backend = fakeBackend({
-      handlers: {
-        snapshot: () => snap({
-          version: 9,
-          connections: [conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }), conn({ id: 'c', label: 'Gamma' })],
-        }),
-      },
-    });
+  it('resync loads the snapshot again and reconciles it in place', async () => {
+    const b = fakeBackend({ connections: [conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }), conn({ id: 'c', label: 'Gamma' })] });
+    backend = b;
     app = mountApp(document.body, {
       ticker: new Ticker({ doc: null }),
-      firstSnapshot: snap({ connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
+      firstSnapshot: snap({ version: 0, connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
     });
     const before = row('a');
     await app.ready;
+    await b.changed({ kind: 'resync' });
+    expect(b.callsTo('snapshot')).toHaveLength(1);
     expect(rowIds('flowaccount')).toEqual(['a', 'c']);
     expect(row('a')).toBe(before);
     expect($(tid('status-chip'), before).textContent).toBe('Re-authorization needed');
   });
 
-  it('redirects that finished before the window listened arrive with the snapshot', async () => {
+  it('a redirect that finished before the window followed the feed is in it', async () => {
+    const b = fakeBackend();
+    backend = b;
     const c = conn({ id: 'n', label: 'Early Biz', updated_at: iso(NOW) });
-    backend = fakeBackend({ handlers: { snapshot: () => snap({ connections: [c], callbacks: [{ ok: true, connection: c, error: null }] }) } });
-    app = mountApp(document.body, { ticker: new Ticker({ doc: null }), firstSnapshot: snap() });
+    await b.callback({ ok: true, connection: c, error: null }); // version 1, e.g. the redirect that started the app
+    app = mountApp(document.body, { ticker: new Ticker({ doc: null }), firstSnapshot: snap({ version: 0 }) });
     await app.ready;
+    await settle();
     expect(row('n').getAttribute('aria-selected')).toBe('true');
     expect($$(tid('toast')).map((t) => t.textContent)).toContain('Connected Early Biz.');
   });

@@ -4,6 +4,6 @@ import type { ConnectionSummary } from "./ConnectionSummary";
 
 /**
  * The result of a redirect that arrived through the OS (deep link), sent to the
- * window as the `authdeck://callback` event.
+ * window as a `redirect_finished` change.
  */
 export type CallbackResult = { ok: boolean, connection: ConnectionSummary | null, error: CommandError | null, };
