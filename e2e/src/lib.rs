@@ -378,16 +378,32 @@ impl Ui {
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         // Let CSS transitions and the countdown tick settle.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let png = self.c.screenshot().await.context("taking a screenshot")?;
+        let png = self.window_png().await.context("taking a screenshot")?;
         std::fs::create_dir_all(&self.env.screenshots)?;
         let path = self.env.screenshots.join(format!("{name}.png"));
         std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
 
+    /// The window as the X server shows it (PNG). Not WebDriver's screenshot command:
+    /// WebKitGTK 2.50 never answers it when the page is rendered without compositing,
+    /// which is how Authdeck renders (src-tauri/src/lib.rs). The X server holds the
+    /// pixels the user sees.
+    pub async fn window_png(&self) -> Result<Vec<u8>> {
+        let (x, y, w, h) = self
+            .c
+            .get_window_rect()
+            .await
+            .context("the window's position")?;
+        let rect = [x, y, w, h].map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        tokio::task::spawn_blocking(move || xshot::capture(rect))
+            .await
+            .context("the screenshot thread")?
+    }
+
     async fn save_failure(&self, name: &str) {
         let _ = std::fs::create_dir_all(&self.env.artifacts);
-        if let Ok(png) = self.c.screenshot().await {
+        if let Ok(png) = self.window_png().await {
             let _ = std::fs::write(self.env.artifacts.join(format!("{name}.png")), png);
         }
         let text = self.page_text().await;
@@ -847,5 +863,71 @@ mod tests {
         assert_eq!(p("1h 0m"), None);
         assert_eq!(p("23h 59m"), None);
         assert_eq!(p("unknown"), None);
+    }
+}
+
+/// Screenshots from the X server: one thread owns GDK (it may be used from one thread
+/// only) and reads rectangles of the root window.
+mod xshot {
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Duration;
+
+    use anyhow::{anyhow, Context as _, Result};
+    use gdk::prelude::*;
+
+    type Reply = Sender<Result<Vec<u8>, String>>;
+    /// A rectangle of the root window (x, y, width, height) and where to answer.
+    type Request = ([i32; 4], Reply);
+
+    static WORKER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+
+    pub fn capture(rect: [i32; 4]) -> Result<Vec<u8>> {
+        let worker = WORKER.get_or_init(|| {
+            let (tx, rx) = channel::<Request>();
+            std::thread::spawn(move || {
+                let ready = init();
+                for (rect, reply) in rx {
+                    let _ = reply.send(match &ready {
+                        Ok(()) => grab(rect),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+            });
+            Mutex::new(tx)
+        });
+        let (reply, answer) = channel();
+        worker
+            .lock()
+            .map_err(|_| anyhow!("the screenshot thread panicked"))?
+            .send((rect, reply))
+            .context("the screenshot thread is gone")?;
+        answer
+            .recv_timeout(Duration::from_secs(15))
+            .context("no screenshot within 15 s")?
+            .map_err(|e| anyhow!(e))
+    }
+
+    /// `gdk::init` would end the process without a display: check instead.
+    fn init() -> Result<(), String> {
+        // SAFETY: called once, on the thread that uses GDK from then on; null argv is
+        // allowed.
+        let ok = unsafe { gdk::ffi::gdk_init_check(std::ptr::null_mut(), std::ptr::null_mut()) };
+        if ok == 0 {
+            return Err("no X display for screenshots (is DISPLAY set?)".into());
+        }
+        // SAFETY: GDK was initialised on this thread just above.
+        unsafe { gdk::set_initialized() };
+        Ok(())
+    }
+
+    fn grab([x, y, w, h]: [i32; 4]) -> Result<Vec<u8>, String> {
+        let root = gdk::Window::default_root_window();
+        let pixbuf = root
+            .pixbuf(x, y, w, h)
+            .ok_or_else(|| format!("could not read {w}x{h}+{x}+{y} from the X server"))?;
+        pixbuf
+            .save_to_bufferv("png", &[])
+            .map_err(|e| format!("encoding the screenshot: {e}"))
     }
 }
