@@ -125,6 +125,13 @@ pub fn run() {
     // The store opens and the first list is read while GTK and the plugins start.
     let preload = std::thread::spawn(move || startup::preload(single_instance));
     let result = builder(single_instance)
+        .on_page_load(|webview, payload| {
+            if webview.label() == startup::MAIN_WINDOW
+                && matches!(payload.event(), tauri::webview::PageLoadEvent::Finished)
+            {
+                startup::show_main_window(webview.app_handle());
+            }
+        })
         .setup(move |app| {
             let log_dir = app.path().app_log_dir()?;
             match logging::init(&log_dir) {
