@@ -111,6 +111,7 @@ fn prefer_composited_rendering_off() {
 
 /// Whether to set `WEBKIT_DISABLE_COMPOSITING_MODE`, given `AUTHDECK_GPU_COMPOSITING`
 /// and the user's own `WEBKIT_DISABLE_COMPOSITING_MODE`: never over the user's choice.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn turn_compositing_off(
     gpu: Option<&std::ffi::OsStr>,
     webkit_setting: Option<&std::ffi::OsStr>,

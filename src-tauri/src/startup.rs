@@ -181,7 +181,7 @@ pub fn finish(app: &tauri::AppHandle) {
 const RELEASE_AFTER: Duration = Duration::from_secs(3);
 
 /// Start-up reads every connection more than once (the first snapshot, the scheduler's
-/// first pass) on threads whose malloc arenas keep what was freed: about 3 MiB at 1,000
+/// first pass) on threads whose malloc arenas keep what was freed: about 2 MiB at 1,000
 /// connections. Give it back to the system once that burst is over (glibc).
 fn release_startup_memory() {
     tauri::async_runtime::spawn(async {
