@@ -67,8 +67,8 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 /** One typed wrapper per Tauri command; argument keys exactly as the shell expects. */
 export const api = {
   appInfo: () => call<AppInfo>('app_info'),
-  /** Everything the window shows. `known`: the version shown, for no list when nothing changed. */
-  snapshot: (known: number | null = null) => call<Snapshot>('snapshot', { known }),
+  /** Everything the window shows (a resync, or no first snapshot in the page). */
+  snapshot: () => call<Snapshot>('snapshot'),
   /** The changes after version `after`; answers as soon as there is one (or empty, later). */
   changes: (after: number) => call<Changes>('changes', { after }),
   connectionDetails: (id: string) => call<ConnectionDetails>('connection_details', { id }),
