@@ -870,7 +870,7 @@ mod tests {
 /// only) and reads rectangles of the root window.
 mod xshot {
     use std::sync::mpsc::{channel, Sender};
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::OnceLock;
     use std::time::Duration;
 
     use anyhow::{anyhow, Context as _, Result};
@@ -880,7 +880,7 @@ mod xshot {
     /// A rectangle of the root window (x, y, width, height) and where to answer.
     type Request = ([i32; 4], Reply);
 
-    static WORKER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+    static WORKER: OnceLock<Sender<Request>> = OnceLock::new();
 
     pub fn capture(rect: [i32; 4]) -> Result<Vec<u8>> {
         let worker = WORKER.get_or_init(|| {
@@ -894,12 +894,10 @@ mod xshot {
                     });
                 }
             });
-            Mutex::new(tx)
+            tx
         });
         let (reply, answer) = channel();
         worker
-            .lock()
-            .map_err(|_| anyhow!("the screenshot thread panicked"))?
             .send((rect, reply))
             .context("the screenshot thread is gone")?;
         answer
