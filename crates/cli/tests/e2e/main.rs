@@ -10,4 +10,6 @@ mod common;
 mod connect;
 mod errors;
 mod lifecycle;
+mod provider_echo;
+mod proxy;
 mod rotation;
