@@ -8,6 +8,8 @@ mod canary;
 mod clients;
 mod common;
 mod connect;
+mod datadir;
 mod errors;
+mod faults;
 mod lifecycle;
 mod rotation;
