@@ -4,9 +4,11 @@
 //! Exit codes: 0 ok, 2 usage / invalid argument, 3 re-authorization required, 1 any
 //! other error (one line on stderr; `--json` makes it a JSON object).
 
+// First: its `outln!` / `errln!` are used everywhere below.
+#[macro_use]
+mod output;
 mod input;
 mod loopback;
-mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +86,13 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(SandboxArgs),
+    /// Start over after the data directory was lost (deleted, or its database emptied):
+    /// delete the secrets the lost store left in the keyring. Refused for a working store.
+    Reset {
+        /// Really delete them (without it: say how many would go).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,7 +242,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("authdeckctl: could not start: {e}");
+            errln!("authdeckctl: could not start: {e}");
             return ExitCode::from(1);
         }
     };
@@ -271,11 +280,11 @@ fn exit_code(e: &Error) -> u8 {
 
 fn report(e: &Error, json: bool) {
     if json {
-        eprintln!("{}", serde_json::to_string(e).unwrap_or_default());
+        errln!("{}", serde_json::to_string(e).unwrap_or_default());
     } else {
         match &e.detail {
-            Some(d) => eprintln!("authdeckctl: {} [{}: {d}]", e.message, e.code),
-            None => eprintln!("authdeckctl: {} [{}]", e.message, e.code),
+            Some(d) => errln!("authdeckctl: {} [{}: {d}]", e.message, e.code),
+            None => errln!("authdeckctl: {} [{}]", e.message, e.code),
         }
     }
 }
@@ -283,20 +292,32 @@ fn report(e: &Error, json: bool) {
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::internal("Could not encode JSON output.").with_detail(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
-async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
+/// Open the store: the data directory, the database (checked to be the store the keyring
+/// belongs to, see `vault::check_store`) and the keyring.
+async fn open_store(data_dir: Option<PathBuf>) -> Result<(Paths, Db, Arc<KeyringStore>)> {
     let paths = Paths::resolve(data_dir)?;
     paths.ensure()?;
+    let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
     let db = tokio::task::spawn_blocking({
         let path = paths.database();
-        move || Db::open(&path)
+        let secrets = secrets.clone();
+        move || {
+            let db = Db::open(&path)?;
+            authdeck_core::store::vault::check_store(&db, secrets.as_ref())?;
+            Ok::<_, Error>(db)
+        }
     })
     .await
     .map_err(|_| Error::internal("Opening the database panicked."))??;
-    let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
+    Ok((paths, db, secrets))
+}
+
+async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
+    let (paths, db, secrets) = open_store(data_dir).await?;
     let options = ManagerOptions {
         lock_dir: Some(paths.data_dir.join("locks")),
         refresh_concurrency,
@@ -309,6 +330,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
     if let Command::Sandbox(args) = cli.command {
         return sandbox(args, cli.data_dir).await;
+    }
+    if let Command::Reset { yes } = cli.command {
+        return reset(cli.data_dir, yes).await;
     }
     let concurrency = match &cli.command {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
@@ -352,14 +376,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&client)?;
             } else {
-                println!(
+                outln!(
                     "Added {} client {:?} ({}).",
                     client.provider.display_name(),
                     client.name,
                     client.environment
                 );
                 if let Some(uri) = &client.options.redirect_uri {
-                    println!("Register this redirect URI with FlowAccount: {uri}");
+                    outln!("Register this redirect URI with FlowAccount: {uri}");
                 }
             }
         }
@@ -374,7 +398,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Client(ClientCommand::Remove { name }) => {
             manager.remove_client(&name).await?;
             if !json {
-                println!("Removed client {name:?} and its secret.");
+                outln!("Removed client {name:?} and its secret.");
             }
         }
         Command::Connect(ConnectCommand::Flowaccount { client, no_browser }) => {
@@ -472,7 +496,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .access_token(&connection, Duration::from_secs(min_validity))
                 .await?;
             // The one place a token is printed: the user asked for it, on stdout only.
-            println!("{}", token.expose());
+            outln!("{}", token.expose());
         }
         Command::Refresh {
             connection: Some(connection),
@@ -486,7 +510,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .access_expires
                     .map(|e| output::duration_text(e.seconds_left(now())))
                     .unwrap_or_else(|| "unknown".into());
-                println!("Refreshed {}: access token expires in {left}.", conn.label);
+                outln!("Refreshed {}: access token expires in {left}.", conn.label);
             }
         }
         Command::Refresh {
@@ -497,11 +521,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&serde_json::json!({ "outcome": outcome }))?;
             } else {
-                println!(
+                outln!(
                     "{}",
                     match outcome {
                         LogoutOutcome::Revoked => "Logged out: the server revoked the session and the local tokens are deleted.",
                         LogoutOutcome::AlreadyRevoked => "Logged out: the server had already ended the session; the local tokens are deleted.",
+                        LogoutOutcome::TokensMissing => "Logged out here only: the session's tokens were missing from the keyring, so the server could not be asked to end it and it may still be active. The local record is deleted. To end the session at the server, log in again (`authdeckctl connect iot …`), then log out.",
                         LogoutOutcome::Disconnected => "Disconnected: the local tokens are deleted (history is kept).",
                     }
                 );
@@ -515,7 +540,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 output::history(&entries);
             }
         }
-        Command::Sandbox(_) => unreachable!("handled above"),
+        Command::Sandbox(_) | Command::Reset { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -532,7 +557,7 @@ fn connected(
         .access_expires
         .map(|e| output::duration_text(e.seconds_left(now)))
         .unwrap_or_else(|| "unknown".into());
-    println!(
+    outln!(
         "Connected {} {} (id {}): access token expires in {left}.",
         conn.provider.display_name(),
         conn.label,
@@ -562,24 +587,22 @@ async fn connect_flowaccount(
     if json {
         print_json(&pending)?;
     } else {
-        eprintln!(
-            "Open this address in your browser, log in to FlowAccount and pick the business:"
-        );
-        println!("{}", pending.authorize_url);
+        errln!("Open this address in your browser, log in to FlowAccount and pick the business:");
+        outln!("{}", pending.authorize_url);
     }
     if !no_browser {
         open_in_browser(&pending.authorize_url);
     }
     let Some(listener) = listener else {
         if !json {
-            eprintln!(
+            errln!(
                 "FlowAccount will redirect to {redirect}. The Authdeck app completes the connection; \
                  without it, copy the address the browser shows and run `authdeckctl callback 'URL'` (within 10 minutes)."
             );
         }
         return Ok(ExitCode::SUCCESS);
     };
-    eprintln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
+    errln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
     let wait = (pending.expires_at - manager.now())
         .to_std()
         .unwrap_or(Duration::from_secs(600));
@@ -615,13 +638,23 @@ fn open_in_browser(url: &str) {
             return;
         }
     }
-    eprintln!("(Could not start a browser: open the address above yourself.)");
+    errln!("(Could not start a browser: open the address above yourself.)");
+}
+
+/// A connection removed (logged out, disconnected) after `refresh --all` listed it: not
+/// refreshed, and not a failure either.
+fn removed_meanwhile(result: &Result<authdeck_core::model::Connection>) -> bool {
+    matches!(result, Err(e) if e.code == ErrorCode::NotFound)
 }
 
 async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
     let reports = manager.refresh_all().await?;
     let now = manager.now();
-    let failed = reports.iter().filter(|r| r.result.is_err()).count();
+    let skipped = reports
+        .iter()
+        .filter(|r| removed_meanwhile(&r.result))
+        .count();
+    let failed = reports.iter().filter(|r| r.result.is_err()).count() - skipped;
     let reauth = reports
         .iter()
         .any(|r| matches!(&r.result, Err(e) if e.code == ErrorCode::ReauthorizationRequired));
@@ -630,6 +663,7 @@ async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
             .iter()
             .map(|r| match &r.result {
                 Ok(c) => serde_json::json!({"id": r.id, "label": r.label, "ok": true, "access_expires_in": c.access_expires.map(|e| e.seconds_left(now))}),
+                Err(_) if removed_meanwhile(&r.result) => serde_json::json!({"id": r.id, "label": r.label, "ok": false, "skipped": "removed"}),
                 Err(e) => serde_json::json!({"id": r.id, "label": r.label, "ok": false, "error": e}),
             })
             .collect();
@@ -637,17 +671,59 @@ async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
     } else {
         for r in &reports {
             match &r.result {
-                Ok(_) => println!("ok      {}", r.label),
-                Err(e) => println!("failed  {}: {} [{}]", r.label, e.message, e.code),
+                Ok(_) => outln!("ok      {}", r.label),
+                Err(_) if removed_meanwhile(&r.result) => {
+                    outln!("skipped {}: logged out or disconnected meanwhile", r.label)
+                }
+                Err(e) => outln!("failed  {}: {} [{}]", r.label, e.message, e.code),
             }
         }
-        println!("{} refreshed, {failed} failed.", reports.len() - failed);
+        let refreshed = reports.len() - failed - skipped;
+        match skipped {
+            0 => outln!("{refreshed} refreshed, {failed} failed."),
+            _ => outln!(
+                "{refreshed} refreshed, {failed} failed, {skipped} skipped (removed meanwhile)."
+            ),
+        }
     }
     Ok(match (failed, reauth) {
         (0, _) => ExitCode::SUCCESS,
         (_, true) => ExitCode::from(EXIT_REAUTHORIZE),
         _ => ExitCode::from(1),
     })
+}
+
+/// `reset`: the one command that opens a lost store (see `vault::reset_lost_store`).
+async fn reset(data_dir: Option<PathBuf>, yes: bool) -> Result<ExitCode> {
+    let paths = Paths::resolve(data_dir)?;
+    paths.ensure()?;
+    let secrets = KeyringStore::new(paths.keyring_service.clone());
+    let path = paths.database();
+    let report = tokio::task::spawn_blocking(move || {
+        let db = Db::open(&path)?;
+        authdeck_core::store::vault::reset_lost_store(&db, &secrets, !yes)
+    })
+    .await
+    .map_err(|_| Error::internal("Resetting the store panicked."))??;
+    let dir = paths.data_dir.display();
+    if !yes {
+        return Err(Error::invalid_input(format!(
+            "This deletes the {} keyring entries the lost store of {dir} left behind; restoring a backup of the data directory later needs them. Run `authdeckctl reset --yes` to go ahead.",
+            report.deleted
+        )));
+    }
+    outln!(
+        "Started over in {dir}: a new, empty store; {} keyring entries of the lost store deleted.",
+        report.deleted
+    );
+    if report.kept > 0 {
+        outln!(
+            "{} other entries were kept: other data directories share the keyring service {}.",
+            report.kept,
+            paths.keyring_service
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
@@ -660,22 +736,22 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
             args.port
         ))
     })?;
-    println!("Authdeck sandbox listening on {}", emulator.base_url());
-    println!("{}", emulator.describe());
+    outln!("Authdeck sandbox listening on {}", emulator.base_url());
+    outln!("{}", emulator.describe());
     if args.add_clients {
         let manager = open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await?;
         for new in sandbox_clients(&emulator) {
             let name = new.name.clone();
             match manager.add_client(new).await {
-                Ok(_) => println!("Added client {name}."),
+                Ok(_) => outln!("Added client {name}."),
                 Err(e) if e.code == ErrorCode::AlreadyExists => {
-                    println!("Client {name} exists already (kept).")
+                    outln!("Client {name} exists already (kept).")
                 }
                 Err(e) => return Err(e),
             }
         }
     }
-    println!("Press Ctrl-C to stop.");
+    outln!("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)

@@ -125,6 +125,10 @@ pub enum LogoutOutcome {
     Revoked,
     /// IoT: the server no longer knew the session; local secrets are deleted.
     AlreadyRevoked,
+    /// IoT: the session's tokens were missing from the keyring, so the server could not be
+    /// asked to end it: the local record is deleted, and the session may still be active
+    /// at the server until it expires (log in again, then log out, to end it).
+    TokensMissing,
     /// FlowAccount / FedEx: local secrets deleted (no revocation endpoint is documented).
     Disconnected,
 }
@@ -260,17 +264,34 @@ impl Manager {
 
     fn validate_new_client(&self, new: &NewClient) -> Result<Client> {
         let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid_input(
-                "A client name is 1 to 64 printable characters.",
-            ));
+        if name.is_empty()
+            || name.chars().count() > limits::NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_input(format!(
+                "A client name is 1 to {} printable characters.",
+                limits::NAME
+            )));
         }
         let client_id = new.client_id.trim();
-        if client_id.is_empty() || client_id.len() > 512 || client_id.chars().any(char::is_control)
-        {
+        check_length("The client id", client_id, limits::CLIENT_ID)?;
+        if client_id.is_empty() || client_id.chars().any(char::is_control) {
             return Err(Error::invalid_input(
                 "The client id is empty or not printable.",
             ));
+        }
+        for (what, url) in [
+            ("The authorize URL", &new.authorize_url),
+            ("The token URL", &new.token_url),
+            ("The auth URL", &new.auth_url),
+            ("The redirect URI", &new.redirect_uri),
+        ] {
+            if let Some(url) = url {
+                check_length(what, url, limits::URL)?;
+            }
+        }
+        if let Some(secret) = &new.client_secret {
+            check_secret_length("The client secret", secret)?;
         }
         let has_custom =
             new.authorize_url.is_some() || new.token_url.is_some() || new.auth_url.is_some();
@@ -644,7 +665,9 @@ impl Manager {
                 "This grant needs the child key and child secret (--child-key, --child-secret-stdin)."
             }));
         }
-        if let Some((key, _)) = &child {
+        if let Some((key, secret)) = &child {
+            check_length("The child key", key, limits::USERNAME)?;
+            check_secret_length("The child secret", secret)?;
             if key.trim().is_empty() || key.chars().any(char::is_control) {
                 return Err(Error::invalid_input(
                     "The child key is empty or not printable.",
@@ -711,6 +734,8 @@ impl Manager {
             )));
         }
         let username = username.trim();
+        check_length("The username", username, limits::USERNAME)?;
+        check_secret_length("The password", &password)?;
         if username.is_empty() || username.chars().any(char::is_control) {
             return Err(Error::invalid_input(
                 "The username is empty or not printable.",
@@ -1100,6 +1125,10 @@ impl Manager {
         seen_generation: Option<i64>,
         batch: Option<BatchSlot<'_>>,
     ) -> Result<Connection> {
+        // New tokens that cannot be stored must not be asked for (a full disk).
+        if let Some(why) = self.inner.db.read_only_reason() {
+            return Err(why.clone());
+        }
         let _guard = self.inner.locks.acquire(id).await?;
         // Re-read under the lock: another caller (or process) may have refreshed it.
         let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
@@ -1284,9 +1313,31 @@ impl Manager {
             Some(tokens) => Some(tokens),
             None => self.inner.vault.current_tokens(conn).await?,
         };
-        current
-            .and_then(|b| b.refresh_token)
-            .ok_or_else(|| reauthorization_required(conn))
+        match current {
+            Some(bundle) => bundle
+                .refresh_token
+                .ok_or_else(|| reauthorization_required(conn)),
+            None => Err(tokens_missing_error(conn)),
+        }
+    }
+
+    /// The keyring has no tokens where SQLite says this connection's are (deleted behind
+    /// Authdeck's back, or a keyring reset): the grant cannot be used any more. The
+    /// connection is marked for re-authorization, so the window offers Reconnect.
+    async fn tokens_missing(&self, mut conn: Connection) -> Error {
+        let e = tokens_missing_error(&conn);
+        conn.state = ConnectionState::ReauthorizationRequired;
+        conn.last_error = Some(LastError::of(&e, self.now()));
+        match self.save_metadata(&conn).await {
+            Ok(()) => self.emit(Event::ConnectionChanged {
+                connection: Box::new(conn.clone()),
+            }),
+            Err(save) => {
+                tracing::warn!(code = %save.code, "could not record missing tokens")
+            }
+        }
+        tracing::warn!(connection = %conn.id, "tokens missing from the keyring");
+        e
     }
 
     /// FedEx: whether the scheduler re-requests this connection's token before it
@@ -1330,8 +1381,15 @@ impl Manager {
             if let Some(bundle) = self.inner.vault.current_tokens(&conn).await? {
                 return Ok((bundle.access_token, conn));
             }
-            // Switched to a new generation between our two reads: read again.
-            conn = self.connection(&conn.id).await?;
+            // Either switched to a new generation between our two reads (read again), or
+            // the keyring lost the tokens SQLite still points at.
+            let again = self.connection(&conn.id).await?;
+            if again.secret_generation == conn.secret_generation
+                && again.token_set == conn.token_set
+            {
+                return Err(self.tokens_missing(again).await);
+            }
+            conn = again;
         }
         Err(Error::new(
             ErrorCode::Busy,
@@ -1348,25 +1406,25 @@ impl Manager {
         let conn = self.finish_interrupted_switch(&conn.id, true).await?;
         let outcome = match conn.provider {
             Provider::Iot => {
+                // Without a refresh token there is nothing to send: the server is not
+                // asked, and must not be said to have ended the session.
                 let revoked = match self.inner.vault.current_tokens(&conn).await? {
                     Some(TokenBundle {
                         refresh_token: Some(refresh),
                         ..
                     }) => {
                         let client = self.client(&conn.client_id).await?;
-                        iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await
+                        Some(iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await)
                     }
-                    _ => Err(Error::new(
-                        ErrorCode::ReauthorizationRequired,
-                        "No refresh token is stored.",
-                    )),
+                    _ => None,
                 };
                 match revoked {
-                    Ok(()) => LogoutOutcome::Revoked,
-                    Err(e) if e.code == ErrorCode::ReauthorizationRequired => {
+                    None => LogoutOutcome::TokensMissing,
+                    Some(Ok(())) => LogoutOutcome::Revoked,
+                    Some(Err(e)) if e.code == ErrorCode::ReauthorizationRequired => {
                         LogoutOutcome::AlreadyRevoked
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         let mut pending = conn.clone();
                         pending.state = ConnectionState::LogoutPending;
                         pending.last_error = Some(LastError::of(&e, self.now()));
@@ -1417,6 +1475,10 @@ impl Manager {
             LogoutOutcome::AlreadyRevoked => {
                 Some("the server no longer knew this session".to_string())
             }
+            LogoutOutcome::TokensMissing => Some(
+                "the tokens were missing from the keyring, so the server was not asked to end the session: it may still be active"
+                    .to_string(),
+            ),
             _ => None,
         };
         self.record(Some(&conn.id), Some(&conn.client_id), event, Ok(()), detail)
@@ -1444,6 +1506,24 @@ fn reauthorization_required(conn: &Connection) -> Error {
     Error::new(
         ErrorCode::ReauthorizationRequired,
         reauthorize_message(conn),
+    )
+}
+
+/// The connection's tokens are not in the keyring any more: say so, and how to get new
+/// ones (for this provider).
+fn tokens_missing_error(conn: &Connection) -> Error {
+    Error::new(
+        ErrorCode::ReauthorizationRequired,
+        format!(
+            "The tokens of {} are missing from the system keyring (deleted outside Authdeck?). {}",
+            conn.label,
+            match conn.provider {
+                Provider::FlowAccount =>
+                    "Reconnect the business (authorize it again) to get new ones.",
+                Provider::Iot => "Log in again to get new ones.",
+                Provider::Fedex => "Connect the project again to get a new token.",
+            }
+        ),
     )
 }
 
@@ -1577,6 +1657,56 @@ mod tests {
         }
         assert!(m.clients().await.unwrap().is_empty());
         assert!(store.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn over_long_inputs_are_invalid_input_and_change_nothing() {
+        let store = Arc::new(MemoryStore::new());
+        let m = manager(store.clone());
+        let long = "x".repeat(70_000);
+        let mut iot = NewClient::new("iot", Provider::Iot, "app");
+        iot.auth_url = Some("https://iot.example".into());
+        m.add_client(iot).await.unwrap();
+        m.add_client(fedex("f", Some("s"))).await.unwrap();
+        let keys = store.keys();
+
+        let err = m
+            .connect_iot("iot", &long, Secret::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert!(err.message.contains("username is too long"), "{err:?}");
+        let err = m
+            .connect_iot("iot", "op", Secret::new(long.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("password is too long"), "{err:?}");
+        assert!(!err.message.contains("xxxx"), "the secret is not shown");
+        let err = m
+            .connect_fedex(
+                "f",
+                FedexGrant::CspCredentials,
+                Some((long.clone(), Secret::new("s"))),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("child key is too long"), "{err:?}");
+        let mut c = fedex("g", Some("s"));
+        c.client_id = long.clone();
+        assert_eq!(
+            m.add_client(c).await.unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        let mut c = fedex("g", Some(&long));
+        c.token_url = Some(format!("https://example.com/{long}"));
+        assert_eq!(
+            m.add_client(c).await.unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+
+        assert_eq!(store.keys(), keys, "nothing reached the keyring");
+        assert_eq!(m.clients().await.unwrap().len(), 2);
+        assert!(m.history(None, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
