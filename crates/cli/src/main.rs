@@ -119,12 +119,16 @@ enum EnvArg {
     Custom,
 }
 
-// The variants are FedEx's own grant_type names.
+// The variants are FedEx's own grant_type names, spelled as FedEx does (help and
+// errors list them so); the kebab-case forms are accepted too.
 #[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, ValueEnum)]
 enum GrantArg {
+    #[value(name = "client_credentials", alias = "client-credentials")]
     ClientCredentials,
+    #[value(name = "csp_credentials", alias = "csp-credentials")]
     CspCredentials,
+    #[value(name = "client_pc_credentials", alias = "client-pc-credentials")]
     ClientPcCredentials,
 }
 
@@ -189,7 +193,7 @@ enum ConnectCommand {
     Fedex {
         #[arg(long)]
         client: String,
-        #[arg(long, value_enum, default_value = "client-credentials")]
+        #[arg(long, value_enum, default_value = "client_credentials")]
         grant: GrantArg,
         /// csp_credentials / client_pc_credentials: the child key.
         #[arg(long)]

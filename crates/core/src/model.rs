@@ -117,17 +117,28 @@ pub struct Endpoints {
     pub logout_url: Option<Url>,
 }
 
-/// The FedEx `grant_type`s (PROVIDERS.md §2).
+/// The FedEx `grant_type`s (PROVIDERS.md §2). Always written in FedEx's own spelling
+/// (`csp_credentials`); read in that spelling or the kebab-case one (`csp-credentials`),
+/// from the CLI, IPC and the store alike: users copy FedEx's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FedexGrant {
+    #[serde(alias = "client-credentials")]
     ClientCredentials,
+    #[serde(alias = "csp-credentials")]
     CspCredentials,
+    #[serde(alias = "client-pc-credentials")]
     ClientPcCredentials,
 }
 
 impl FedexGrant {
+    pub const ALL: [FedexGrant; 3] = [
+        FedexGrant::ClientCredentials,
+        FedexGrant::CspCredentials,
+        FedexGrant::ClientPcCredentials,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
@@ -150,15 +161,16 @@ impl fmt::Display for FedexGrant {
 
 impl FromStr for FedexGrant {
     type Err = Error;
+    /// FedEx's spelling (`csp_credentials`) or the kebab-case one (`csp-credentials`).
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "client_credentials" => Ok(Self::ClientCredentials),
-            "csp_credentials" => Ok(Self::CspCredentials),
-            "client_pc_credentials" => Ok(Self::ClientPcCredentials),
-            _ => Err(Error::invalid_input(format!(
-                "Unknown FedEx grant {s:?}: use client_credentials, csp_credentials or client_pc_credentials."
-            ))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s || g.as_str().replace('_', "-") == s)
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "Unknown FedEx grant {s:?}: use client_credentials, csp_credentials or client_pc_credentials."
+                ))
+            })
     }
 }
 
@@ -463,4 +475,50 @@ pub fn check_secret_length(what: &str, value: &crate::secret::Secret) -> Result<
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fedex_grants_read_both_spellings_and_write_fedexs() {
+        for (grant, fedex, kebab) in [
+            (
+                FedexGrant::ClientCredentials,
+                "client_credentials",
+                "client-credentials",
+            ),
+            (
+                FedexGrant::CspCredentials,
+                "csp_credentials",
+                "csp-credentials",
+            ),
+            (
+                FedexGrant::ClientPcCredentials,
+                "client_pc_credentials",
+                "client-pc-credentials",
+            ),
+        ] {
+            assert_eq!(fedex.parse::<FedexGrant>().unwrap(), grant);
+            assert_eq!(kebab.parse::<FedexGrant>().unwrap(), grant);
+            for spelling in [fedex, kebab] {
+                let read: FedexGrant = serde_json::from_value(serde_json::json!(spelling)).unwrap();
+                assert_eq!(read, grant);
+            }
+            assert_eq!(serde_json::to_value(grant).unwrap(), fedex);
+            assert_eq!(grant.to_string(), fedex);
+        }
+        for wrong in [
+            "csp",
+            "CSP_CREDENTIALS",
+            "csp credentials",
+            "",
+            "csp_credentials ",
+        ] {
+            let err = wrong.parse::<FedexGrant>().unwrap_err();
+            assert_eq!(err.code, crate::error::ErrorCode::InvalidInput);
+            assert!(serde_json::from_value::<FedexGrant>(serde_json::json!(wrong)).is_err());
+        }
+    }
 }

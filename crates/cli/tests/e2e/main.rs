@@ -15,3 +15,4 @@ mod lifecycle;
 mod provider_echo;
 mod proxy;
 mod rotation;
+mod upgrade;
