@@ -10,4 +10,5 @@ mod common;
 mod connect;
 mod errors;
 mod lifecycle;
+mod loopback;
 mod rotation;
