@@ -8,13 +8,13 @@
 #[macro_use]
 mod output;
 mod input;
-mod loopback;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authdeck_core::loopback;
 use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
 use authdeck_core::store::db::Db;
@@ -168,8 +168,12 @@ struct ClientAdd {
     /// FlowAccount: the redirect URI registered with FlowAccount (default com.authdeck.desktop:/oauth/callback).
     #[arg(long)]
     redirect_uri: Option<String>,
-    /// FlowAccount: send a PKCE S256 challenge.
+    /// FlowAccount: do not send a PKCE S256 challenge (PKCE is on by default; it stops an
+    /// injected authorization code from connecting someone else's business).
     #[arg(long)]
+    no_pkce: bool,
+    /// FlowAccount: send a PKCE S256 challenge (the default; kept for old scripts).
+    #[arg(long, hide = true, conflicts_with = "no_pkce")]
     pkce: bool,
     /// IoT platform: how the Basic header carries the client id.
     #[arg(long, value_enum, default_value = "raw")]
@@ -367,7 +371,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             new.token_url = a.token_url;
             new.auth_url = a.auth_url;
             new.redirect_uri = a.redirect_uri;
-            new.pkce = a.pkce;
+            if a.no_pkce {
+                if provider != Provider::FlowAccount {
+                    return Err(Error::invalid_input(
+                        "--no-pkce applies to FlowAccount clients only.",
+                    ));
+                }
+                new.pkce = false;
+            }
             new.iot_basic_auth = match a.iot_basic {
                 BasicArg::Raw => IotBasicAuth::Raw,
                 BasicArg::Base64 => IotBasicAuth::Base64,
@@ -578,9 +589,8 @@ async fn connect_flowaccount(
 ) -> Result<ExitCode> {
     let client = manager.client(client).await?;
     let redirect = client.options.redirect_uri.clone().unwrap_or_default();
-    let loopback = redirect.starts_with("http://");
     // Bind before the browser can possibly be redirected.
-    let listener = if loopback {
+    let listener = if loopback::is_loopback_redirect(&redirect) {
         Some(loopback::LoopbackListener::bind(&redirect).await?)
     } else {
         None
@@ -607,20 +617,9 @@ async fn connect_flowaccount(
         return Ok(ExitCode::SUCCESS);
     };
     errln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
-    let wait = (pending.expires_at - manager.now())
-        .to_std()
-        .unwrap_or(Duration::from_secs(600));
-    let (mut stream, url) = listener.next_redirect(wait).await?;
-    let result = manager.complete_callback(&url).await;
-    let page = match &result {
-        Ok(c) => format!(
-            "Connected FlowAccount business {}. You can close this tab.",
-            c.label
-        ),
-        Err(e) => format!("Not connected: {}", e.message),
-    };
-    let _ = loopback::respond(&mut stream, 200, &page).await;
-    let conn = result?;
+    // Other requests to the port are answered 400 and ignored; only the redirect that
+    // carries this authorization's state ends the wait.
+    let conn = listener.complete(manager, &pending).await?;
     connected(&conn, manager.now(), json)?;
     Ok(ExitCode::SUCCESS)
 }

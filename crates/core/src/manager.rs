@@ -100,7 +100,9 @@ impl NewClient {
             token_url: None,
             auth_url: None,
             redirect_uri: None,
-            pkce: false,
+            // PKCE (S256) by default for FlowAccount: it defeats code injection (RFC 9700
+            // §4.5); `pkce = false` is the explicit opt-out.
+            pkce: provider == Provider::FlowAccount,
             iot_basic_auth: IotBasicAuth::Raw,
             iot_body: IotBodyEncoding::Form,
         }
@@ -111,6 +113,9 @@ impl NewClient {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PendingAuthorization {
+    /// Names this authorization (to cancel it, or to match a redirect): the SHA-256 of
+    /// its `state`, as SQLite stores it. Not a secret.
+    pub id: String,
     /// Carries the `state`: show it to the user or open it, never log it.
     pub authorize_url: String,
     pub redirect_uri: String,
@@ -488,6 +493,7 @@ impl Manager {
             None
         };
         let now = self.now();
+        let id = state_hash.clone();
         let record = PendingRecord {
             state_hash,
             client_id: client.id.clone(),
@@ -513,6 +519,7 @@ impl Manager {
         );
         tracing::info!(client = %client.id, "authorization started");
         Ok(PendingAuthorization {
+            id,
             authorize_url: url.to_string(),
             redirect_uri,
             expires_at,
@@ -523,7 +530,22 @@ impl Manager {
     /// scheme deep link or loopback). Untrusted input: anything wrong is rejected,
     /// recorded in the history, and changes nothing else.
     pub async fn complete_callback(&self, raw_url: &str) -> Result<Connection> {
-        match self.complete_callback_inner(raw_url).await {
+        let mut used = None;
+        let result = self.complete_callback_inner(raw_url, &mut used).await;
+        // Once its state was used, the pending authorization records how it ended.
+        if let Some(hash) = used {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err((e, _)) => e.code.as_str(),
+            };
+            if let Err(e) = self
+                .db(move |db| db.set_pending_outcome(&hash, outcome))
+                .await
+            {
+                tracing::warn!(code = %e.code, "could not record how an authorization ended");
+            }
+        }
+        match result {
             Ok(c) => Ok(c),
             Err((e, client_id)) => {
                 let event = if e.code == ErrorCode::InvalidCallback {
@@ -555,6 +577,7 @@ impl Manager {
     async fn complete_callback_inner(
         &self,
         raw_url: &str,
+        used: &mut Option<String>,
     ) -> std::result::Result<Connection, (Error, Option<String>)> {
         let callback = authorize::parse_callback(raw_url).map_err(|e| (e, None))?;
         let hash = authorize::state_hash(callback.state.expose());
@@ -590,6 +613,7 @@ impl Manager {
                 "This redirect was already used (replayed state): ignored.",
             )));
         }
+        *used = Some(hash.clone());
         let verifier = if pending.pkce {
             self.inner
                 .vault
@@ -642,6 +666,52 @@ impl Manager {
         self.save_connection(&client, natural_key, label, tokens, None, |c| c)
             .await
             .map_err(fail)
+    }
+
+    /// How a started authorization ended: `None` while it still waits for its redirect,
+    /// else `ok`, an error code (e.g. `invalid_grant` for a refused code), `cancelled`,
+    /// or `expired`. `id` is [`PendingAuthorization::id`].
+    pub async fn authorization_outcome(&self, id: &str) -> Result<Option<String>> {
+        let hash = id.to_owned();
+        let now = self.now();
+        self.db(move |db| {
+            let Some(pending) = db.pending(&hash)? else {
+                return Err(Error::not_found(
+                    "No such authorization (it may have been purged).",
+                ));
+            };
+            match db.pending_outcome(&hash)? {
+                Some(outcome) => Ok(Some(outcome)),
+                None if pending.expires_at <= now => Ok(Some("expired".into())),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Give up a started authorization: its redirect, should it still arrive, is
+    /// rejected as already used. `false` if it had ended already.
+    pub async fn cancel_authorization(&self, id: &str) -> Result<bool> {
+        let hash = id.to_owned();
+        let now = self.now();
+        let cancelled = self
+            .db(move |db| {
+                if db.pending(&hash)?.is_none() {
+                    return Err(Error::not_found("No such authorization."));
+                }
+                let cancelled = db.consume_pending(&hash, now)?;
+                if cancelled {
+                    db.set_pending_outcome(&hash, "cancelled")?;
+                }
+                Ok(cancelled)
+            })
+            .await?;
+        if cancelled {
+            // The verifier is of no use any more.
+            let _ = self.inner.vault.take_pkce_verifier(id).await;
+            tracing::info!("authorization cancelled");
+        }
+        Ok(cancelled)
     }
 
     /// Request a FedEx token and keep the project as a connection.

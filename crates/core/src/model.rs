@@ -203,7 +203,7 @@ pub struct ClientOptions {
     /// FlowAccount: the redirect URI registered with the provider (exact match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
-    /// FlowAccount: send a PKCE S256 challenge (undocumented upstream: off by default).
+    /// FlowAccount: send a PKCE S256 challenge (on by default; see README "Security").
     #[serde(default)]
     pub pkce: bool,
     #[serde(default)]

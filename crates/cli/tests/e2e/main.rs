@@ -12,6 +12,7 @@ mod datadir;
 mod errors;
 mod faults;
 mod lifecycle;
+mod loopback;
 mod provider_echo;
 mod proxy;
 mod rotation;

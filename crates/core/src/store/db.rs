@@ -108,6 +108,17 @@ fn migrations() -> Migrations<'static> {
         );
         "#,
         ),
+        // PKCE (S256) on by default for FlowAccount clients, existing ones included: it is
+        // what stops an injected authorization code (RFC 9700 §4.5), and FlowAccount's
+        // IdentityServer accepts it from any client. A pending authorization records how
+        // it ended (`ok`, an error code, or `cancelled`) once its state was used.
+        M::up(
+            r#"
+        UPDATE clients SET data = json_set(data, '$.options.pkce', json('true'))
+            WHERE provider = 'flowaccount';
+        ALTER TABLE pending_authorizations ADD COLUMN outcome TEXT;
+        "#,
+        ),
     ])
 }
 
@@ -1016,6 +1027,33 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// How a used pending authorization ended: `ok`, an error code, or `cancelled`.
+    pub fn set_pending_outcome(&self, state_hash: &str, outcome: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE pending_authorizations SET outcome = ?2 WHERE state_hash = ?1",
+                params![state_hash, outcome],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// `None` while unused (or unknown), else how it ended (`used` if not yet recorded).
+    pub fn pending_outcome(&self, state_hash: &str) -> Result<Option<String>> {
+        let row: Option<(Option<i64>, Option<String>)> = self.with(|c| {
+            c.query_row(
+                "SELECT consumed_at, outcome FROM pending_authorizations WHERE state_hash = ?1",
+                [state_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })?;
+        Ok(match row {
+            Some((Some(_), outcome)) => Some(outcome.unwrap_or_else(|| "used".into())),
+            _ => None,
+        })
+    }
+
     /// Forget pending authorizations that ended more than a day ago (replays of those are
     /// still rejected: an unknown state is rejected too).
     pub fn purge_pending(&self, older_than: DateTime<Utc>) -> Result<()> {
@@ -1236,6 +1274,58 @@ mod tests {
         assert!(db.consume_pending("h", now).unwrap());
         assert!(!db.consume_pending("h", now).unwrap());
         assert!(db.pending("h").unwrap().unwrap().consumed_at.is_some());
+    }
+
+    #[test]
+    fn migration_turns_pkce_on_for_existing_flowaccount_clients_only() {
+        let mut conn = Sqlite::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        let mut fa = client("fa");
+        fa.id = "id-fa".into();
+        fa.provider = Provider::FlowAccount;
+        fa.options.pkce = false;
+        let fedex = client("ship");
+        for c in [&fa, &fedex] {
+            conn.execute(
+                "INSERT INTO clients (id, name, provider, data, created_at) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![c.id, c.name, c.provider.as_str(), json(c).unwrap()],
+            )
+            .unwrap();
+        }
+        let db = Db::init(conn).unwrap();
+        let migrated = db.client("fa").unwrap();
+        assert!(
+            migrated.options.pkce,
+            "existing FlowAccount client: PKCE on"
+        );
+        assert_eq!(migrated.endpoints, fa.endpoints, "nothing else changed");
+        assert!(!db.client("ship").unwrap().options.pkce, "FedEx untouched");
+    }
+
+    #[test]
+    fn pending_outcome_is_recorded_once_used() {
+        let db = Db::open_in_memory().unwrap();
+        let now = Utc::now();
+        db.insert_pending(&PendingRecord {
+            state_hash: "h".into(),
+            client_id: "c".into(),
+            redirect_uri: "x:/y".into(),
+            pkce: true,
+            reconnect_connection_id: None,
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(10),
+            consumed_at: None,
+        })
+        .unwrap();
+        assert_eq!(db.pending_outcome("h").unwrap(), None);
+        assert!(db.consume_pending("h", now).unwrap());
+        assert_eq!(db.pending_outcome("h").unwrap().as_deref(), Some("used"));
+        db.set_pending_outcome("h", "invalid_grant").unwrap();
+        assert_eq!(
+            db.pending_outcome("h").unwrap().as_deref(),
+            Some("invalid_grant")
+        );
+        assert_eq!(db.pending_outcome("unknown").unwrap(), None);
     }
 
     #[test]
