@@ -115,6 +115,10 @@ row() { rows+=("| $1 | $2 | $3 |"); }
 num() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 
 export AUTHDECK_KEYRING_SERVICE="authdeck-bench-$$-$RANDOM"
+# The emulator's /admin token: `serve` and `stats` read it from the environment (never
+# from argv, where any local user could read it).
+AUTHDECK_EMULATOR_ADMIN_TOKEN="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+export AUTHDECK_EMULATOR_ADMIN_TOKEN
 data_n="$tmp/data-$N"
 data_0="$tmp/data-0"
 

@@ -221,17 +221,29 @@ enum ConnectCommand {
     },
 }
 
+/// Without a subcommand: run the sandbox until Ctrl-C. The sandbox clients already
+/// stored are pointed at it (whatever port it got).
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct SandboxArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 47801)]
+    #[command(subcommand)]
+    action: Option<SandboxAction>,
+    /// Port on 127.0.0.1 (default 0: a free port, new on every start).
+    #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Also register demo clients (sandbox-flowaccount, sandbox-fedex, sandbox-iot) pointing at it.
+    /// Also register the demo clients (sandbox-flowaccount, sandbox-fedex, sandbox-iot) that are not there yet.
     #[arg(long)]
     add_clients: bool,
     /// Latency added to every provider response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum SandboxAction {
+    /// Leave the sandbox: log out and remove every sandbox connection and client, with
+    /// their keyring entries. Other clients and connections are not touched.
+    Leave,
 }
 
 fn main() -> ExitCode {
@@ -336,7 +348,7 @@ async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> 
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
-    if let Command::Sandbox(args) = cli.command {
+    if let Command::Sandbox(args @ SandboxArgs { action: None, .. }) = cli.command {
         return sandbox(args, cli.data_dir).await;
     }
     if let Command::Reset { yes } = cli.command {
@@ -555,7 +567,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 output::history(&entries);
             }
         }
-        Command::Sandbox(_) | Command::Reset { .. } => unreachable!("handled above"),
+        Command::Sandbox(SandboxArgs {
+            action: Some(SandboxAction::Leave),
+            ..
+        }) => {
+            let report = manager.leave_sandbox().await?;
+            if json {
+                print_json(&report)?;
+            } else if report.connections.is_empty() && report.clients.is_empty() {
+                outln!("There is nothing of the sandbox here.");
+            } else {
+                for label in &report.connections {
+                    outln!("Removed sandbox connection {label}.");
+                }
+                for name in &report.clients {
+                    outln!("Removed sandbox client {name}.");
+                }
+                outln!("Left the sandbox: its connections, clients and their keyring entries are gone; nothing else was touched.");
+            }
+        }
+        Command::Sandbox(SandboxArgs { action: None, .. }) | Command::Reset { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -735,36 +768,75 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
         Error::invalid_input(format!(
-            "Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port.",
+            "Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port (or leave it out for a free one).",
             args.port
         ))
     })?;
+    // The admin API's token is not printed: nothing a user does needs it.
     outln!("Authdeck sandbox listening on {}", emulator.base_url());
     outln!("{}", emulator.describe());
-    if args.add_clients {
-        let manager = open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await?;
-        for new in sandbox_clients(&emulator) {
-            let name = new.name.clone();
-            match manager.add_client(new).await {
-                Ok(_) => outln!("Added client {name}."),
-                Err(e) if e.code == ErrorCode::AlreadyExists => {
-                    outln!("Client {name} exists already (kept).")
-                }
-                Err(e) => return Err(e),
+    let installed =
+        match open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await {
+            Ok(manager) => {
+                manager
+                    .install_sandbox(&sandbox_endpoints(&emulator), args.add_clients)
+                    .await
             }
+            Err(e) => Err(e),
+        };
+    match installed {
+        Ok(report) => {
+            for name in &report.added {
+                outln!("Added client {name}.");
+            }
+            for name in &report.updated {
+                outln!("Client {name} points at this sandbox.");
+            }
+            for name in &report.skipped {
+                outln!("Client {name} is not the sandbox's (kept as it is).");
+            }
+        }
+        // Without --add-clients the sandbox serves anyway: re-pointing is a courtesy.
+        Err(e) if !args.add_clients => errln!(
+            "authdeckctl: the sandbox clients could not be pointed here: {} [{}]",
+            e.message, e.code
+        ),
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(e);
         }
     }
     outln!("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    wait_for_stop().await;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-fn sandbox_clients(emulator: &authdeck_emulator::RunningEmulator) -> Vec<NewClient> {
-    authdeck_core::sandbox::demo_clients(&authdeck_core::sandbox::SandboxEndpoints {
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn sandbox_endpoints(
+    emulator: &authdeck_emulator::RunningEmulator,
+) -> authdeck_core::sandbox::SandboxEndpoints {
+    authdeck_core::sandbox::SandboxEndpoints {
         flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
         flowaccount_token_url: emulator.flowaccount_token_url(),
         fedex_token_url: emulator.fedex_token_url(),
         iot_auth_url: emulator.iot_auth_url(),
-    })
+    }
 }

@@ -9,7 +9,9 @@
 use std::fmt;
 use std::io::Write;
 
-use authdeck_core::model::{Client, Connection, ConnectionStatus, Expiry, HistoryEntry};
+use authdeck_core::model::{
+    Client, Connection, ConnectionStatus, Environment, Expiry, HistoryEntry,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -119,6 +121,19 @@ fn expiry_cell(e: Option<&Expiry>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The ENV column: the built-in sandbox's clients and connections say so (they hold
+/// demo data, and `authdeckctl sandbox leave` removes them).
+fn env_cell(environment: Environment, sandbox: bool) -> String {
+    if sandbox {
+        SANDBOX_MARK.to_string()
+    } else {
+        environment.to_string()
+    }
+}
+
+/// How the built-in sandbox's clients and connections are marked.
+pub const SANDBOX_MARK: &str = "built-in sandbox";
+
 fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
@@ -163,7 +178,7 @@ pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
                 short_id(&c.id).to_string(),
                 c.provider.display_name().to_string(),
                 c.label.clone(),
-                c.environment.to_string(),
+                env_cell(c.environment, c.sandbox),
                 status_text(c.status_at(now)).to_string(),
                 expiry_cell(c.access_expires.as_ref(), now),
                 if c.provider.has_refresh_token() {
@@ -199,7 +214,7 @@ pub fn clients_table(clients: &[Client]) {
             vec![
                 c.name.clone(),
                 c.provider.display_name().to_string(),
-                c.environment.to_string(),
+                env_cell(c.environment, c.sandbox),
                 c.client_id.clone(),
                 c.endpoints.token_url.to_string(),
                 c.options.redirect_uri.clone().unwrap_or_else(|| "—".into()),
@@ -244,7 +259,14 @@ pub fn status(c: &Connection, now: DateTime<Utc>) {
     field("Name", &c.label);
     field("Provider", c.provider.display_name());
     field("Client", &c.client_name);
-    field("Environment", c.environment.as_str());
+    if c.sandbox {
+        field(
+            "Environment",
+            &format!("{SANDBOX_MARK} (demo data; `authdeckctl sandbox leave` removes it)"),
+        );
+    } else {
+        field("Environment", c.environment.as_str());
+    }
     field("Status", status_text(c.status_at(now)));
     if let Some(code) = &c.support_code {
         field("supportCode", code);

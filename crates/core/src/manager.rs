@@ -23,6 +23,7 @@ use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
 
+mod sandbox;
 mod token_sets;
 use token_sets::BatchSlot;
 
@@ -86,6 +87,8 @@ pub struct NewClient {
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
     pub iot_body: IotBodyEncoding,
+    /// A demo client of the built-in sandbox (`crate::sandbox::demo_clients`).
+    pub sandbox: bool,
 }
 
 impl NewClient {
@@ -105,6 +108,7 @@ impl NewClient {
             pkce: provider == Provider::FlowAccount,
             iot_basic_auth: IotBasicAuth::Raw,
             iot_body: IotBodyEncoding::Form,
+            sandbox: false,
         }
     }
 }
@@ -388,6 +392,7 @@ impl Manager {
             options,
             has_secret: new.client_secret.is_some(),
             created_at: self.now(),
+            sandbox: new.sandbox,
         })
     }
 
@@ -470,6 +475,8 @@ impl Manager {
                 client.name
             )));
         }
+        // The browser would only say "unable to connect".
+        sandbox::ensure_running(&client).await?;
         let authorize_url = client
             .endpoints
             .authorize_url
@@ -759,6 +766,7 @@ impl Manager {
             self.now(),
         )
         .await;
+        let result = sandbox::explain_failure(&client, result).await;
         let tokens = match result {
             Ok(t) => t,
             Err(e) => {
@@ -820,6 +828,7 @@ impl Manager {
         )
         .await;
         drop(password);
+        let result = sandbox::explain_failure(&client, result).await;
         let tokens = match result {
             Ok(t) => t,
             Err(e) => {
@@ -917,6 +926,7 @@ impl Manager {
                     last_error: None,
                     created_at: now,
                     updated_at: now,
+                    sandbox: client.sandbox,
                     secret_generation: 1,
                     token_set: None,
                     pending_generation: None,
@@ -1242,7 +1252,8 @@ impl Manager {
                     Some((batch, _)) => Some(batch.provider_call().await?),
                     None => None,
                 };
-                self.refresh_with_provider(&conn, &client, current).await
+                let result = self.refresh_with_provider(&conn, &client, current).await;
+                sandbox::explain_failure(&client, result).await
             }
             Err(e) => Err(e),
         };
@@ -1484,7 +1495,9 @@ impl Manager {
                         ..
                     }) => {
                         let client = self.client(&conn.client_id).await?;
-                        Some(iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await)
+                        let result =
+                            iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await;
+                        Some(sandbox::explain_failure(&client, result).await)
                     }
                     _ => None,
                 };
@@ -1519,6 +1532,33 @@ impl Manager {
             }
             Provider::FlowAccount | Provider::Fedex => LogoutOutcome::Disconnected,
         };
+        let event = if conn.provider == Provider::Iot {
+            "logout"
+        } else {
+            "disconnect"
+        };
+        let detail = match outcome {
+            LogoutOutcome::AlreadyRevoked => {
+                Some("the server no longer knew this session".to_string())
+            }
+            LogoutOutcome::TokensMissing => Some(
+                "the tokens were missing from the keyring, so the server was not asked to end the session: it may still be active"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        self.remove_connection_locally(&conn, event, detail).await?;
+        Ok(outcome)
+    }
+
+    /// Delete a connection's secrets and row (its history stays), under its lock, and
+    /// record `event`. What a logout does once the server side is settled.
+    async fn remove_connection_locally(
+        &self,
+        conn: &Connection,
+        event: &str,
+        detail: Option<String>,
+    ) -> Result<()> {
         // Keyring first: if it is unavailable nothing is removed and the user can retry.
         match &conn.token_set {
             None => {
@@ -1536,28 +1576,13 @@ impl Manager {
         let id = conn.id.clone();
         self.db(move |db| db.delete_connection(&id)).await?;
         self.inner.locks.remove(&conn.id);
-        let event = if conn.provider == Provider::Iot {
-            "logout"
-        } else {
-            "disconnect"
-        };
-        let detail = match outcome {
-            LogoutOutcome::AlreadyRevoked => {
-                Some("the server no longer knew this session".to_string())
-            }
-            LogoutOutcome::TokensMissing => Some(
-                "the tokens were missing from the keyring, so the server was not asked to end the session: it may still be active"
-                    .to_string(),
-            ),
-            _ => None,
-        };
         self.record(Some(&conn.id), Some(&conn.client_id), event, Ok(()), detail)
             .await;
         tracing::info!(connection = %conn.id, "{event}");
         self.emit(Event::ConnectionRemoved {
             id: conn.id.clone(),
         });
-        Ok(outcome)
+        Ok(())
     }
 }
 

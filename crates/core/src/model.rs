@@ -227,6 +227,10 @@ pub struct Client {
     /// Whether a client secret is stored in the keyring (the value is never shown).
     pub has_secret: bool,
     pub created_at: DateTime<Utc>,
+    /// A demo client of the built-in sandbox (see `crate::sandbox`): starting the sandbox
+    /// points it at the sandbox's port, "Leave the sandbox" removes it.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// Where an expiry instant came from, so the UI can say how sure it is.
@@ -380,6 +384,9 @@ pub struct Connection {
     pub last_error: Option<LastError>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Made with a sandbox client (see [`Client::sandbox`]): demo data.
+    #[serde(default)]
+    pub sandbox: bool,
     /// Which keyring entries hold the current tokens (see `store`).
     pub secret_generation: i64,
     /// The token set holding the current tokens (one keyring entry for the tokens of

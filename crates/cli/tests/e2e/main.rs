@@ -16,4 +16,5 @@ mod loopback;
 mod provider_echo;
 mod proxy;
 mod rotation;
+mod sandbox;
 mod upgrade;

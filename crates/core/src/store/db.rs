@@ -119,6 +119,23 @@ fn migrations() -> Migrations<'static> {
         ALTER TABLE pending_authorizations ADD COLUMN outcome TEXT;
         "#,
         ),
+        // The built-in sandbox's demo clients and their connections carry
+        // `"sandbox": true` in their records (model `Client::sandbox`,
+        // `Connection::sandbox`). Those an earlier version's sandbox added (fixed port
+        // 47801) are recognised by name, demo client id and endpoint, and marked too.
+        M::up(
+            r#"
+        UPDATE clients SET data = json_set(data, '$.sandbox', json('true'))
+         WHERE (name, json_extract(data, '$.client_id')) IN (VALUES
+                 ('sandbox-flowaccount', 'demo-flowaccount'),
+                 ('sandbox-flowaccount-loopback', 'demo-flowaccount'),
+                 ('sandbox-fedex', 'demo-fedex-key'),
+                 ('sandbox-iot', 'demo-iot-client'))
+           AND json_extract(data, '$.endpoints.token_url') LIKE 'http://127.0.0.1:47801/%';
+        UPDATE connections SET data = json_set(data, '$.sandbox', json('true'))
+         WHERE client_id IN (SELECT id FROM clients WHERE json_extract(data, '$.sandbox') = 1);
+        "#,
+        ),
     ])
 }
 
@@ -602,6 +619,24 @@ impl Db {
                 "No client named {reference:?}: see `authdeckctl client list`."
             ))),
         }
+    }
+
+    /// Rewrite a client's record (same id and name).
+    pub fn update_client(&self, client: &Client) -> Result<()> {
+        let data = json(client)?;
+        let updated = self.write(|c| {
+            c.execute(
+                "UPDATE clients SET data = ?2 WHERE id = ?1 AND name = ?3",
+                params![client.id, data, client.name],
+            )
+        })?;
+        if updated == 0 {
+            return Err(Error::not_found(format!(
+                "No client named {:?}: see `authdeckctl client list`.",
+                client.name
+            )));
+        }
+        Ok(())
     }
 
     pub fn delete_client(&self, id: &str) -> Result<()> {
@@ -1089,6 +1124,7 @@ mod tests {
             options: ClientOptions::default(),
             has_secret: true,
             created_at: Utc::now(),
+            sandbox: false,
         }
     }
 
@@ -1118,10 +1154,100 @@ mod tests {
             last_error: None,
             created_at: now,
             updated_at: now,
+            sandbox: false,
             secret_generation: 1,
             token_set: None,
             pending_generation: None,
         }
+    }
+
+    /// A store laid out by the version before the sandbox flag, with an earlier
+    /// sandbox's demo client (port 47801), a connection of it, and look-alikes that are
+    /// not the sandbox's: only the first two are marked.
+    #[test]
+    fn earlier_sandbox_clients_and_their_connections_are_marked_by_the_migration() {
+        let mut conn = Sqlite::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        let legacy = |name: &str, client_id: &str, token_url: &str| {
+            let mut c = client(name);
+            c.id = format!("id-{name}");
+            c.client_id = client_id.into();
+            c.endpoints.token_url = token_url.parse().unwrap();
+            let mut v = serde_json::to_value(&c).unwrap();
+            v.as_object_mut().unwrap().remove("sandbox");
+            (c, v.to_string())
+        };
+        let rows = [
+            legacy(
+                "sandbox-fedex",
+                "demo-fedex-key",
+                "http://127.0.0.1:47801/fedex/oauth/token",
+            ),
+            // Someone's own client that happens to have the name.
+            legacy(
+                "sandbox-iot",
+                "real-app",
+                "http://127.0.0.1:47801/iot/oauth/token",
+            ),
+            legacy(
+                "ship",
+                "demo-fedex-key",
+                "http://127.0.0.1:47801/fedex/oauth/token",
+            ),
+            legacy(
+                "sandbox-flowaccount",
+                "demo-flowaccount",
+                "https://openapi.flowaccount.com/test/token",
+            ),
+        ];
+        for (c, data) in &rows {
+            conn.execute(
+                "INSERT INTO clients (id, name, provider, data, created_at) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![c.id, c.name, c.provider.as_str(), data],
+            )
+            .unwrap();
+        }
+        for (id, client_id) in [("k1", "id-sandbox-fedex"), ("k2", "id-ship")] {
+            let mut v = serde_json::to_value(connection(id, client_id, id)).unwrap();
+            v.as_object_mut().unwrap().remove("sandbox");
+            conn.execute(
+                "INSERT INTO connections (id, client_id, natural_key, label, data, secret_generation, created_at, updated_at)
+                 VALUES (?1, ?2, ?1, ?1, ?3, 1, 0, 0)",
+                params![id, client_id, v.to_string()],
+            )
+            .unwrap();
+        }
+        let db = Db::init(conn).unwrap();
+        let marked: Vec<(String, bool)> = db
+            .clients()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.sandbox))
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                ("sandbox-fedex".to_string(), true),
+                ("sandbox-flowaccount".to_string(), false),
+                ("sandbox-iot".to_string(), false),
+                ("ship".to_string(), false),
+            ]
+        );
+        assert!(db.connection("k1").unwrap().sandbox);
+        assert!(!db.connection("k2").unwrap().sandbox);
+    }
+
+    #[test]
+    fn a_client_record_is_rewritten_in_place() {
+        let db = Db::open_in_memory().unwrap();
+        let mut c = client("a");
+        db.insert_client(&c).unwrap();
+        c.sandbox = true;
+        c.endpoints.token_url = "http://127.0.0.1:5/fedex/oauth/token".parse().unwrap();
+        db.update_client(&c).unwrap();
+        assert_eq!(db.client("a").unwrap(), c);
+        let missing = db.update_client(&client("b")).unwrap_err();
+        assert_eq!(missing.code, ErrorCode::NotFound);
     }
 
     #[test]
