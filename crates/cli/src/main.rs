@@ -799,7 +799,8 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
         // Without --add-clients the sandbox serves anyway: re-pointing is a courtesy.
         Err(e) if !args.add_clients => errln!(
             "authdeckctl: the sandbox clients could not be pointed here: {} [{}]",
-            e.message, e.code
+            e.message,
+            e.code
         ),
         Err(e) => {
             emulator.shutdown().await;

@@ -1217,7 +1217,7 @@ mod tests {
             )
             .unwrap();
         }
-        let db = Db::init(conn).unwrap();
+        let db = Db::init(conn, None, false).unwrap();
         let marked: Vec<(String, bool)> = db
             .clients()
             .unwrap()
@@ -1418,7 +1418,7 @@ mod tests {
             )
             .unwrap();
         }
-        let db = Db::init(conn).unwrap();
+        let db = Db::init(conn, None, false).unwrap();
         let migrated = db.client("fa").unwrap();
         assert!(
             migrated.options.pkce,
