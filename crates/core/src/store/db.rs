@@ -430,23 +430,33 @@ impl Db {
             },
             Err(e) => return Err(e),
         };
-        let shown = path.display().to_string();
-        let file_id = file_id(path).map_err(|e| file_error(&shown, &e))?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-            path: Some(path.to_path_buf()),
-            file_id: Some(file_id),
-            read_only: Mutex::new(read_only),
-        })
+        let db = Self::with_connection(conn, Some(path))?;
+        *lock(&db.read_only) = read_only;
+        Ok(db)
     }
 
     /// A private in-memory database (unit tests).
     pub fn open_in_memory() -> Result<Self> {
         let conn = Sqlite::open_in_memory().map_err(|e| sqlite_error(":memory:", &e))?;
+        Self::init(conn, None, false)
+    }
+
+    /// A handle on an open SQLite connection to the database at `path` (`None`: in
+    /// memory), after settings and schema (see `prepare`).
+    fn init(conn: Sqlite, path: Option<&Path>, read_only: bool) -> Result<Self> {
+        let shown = path.map_or(":memory:".to_owned(), |p| p.display().to_string());
+        Self::with_connection(prepare(conn, &shown, read_only)?, path)
+    }
+
+    fn with_connection(conn: Sqlite, path: Option<&Path>) -> Result<Self> {
+        let file_id = match path {
+            Some(p) => Some(file_id(p).map_err(|e| file_error(&p.display().to_string(), &e))?),
+            None => None,
+        };
         Ok(Self {
-            conn: Mutex::new(prepare(conn, ":memory:", false)?),
-            path: None,
-            file_id: None,
+            conn: Mutex::new(conn),
+            path: path.map(Path::to_path_buf),
+            file_id,
             read_only: Mutex::new(None),
         })
     }
