@@ -1206,8 +1206,8 @@ impl Manager {
         batch: Option<BatchSlot<'_>>,
     ) -> Result<Connection> {
         // New tokens that cannot be stored must not be asked for (a full disk).
-        if let Some(why) = self.inner.db.read_only_reason() {
-            return Err(why.clone());
+        if self.inner.db.read_only_reason().is_some() {
+            self.db(|db| db.ensure_writable()).await?;
         }
         let _guard = self.inner.locks.acquire(id).await?;
         // Re-read under the lock: another caller (or process) may have refreshed it.

@@ -160,8 +160,64 @@ pub struct Db {
     /// the file at `path` is still this one (see [`Db::verify_file`]).
     file_id: Option<(u64, u64)>,
     /// Opened read-only because it could not be opened for writing (a full disk): why.
-    /// Reads work; a write fails with this error.
-    read_only: Option<Error>,
+    /// Reads work; a write tries to reopen for writing, else fails with this error.
+    read_only: Mutex<Option<Error>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A writable handle on the database at `path`, its schema up to date.
+fn connect_writable(path: &Path) -> Result<Sqlite> {
+    let shown = path.display().to_string();
+    let conn = Sqlite::open(path).map_err(|e| sqlite_error(&shown, &e))?;
+    prepare(conn, &shown, false)
+}
+
+/// Read-only, with the shared-memory file read-only too (`readonly_shm`): nothing is
+/// written, not even the `-shm` file. Needs `-shm` and `-wal` to exist (a failed
+/// writable open leaves them).
+fn connect_read_only(path: &Path) -> Result<Sqlite> {
+    use rusqlite::OpenFlags;
+    let shown = path.display().to_string();
+    let mut uri = url::Url::from_file_path(path)
+        .map_err(|()| Error::internal("The database path is not absolute."))?;
+    uri.set_query(Some("mode=ro&readonly_shm=1"));
+    let conn = Sqlite::open_with_flags(
+        uri.as_str(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite_error(&shown, &e))?;
+    prepare(conn, &shown, true)
+}
+
+/// Settings and schema. Opening a store that is up to date writes nothing.
+fn prepare(mut conn: Sqlite, shown: &str, read_only: bool) -> Result<Sqlite> {
+    let fail = |e: rusqlite::Error| sqlite_error(shown, &e);
+    conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+    // Only written when it changes: a store opened before is in WAL mode already.
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") && !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(fail)?;
+    // Up to date, this only reads `user_version`; on a read-only handle an update
+    // fails, and the caller reports why the writable open failed.
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| migration_error(shown, e))?;
+    Ok(conn)
 }
 
 /// The longest history detail stored, in characters (the rest is cut, marked with `…`).
@@ -388,47 +444,23 @@ impl Db {
     /// Open (or create) the database at `path` and bring its schema up to date. If it
     /// cannot be opened for writing because the disk is full (SQLite needs room for its
     /// shared-memory file even to read), it is opened read-only instead: reading commands
-    /// keep working, and every write fails saying the disk is full.
+    /// keep working, and a write first tries to reopen it for writing (space may have
+    /// been freed meanwhile), else fails saying the disk is full.
     pub fn open(path: &Path) -> Result<Self> {
-        let shown = path.display().to_string();
-        let writable = Sqlite::open(path)
-            .map_err(|e| sqlite_error(&shown, &e))
-            .and_then(|conn| Self::init(conn, Some(path), false));
-        match writable {
-            Ok(db) => Ok(db),
-            Err(e) if falls_back_to_read_only(&e) => {
-                // Only once the writable handle is closed: SQLite shares one
-                // shared-memory mapping per file and process.
-                match Self::open_read_only(path) {
-                    Ok(mut db) => {
-                        tracing::warn!(code = %e.code, "database opened read-only");
-                        db.read_only = Some(e);
-                        Ok(db)
-                    }
-                    Err(_) => Err(e),
+        let (conn, read_only) = match connect_writable(path) {
+            Ok(conn) => (conn, None),
+            Err(e) if falls_back_to_read_only(&e) => match connect_read_only(path) {
+                Ok(conn) => {
+                    tracing::warn!(code = %e.code, "database opened read-only");
+                    (conn, Some(e))
                 }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Read-only, with the shared-memory file read-only too (`readonly_shm`): nothing is
-    /// written, not even the `-shm` file. Needs `-shm` and `-wal` to exist (a failed
-    /// writable open leaves them).
-    fn open_read_only(path: &Path) -> Result<Self> {
-        use rusqlite::OpenFlags;
-        let shown = path.display().to_string();
-        let mut uri = url::Url::from_file_path(path)
-            .map_err(|()| Error::internal("The database path is not absolute."))?;
-        uri.set_query(Some("mode=ro&readonly_shm=1"));
-        let conn = Sqlite::open_with_flags(
-            uri.as_str(),
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| sqlite_error(&shown, &e))?;
-        Self::init(conn, Some(path), true)
+                Err(_) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let db = Self::with_connection(conn, Some(path))?;
+        *lock(&db.read_only) = read_only;
+        Ok(db)
     }
 
     /// A private in-memory database (unit tests).
@@ -437,43 +469,59 @@ impl Db {
         Self::init(conn, None, false)
     }
 
-    fn init(mut conn: Sqlite, path: Option<&Path>, read_only: bool) -> Result<Self> {
+    /// A handle on an open SQLite connection to the database at `path` (`None`: in
+    /// memory), after settings and schema (see `prepare`).
+    fn init(conn: Sqlite, path: Option<&Path>, read_only: bool) -> Result<Self> {
         let shown = path.map_or(":memory:".to_owned(), |p| p.display().to_string());
-        let fail = |e: rusqlite::Error| sqlite_error(&shown, &e);
-        conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
-        // Only written when it changes: a store opened before is in WAL mode already,
-        // and opening it must not need to write (a full disk).
-        let mode: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .map_err(fail)?;
-        if !mode.eq_ignore_ascii_case("wal") && !read_only {
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(fail)?;
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(fail)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(fail)?;
-        // Up to date, this only reads `user_version`; on a read-only handle an update
-        // fails, and the caller reports why the writable open failed.
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| migration_error(&shown, e))?;
+        Self::with_connection(prepare(conn, &shown, read_only)?, path)
+    }
+
+    fn with_connection(conn: Sqlite, path: Option<&Path>) -> Result<Self> {
         let file_id = match path {
-            Some(p) => Some(file_id(p).map_err(|e| file_error(&shown, &e))?),
+            Some(p) => Some(file_id(p).map_err(|e| file_error(&p.display().to_string(), &e))?),
             None => None,
         };
         Ok(Self {
             conn: Mutex::new(conn),
             path: path.map(Path::to_path_buf),
             file_id,
-            read_only: None,
+            read_only: Mutex::new(None),
         })
     }
 
-    /// Whether this handle was opened read-only (see [`Db::open`]), and why.
-    pub fn read_only_reason(&self) -> Option<&Error> {
-        self.read_only.as_ref()
+    /// Whether this handle is read-only (see [`Db::open`]), and why.
+    pub fn read_only_reason(&self) -> Option<Error> {
+        lock(&self.read_only).clone()
+    }
+
+    /// A read-only handle (see [`Db::open`]) becomes writable if the database can be
+    /// opened for writing now; else the reason it cannot. A no-op for a writable one.
+    pub fn ensure_writable(&self) -> Result<()> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::internal("The database handle was poisoned by a panic."))?;
+        let mut read_only = lock(&self.read_only);
+        let (Some(_), Some(path)) = (read_only.as_ref(), &self.path) else {
+            return Ok(());
+        };
+        // The read-only handle goes first: SQLite shares one shared-memory mapping per
+        // file and process, and it is the read-only one while that handle is open.
+        let placeholder = Sqlite::open_in_memory().map_err(|e| sqlite_error(":memory:", &e))?;
+        drop(std::mem::replace(&mut *conn, placeholder));
+        match connect_writable(path) {
+            Ok(writable) => {
+                *conn = writable;
+                *read_only = None;
+                tracing::info!("database writable again");
+                Ok(())
+            }
+            Err(e) => {
+                *conn = connect_read_only(path)?;
+                *read_only = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
     /// The database file, for messages.
@@ -488,9 +536,13 @@ impl Db {
             .conn
             .lock()
             .map_err(|_| Error::internal("The database handle was poisoned by a panic."))?;
-        f(&mut guard).map_err(|e| match (&self.read_only, e.sqlite_error_code()) {
-            (Some(why), Some(rusqlite::ErrorCode::ReadOnly)) => why.clone(),
-            _ => sqlite_error(&self.shown(), &e),
+        f(&mut guard).map_err(|e| {
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+                if let Some(why) = lock(&self.read_only).clone() {
+                    return why;
+                }
+            }
+            sqlite_error(&self.shown(), &e)
         })
     }
 
@@ -499,6 +551,9 @@ impl Db {
     /// directory was deleted (or the file replaced or emptied) meanwhile, the commit went
     /// to a file nobody will read again: that is an error, never a success.
     fn write<T>(&self, f: impl FnOnce(&mut Sqlite) -> rusqlite::Result<T>) -> Result<T> {
+        if lock(&self.read_only).is_some() {
+            self.ensure_writable()?;
+        }
         let value = self.with(f)?;
         self.verify_file()?;
         Ok(value)
@@ -1577,5 +1632,76 @@ mod file_tests {
                     == 0,
             "nothing was written to the WAL either"
         );
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod full_disk_tests {
+    //! On a small tmpfs, filled up: reads work, writes say the disk is full, and the same
+    //! handle writes again once space is freed (the app runs for days).
+    use super::*;
+    use std::process::Command;
+
+    struct SmallDisk(PathBuf);
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+
+    fn fill(dir: &Path) -> PathBuf {
+        use std::io::Write;
+        let file = dir.join("filler");
+        let mut f = std::fs::File::create(&file).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        file
+    }
+
+    #[test]
+    fn a_full_disk_reads_refuses_writes_in_plain_words_and_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mnt = tmp.path().join("disk");
+        std::fs::create_dir(&mnt).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(&mnt)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "this test fills a small tmpfs and needs to mount one (root, or a container allowed to mount): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _disk = SmallDisk(mnt.clone());
+        let path = mnt.join("authdeck.sqlite3");
+        let entry = HistoryEntry {
+            at: Utc::now(),
+            event: "connect".into(),
+            outcome: "ok".into(),
+            detail: None,
+        };
+        {
+            let db = Db::open(&path).unwrap();
+            db.add_history(None, None, &entry).unwrap();
+        }
+        let filler = fill(&mnt);
+
+        let db = Db::open(&path).unwrap();
+        assert!(db.read_only_reason().is_some(), "opened read-only");
+        assert_eq!(db.history(None, 10).unwrap().len(), 1, "reads work");
+        let err = db.add_history(None, None, &entry).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Storage);
+        assert!(
+            err.message.starts_with("The disk is full: ")
+                && err.message.contains(&path.display().to_string()),
+            "{err:?}"
+        );
+
+        std::fs::remove_file(filler).unwrap();
+        db.add_history(None, None, &entry).unwrap();
+        assert!(db.read_only_reason().is_none(), "writable again");
+        assert_eq!(db.history(None, 10).unwrap().len(), 2);
     }
 }

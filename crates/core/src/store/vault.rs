@@ -422,8 +422,13 @@ pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> 
     let id = match (recorded, known) {
         // Recorded, then interrupted before the keyring was told.
         (Some((id, false)), None) => id,
-        (Some((id, false)), Some(theirs)) if theirs.expose() == id => id,
-        (Some((_, false)), Some(_)) => return Err(lost_store(path)),
+        // Another process registering the same new store at the same moment won (a
+        // lost store has no id recorded: it never gets here).
+        (Some((_, false)), Some(theirs)) => {
+            return db
+                .set_store_identity(theirs.expose(), true)
+                .or_else(postpone);
+        }
         (None, Some(theirs)) => {
             if db.is_empty_store()? {
                 return Err(lost_store(path));
@@ -572,6 +577,24 @@ mod store_tests {
             err.code,
             ErrorCode::InvalidInput,
             "a working store is never reset"
+        );
+    }
+
+    #[test]
+    fn two_processes_registering_one_new_store_agree_on_its_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        let secrets = MemoryStore::new();
+        let db = Db::open(&path).unwrap();
+        // This process recorded its id; the other one told the keyring first.
+        db.set_store_identity("mine", false).unwrap();
+        secrets
+            .set(&store_key(&path), &Secret::new("theirs"))
+            .unwrap();
+        check_store(&db, &secrets).unwrap();
+        assert_eq!(
+            db.store_identity().unwrap(),
+            Some(("theirs".to_string(), true))
         );
     }
 
