@@ -143,6 +143,95 @@ fn app_info_reports_the_redirect_uri_and_missing_single_instance() {
         .contains("D-Bus"));
 }
 
+/// A provider that echoes the password or refresh token it was sent, behind a terminal
+/// escape, in its error text (an in-test stub, not the emulator): the IPC error and the
+/// history carry neither.
+#[test]
+fn a_provider_echoing_a_secret_leaks_nothing_over_ipc() {
+    use axum::extract::{Form, State};
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const PASSWORD: &str = "CANARY-ipc-password-3c9a";
+    const REFRESH: &str = "CANARY-ipc-refresh-8b2f";
+    async fn token(
+        State(accept): State<Arc<AtomicBool>>,
+        Form(form): Form<HashMap<String, String>>,
+    ) -> (axum::http::StatusCode, axum::Json<Value>) {
+        let login = form.get("grant_type").is_some_and(|g| g == "password");
+        if login && accept.load(Ordering::SeqCst) {
+            let ok = json!({"access_token": "at-1", "expires_in": 3600,
+                "refresh_token": REFRESH, "userinfo": {"id": "U1"}});
+            return (axum::http::StatusCode::OK, axum::Json(ok));
+        }
+        let echo = form.get(if login { "password" } else { "refresh_token" });
+        let error = format!("\u{1b}]2;x\u{7} got {}", echo.cloned().unwrap_or_default());
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            axum::Json(json!({"status": 403, "error": error})),
+        )
+    }
+    let assert_clean = |what: &str, v: &Value| {
+        let text = v.to_string();
+        assert!(
+            !text.contains("CANARY") && !text.contains("]2;x"),
+            "{what}: {text}"
+        );
+        assert!(
+            !text.contains("\\u001b") && !text.contains("\\u0007"),
+            "{what}: {text}"
+        );
+    };
+
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let accept = Arc::new(AtomicBool::new(false));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let auth_url = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route("/oauth/token", axum::routing::post(token))
+        .with_state(accept.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "stub", "provider": "iot", "environment": null, "client_id": "app",
+            "client_secret": null, "authorize_url": null, "token_url": null, "auth_url": auth_url,
+            "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let login = json!({"input": {"client": "stub", "username": "operator", "password": PASSWORD}});
+
+    let err = invoke(&app, "connect_iot", login.clone()).unwrap_err();
+    assert_eq!(err["code"], "provider_error", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("got [redacted]"),
+        "{err}"
+    );
+    assert_clean("the login error", &err);
+
+    accept.store(true, Ordering::SeqCst);
+    let conn = invoke(&app, "connect_iot", login).unwrap();
+    accept.store(false, Ordering::SeqCst);
+    let err = invoke(&app, "refresh", json!({"id": conn["id"]})).unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("got [redacted]"),
+        "{err}"
+    );
+    assert_clean("the refresh error", &err);
+    let details = invoke(&app, "connection_details", json!({"id": conn["id"]})).unwrap();
+    assert!(details.to_string().contains("got [redacted]"), "{details}");
+    assert_clean("the connection's details", &details);
+    assert_clean(
+        "the history",
+        &invoke(&app, "history", json!({"id": null})).unwrap(),
+    );
+}
+
 #[test]
 fn connect_refresh_and_logout_through_ipc() {
     let app = app();
@@ -231,6 +320,67 @@ fn connect_refresh_and_logout_through_ipc() {
     assert_eq!(forged["code"], "invalid_callback");
     let history = invoke(&app, "history", json!({"id": null})).unwrap();
     assert_eq!(history[0]["event"], "callback_rejected");
+    rt.block_on(emulator.shutdown());
+}
+
+/// FedEx's spelling of a grant and the kebab-case one are the same grant over IPC too;
+/// what comes back is FedEx's spelling. An unknown grant is refused before the command.
+#[test]
+fn fedex_grants_take_either_spelling_over_ipc() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(&app, "add_client", json!({"input": {
+        "name": "fedex", "provider": "fedex", "environment": null, "client_id": "demo-fedex-key",
+        "client_secret": "demo-fedex-secret", "authorize_url": null,
+        "token_url": emulator.fedex_token_url(), "auth_url": null, "redirect_uri": null,
+        "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+    }}))
+    .unwrap();
+    for (grant, fedex) in [
+        ("csp-credentials", "csp_credentials"),
+        ("client_pc_credentials", "client_pc_credentials"),
+        ("client-credentials", "client_credentials"),
+    ] {
+        let child = if fedex == "client_credentials" {
+            json!({"child_key": null, "child_secret": null})
+        } else {
+            json!({"child_key": "demo-child-key", "child_secret": "demo-child-secret"})
+        };
+        let conn = invoke(
+            &app,
+            "connect_fedex",
+            json!({"input": {
+                "client": "fedex", "grant": grant,
+                "child_key": child["child_key"], "child_secret": child["child_secret"]
+            }}),
+        )
+        .unwrap();
+        assert_eq!(conn["grant"], fedex);
+    }
+    let stats = emulator.control().stats();
+    assert_eq!(
+        (
+            stats.fedex.csp_credentials,
+            stats.fedex.client_pc_credentials,
+            stats.fedex.client_credentials
+        ),
+        (1, 1, 1)
+    );
+    assert!(invoke(
+        &app,
+        "connect_fedex",
+        json!({"input": {
+            "client": "fedex", "grant": "csp", "child_key": null, "child_secret": null
+        }})
+    )
+    .is_err());
+    assert_eq!(emulator.control().stats().fedex.token_requests, 3);
     rt.block_on(emulator.shutdown());
 }
 
