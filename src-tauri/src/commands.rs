@@ -10,9 +10,8 @@ use authdeck_core::model::{
 };
 use authdeck_core::{Error, ErrorCode, Secret};
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager as _, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
-use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
 use crate::changes::Changes;
@@ -171,19 +170,63 @@ pub async fn remove_client(state: State<'_, AppState>, name: String) -> CmdResul
 }
 
 /// Start a FlowAccount authorization and open it in the system browser (never an
-/// embedded web view: RFC 8252 §8.12).
+/// embedded web view: RFC 8252 §8.12). A client with a loopback redirect URI gets its
+/// listener first (see `authdeck_core::loopback`); the redirect that reaches it is
+/// reported like a deep link (a `redirect_finished` change).
 #[tauri::command]
-pub async fn connect_flowaccount(
-    app: AppHandle,
+pub async fn connect_flowaccount<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     client: String,
 ) -> CmdResult<PendingAuthorization> {
-    let pending = state.manager().begin_flowaccount(&client).await?;
+    let notify = app.clone();
+    let pending = state
+        .loopback()
+        .begin(state.manager(), &client, move |result| {
+            loopback_finished(&notify, result)
+        })
+        .await?;
     // No browser is not fatal: the window shows the address to open by hand.
     if let Err(e) = open_in_browser(&app, &pending.authorize_url) {
         tracing::warn!(code = %e.code, "the system browser could not be opened");
     }
     Ok(pending)
+}
+
+/// Give up a started authorization (the window's Cancel): its loopback listener stops
+/// and its redirect, should it still come, is rejected. `false` if it had ended already.
+#[tauri::command]
+pub async fn cancel_flowaccount(state: State<'_, AppState>, id: String) -> CmdResult<bool> {
+    state.loopback().cancel(state.manager(), &id).await
+}
+
+/// A loopback redirect completed (or failed) an authorization: tell the window, as for
+/// a deep link, and bring it forward when a connection was made.
+fn loopback_finished<R: Runtime>(app: &AppHandle<R>, result: authdeck_core::Result<Connection>) {
+    let connected = result.is_ok();
+    let result = match result {
+        Ok(connection) => CallbackResult {
+            ok: true,
+            connection: Some(ConnectionSummary::from(&connection)),
+            error: None,
+        },
+        Err(error) => CallbackResult {
+            ok: false,
+            connection: None,
+            error: Some(error),
+        },
+    };
+    app.state::<AppState>()
+        .changes()
+        .push(crate::changes::ChangeEvent::RedirectFinished {
+            result: Box::new(result),
+        });
+    if connected {
+        if let Some(window) = app.get_webview_window("main") {
+            let _ = window.unminimize();
+            let _ = window.set_focus();
+        }
+    }
 }
 
 /// Open an authorize URL again (the user closed the tab). Only URLs the app started
@@ -193,14 +236,18 @@ pub async fn open_authorize_url(app: AppHandle, url: String) -> CmdResult {
     open_in_browser(&app, &url)
 }
 
-fn open_in_browser(app: &AppHandle, url: &str) -> CmdResult {
+fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> CmdResult {
     let parsed = url::Url::parse(url).map_err(|_| Error::invalid_input("Not a URL."))?;
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(Error::invalid_input(
             "Only http(s) addresses are opened in the browser.",
         ));
     }
-    app.opener().open_url(url, None::<&str>).map_err(|e| {
+    // Without the opener plugin (the IPC tests' mock app) nothing is opened.
+    let opener = app
+        .try_state::<tauri_plugin_opener::Opener<R>>()
+        .ok_or_else(|| Error::internal("No system browser opener in this app."))?;
+    opener.open_url(url, None::<&str>).map_err(|e| {
         Error::new(
             ErrorCode::Internal,
             "The system browser could not be opened: copy the address instead.",
