@@ -18,4 +18,7 @@ pub mod secret;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};
-pub use secret::Secret;
+pub use secret::{
+    AccessToken, AnySecret, AuthorizationCode, ChildSecret, ClientSecret, KeyringValue, OAuthState,
+    Password, PkceVerifier, RefreshToken, Secret,
+};
