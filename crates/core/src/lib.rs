@@ -20,5 +20,5 @@ pub mod store;
 pub use error::{Error, ErrorCode, Result};
 pub use secret::{
     AccessToken, AnySecret, AuthorizationCode, ChildSecret, ClientSecret, KeyringValue, OAuthState,
-    Password, PkceVerifier, RefreshToken, Secret,
+    Password, PkceVerifier, RefreshToken,
 };

@@ -4,7 +4,7 @@
 
 use crate::manager::NewClient;
 use crate::model::Provider;
-use crate::secret::Secret;
+use crate::secret::ClientSecret;
 
 /// Where a running emulator serves each provider.
 #[derive(Debug, Clone)]
@@ -26,14 +26,14 @@ pub fn demo_clients(e: &SandboxEndpoints) -> Vec<NewClient> {
         Provider::FlowAccount,
         "demo-flowaccount",
     );
-    fa.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+    fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
     fa.authorize_url = Some(e.flowaccount_authorize_url.clone());
     fa.token_url = Some(e.flowaccount_token_url.clone());
     let mut fa_loopback = fa.clone();
     fa_loopback.name = "sandbox-flowaccount-loopback".into();
     fa_loopback.redirect_uri = Some(DEMO_LOOPBACK_REDIRECT.into());
     let mut fedex = NewClient::new("sandbox-fedex", Provider::Fedex, "demo-fedex-key");
-    fedex.client_secret = Some(Secret::new("demo-fedex-secret"));
+    fedex.client_secret = Some(ClientSecret::new("demo-fedex-secret"));
     fedex.token_url = Some(e.fedex_token_url.clone());
     let mut iot = NewClient::new("sandbox-iot", Provider::Iot, "demo-iot-client");
     iot.auth_url = Some(e.iot_auth_url.clone());

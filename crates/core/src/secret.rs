@@ -10,20 +10,22 @@
 //! two values are compared, in constant time. The only way to read a value is
 //! `expose()`, which makes every place that handles the real value easy to find with grep.
 //!
-//! ```
+//! ```no_run
+//! use authdeck_core::providers::{flowaccount, HttpClient};
 //! use authdeck_core::secret::{ClientSecret, RefreshToken};
-//! fn refresh(_client_secret: &ClientSecret, _refresh_token: &RefreshToken) {}
-//! let (client_secret, refresh_token) = (ClientSecret::new("cs"), RefreshToken::new("rt"));
-//! refresh(&client_secret, &refresh_token);
+//! fn refresh(http: &HttpClient, url: &url::Url, secret: &ClientSecret, token: &RefreshToken) {
+//!     let _ = flowaccount::refresh(http, url, "id", secret, token, chrono::Utc::now());
+//! }
 //! ```
 //!
 //! The same call with the two swapped does not compile:
 //!
 //! ```compile_fail
+//! use authdeck_core::providers::{flowaccount, HttpClient};
 //! use authdeck_core::secret::{ClientSecret, RefreshToken};
-//! fn refresh(_client_secret: &ClientSecret, _refresh_token: &RefreshToken) {}
-//! let (client_secret, refresh_token) = (ClientSecret::new("cs"), RefreshToken::new("rt"));
-//! refresh(&refresh_token, &client_secret);
+//! fn refresh(http: &HttpClient, url: &url::Url, secret: &ClientSecret, token: &RefreshToken) {
+//!     let _ = flowaccount::refresh(http, url, "id", token, secret, chrono::Utc::now());
+//! }
 //! ```
 //!
 //! Nor does serialising one:
@@ -208,49 +210,6 @@ macro_rules! kept_in_the_keyring {
 cloneable!(ClientSecret, AccessToken, RefreshToken, KeyringValue);
 constant_time_eq!(AccessToken, RefreshToken, KeyringValue);
 kept_in_the_keyring!(ClientSecret, ChildSecret, PkceVerifier);
-
-/// The former role-less secret, kept until every use has moved to a role type.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value itself.
-    ///
-    /// **Security:** the returned string must go only to the provider (a request body or
-    /// header), the keyring, or the user who explicitly asked for it (`authdeckctl token`,
-    /// "Copy access token"). Never into a log, an error message, a URL or SQLite.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        // Best effort: overwrite the bytes before the allocation is released.
-        // SAFETY: writing zero bytes keeps the string valid UTF-8.
-        unsafe { self.0.as_bytes_mut() }.fill(0);
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode};
 use crate::model::Provider;
-use crate::secret::Secret;
+use crate::secret::AnySecret;
 
 /// What we were doing when the provider said no; it changes what an error means
 /// (a 401 on IoT login is a wrong password, on IoT refresh a dead session).
@@ -81,7 +81,7 @@ pub fn from_response(
     status: u16,
     retry_after: Option<&str>,
     body: &[u8],
-    sent_secrets: &[&Secret],
+    sent_secrets: &[&dyn AnySecret],
 ) -> Error {
     let parsed = ParsedBody::parse(body);
     let redactor = Redactor::new(sent_secrets, parsed.parameter_values());
@@ -183,7 +183,7 @@ pub fn invalid_token_response(
     provider: Provider,
     status: u16,
     body: &[u8],
-    sent_secrets: &[&Secret],
+    sent_secrets: &[&dyn AnySecret],
 ) -> Error {
     let parsed = ParsedBody::parse(body);
     let redactor = Redactor::new(sent_secrets, parsed.parameter_values());
@@ -490,7 +490,7 @@ struct Redactor {
 }
 
 impl Redactor {
-    fn new(secrets: &[&Secret], extra: Vec<String>) -> Self {
+    fn new(secrets: &[&dyn AnySecret], extra: Vec<String>) -> Self {
         let mut needles: Vec<String> = Vec::new();
         for s in secrets.iter().map(|s| s.expose().to_string()).chain(extra) {
             if s.is_empty() {
@@ -764,6 +764,7 @@ mod regression_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::{ClientSecret, RefreshToken};
     use chrono::TimeZone;
 
     fn fa(op: Operation, status: u16, body: &str) -> Error {
@@ -984,9 +985,9 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_redacted_everywhere() {
-        let canary = Secret::new("canary+secret/7f3a");
-        let refresh = Secret::new("rt-canary-1234");
-        let sent = [&canary, &refresh];
+        let canary = ClientSecret::new("canary+secret/7f3a");
+        let refresh = RefreshToken::new("rt-canary-1234");
+        let sent: [&dyn AnySecret; 2] = [&canary, &refresh];
         let bodies = [
             format!(
                 r#"{{"error":"invalid_request","error_description":"bad secret {}"}}"#,
@@ -1021,7 +1022,7 @@ mod tests {
 
     #[test]
     fn a_secret_straddling_the_cut_is_redacted_not_truncated() {
-        let s = Secret::new("SECRETSECRETSECRET");
+        let s = RefreshToken::new("SECRETSECRETSECRET");
         let body = format!("{}{}", "a".repeat(195), s.expose());
         let e = from_response(
             Provider::FlowAccount,

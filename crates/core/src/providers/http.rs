@@ -10,7 +10,7 @@ use url::Url;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Provider;
 use crate::providers::error::{self as perror, Operation};
-use crate::secret::Secret;
+use crate::secret::{AccessToken, AnySecret, RefreshToken};
 
 /// Error answers larger than this are cut before parsing (a gateway's HTML page, a
 /// misconfigured URL pointing at a download): only an excerpt is ever kept anyway.
@@ -99,7 +99,7 @@ pub(crate) struct FormPost<'a> {
     pub authorization: Option<String>,
     pub encoding: BodyEncoding,
     pub fields: Vec<(&'static str, &'a str)>,
-    pub secrets: Vec<&'a Secret>,
+    pub secrets: Vec<&'a dyn AnySecret>,
 }
 
 /// A 2xx answer: status and (capped) body.
@@ -187,7 +187,7 @@ pub(crate) fn parse_token(
     op: Operation,
     status: u16,
     body: &[u8],
-    secrets: &[&Secret],
+    secrets: &[&dyn AnySecret],
 ) -> Result<TokenJson> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let Some(Value::Object(map)) = parsed else {
@@ -233,13 +233,13 @@ impl TokenJson {
         Self(map)
     }
 
-    pub(crate) fn access_token(&self) -> Secret {
-        Secret::new(self.string("access_token").unwrap_or_default())
+    pub(crate) fn access_token(&self) -> AccessToken {
+        AccessToken::new(self.string("access_token").unwrap_or_default())
     }
 
     /// A non-empty `refresh_token`, if any.
-    pub(crate) fn refresh_token(&self) -> Option<Secret> {
-        self.string("refresh_token").map(Secret::new)
+    pub(crate) fn refresh_token(&self) -> Option<RefreshToken> {
+        self.string("refresh_token").map(RefreshToken::new)
     }
 
     /// A non-empty string, or a number as text.
