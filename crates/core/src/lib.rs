@@ -11,6 +11,7 @@ pub mod error;
 pub mod locks;
 pub mod manager;
 pub mod model;
+pub mod process;
 pub mod providers;
 pub mod sandbox;
 pub mod scheduler;
