@@ -18,6 +18,7 @@ import type { IotConnectInput } from './bindings/IotConnectInput';
 import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { NewClientInput } from './bindings/NewClientInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
+import type { LeaveReport } from './bindings/LeaveReport';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
 
@@ -88,6 +89,9 @@ export const api = {
   copyAccessToken: (id: string) => call<null>('copy_access_token', { id }),
   history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
   startSandbox: () => call<SandboxInfo>('start_sandbox'),
+  stopSandbox: () => call<null>('stop_sandbox'),
+  /** Logs out and removes every sandbox connection and client, then stops the sandbox. */
+  leaveSandbox: () => call<LeaveReport>('leave_sandbox'),
   /** The first list is on screen: the shell records the start-up time. */
   markReady: () => call<null>('mark_ready'),
 };

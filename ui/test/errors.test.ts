@@ -8,7 +8,8 @@ describe('error → plain words', () => {
     expect(NEXT_STEP.reauthorization_required).toBe('Reconnect');
     expect(NEXT_STEP.provider_unavailable).toBe('Try again later');
     expect(NEXT_STEP.keyring_unavailable).toBe('Unlock your system keyring');
-    expect(Object.keys(NEXT_STEP)).toHaveLength(16); // every ErrorCode
+    expect(NEXT_STEP.sandbox_not_running).toMatch(/^Start the sandbox/);
+    expect(Object.keys(NEXT_STEP)).toHaveLength(17); // every ErrorCode
   });
 
   it('builds one line: message, then the next step', () => {
