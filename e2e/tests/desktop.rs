@@ -164,6 +164,48 @@ fn fedex_csp_credentials_connect_and_refresh() {
     });
 }
 
+/// The sandbox's rows carry a "Sandbox" badge; the bar says where it runs; stopped, a
+/// sandbox row says the sandbox is not running; "Leave the sandbox" removes its rows,
+/// clients and keyring entries.
+#[test]
+fn sandbox_is_marked_stops_and_is_left_in_one_action() {
+    run("sandbox", |ui: Ui| async move {
+        ui.start_sandbox().await?;
+        ui.wait_text(&testid("sandbox-state"), "running at 127.0.0.1:47801")
+            .await?;
+        ui.connect_fedex_csp().await?;
+        let badge = format!("{} {}", row_of("fedex"), testid("sandbox-badge"));
+        ensure!(
+            ui.find(&badge).await?.is_displayed().await?,
+            "the sandbox row shows no Sandbox badge"
+        );
+        ensure!(
+            !keyring_keys(&ui.env)?.is_empty(),
+            "nothing in the keyring after connecting"
+        );
+
+        ui.click("sandbox-stop").await?;
+        ui.wait_text(&testid("sandbox-state"), "not running").await?;
+        ui.row_action("fedex", "row-refresh").await?;
+        ui.wait_text(
+            &format!("{} {}", row_of("fedex"), testid("row-error")),
+            "The sandbox is not running",
+        )
+        .await?;
+
+        ui.click("sandbox-leave").await?;
+        ui.click("confirm-ok").await?;
+        ui.wait_gone(&row_of("fedex")).await?;
+        ui.id("empty-state").await?;
+        let left = keyring_keys(&ui.env)?;
+        ensure!(
+            left.is_empty(),
+            "the keyring still holds {left:?} after leaving the sandbox"
+        );
+        Ok(())
+    });
+}
+
 /// The text of a `<dd>` of the details panel, by its `<dt>`.
 async fn detail(ui: &Ui, key: &str) -> Result<String> {
     let v = ui
