@@ -185,12 +185,23 @@ fn sandbox_is_marked_stops_and_is_left_in_one_action() {
         );
 
         ui.click("sandbox-stop").await?;
-        ui.wait_text(&testid("sandbox-state"), "not running").await?;
+        ui.wait_text(&testid("sandbox-state"), "not running")
+            .await?;
         ui.row_action("fedex", "row-refresh").await?;
-        ui.wait_text(
-            &format!("{} {}", row_of("fedex"), testid("row-error")),
-            "The sandbox is not running",
-        )
+        // The row's error line (its text, whether or not the narrow row shows all of it).
+        let error_css = format!("{} {}", row_of("fedex"), testid("row-error"));
+        wait_for("the sandbox row to say the sandbox is not running", WAIT, || async {
+            let text = ui
+                .js(
+                    "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+                    vec![serde_json::json!(error_css)],
+                )
+                .await?;
+            Ok(text
+                .as_str()
+                .is_some_and(|t| t.starts_with("The sandbox is not running"))
+                .then_some(()))
+        })
         .await?;
 
         ui.click("sandbox-leave").await?;

@@ -21,25 +21,11 @@ import type { PendingAuthorization } from './bindings/PendingAuthorization';
 import type { LeaveReport } from './bindings/LeaveReport';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
+import { NEXT_STEP } from './errors';
 
-const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'reauthorization_required',
-  'invalid_client',
-  'invalid_credentials',
-  'access_denied',
-  'invalid_callback',
-  'provider_unavailable',
-  'rate_limited',
-  'invalid_response',
-  'provider_error',
-  'keyring_unavailable',
-  'storage',
-  'not_found',
-  'invalid_input',
-  'already_exists',
-  'busy',
-  'internal',
-]);
+// Every code the shell sends: `NEXT_STEP` is a Record<ErrorCode, …>, so the type checker
+// keeps it complete when a code is added (a second hand-kept list fell behind once).
+const KNOWN_CODES: ReadonlySet<string> = new Set<string>(Object.keys(NEXT_STEP));
 
 /**
  * Commands reject with a `CommandError`. Anything else (a string from a missing

@@ -30,6 +30,10 @@ describe('error → plain words', () => {
       code: 'internal', message: 'command refresh not found', detail: null,
     });
     expect(toCommandError({ code: 'made_up', message: 'x' }).code).toBe('internal');
+    // Every code of the bindings is known, the newest too.
+    expect(toCommandError({ code: 'sandbox_not_running', message: 'The sandbox is not running.' }).code).toBe(
+      'sandbox_not_running',
+    );
     expect(toCommandError(new Error('boom')).message).toBe('boom');
   });
 });

@@ -123,6 +123,19 @@ describe('the sandbox in the window', () => {
     expect($(tid('clients-sandbox-leave')).hidden).toBe(false);
   });
 
+  it('shows a failed refresh of a stopped sandbox row as such, not as a crash', async () => {
+    const message = 'The sandbox is not running — start it from the window (Try the sandbox) or with `authdeckctl sandbox`, then try again.';
+    await start(fakeBackend({
+      connections: [conn({ id: 'demo', sandbox: true })],
+      handlers: { refresh: () => Promise.reject({ code: 'sandbox_not_running', message }) },
+    }));
+    $(tid('row-refresh'), row('demo')).click();
+    await settle();
+    const line = $(tid('row-error'), row('demo')).textContent ?? '';
+    expect(line).toMatch(/^The sandbox is not running/);
+    expect(line).toContain('Next: Start the sandbox');
+  });
+
   it('words a sandbox client whose sandbox is not running', () => {
     const line = errorLine({
       code: 'sandbox_not_running',
