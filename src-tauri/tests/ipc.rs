@@ -235,6 +235,67 @@ fn connect_refresh_and_logout_through_ipc() {
     rt.block_on(emulator.shutdown());
 }
 
+/// FedEx's spelling of a grant and the kebab-case one are the same grant over IPC too;
+/// what comes back is FedEx's spelling. An unknown grant is refused before the command.
+#[test]
+fn fedex_grants_take_either_spelling_over_ipc() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(&app, "add_client", json!({"input": {
+        "name": "fedex", "provider": "fedex", "environment": null, "client_id": "demo-fedex-key",
+        "client_secret": "demo-fedex-secret", "authorize_url": null,
+        "token_url": emulator.fedex_token_url(), "auth_url": null, "redirect_uri": null,
+        "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+    }}))
+    .unwrap();
+    for (grant, fedex) in [
+        ("csp-credentials", "csp_credentials"),
+        ("client_pc_credentials", "client_pc_credentials"),
+        ("client-credentials", "client_credentials"),
+    ] {
+        let child = if fedex == "client_credentials" {
+            json!({"child_key": null, "child_secret": null})
+        } else {
+            json!({"child_key": "demo-child-key", "child_secret": "demo-child-secret"})
+        };
+        let conn = invoke(
+            &app,
+            "connect_fedex",
+            json!({"input": {
+                "client": "fedex", "grant": grant,
+                "child_key": child["child_key"], "child_secret": child["child_secret"]
+            }}),
+        )
+        .unwrap();
+        assert_eq!(conn["grant"], fedex);
+    }
+    let stats = emulator.control().stats();
+    assert_eq!(
+        (
+            stats.fedex.csp_credentials,
+            stats.fedex.client_pc_credentials,
+            stats.fedex.client_credentials
+        ),
+        (1, 1, 1)
+    );
+    assert!(invoke(
+        &app,
+        "connect_fedex",
+        json!({"input": {
+            "client": "fedex", "grant": "csp", "child_key": null, "child_secret": null
+        }})
+    )
+    .is_err());
+    assert_eq!(emulator.control().stats().fedex.token_requests, 3);
+    rt.block_on(emulator.shutdown());
+}
+
 fn port_of(url: &Value) -> u16 {
     url::Url::parse(url.as_str().unwrap())
         .unwrap()

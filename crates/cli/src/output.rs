@@ -1,10 +1,59 @@
-//! How connections, clients and history look on a terminal, and their `--json` forms.
+//! How connections, clients and history look on a terminal, and their `--json` forms;
+//! and how anything is written at all ([`outln!`], [`errln!`]).
+//!
+//! A closed stdout (`authdeckctl history | head`) ends the command quietly with exit
+//! status [`EXIT_BROKEN_PIPE`], the status a shell shows for a command ended by SIGPIPE:
+//! `set -o pipefail` scripts see what they see with any other tool. The command's work is
+//! done by then (every command prints after it). A closed stderr is ignored.
+
+use std::fmt;
+use std::io::Write;
 
 use authdeck_core::model::{
     Client, Connection, ConnectionStatus, Environment, Expiry, HistoryEntry,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+/// Exit status when stdout was closed before everything was printed (128 + SIGPIPE).
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// `println!` that ends the command quietly when stdout is closed (see the module docs).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::write_err(format_args!($($arg)*))
+    };
+}
+
+/// One line on stdout. Closed (EPIPE): exit [`EXIT_BROKEN_PIPE`] at once, quietly. Any
+/// other failure to write (a full disk behind `> file`): say so on stderr, exit 1.
+pub fn write_out(args: fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(EXIT_BROKEN_PIPE));
+        }
+        write_err(format_args!("authdeckctl: could not write the output: {e}"));
+        std::process::exit(1);
+    }
+}
+
+/// One line on stderr; nothing to do if it is closed.
+pub fn write_err(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
 
 /// A connection plus what is computed from "now", for `list --json` and `status --json`.
 #[derive(Serialize)]
@@ -96,13 +145,20 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    // Padded by hand: `format!("{c:<w$}")` panics for widths over 65,535.
     let line = |cells: Vec<String>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", text.join("  ").trim_end());
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(cell);
+            if i + 1 < cells.len() {
+                let n = cell.chars().count();
+                text.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+            }
+        }
+        outln!("{}", text.trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -112,7 +168,7 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
 
 pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
     if connections.is_empty() {
-        println!("No connections yet. Add a client (`authdeckctl client add …`), then `authdeckctl connect …`.");
+        outln!("No connections yet. Add a client (`authdeckctl client add …`), then `authdeckctl connect …`.");
         return;
     }
     let rows = connections
@@ -149,7 +205,7 @@ pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
 
 pub fn clients_table(clients: &[Client]) {
     if clients.is_empty() {
-        println!("No clients yet: `authdeckctl client add flowaccount|fedex|iot --name NAME --client-id ID …`.");
+        outln!("No clients yet: `authdeckctl client add flowaccount|fedex|iot --name NAME --client-id ID …`.");
         return;
     }
     let rows = clients
@@ -184,7 +240,7 @@ fn when(at: DateTime<Utc>) -> String {
 
 fn expiry_line(label: &str, e: Option<&Expiry>, now: DateTime<Utc>) {
     match e {
-        Some(e) => println!(
+        Some(e) => outln!(
             "{label:<17}{} (in {}; from {})",
             when(e.at),
             duration_text(e.seconds_left(now)),
@@ -193,12 +249,12 @@ fn expiry_line(label: &str, e: Option<&Expiry>, now: DateTime<Utc>) {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default()
         ),
-        None => println!("{label:<17}unknown"),
+        None => outln!("{label:<17}unknown"),
     }
 }
 
 pub fn status(c: &Connection, now: DateTime<Utc>) {
-    let field = |k: &str, v: &str| println!("{k:<17}{v}");
+    let field = |k: &str, v: &str| outln!("{k:<17}{v}");
     field("Connection", &c.id);
     field("Name", &c.label);
     field("Provider", c.provider.display_name());
@@ -257,7 +313,7 @@ pub fn status(c: &Connection, now: DateTime<Utc>) {
 
 pub fn history(entries: &[HistoryEntry]) {
     if entries.is_empty() {
-        println!("No history.");
+        outln!("No history.");
         return;
     }
     let rows = entries

@@ -117,17 +117,28 @@ pub struct Endpoints {
     pub logout_url: Option<Url>,
 }
 
-/// The FedEx `grant_type`s (PROVIDERS.md §2).
+/// The FedEx `grant_type`s (PROVIDERS.md §2). Always written in FedEx's own spelling
+/// (`csp_credentials`); read in that spelling or the kebab-case one (`csp-credentials`),
+/// from the CLI, IPC and the store alike: users copy FedEx's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FedexGrant {
+    #[serde(alias = "client-credentials")]
     ClientCredentials,
+    #[serde(alias = "csp-credentials")]
     CspCredentials,
+    #[serde(alias = "client-pc-credentials")]
     ClientPcCredentials,
 }
 
 impl FedexGrant {
+    pub const ALL: [FedexGrant; 3] = [
+        FedexGrant::ClientCredentials,
+        FedexGrant::CspCredentials,
+        FedexGrant::ClientPcCredentials,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
@@ -150,15 +161,16 @@ impl fmt::Display for FedexGrant {
 
 impl FromStr for FedexGrant {
     type Err = Error;
+    /// FedEx's spelling (`csp_credentials`) or the kebab-case one (`csp-credentials`).
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "client_credentials" => Ok(Self::ClientCredentials),
-            "csp_credentials" => Ok(Self::CspCredentials),
-            "client_pc_credentials" => Ok(Self::ClientPcCredentials),
-            _ => Err(Error::invalid_input(format!(
-                "Unknown FedEx grant {s:?}: use client_credentials, csp_credentials or client_pc_credentials."
-            ))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s || g.as_str().replace('_', "-") == s)
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "Unknown FedEx grant {s:?}: use client_credentials, csp_credentials or client_pc_credentials."
+                ))
+            })
     }
 }
 
@@ -191,7 +203,7 @@ pub struct ClientOptions {
     /// FlowAccount: the redirect URI registered with the provider (exact match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
-    /// FlowAccount: send a PKCE S256 challenge (undocumented upstream: off by default).
+    /// FlowAccount: send a PKCE S256 challenge (on by default; see README "Security").
     #[serde(default)]
     pub pkce: bool,
     #[serde(default)]
@@ -430,4 +442,90 @@ pub struct HistoryEntry {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// The longest text accepted from a user (CLI argument, IPC field) for each kind of
+/// field, in characters (secrets: bytes). Beyond these an input is a mistake or an
+/// attack: it is refused with `invalid_input` before anything is stored or sent.
+pub mod limits {
+    /// Client names (also a connection's label).
+    pub const NAME: usize = 64;
+    /// Usernames, FedEx child keys.
+    pub const USERNAME: usize = 256;
+    /// Client ids (FedEx API keys, OAuth client ids).
+    pub const CLIENT_ID: usize = 512;
+    /// Endpoint and redirect URLs.
+    pub const URL: usize = 2048;
+    /// Client secrets, child secrets, passwords.
+    pub const SECRET_BYTES: usize = 4096;
+}
+
+/// Refuse `value` (described as `what`, e.g. "The username") when it is longer than `max`
+/// characters, with a message that says how long it may be.
+pub fn check_length(what: &str, value: &str, max: usize) -> Result<()> {
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(Error::invalid_input(format!(
+            "{what} is too long ({chars} characters; at most {max})."
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_length`] for a secret, in bytes; the message never shows the value.
+pub fn check_secret_length(what: &str, value: &crate::secret::Secret) -> Result<()> {
+    let bytes = value.expose().len();
+    if bytes > limits::SECRET_BYTES {
+        return Err(Error::invalid_input(format!(
+            "{what} is too long ({bytes} bytes; at most {}).",
+            limits::SECRET_BYTES
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fedex_grants_read_both_spellings_and_write_fedexs() {
+        for (grant, fedex, kebab) in [
+            (
+                FedexGrant::ClientCredentials,
+                "client_credentials",
+                "client-credentials",
+            ),
+            (
+                FedexGrant::CspCredentials,
+                "csp_credentials",
+                "csp-credentials",
+            ),
+            (
+                FedexGrant::ClientPcCredentials,
+                "client_pc_credentials",
+                "client-pc-credentials",
+            ),
+        ] {
+            assert_eq!(fedex.parse::<FedexGrant>().unwrap(), grant);
+            assert_eq!(kebab.parse::<FedexGrant>().unwrap(), grant);
+            for spelling in [fedex, kebab] {
+                let read: FedexGrant = serde_json::from_value(serde_json::json!(spelling)).unwrap();
+                assert_eq!(read, grant);
+            }
+            assert_eq!(serde_json::to_value(grant).unwrap(), fedex);
+            assert_eq!(grant.to_string(), fedex);
+        }
+        for wrong in [
+            "csp",
+            "CSP_CREDENTIALS",
+            "csp credentials",
+            "",
+            "csp_credentials ",
+        ] {
+            let err = wrong.parse::<FedexGrant>().unwrap_err();
+            assert_eq!(err.code, crate::error::ErrorCode::InvalidInput);
+            assert!(serde_json::from_value::<FedexGrant>(serde_json::json!(wrong)).is_err());
+        }
+    }
 }

@@ -127,6 +127,97 @@ fn connect_fedex_with_each_grant() {
     assert_eq!(fx.json(&["list"]).as_array().unwrap().len(), 3);
 }
 
+/// `--grant csp_credentials` as FedEx's documentation spells it, and the kebab-case
+/// form: both name the same grant; output always uses FedEx's spelling.
+#[test]
+fn fedex_grants_in_fedexs_spelling_and_in_kebab_case() {
+    let fx = Fixture::new();
+    fx.add_fedex_client("fedex");
+    let child_key = fx.child_key();
+    let secret = fx.child_secret();
+    let connect = |grant: &str| {
+        fx.run_env(
+            &[
+                "connect",
+                "fedex",
+                "--client",
+                "fedex",
+                "--grant",
+                grant,
+                "--child-key",
+                &child_key,
+            ],
+            &[("AUTHDECK_CHILD_SECRET", &secret)],
+        )
+    };
+
+    let underscore = connect("csp_credentials");
+    underscore.assert_code(0);
+    let id = underscore
+        .stdout
+        .split("(id ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the connection id in the output")
+        .to_owned();
+    // The same grant spelled the other way reconnects the same project, not a second one.
+    connect("csp-credentials").assert_code(0);
+    let list = fx.json(&["list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["grant"], "csp_credentials");
+    assert_eq!(id_of(&list[0]), id);
+    let stats = fx.control_stats();
+    assert_eq!(stats["fedex"]["csp_credentials"], 2, "{stats}");
+
+    connect("client-pc-credentials").assert_code(0);
+    fx.ok(&[
+        "connect",
+        "fedex",
+        "--client",
+        "fedex",
+        "--grant",
+        "client_credentials",
+    ]);
+    let stats = fx.control_stats();
+    assert_eq!(stats["fedex"]["client_pc_credentials"], 1, "{stats}");
+    assert_eq!(stats["fedex"]["client_credentials"], 1, "{stats}");
+
+    // Human output, help and errors show FedEx's spelling only.
+    let status = fx.ok(&["status", &id]);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("Grant") && l.trim_end().ends_with("csp_credentials")),
+        "{}",
+        status.describe()
+    );
+    let help = fx.ok(&["connect", "fedex", "--help"]);
+    assert!(
+        help.stdout
+            .contains("client_credentials, csp_credentials, client_pc_credentials"),
+        "{}",
+        help.describe()
+    );
+    assert!(
+        !help.stdout.contains("csp-credentials"),
+        "{}",
+        help.describe()
+    );
+    let wrong = fx.run(&["connect", "fedex", "--client", "fedex", "--grant", "csp"]);
+    wrong.assert_code(2);
+    assert!(
+        wrong.stderr.contains("csp_credentials"),
+        "{}",
+        wrong.describe()
+    );
+    assert!(
+        !wrong.stderr.contains("csp-credentials"),
+        "{}",
+        wrong.describe()
+    );
+}
+
 #[test]
 fn connect_iot_with_password_on_stdin() {
     let fx = Fixture::new();
