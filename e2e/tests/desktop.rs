@@ -179,9 +179,11 @@ fn sandbox_is_marked_stops_and_is_left_in_one_action() {
             ui.find(&badge).await?.is_displayed().await?,
             "the sandbox row shows no Sandbox badge"
         );
+        let stored = keyring_keys(&ui.env)?;
         ensure!(
-            !keyring_keys(&ui.env)?.is_empty(),
-            "nothing in the keyring after connecting"
+            stored.iter().any(|k| k.starts_with("connection/"))
+                && stored.iter().any(|k| k.starts_with("client/")),
+            "no client secret or connection tokens in the keyring after connecting: {stored:?}"
         );
 
         ui.click("sandbox-stop").await?;
@@ -208,7 +210,15 @@ fn sandbox_is_marked_stops_and_is_left_in_one_action() {
         ui.click("confirm-ok").await?;
         ui.wait_gone(&row_of("fedex")).await?;
         ui.id("empty-state").await?;
-        let left = keyring_keys(&ui.env)?;
+        // Only the store's own id is left (no client secret, token or child secret).
+        let left: Vec<String> = keyring_keys(&ui.env)?
+            .into_iter()
+            .filter(|k| {
+                k.starts_with("client/")
+                    || k.starts_with("connection/")
+                    || k.starts_with("tokenset/")
+            })
+            .collect();
         ensure!(
             left.is_empty(),
             "the keyring still holds {left:?} after leaving the sandbox"
