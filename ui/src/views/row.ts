@@ -1,0 +1,239 @@
+// One connection's row in the list, and a provider group's header: elements built once
+// and recycled (see list.ts), bound to one entry at a time, writing only what differs.
+
+import type { CommandError } from '../bindings/CommandError';
+import type { ConnectionStatus } from '../bindings/ConnectionStatus';
+import type { ConnectionSummary } from '../bindings/ConnectionSummary';
+import type { LastError } from '../bindings/LastError';
+import type { Provider } from '../bindings/Provider';
+import { CountdownText } from '../countdown';
+import { h, setText } from '../dom';
+import { errorLine } from '../errors';
+import { STATUS_LABEL, statusFrom, type StatusInputs } from '../status';
+
+export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect';
+
+export const GROUP_TITLE: Record<Provider, string> = {
+  flowaccount: 'FlowAccount businesses',
+  fedex: 'FedEx projects',
+  iot: 'IoT accounts',
+};
+
+const LOGOUT_LABEL: Record<Provider, string> = {
+  flowaccount: 'Disconnect',
+  fedex: 'Disconnect',
+  iot: 'Log out',
+};
+
+/** The second line of a row: what identifies the account at the provider. */
+export function subtitle(conn: ConnectionSummary): string {
+  switch (conn.provider) {
+    case 'flowaccount':
+      return conn.support_code != null ? `supportCode ${conn.support_code}` : 'supportCode unknown';
+    case 'fedex': {
+      const grant = conn.grant ?? 'client_credentials';
+      return conn.child_key != null ? `${grant} · child ${conn.child_key}` : grant;
+    }
+    case 'iot':
+      return conn.username ?? conn.label;
+  }
+}
+
+/** One connection as data: all of them exist, whether on screen or not. */
+export interface Entry {
+  id: string;
+  conn: ConnectionSummary;
+  /** Instants parsed once per update, not per tick. */
+  inputs: StatusInputs;
+  /** Lower-case text the filter box matches against. */
+  search: string;
+  actionError: CommandError | null;
+  busy: RowAction | null;
+  flashUntil: number;
+}
+
+export function entryError(e: Entry): CommandError | LastError | null {
+  return e.actionError ?? e.conn.last_error ?? null;
+}
+
+/** A group header; one per provider, reused. */
+export class GroupView {
+  readonly el: HTMLElement;
+  readonly count: HTMLElement;
+
+  constructor(readonly provider: Provider) {
+    this.count = h('span', { class: 'group-count' }, '0');
+    this.el = h(
+      'div',
+      { role: 'row', class: 'group-title', 'data-group': provider },
+      h('h2', { role: 'rowheader', class: 'group-heading' }, GROUP_TITLE[provider], ' ', this.count),
+    );
+  }
+}
+
+/** A row element and its parts, bound to one entry at a time. */
+export class RowView {
+  readonly el: HTMLElement;
+  readonly label: HTMLElement;
+  readonly sub: HTMLElement;
+  readonly client: HTMLElement;
+  readonly env: HTMLElement;
+  readonly sandbox: HTMLElement;
+  readonly chip: HTMLElement;
+  readonly access: CountdownText;
+  readonly refresh: CountdownText | null;
+  readonly refreshKey: HTMLElement | null;
+  readonly error: HTMLElement;
+  readonly buttons: Record<RowAction, HTMLButtonElement>;
+  entry: Entry | null = null;
+  status: ConnectionStatus | null = null;
+  top = -1;
+
+  constructor(readonly provider: Provider, now: number) {
+    const button = (action: RowAction, text: string, testid: string) =>
+      h('button', { type: 'button', class: `btn btn-row act-${action}`, 'data-action': action, 'data-testid': testid, tabindex: -1 }, text);
+    this.buttons = {
+      refresh: button('refresh', 'Refresh', 'row-refresh'),
+      logout: button('logout', LOGOUT_LABEL[provider], 'row-logout'),
+      copy: button('copy', 'Copy token', 'row-copy'),
+      reconnect: button('reconnect', 'Reconnect', 'row-reconnect'),
+    };
+    this.buttons.reconnect.hidden = true;
+    this.buttons.reconnect.classList.add('btn-primary');
+
+    this.label = h('span', { class: 'row-label' });
+    this.sub = h('span', { class: 'row-sub' });
+    this.client = h('span', { class: 'row-client' });
+    this.env = h('span', { class: 'badge env' });
+    this.sandbox = h('span', { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge', title: 'Demo data of the built-in sandbox' }, 'Sandbox');
+    this.sandbox.hidden = true;
+    this.chip = h('span', { class: 'chip', 'data-testid': 'status-chip' });
+    this.access = new CountdownText(null, now);
+    const accessEl = h('span', { class: 'countdown', 'data-testid': 'access-countdown' }, this.access.node);
+
+    let refreshCell: HTMLElement;
+    if (provider === 'fedex') {
+      // FedEx issues no refresh token: "refresh" requests a new access token.
+      this.refresh = null;
+      this.refreshKey = null;
+      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry muted' },
+        h('span', { class: 'k' }, 'Refresh'), ' ', h('span', { class: 'countdown' }, 'none'));
+    } else {
+      this.refresh = new CountdownText(null, now);
+      this.refreshKey = h('span', { class: 'k' }, 'Refresh');
+      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry' }, this.refreshKey, ' ',
+        h('span', { class: 'countdown', 'data-testid': 'refresh-countdown' }, this.refresh.node));
+    }
+    this.error = h('div', { role: 'gridcell', class: 'cell cell-error', 'data-testid': 'row-error', 'aria-live': 'polite' });
+    this.error.hidden = true;
+
+    this.el = h(
+      'div',
+      {
+        role: 'row',
+        class: `row provider-${provider}`,
+        tabindex: -1,
+        'aria-selected': 'false',
+        'data-testid': 'connection-row',
+        'data-provider': provider,
+      },
+      h('div', { role: 'gridcell', class: 'cell cell-name' }, this.label, this.sub),
+      h('div', { role: 'gridcell', class: 'cell cell-client' }, this.client, ' ', this.env, ' ', this.sandbox),
+      h('div', { role: 'gridcell', class: 'cell cell-status' }, this.chip),
+      h('div', { role: 'gridcell', class: 'cell cell-expiry' }, h('span', { class: 'k' }, 'Access'), ' ', accessEl),
+      refreshCell,
+      h('div', { role: 'gridcell', class: 'cell cell-actions' },
+        this.buttons.reconnect, this.buttons.refresh, this.buttons.copy, this.buttons.logout),
+      this.error,
+    );
+  }
+
+  /** Show `entry` (another connection, or new data of the same one): only differences are written. */
+  bind(entry: Entry, now: number): void {
+    const c = entry.conn;
+    if (this.entry !== entry) {
+      this.entry = entry;
+      this.el.dataset.connectionId = entry.id;
+    }
+    setText(this.label, c.label);
+    setText(this.sub, subtitle(c));
+    setText(this.client, c.client_name);
+    setText(this.env, c.environment);
+    if (this.env.dataset.env !== c.environment) this.env.dataset.env = c.environment;
+    if (this.sandbox.hidden === (c.sandbox === true)) this.sandbox.hidden = c.sandbox !== true;
+    this.access.setTarget(entry.inputs.accessAt, now);
+    if (this.refresh && this.refreshKey) {
+      this.refresh.setTarget(entry.inputs.refreshAt, now);
+      setText(this.refreshKey, c.refresh_expires?.source === 'estimated' ? 'Refresh (estimated)' : 'Refresh');
+    }
+    setText(this.buttons.logout, c.state === 'logout_pending' ? 'Retry logout' : LOGOUT_LABEL[c.provider]);
+    for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
+      const name = `${b.textContent ?? action} ${c.label}`;
+      if (b.getAttribute('aria-label') !== name) b.setAttribute('aria-label', name);
+    }
+    this.applyStatus(statusFrom(entry.inputs, now));
+    this.renderError();
+    this.renderBusy();
+    this.el.classList.toggle('flash', entry.flashUntil > Date.now());
+  }
+
+  /** A tick: countdowns, and the chip when the status changes. */
+  tick(now: number): void {
+    if (!this.entry) return;
+    this.access.update(now);
+    this.refresh?.update(now);
+    const status = statusFrom(this.entry.inputs, now);
+    if (status !== this.status) this.applyStatus(status);
+  }
+
+  applyStatus(status: ConnectionStatus): void {
+    if (status === this.status) return;
+    if (this.status !== null) this.chip.classList.remove(`status-${this.status}`);
+    this.chip.classList.add(`status-${status}`);
+    setText(this.chip, STATUS_LABEL[status]);
+    this.status = status;
+    this.el.dataset.status = status;
+    this.buttons.reconnect.hidden = status !== 'reauthorization_required';
+  }
+
+  renderError(): void {
+    const e = this.entry ? entryError(this.entry) : null;
+    this.el.classList.toggle('has-error', e !== null);
+    if (e === null) {
+      if (!this.error.hidden) {
+        this.error.hidden = true;
+        this.error.textContent = '';
+        this.error.removeAttribute('title');
+      }
+      return;
+    }
+    const line = errorLine(e);
+    setText(this.error, line);
+    if (this.error.title !== line) this.error.title = line; // the line is cut to one row
+    this.error.hidden = false;
+  }
+
+  renderBusy(): void {
+    const busy = this.entry?.busy ?? null;
+    this.el.classList.toggle('busy', busy !== null);
+    for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
+      const on = action === busy;
+      if (b.disabled !== on) b.disabled = on;
+      if (on) b.setAttribute('aria-busy', 'true');
+      else if (b.hasAttribute('aria-busy')) b.removeAttribute('aria-busy');
+    }
+  }
+
+  setSelected(selected: boolean): void {
+    const v = selected ? 'true' : 'false';
+    if (this.el.getAttribute('aria-selected') !== v) this.el.setAttribute('aria-selected', v);
+  }
+
+  /** Roving tabindex: one row (and its buttons) is in the tab order. */
+  setTabStop(on: boolean): void {
+    const t = on ? 0 : -1;
+    if (this.el.tabIndex === t) return;
+    this.el.tabIndex = t;
+    for (const b of Object.values(this.buttons)) b.tabIndex = t;
+  }
+}
