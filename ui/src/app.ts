@@ -1,28 +1,36 @@
-// Wiring: builds the window, shows the first list, routes backend events to the views
-// and row buttons to commands. main.ts only calls `mountApp(document.body)`.
+// Wiring: builds the window from its parts (src/window/) and the views (src/views/),
+// shows the first list, then follows the change feed. main.ts only calls
+// `mountApp(document.body)`.
 //
 // The first list comes with the page (the shell's first snapshot, see api.ts), so it is
 // in the window's first frame; only then does the window follow the change feed from
 // that snapshot's version (`changes`, a long poll). Without a first snapshot (tests, a
 // dev server) it asks for one, renders it, then follows.
 
-import { api, takeFirstSnapshot, toCommandError } from './api';
-import type { AppInfo } from './bindings/AppInfo';
-import type { CallbackResult } from './bindings/CallbackResult';
-import type { ChangeEvent } from './bindings/ChangeEvent';
+import { api, takeFirstSnapshot } from './api';
 import type { ConnectionSummary } from './bindings/ConnectionSummary';
-import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { Snapshot } from './bindings/Snapshot';
 import { Ticker } from './countdown';
-import { h, setText } from './dom';
+import { h } from './dom';
 import { errorLine } from './errors';
-import { AddConnectionDialog } from './views/add-connection';
+import type { AddConnectionDialog } from './views/add-connection';
 import { ClientsView } from './views/clients';
-import { DetailsPanel } from './views/details';
-import { confirmDialog, openDialog, toast } from './views/dialogs';
-import { ConnectionList, type RowActions } from './views/list';
+import type { DetailsPanel } from './views/details';
+import { toast } from './views/dialogs';
+import type { ConnectionList } from './views/list';
 import { SandboxBar } from './views/sandbox';
-import type { Provider } from './bindings/Provider';
+import { AddConnectionLauncher, type AddConnectionStart } from './window/add-launcher';
+import { appInfoView } from './window/app-info';
+import { Banners } from './window/banners';
+import { ConnectionsView } from './window/connections';
+import { eventRouter } from './window/events';
+import { ChangeFeed } from './window/feed';
+import { showFirstList } from './window/first-load';
+import { Header, type ViewName } from './window/header';
+import { rowActions } from './window/row-actions';
+import { SandboxFlow } from './window/sandbox-flow';
+
+export { deepLinkBanner } from './window/app-info';
 
 export interface MountOptions {
   ticker?: Ticker;
@@ -38,357 +46,73 @@ export interface App {
   ticker: Ticker;
   /** Settles once the first list is on screen (or its failure is shown). */
   ready: Promise<void>;
-  openAddConnection(opts?: { tab?: Provider; client?: string; username?: string }): AddConnectionDialog;
+  openAddConnection(opts?: AddConnectionStart): AddConnectionDialog;
   /** Stops following changes (awaitable, so tests can tear the fake backend down afterwards). */
   dispose(): Promise<void>;
 }
 
-/** The banner text when browser redirects cannot reach this window; null when they can. */
-export function deepLinkBanner(info: AppInfo): string | null {
-  if (info.single_instance && info.deep_link_problem == null) return null;
-  const cause = info.deep_link_problem ?? 'Authdeck is not running as a single instance';
-  return `${cause.replace(/[.\s]+$/, '')}: FlowAccount's browser redirects can't reach Authdeck. When you connect a business, paste the redirect URL from your browser instead.`;
-}
-
-const LOGOUT_DONE: Record<LogoutOutcome, string> = {
-  revoked: 'Logged out: the IoT platform revoked the session.',
-  already_revoked: 'Logged out: the IoT platform had already ended the session.',
-  tokens_missing:
-    'Logged out on this computer only: the tokens were missing from the keyring, so the IoT platform could not be asked to end the session and it may still be active. Log in again, then log out, to end it.',
-  disconnected: 'Disconnected: the tokens were deleted from this computer.',
-};
-
 export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   const ticker = options.ticker ?? new Ticker();
-  let addDialog: AddConnectionDialog | null = null;
-
-  // ---- layout ------------------------------------------------------------------------
-  const banners = h('div', { class: 'banners' });
-  const addButton = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-connection' }, 'Add connection');
-  const navConnections = h('button', { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' }, 'Connections');
-  const navClients = h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, 'Clients & settings');
-  const version = h('span', { class: 'version muted' });
-  const header = h('header', { class: 'topbar' },
-    h('h1', { class: 'brand' }, 'Authdeck'),
-    h('nav', { class: 'nav', 'aria-label': 'Views' }, navConnections, navClients),
-    h('div', { class: 'spacer' }),
-    version,
-    addButton);
-
-  const sandboxBar = new SandboxBar({
-    onStart: () => startSandbox(),
-    onStop: () => stopSandbox(),
-    onLeave: () => leaveSandbox(),
-  });
-  const scroll = h('div', { class: 'list-scroll' });
-  const details = new DetailsPanel(ticker);
-  const actions: RowActions = {
-    refresh: async (c) => list.upsert(await api.refresh(c.id)),
-    logout: (c) => logout(c),
-    copy: async (c) => {
-      await api.copyAccessToken(c.id);
-      toast(`Access token of ${c.label} copied to the clipboard.`);
-    },
-    reconnect: (c) => reconnect(c),
+  const connected = (conn: ConnectionSummary) => {
+    connections.showConnected(conn);
+    toast(`Connected ${conn.label}.`);
   };
-  const list = new ConnectionList({
-    ticker,
-    actions,
-    scrollRoot: scroll,
-    onSelect: (c) => details.show(c),
-    onSelectedChange: (c) => details.show(c),
-    onCountChange: (n) => {
-      if (empty.hidden !== n > 0) empty.hidden = n > 0;
-      if (list.el.hidden !== (n === 0)) list.el.hidden = n === 0;
-      if (toolbar.hidden !== (n === 0)) toolbar.hidden = n === 0;
-      sandboxBar.setHasData(list.hasSandbox());
-    },
-  });
-  const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
-  const emptySandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
-  const empty = h('div', { class: 'empty', 'data-testid': 'empty-state' },
-    h('h2', {}, 'No connections yet'),
-    h('p', {}, 'Add a client — your app registration with FlowAccount, FedEx or the IoT platform — in Clients & settings, then use "Add connection" to connect a business, project or account. Or try the sandbox: it runs local emulators with demo accounts so you can try every flow first.'),
-    h('div', { class: 'inline-actions' }, emptyAdd, emptySandbox));
-  empty.hidden = true;
-  const filter = h('input', {
-    type: 'search', class: 'filter', placeholder: 'Filter by name, supportCode, username, client…',
-    'aria-label': 'Filter connections', 'data-testid': 'list-filter', autocomplete: 'off', spellcheck: 'false',
-  });
-  filter.addEventListener('input', () => list.filter(filter.value));
-  filter.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && filter.value) {
-      e.preventDefault();
-      filter.value = '';
-      list.filter('');
-    }
-  });
-  const toolbar = h('div', { class: 'list-toolbar' }, filter);
-  scroll.append(toolbar, empty, list.el);
+  const addConnection = new AddConnectionLauncher({ ticker, onConnected: connected, onManageClients: () => showView('clients') });
 
-  const connectionsView = h('div', { class: 'connections-view' }, scroll, details.el);
-  const clients = new ClientsView({ onSandbox: () => void startSandbox(), onLeaveSandbox: () => void leaveSandbox() });
+  const header = new Header({ onNavigate: (view) => showView(view), onAddConnection: () => addConnection.open() });
+  const sandboxBar: SandboxBar = new SandboxBar({
+    onStart: () => sandbox.start(),
+    onStop: () => sandbox.stop(),
+    onLeave: () => sandbox.leave(),
+  });
+  const banners = new Banners();
+  const connections = new ConnectionsView({
+    ticker,
+    actions: (list) => rowActions(list, addConnection),
+    onSandboxData: (has) => sandboxBar.setHasData(has),
+    onAddClient: () => showView('clients'),
+    onStartSandbox: () => void sandbox.start(),
+  });
+  const { list, details } = connections;
+  const clients = new ClientsView({ onSandbox: () => void sandbox.start(), onLeaveSandbox: () => void sandbox.leave() });
   clients.el.hidden = true;
-  const main = h('main', { class: 'main' }, connectionsView, clients.el);
-  const shell = h('div', { class: 'app' }, header, sandboxBar.el, banners, main);
+  const shell = h('div', { class: 'app' }, header.el, sandboxBar.el, banners.el,
+    h('main', { class: 'main' }, connections.el, clients.el));
   root.append(shell);
 
-  // ---- navigation --------------------------------------------------------------------
-  const showView = (which: 'connections' | 'clients') => {
-    const c = which === 'clients';
-    connectionsView.hidden = c;
-    clients.el.hidden = !c;
-    navConnections.toggleAttribute('aria-current', !c);
-    navClients.toggleAttribute('aria-current', c);
-    if (!c) navConnections.setAttribute('aria-current', 'page');
-    else navClients.setAttribute('aria-current', 'page');
-    if (c) void clients.reload();
-  };
-  navConnections.addEventListener('click', () => showView('connections'));
-  navClients.addEventListener('click', () => showView('clients'));
-  emptyAdd.addEventListener('click', () => showView('clients'));
-  emptySandbox.addEventListener('click', () => void startSandbox());
-
-  // ---- banners -----------------------------------------------------------------------
-  function banner(text: string, kind: 'warning' | 'error'): HTMLElement {
-    const dismiss = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': 'Dismiss' }, '×');
-    const el = h('div', { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'error-banner' },
-      h('span', {}, text), dismiss);
-    dismiss.addEventListener('click', () => el.remove());
-    banners.append(el);
-    return el;
+  const sandbox: SandboxFlow = new SandboxFlow({ root, bar: sandboxBar, clients, banners, openAddConnection: () => addConnection.open() });
+  function showView(view: ViewName): void {
+    connections.el.hidden = view === 'clients';
+    clients.el.hidden = view !== 'clients';
+    header.setCurrent(view);
+    if (view === 'clients') void clients.reload();
   }
 
-  // ---- actions -----------------------------------------------------------------------
-  function openAddConnection(opts: { tab?: Provider; client?: string; username?: string } = {}): AddConnectionDialog {
-    addDialog?.dialog.close();
-    const d = new AddConnectionDialog({
-      ticker,
-      ...opts,
-      onConnected: (conn) => {
-        list.upsert(conn);
-        list.highlight(conn.id);
-        toast(`Connected ${conn.label}.`);
-      },
-      onManageClients: () => showView('clients'),
-    });
-    addDialog = d;
-    void d.loadClients();
-    return d;
-  }
-  addButton.addEventListener('click', () => openAddConnection());
-
-  async function logout(c: ConnectionSummary): Promise<void> {
-    const iot = c.provider === 'iot';
-    const ok = await confirmDialog({
-      title: iot ? `Log out ${c.label}?` : `Disconnect ${c.label}?`,
-      message: iot
-        ? 'The IoT platform is asked to revoke the session; the tokens are deleted here once it confirms.'
-        : 'Its tokens are deleted from this computer. The provider offers no revocation: connect again to use it.',
-      okLabel: iot ? 'Log out' : 'Disconnect',
-      danger: true,
-    });
-    if (!ok) return;
-    const outcome = await api.logout(c.id);
-    list.remove(c.id);
-    toast(LOGOUT_DONE[outcome]);
-  }
-
-  async function reconnect(c: ConnectionSummary): Promise<void> {
-    switch (c.provider) {
-      case 'fedex':
-        // No refresh token: a new token from the stored credentials is the reconnect.
-        list.upsert(await api.refresh(c.id));
-        return;
-      case 'flowaccount': {
-        const d = openAddConnection({ tab: 'flowaccount', client: c.client_id });
-        await d.loadClients();
-        await d.startFlowAccount(c.client_id);
-        return;
-      }
-      case 'iot': {
-        const d = openAddConnection({ tab: 'iot', client: c.client_id, username: c.username ?? '' });
-        await d.loadClients();
-        d.dialog.el.querySelector<HTMLInputElement>('[data-testid="iot-password"]')?.focus();
-        return;
-      }
-    }
-  }
-
-  async function startSandbox(): Promise<void> {
-    const buttons = Array.from(root.querySelectorAll<HTMLButtonElement>('[data-testid="sandbox-start"]'));
-    buttons.forEach((b) => (b.disabled = true));
-    try {
-      const info = await api.startSandbox();
-      sandboxBar.setRunning(info);
-      const d = openDialog({ title: 'The sandbox is running', testid: 'sandbox-dialog' });
-      d.body.append(
-        h('p', {}, 'Local emulators answer at ', h('code', {}, info.base_url), ' (a free port, new on every start). Sandbox clients pointing there: ', info.clients.join(', ') || 'none', '.'),
-        ...(info.skipped.length ? [h('p', { class: 'hint' }, 'Not the sandbox\'s, so left as they are: ', info.skipped.join(', '), '.')] : []),
-        h('dl', { class: 'kv' },
-          h('dt', {}, 'FlowAccount sign-in'), h('dd', {}, h('code', {}, 'demo@example.com'), ' / ', h('code', {}, 'demo')),
-          h('dt', {}, 'FedEx child key'), h('dd', {}, h('code', {}, 'demo-child-key'), ' / secret ', h('code', {}, 'demo-child-secret')),
-          h('dt', {}, 'IoT login'), h('dd', {}, h('code', {}, 'operator'), ' / ', h('code', {}, 'operator-pass'))),
-        h('p', { class: 'hint' }, 'Use "Add connection" and pick a demo client to try each flow.'));
-      const go = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add connection');
-      go.addEventListener('click', () => {
-        d.close();
-        openAddConnection();
-      });
-      d.body.append(h('div', { class: 'dialog-actions' }, go));
-      void clients.reload();
-    } catch (e) {
-      banner(errorLine(toCommandError(e)), 'error');
-    } finally {
-      buttons.forEach((b) => (b.disabled = false));
-    }
-  }
-
-  async function stopSandbox(): Promise<void> {
-    try {
-      await api.stopSandbox();
-      sandboxBar.setRunning(null);
-      toast('The sandbox stopped. Its demo clients stay: start it again, or leave it.');
-    } catch (e) {
-      banner(errorLine(toCommandError(e)), 'error');
-    }
-  }
-
-  async function leaveSandbox(): Promise<void> {
-    const ok = await confirmDialog({
-      title: 'Leave the sandbox?',
-      message: 'Every sandbox connection is logged out and removed, with the demo clients and their keyring entries, and the sandbox stops. Your own clients and connections are not touched.',
-      okLabel: 'Leave the sandbox',
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      const report = await api.leaveSandbox();
-      sandboxBar.setRunning(null);
-      const n = report.connections.length;
-      toast(`Left the sandbox: ${n} demo connection${n === 1 ? '' : 's'} and ${report.clients.length} demo client${report.clients.length === 1 ? '' : 's'} removed. Nothing else was touched.`);
-      if (!clients.el.hidden) void clients.reload();
-    } catch (e) {
-      banner(errorLine(toCommandError(e)), 'error');
-    }
-  }
-
-  // ---- app info --------------------------------------------------------------------
-  let deepLinkBannerEl: HTMLElement | null = null;
-  function applyAppInfo(info: AppInfo): void {
-    clients.setAppInfo(info);
-    sandboxBar.setRunning(info.sandbox);
-    setText(version, `v${info.version}`);
-    const text = deepLinkBanner(info);
-    if (text && !deepLinkBannerEl?.isConnected) deepLinkBannerEl = banner(text, 'warning');
-    else if (text && deepLinkBannerEl) setText(deepLinkBannerEl.firstElementChild!, text);
-  }
-
-  // ---- changes -----------------------------------------------------------------------
-  function applyEvent(ev: ChangeEvent): void {
-    switch (ev.kind) {
-      case 'connection_changed':
-        list.upsert(ev.connection);
-        break;
-      case 'connection_removed':
-        list.remove(ev.id);
-        break;
-      case 'clients_changed':
-        if (!clients.el.hidden) void clients.reload();
-        if (addDialog?.dialog.open) void addDialog.loadClients();
-        break;
-      case 'history_added':
-        if (ev.connection_id != null && ev.connection_id === details.connectionId) void details.reload();
-        break;
-      case 'app_info_changed':
-        void api.appInfo().then(applyAppInfo, () => {});
-        break;
-      case 'redirect_finished':
-        onRedirect(ev.result);
-        break;
-      case 'resync':
-        break; // follow() loads the snapshot again
-    }
-  }
-  function onRedirect(result: CallbackResult): void {
-    if (addDialog?.dialog.open && addDialog.handleCallback(result)) return;
-    if (result.ok && result.connection != null) {
-      list.upsert(result.connection);
-      list.highlight(result.connection.id);
-      toast(`Connected ${result.connection.label}.`);
-    } else {
-      const e = result.error ?? { code: 'invalid_callback' as const, message: 'A browser redirect could not be used.' };
-      banner(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error');
-    }
-  }
-  /** The change feed's version the window shows. */
-  let shownVersion = 0;
-  function applySnapshot(snap: Snapshot): void {
-    applyAppInfo(snap.app_info);
-    list.setAll(snap.connections);
-    shownVersion = snap.version;
-  }
-
-  let stopped = false;
-  /** Follow the change feed from the version shown, until disposed. */
-  async function follow(): Promise<void> {
-    let failures = 0;
-    while (!stopped) {
-      try {
-        const batch = await api.changes(shownVersion);
-        if (stopped) return;
-        failures = 0;
-        for (const ev of batch.events) applyEvent(ev);
-        shownVersion = batch.version;
-        if (batch.resync || batch.events.some((ev) => ev.kind === 'resync')) applySnapshot(await api.snapshot());
-      } catch (e) {
-        if (stopped) return;
-        failures += 1;
-        if (failures === 1) banner(`Live updates are not available: ${toCommandError(e).message}`, 'error');
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** failures)));
-      }
-    }
-  }
-
-  // ---- first load --------------------------------------------------------------------
-  /**
-   * The first list is in the DOM: mark it, and tell the shell after the next paint (the
-   * list is on screen, not just in the DOM). Settles once the shell has been told.
-   */
-  function listRendered(): Promise<void> {
-    if (typeof performance !== 'undefined' && typeof performance.mark === 'function') {
-      performance.mark('authdeck:list-rendered');
-    }
-    document.documentElement.dataset.listReady = 'true';
-    return new Promise<void>((resolve) => {
-      const markReady = () =>
-        setTimeout(() => {
-          void api.markReady().catch(() => {});
-          resolve();
-        }, 0);
-      if (typeof requestAnimationFrame === 'function') requestAnimationFrame(markReady);
-      else markReady();
-    });
-  }
+  const showAppInfo = appInfoView({ header, sandboxBar, clients, banners });
+  const feed = new ChangeFeed({
+    onSnapshot: (snap) => {
+      showAppInfo(snap.app_info);
+      list.setAll(snap.connections);
+    },
+    onEvent: eventRouter({
+      list,
+      clients,
+      details,
+      addConnection,
+      reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
+      onConnected: connected,
+      onRedirectRejected: (e) => banners.show(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error'),
+    }),
+    onUnavailable: (e) => banners.show(`Live updates are not available: ${e.message}`, 'error'),
+  });
 
   const first = options.firstSnapshot === undefined ? takeFirstSnapshot() : options.firstSnapshot;
-  const ready = (async () => {
-    if (first) {
-      applySnapshot(first);
-      // Nothing competes with the frame that paints the first list.
-      await listRendered();
-    } else {
-      try {
-        applySnapshot(await api.snapshot());
-      } catch (e) {
-        list.setAll([]);
-        banner(`The connections could not be loaded. ${errorLine(toCommandError(e))}`, 'error');
-      }
-      void listRendered();
-    }
-  })();
+  const ready = showFirstList(first, feed, (e) => {
+    list.setAll([]);
+    banners.show(`The connections could not be loaded. ${errorLine(e)}`, 'error');
+  });
   // From the snapshot shown on: nothing that changes meanwhile is lost.
-  void ready.then(follow);
+  void ready.then(() => feed.follow());
 
   return {
     list,
@@ -397,13 +121,12 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     sandboxBar,
     ticker,
     ready,
-    openAddConnection,
+    openAddConnection: (opts) => addConnection.open(opts),
     async dispose() {
-      addDialog?.dialog.close();
-      list.dispose();
-      details.dispose();
+      addConnection.close();
+      connections.dispose();
       shell.remove();
-      stopped = true;
+      feed.stop();
       await ready.catch(() => {});
     },
   };

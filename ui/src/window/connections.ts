@@ -1,0 +1,91 @@
+// The Connections view: the filter box, the empty state, the virtualised list and the
+// details panel beside it. The list selects, the panel shows the selected connection.
+
+import type { ConnectionSummary } from '../bindings/ConnectionSummary';
+import type { Ticker } from '../countdown';
+import { h } from '../dom';
+import { DetailsPanel } from '../views/details';
+import { ConnectionList, type RowActions } from '../views/list';
+import type { ListEdits } from './row-actions';
+
+export interface ConnectionsViewOptions {
+  ticker: Ticker;
+  /** The row buttons' commands, given how to change the list they act on. */
+  actions: (list: ListEdits) => RowActions;
+  /** The list's sandbox content changed: whether any connection is a sandbox one. */
+  onSandboxData: (has: boolean) => void;
+  /** The empty state's "Add a client". */
+  onAddClient: () => void;
+  /** The empty state's "Try the sandbox". */
+  onStartSandbox: () => void;
+}
+
+export class ConnectionsView {
+  readonly el: HTMLElement;
+  readonly list: ConnectionList;
+  readonly details: DetailsPanel;
+
+  constructor(opts: ConnectionsViewOptions) {
+    const scroll = h('div', { class: 'list-scroll' });
+    const details = new DetailsPanel(opts.ticker);
+    const list: ConnectionList = new ConnectionList({
+      ticker: opts.ticker,
+      actions: opts.actions({
+        upsert: (c) => list.upsert(c),
+        remove: (id) => list.remove(id),
+      }),
+      scrollRoot: scroll,
+      onSelect: (c) => details.show(c),
+      onSelectedChange: (c) => details.show(c),
+      onCountChange: (n) => {
+        if (empty.hidden !== n > 0) empty.hidden = n > 0;
+        if (list.el.hidden !== (n === 0)) list.el.hidden = n === 0;
+        if (toolbar.hidden !== (n === 0)) toolbar.hidden = n === 0;
+        opts.onSandboxData(list.hasSandbox());
+      },
+    });
+    const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
+    const emptySandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
+    const empty = h('div', { class: 'empty', 'data-testid': 'empty-state' },
+      h('h2', {}, 'No connections yet'),
+      h('p', {}, 'Add a client — your app registration with FlowAccount, FedEx or the IoT platform — in Clients & settings, then use "Add connection" to connect a business, project or account. Or try the sandbox: it runs local emulators with demo accounts so you can try every flow first.'),
+      h('div', { class: 'inline-actions' }, emptyAdd, emptySandbox));
+    empty.hidden = true;
+    emptyAdd.addEventListener('click', () => opts.onAddClient());
+    emptySandbox.addEventListener('click', () => opts.onStartSandbox());
+    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list));
+    scroll.append(toolbar, empty, list.el);
+
+    this.el = h('div', { class: 'connections-view' }, scroll, details.el);
+    this.list = list;
+    this.details = details;
+  }
+
+  /** Show a connection just made: in the list, highlighted. */
+  showConnected(conn: ConnectionSummary): void {
+    this.list.upsert(conn);
+    this.list.highlight(conn.id);
+  }
+
+  dispose(): void {
+    this.list.dispose();
+    this.details.dispose();
+  }
+}
+
+/** The filter box: filters as you type; Escape clears it. */
+function filterBox(list: ConnectionList): HTMLInputElement {
+  const filter = h('input', {
+    type: 'search', class: 'filter', placeholder: 'Filter by name, supportCode, username, client…',
+    'aria-label': 'Filter connections', 'data-testid': 'list-filter', autocomplete: 'off', spellcheck: 'false',
+  });
+  filter.addEventListener('input', () => list.filter(filter.value));
+  filter.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && filter.value) {
+      e.preventDefault();
+      filter.value = '';
+      list.filter('');
+    }
+  });
+  return filter;
+}

@@ -1,0 +1,47 @@
+// The window's top bar: the brand, the two views' navigation, the version and the
+// "Add connection" button. It only shows which view is current; app.ts switches views.
+
+import { h, setText } from '../dom';
+
+export type ViewName = 'connections' | 'clients';
+
+export interface HeaderOptions {
+  onNavigate: (view: ViewName) => void;
+  onAddConnection: () => void;
+}
+
+export class Header {
+  readonly el: HTMLElement;
+  private readonly nav: Record<ViewName, HTMLButtonElement>;
+  private readonly version: HTMLElement;
+
+  constructor(opts: HeaderOptions) {
+    const addButton = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-connection' }, 'Add connection');
+    this.nav = {
+      connections: h('button', { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' }, 'Connections'),
+      clients: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, 'Clients & settings'),
+    };
+    this.version = h('span', { class: 'version muted' });
+    this.el = h('header', { class: 'topbar' },
+      h('h1', { class: 'brand' }, 'Authdeck'),
+      h('nav', { class: 'nav', 'aria-label': 'Views' }, this.nav.connections, this.nav.clients),
+      h('div', { class: 'spacer' }),
+      this.version,
+      addButton);
+    this.nav.connections.addEventListener('click', () => opts.onNavigate('connections'));
+    this.nav.clients.addEventListener('click', () => opts.onNavigate('clients'));
+    addButton.addEventListener('click', () => opts.onAddConnection());
+  }
+
+  /** Mark `view`'s button as the current page. */
+  setCurrent(view: ViewName): void {
+    const c = view === 'clients';
+    this.nav.connections.toggleAttribute('aria-current', !c);
+    this.nav.clients.toggleAttribute('aria-current', c);
+    this.nav[view].setAttribute('aria-current', 'page');
+  }
+
+  setVersion(version: string): void {
+    setText(this.version, `v${version}`);
+  }
+}
