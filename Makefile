@@ -42,12 +42,14 @@ test: ui
 e2e: deps
 	CARGO="$(CARGO)" scripts/e2e.sh
 
-# Formatting check and lints, without tests. No system-package check and no UI build:
-# it needs only ui/node_modules (for the type checker) and some ui/dist (the app crate
-# embeds it at compile time), each made once when missing.
+# Formatting checks and lints (rustfmt, tsc, Biome, clippy), without tests. No
+# system-package check and no UI build: it needs only ui/node_modules (for the type
+# checker and Biome) and some ui/dist (the app crate embeds it at compile time), each
+# made once when missing.
 lint: ui/node_modules/.package-lock.json ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	npm --prefix ui run typecheck
+	npm --prefix ui run lint
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ui/node_modules/.package-lock.json: ui/package-lock.json
@@ -56,9 +58,11 @@ ui/node_modules/.package-lock.json: ui/package-lock.json
 ui/dist/index.html: | ui/node_modules/.package-lock.json
 	npm --prefix ui run build
 
-# Rewrite the sources in the project's format.
-fmt:
+# Rewrite the sources in the project's format (Rust: rustfmt; TypeScript: Biome's
+# formatter and safe fixes).
+fmt: ui/node_modules/.package-lock.json
 	$(CARGO) fmt --all
+	npm --prefix ui run format
 
 # Build and start the desktop app (the sandbox is one click away in its window).
 run: ui

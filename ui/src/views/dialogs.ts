@@ -128,7 +128,7 @@ let toastHost: HTMLElement | null = null;
 
 /** A short notice in a polite live region; disappears by itself. */
 export function toast(message: string, kind: 'info' | 'error' = 'info', ms = 5000): HTMLElement {
-  if (!toastHost || !toastHost.isConnected) {
+  if (!toastHost?.isConnected) {
     toastHost = h('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' });
     document.body.appendChild(toastHost);
   }
