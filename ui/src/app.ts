@@ -57,7 +57,11 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     connections.showConnected(conn);
     toast(`Connected ${conn.label}.`);
   };
-  const addConnection = new AddConnectionLauncher({ ticker, onConnected: connected, onManageClients: () => showView('clients') });
+  const addConnection = new AddConnectionLauncher({
+    ticker,
+    onConnected: connected,
+    onManageClients: () => showView('clients'),
+  });
 
   const header = new Header({ onNavigate: (view) => showView(view), onAddConnection: () => addConnection.open() });
   const sandboxBar: SandboxBar = new SandboxBar({
@@ -74,13 +78,28 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     onStartSandbox: () => void sandbox.start(),
   });
   const { list, details } = connections;
-  const clients = new ClientsView({ onSandbox: () => void sandbox.start(), onLeaveSandbox: () => void sandbox.leave() });
+  const clients = new ClientsView({
+    onSandbox: () => void sandbox.start(),
+    onLeaveSandbox: () => void sandbox.leave(),
+  });
   clients.el.hidden = true;
-  const shell = h('div', { class: 'app' }, header.el, sandboxBar.el, banners.el,
-    h('main', { class: 'main' }, connections.el, clients.el));
+  const shell = h(
+    'div',
+    { class: 'app' },
+    header.el,
+    sandboxBar.el,
+    banners.el,
+    h('main', { class: 'main' }, connections.el, clients.el),
+  );
   root.append(shell);
 
-  const sandbox: SandboxFlow = new SandboxFlow({ root, bar: sandboxBar, clients, banners, openAddConnection: () => addConnection.open() });
+  const sandbox: SandboxFlow = new SandboxFlow({
+    root,
+    bar: sandboxBar,
+    clients,
+    banners,
+    openAddConnection: () => addConnection.open(),
+  });
   function showView(view: ViewName): void {
     connections.el.hidden = view === 'clients';
     clients.el.hidden = view !== 'clients';

@@ -9,7 +9,7 @@ import type { Provider } from '../bindings/Provider';
 import { CountdownText } from '../countdown';
 import { h, setText } from '../dom';
 import { errorLine } from '../errors';
-import { STATUS_LABEL, statusFrom, type StatusInputs } from '../status';
+import { STATUS_LABEL, type StatusInputs, statusFrom } from '../status';
 
 export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect';
 
@@ -89,9 +89,22 @@ export class RowView {
   status: ConnectionStatus | null = null;
   top = -1;
 
-  constructor(readonly provider: Provider, now: number) {
+  constructor(
+    readonly provider: Provider,
+    now: number,
+  ) {
     const button = (action: RowAction, text: string, testid: string) =>
-      h('button', { type: 'button', class: `btn btn-row act-${action}`, 'data-action': action, 'data-testid': testid, tabindex: -1 }, text);
+      h(
+        'button',
+        {
+          type: 'button',
+          class: `btn btn-row act-${action}`,
+          'data-action': action,
+          'data-testid': testid,
+          tabindex: -1,
+        },
+        text,
+      );
     this.buttons = {
       refresh: button('refresh', 'Refresh', 'row-refresh'),
       logout: button('logout', LOGOUT_LABEL[provider], 'row-logout'),
@@ -105,7 +118,11 @@ export class RowView {
     this.sub = h('span', { class: 'row-sub' });
     this.client = h('span', { class: 'row-client' });
     this.env = h('span', { class: 'badge env' });
-    this.sandbox = h('span', { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge', title: 'Demo data of the built-in sandbox' }, 'Sandbox');
+    this.sandbox = h(
+      'span',
+      { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge', title: 'Demo data of the built-in sandbox' },
+      'Sandbox',
+    );
     this.sandbox.hidden = true;
     this.chip = h('span', { class: 'chip', 'data-testid': 'status-chip' });
     this.access = new CountdownText(null, now);
@@ -116,15 +133,30 @@ export class RowView {
       // FedEx issues no refresh token: "refresh" requests a new access token.
       this.refresh = null;
       this.refreshKey = null;
-      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry muted' },
-        h('span', { class: 'k' }, 'Refresh'), ' ', h('span', { class: 'countdown' }, 'none'));
+      refreshCell = h(
+        'div',
+        { role: 'gridcell', class: 'cell cell-expiry muted' },
+        h('span', { class: 'k' }, 'Refresh'),
+        ' ',
+        h('span', { class: 'countdown' }, 'none'),
+      );
     } else {
       this.refresh = new CountdownText(null, now);
       this.refreshKey = h('span', { class: 'k' }, 'Refresh');
-      refreshCell = h('div', { role: 'gridcell', class: 'cell cell-expiry' }, this.refreshKey, ' ',
-        h('span', { class: 'countdown', 'data-testid': 'refresh-countdown' }, this.refresh.node));
+      refreshCell = h(
+        'div',
+        { role: 'gridcell', class: 'cell cell-expiry' },
+        this.refreshKey,
+        ' ',
+        h('span', { class: 'countdown', 'data-testid': 'refresh-countdown' }, this.refresh.node),
+      );
     }
-    this.error = h('div', { role: 'gridcell', class: 'cell cell-error', 'data-testid': 'row-error', 'aria-live': 'polite' });
+    this.error = h('div', {
+      role: 'gridcell',
+      class: 'cell cell-error',
+      'data-testid': 'row-error',
+      'aria-live': 'polite',
+    });
     this.error.hidden = true;
 
     this.el = h(
@@ -142,8 +174,14 @@ export class RowView {
       h('div', { role: 'gridcell', class: 'cell cell-status' }, this.chip),
       h('div', { role: 'gridcell', class: 'cell cell-expiry' }, h('span', { class: 'k' }, 'Access'), ' ', accessEl),
       refreshCell,
-      h('div', { role: 'gridcell', class: 'cell cell-actions' },
-        this.buttons.reconnect, this.buttons.refresh, this.buttons.copy, this.buttons.logout),
+      h(
+        'div',
+        { role: 'gridcell', class: 'cell cell-actions' },
+        this.buttons.reconnect,
+        this.buttons.refresh,
+        this.buttons.copy,
+        this.buttons.logout,
+      ),
       this.error,
     );
   }

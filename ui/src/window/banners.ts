@@ -11,8 +11,12 @@ export class Banners {
   /** Add a banner with a dismiss button; returns its element. */
   show(text: string, kind: BannerKind): HTMLElement {
     const dismiss = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': 'Dismiss' }, '×');
-    const el = h('div', { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'error-banner' },
-      h('span', {}, text), dismiss);
+    const el = h(
+      'div',
+      { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'error-banner' },
+      h('span', {}, text),
+      dismiss,
+    );
     dismiss.addEventListener('click', () => el.remove());
     this.el.append(el);
     return el;
@@ -23,7 +27,10 @@ export class Banners {
 export class StickyBanner {
   private el: HTMLElement | null = null;
 
-  constructor(private readonly banners: Banners, private readonly kind: BannerKind) {}
+  constructor(
+    private readonly banners: Banners,
+    private readonly kind: BannerKind,
+  ) {}
 
   /**
    * Show `text`: a new banner when there is none on screen (never shown, or dismissed),

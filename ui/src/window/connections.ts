@@ -45,11 +45,22 @@ export class ConnectionsView {
       },
     });
     const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
-    const emptySandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
-    const empty = h('div', { class: 'empty', 'data-testid': 'empty-state' },
+    const emptySandbox = h(
+      'button',
+      { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' },
+      'Try the sandbox',
+    );
+    const empty = h(
+      'div',
+      { class: 'empty', 'data-testid': 'empty-state' },
       h('h2', {}, 'No connections yet'),
-      h('p', {}, 'Add a client — your app registration with FlowAccount, FedEx or the IoT platform — in Clients & settings, then use "Add connection" to connect a business, project or account. Or try the sandbox: it runs local emulators with demo accounts so you can try every flow first.'),
-      h('div', { class: 'inline-actions' }, emptyAdd, emptySandbox));
+      h(
+        'p',
+        {},
+        'Add a client — your app registration with FlowAccount, FedEx or the IoT platform — in Clients & settings, then use "Add connection" to connect a business, project or account. Or try the sandbox: it runs local emulators with demo accounts so you can try every flow first.',
+      ),
+      h('div', { class: 'inline-actions' }, emptyAdd, emptySandbox),
+    );
     empty.hidden = true;
     emptyAdd.addEventListener('click', () => opts.onAddClient());
     emptySandbox.addEventListener('click', () => opts.onStartSandbox());
@@ -76,8 +87,13 @@ export class ConnectionsView {
 /** The filter box: filters as you type; Escape clears it. */
 function filterBox(list: ConnectionList): HTMLInputElement {
   const filter = h('input', {
-    type: 'search', class: 'filter', placeholder: 'Filter by name, supportCode, username, client…',
-    'aria-label': 'Filter connections', 'data-testid': 'list-filter', autocomplete: 'off', spellcheck: 'false',
+    type: 'search',
+    class: 'filter',
+    placeholder: 'Filter by name, supportCode, username, client…',
+    'aria-label': 'Filter connections',
+    'data-testid': 'list-filter',
+    autocomplete: 'off',
+    spellcheck: 'false',
   });
   filter.addEventListener('input', () => list.filter(filter.value));
   filter.addEventListener('keydown', (e) => {

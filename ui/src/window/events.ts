@@ -30,7 +30,9 @@ export function eventRouter(t: EventTargets): (ev: ChangeEvent) => void {
     if (result.ok && result.connection != null) {
       t.onConnected(result.connection);
     } else {
-      t.onRedirectRejected(result.error ?? { code: 'invalid_callback', message: 'A browser redirect could not be used.' });
+      t.onRedirectRejected(
+        result.error ?? { code: 'invalid_callback', message: 'A browser redirect could not be used.' },
+      );
     }
   };
   return (ev) => {

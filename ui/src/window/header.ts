@@ -16,18 +16,29 @@ export class Header {
   private readonly version: HTMLElement;
 
   constructor(opts: HeaderOptions) {
-    const addButton = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-connection' }, 'Add connection');
+    const addButton = h(
+      'button',
+      { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-connection' },
+      'Add connection',
+    );
     this.nav = {
-      connections: h('button', { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' }, 'Connections'),
+      connections: h(
+        'button',
+        { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' },
+        'Connections',
+      ),
       clients: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, 'Clients & settings'),
     };
     this.version = h('span', { class: 'version muted' });
-    this.el = h('header', { class: 'topbar' },
+    this.el = h(
+      'header',
+      { class: 'topbar' },
       h('h1', { class: 'brand' }, 'Authdeck'),
       h('nav', { class: 'nav', 'aria-label': 'Views' }, this.nav.connections, this.nav.clients),
       h('div', { class: 'spacer' }),
       this.version,
-      addButton);
+      addButton,
+    );
     this.nav.connections.addEventListener('click', () => opts.onNavigate('connections'));
     this.nav.clients.addEventListener('click', () => opts.onNavigate('clients'));
     addButton.addEventListener('click', () => opts.onAddConnection());

@@ -31,13 +31,30 @@ export class SandboxFlow {
       bar.setRunning(info);
       const d = openDialog({ title: 'The sandbox is running', testid: 'sandbox-dialog' });
       d.body.append(
-        h('p', {}, 'Local emulators answer at ', h('code', {}, info.base_url), ' (a free port, new on every start). Sandbox clients pointing there: ', info.clients.join(', ') || 'none', '.'),
-        ...(info.skipped.length ? [h('p', { class: 'hint' }, 'Not the sandbox\'s, so left as they are: ', info.skipped.join(', '), '.')] : []),
-        h('dl', { class: 'kv' },
-          h('dt', {}, 'FlowAccount sign-in'), h('dd', {}, h('code', {}, 'demo@example.com'), ' / ', h('code', {}, 'demo')),
-          h('dt', {}, 'FedEx child key'), h('dd', {}, h('code', {}, 'demo-child-key'), ' / secret ', h('code', {}, 'demo-child-secret')),
-          h('dt', {}, 'IoT login'), h('dd', {}, h('code', {}, 'operator'), ' / ', h('code', {}, 'operator-pass'))),
-        h('p', { class: 'hint' }, 'Use "Add connection" and pick a demo client to try each flow.'));
+        h(
+          'p',
+          {},
+          'Local emulators answer at ',
+          h('code', {}, info.base_url),
+          ' (a free port, new on every start). Sandbox clients pointing there: ',
+          info.clients.join(', ') || 'none',
+          '.',
+        ),
+        ...(info.skipped.length
+          ? [h('p', { class: 'hint' }, "Not the sandbox's, so left as they are: ", info.skipped.join(', '), '.')]
+          : []),
+        h(
+          'dl',
+          { class: 'kv' },
+          h('dt', {}, 'FlowAccount sign-in'),
+          h('dd', {}, h('code', {}, 'demo@example.com'), ' / ', h('code', {}, 'demo')),
+          h('dt', {}, 'FedEx child key'),
+          h('dd', {}, h('code', {}, 'demo-child-key'), ' / secret ', h('code', {}, 'demo-child-secret')),
+          h('dt', {}, 'IoT login'),
+          h('dd', {}, h('code', {}, 'operator'), ' / ', h('code', {}, 'operator-pass')),
+        ),
+        h('p', { class: 'hint' }, 'Use "Add connection" and pick a demo client to try each flow.'),
+      );
       const go = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add connection');
       go.addEventListener('click', () => {
         d.close();
@@ -65,7 +82,8 @@ export class SandboxFlow {
   async leave(): Promise<void> {
     const ok = await confirmDialog({
       title: 'Leave the sandbox?',
-      message: 'Every sandbox connection is logged out and removed, with the demo clients and their keyring entries, and the sandbox stops. Your own clients and connections are not touched.',
+      message:
+        'Every sandbox connection is logged out and removed, with the demo clients and their keyring entries, and the sandbox stops. Your own clients and connections are not touched.',
       okLabel: 'Leave the sandbox',
       danger: true,
     });
@@ -74,7 +92,9 @@ export class SandboxFlow {
       const report = await api.leaveSandbox();
       this.opts.bar.setRunning(null);
       const n = report.connections.length;
-      toast(`Left the sandbox: ${n} demo connection${n === 1 ? '' : 's'} and ${report.clients.length} demo client${report.clients.length === 1 ? '' : 's'} removed. Nothing else was touched.`);
+      toast(
+        `Left the sandbox: ${n} demo connection${n === 1 ? '' : 's'} and ${report.clients.length} demo client${report.clients.length === 1 ? '' : 's'} removed. Nothing else was touched.`,
+      );
       if (!this.opts.clients.el.hidden) void this.opts.clients.reload();
     } catch (e) {
       this.failed(e);
