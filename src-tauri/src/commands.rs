@@ -10,7 +10,7 @@ use authdeck_core::model::{
 };
 use authdeck_core::{Error, ErrorCode, Secret};
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager as _, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
@@ -179,6 +179,7 @@ pub async fn connect_flowaccount(
     client: String,
 ) -> CmdResult<PendingAuthorization> {
     let pending = state.manager().begin_flowaccount(&client).await?;
+    remember_started(&app, &pending);
     // No browser is not fatal: the window shows the address to open by hand.
     if let Err(e) = open_in_browser(&app, &pending.authorize_url) {
         tracing::warn!(code = %e.code, "the system browser could not be opened");
@@ -186,26 +187,90 @@ pub async fn connect_flowaccount(
     Ok(pending)
 }
 
-/// Open an authorize URL again (the user closed the tab). Only URLs the app started
-/// (`http(s)`) are opened.
+/// Open an authorize URL again (the user closed the tab). Only the exact URL of an
+/// authorization this window started and that is still pending is opened: anything
+/// else is `invalid_input` and nothing is opened.
 #[tauri::command]
-pub async fn open_authorize_url(app: AppHandle, url: String) -> CmdResult {
-    open_in_browser(&app, &url)
+pub async fn open_authorize_url<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    url: String,
+) -> CmdResult {
+    let url = Secret::new(url); // it carries the state
+    let started = started_authorizations(&app).contains(url.expose(), state.manager().now());
+    if !started
+        || !state
+            .manager()
+            .authorization_is_pending(url.expose())
+            .await?
+    {
+        return Err(Error::invalid_input(
+            "This is not the address of an authorization this window started and that is still pending: start connecting again.",
+        ));
+    }
+    open_in_browser(&app, url.expose())
 }
 
-fn open_in_browser(app: &AppHandle, url: &str) -> CmdResult {
+/// The authorize URLs `connect_flowaccount` started in this window, until they expire.
+#[derive(Default)]
+pub struct StartedAuthorizations(std::sync::Mutex<Vec<(Secret, chrono::DateTime<chrono::Utc>)>>);
+
+impl StartedAuthorizations {
+    pub fn add(&self, url: &str, expires_at: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut list) = self.0.lock() {
+            list.push((Secret::new(url), expires_at));
+        }
+    }
+
+    /// Whether `url` is exactly one of them and not expired at `now` (compared in
+    /// constant time: the URL carries the state). Forgets expired ones.
+    pub fn contains(&self, url: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+        use subtle::ConstantTimeEq;
+        let Ok(mut list) = self.0.lock() else {
+            return false;
+        };
+        list.retain(|(_, expires_at)| *expires_at > now);
+        list.iter()
+            .fold(subtle::Choice::from(0), |found, (known, _)| {
+                found | known.expose().as_bytes().ct_eq(url.as_bytes())
+            })
+            .into()
+    }
+}
+
+fn started_authorizations<R: Runtime>(app: &AppHandle<R>) -> State<'_, StartedAuthorizations> {
+    app.manage(StartedAuthorizations::default()); // no-op once managed
+    app.state::<StartedAuthorizations>()
+}
+
+/// Remember an authorization this window started, so `open_authorize_url` may open it.
+pub fn remember_started<R: Runtime>(app: &AppHandle<R>, pending: &PendingAuthorization) {
+    started_authorizations(app).add(&pending.authorize_url, pending.expires_at);
+}
+
+/// Where URLs are opened, if managed (tests record them); else the system browser.
+pub struct UrlOpener(pub Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+
+fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> CmdResult {
     let parsed = url::Url::parse(url).map_err(|_| Error::invalid_input("Not a URL."))?;
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(Error::invalid_input(
             "Only http(s) addresses are opened in the browser.",
         ));
     }
-    app.opener().open_url(url, None::<&str>).map_err(|e| {
+    let opened = match app.try_state::<UrlOpener>() {
+        Some(opener) => (opener.0)(url),
+        None => app
+            .opener()
+            .open_url(url, None::<&str>)
+            .map_err(|e| e.to_string()),
+    };
+    opened.map_err(|e| {
         Error::new(
             ErrorCode::Internal,
             "The system browser could not be opened: copy the address instead.",
         )
-        .with_detail(e.to_string())
+        .with_detail(e)
     })
 }
 
@@ -319,4 +384,26 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     authdeck_core::model::ConnectionStatus::export_all(&cfg)?;
     ErrorCode::export_all(&cfg)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn started_authorizations_match_exactly_until_they_expire() {
+        let now = chrono::Utc::now();
+        let started = StartedAuthorizations::default();
+        let url = "https://auth.example/connect/authorize?client_id=a&state=s1";
+        started.add(url, now + chrono::Duration::minutes(10));
+        assert!(started.contains(url, now));
+        assert!(!started.contains(&format!("{url}x"), now));
+        assert!(!started.contains(&url[..url.len() - 1], now));
+        assert!(!started.contains("", now));
+        assert!(
+            !started.contains(url, now + chrono::Duration::minutes(10)),
+            "expired"
+        );
+        assert!(!started.contains(url, now), "and forgotten");
+    }
 }

@@ -51,6 +51,7 @@ fn app() -> App {
             commands::refresh,
             commands::logout,
             commands::history,
+            commands::open_authorize_url,
         ])
         .build(authdeck_app::context())
         .unwrap();
@@ -290,6 +291,75 @@ fn fedex_grants_take_either_spelling_over_ipc() {
     )
     .is_err());
     assert_eq!(emulator.control().stats().fedex.token_requests, 3);
+    rt.block_on(emulator.shutdown());
+}
+
+/// `open_authorize_url` opens exactly the URL of an authorization this window started
+/// and that is still pending; anything else is `invalid_input` and nothing is opened.
+#[test]
+fn open_authorize_url_opens_only_a_pending_authorization_this_window_started() {
+    use std::sync::{Arc, Mutex};
+    let app = app();
+    let handle = app.window.app_handle().clone();
+    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = opened.clone();
+    handle.manage(commands::UrlOpener(Box::new(move |url| {
+        record.lock().unwrap().push(url.to_owned());
+        Ok(())
+    })));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "fa", "provider": "flowaccount", "environment": null,
+            "client_id": "demo-flowaccount", "client_secret": "demo-flowaccount-secret",
+            "authorize_url": emulator.flowaccount_authorize_url(),
+            "token_url": emulator.flowaccount_token_url(), "auth_url": null,
+            "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let manager = app.window.state::<AppState>().manager().clone();
+    // What `connect_flowaccount` does (minus opening the browser).
+    let pending = rt.block_on(manager.begin_flowaccount("fa")).unwrap();
+    commands::remember_started(&handle, &pending);
+    // Started elsewhere (the CLI, another window): pending, but not this window's.
+    let elsewhere = rt.block_on(manager.begin_flowaccount("fa")).unwrap();
+
+    let refused = |url: &str| {
+        let err = invoke(&app, "open_authorize_url", json!({ "url": url })).unwrap_err();
+        assert_eq!(err["code"], "invalid_input", "{url}: {err}");
+    };
+    let url = pending.authorize_url.clone();
+    refused("https://evil.example/connect/authorize?state=x");
+    refused("file:///etc/passwd");
+    refused(&format!("{url}&redirect_uri=https://evil.example/"));
+    refused(&url.replace("demo-flowaccount", "other-client"));
+    refused(&elsewhere.authorize_url);
+    assert!(opened.lock().unwrap().is_empty(), "nothing was opened");
+
+    invoke(&app, "open_authorize_url", json!({ "url": url })).unwrap();
+    assert_eq!(*opened.lock().unwrap(), [url.clone()]);
+
+    // Once used, it is no longer pending: not opened again.
+    let redirect = rt
+        .block_on(authdeck_emulator::approve(
+            &url,
+            "demo@example.com",
+            "demo",
+            "FA-100001",
+        ))
+        .unwrap();
+    invoke(&app, "complete_callback", json!({ "url": redirect })).unwrap();
+    refused(&url);
+    assert_eq!(opened.lock().unwrap().len(), 1);
     rt.block_on(emulator.shutdown());
 }
 

@@ -534,6 +534,21 @@ impl Manager {
         })
     }
 
+    /// Whether `authorize_url` carries the `state` of an authorization that is still
+    /// pending: started, not used, not expired. Only that is worth opening again.
+    pub async fn authorization_is_pending(&self, authorize_url: &str) -> Result<bool> {
+        let url = url::Url::parse(authorize_url)
+            .map_err(|_| Error::invalid_input("Not an authorize URL."))?;
+        let mut states = url.query_pairs().filter(|(k, _)| k == "state");
+        let (Some((_, state)), None) = (states.next(), states.next()) else {
+            return Ok(false);
+        };
+        let hash = authorize::state_hash(&state);
+        let now = self.now();
+        let pending = self.db(move |db| db.pending(&hash)).await?;
+        Ok(pending.is_some_and(|p| p.consumed_at.is_none() && p.expires_at > now))
+    }
+
     /// Finish an authorization from the redirect URL the browser was sent to (custom
     /// scheme deep link or loopback). Untrusted input: anything wrong is rejected,
     /// recorded in the history, and changes nothing else.
