@@ -11,7 +11,6 @@ use authdeck_core::model::{
 use authdeck_core::{Error, ErrorCode, Secret};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager as _, Runtime, State};
-use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
@@ -325,22 +324,26 @@ pub async fn logout(state: State<'_, AppState>, id: String) -> CmdResult<LogoutO
     state.manager().logout(&id).await
 }
 
-/// Copy a valid access token to the clipboard from Rust: the token never enters the web view.
+/// Copy a valid access token to the clipboard from Rust: the token never enters the web
+/// view. The clipboard is cleared after [`crate::clipboard::CLEAR_AFTER`] if it still
+/// holds the token; returns those seconds (for the window to say so).
 #[tauri::command]
 pub async fn copy_access_token(
     app: AppHandle,
     state: State<'_, AppState>,
     id: String,
-) -> CmdResult {
+) -> CmdResult<u32> {
     let (token, _) = state
         .manager()
         .access_token(&id, std::time::Duration::from_secs(60))
         .await?;
     crate::startup::ensure_clipboard(&app);
-    app.clipboard().write_text(token.expose()).map_err(|e| {
-        Error::new(ErrorCode::Internal, "The clipboard could not be written.")
-            .with_detail(e.to_string())
-    })
+    let system = std::sync::Arc::new(crate::clipboard::SystemClipboard(app.clone()));
+    let clear_later = crate::clipboard::copy(system, token, tokio::time::sleep).map_err(|e| {
+        Error::new(ErrorCode::Internal, "The clipboard could not be written.").with_detail(e)
+    })?;
+    tauri::async_runtime::spawn(clear_later);
+    Ok(crate::clipboard::CLEAR_AFTER.as_secs() as u32)
 }
 
 #[tauri::command]

@@ -2,6 +2,7 @@
 //! browser, notifications and the clipboard to `authdeck-core`; the logic lives there.
 
 pub mod changes;
+pub mod clipboard;
 pub mod commands;
 pub mod deep_link;
 pub mod logging;

@@ -85,7 +85,8 @@ export const api = {
   refresh: (id: string) => call<Connection>('refresh', { id }),
   logout: (id: string) => call<LogoutOutcome>('logout', { id }),
   /** Rust writes the clipboard: the token never reaches JS. */
-  copyAccessToken: (id: string) => call<null>('copy_access_token', { id }),
+  /** Rust writes the token to the clipboard; resolves to the seconds until it clears it. */
+  copyAccessToken: (id: string) => call<number>('copy_access_token', { id }),
   history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
   startSandbox: () => call<SandboxInfo>('start_sandbox'),
   /** The first list is on screen: the shell records the start-up time. */

@@ -77,8 +77,8 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     refresh: async (c) => list.upsert(await api.refresh(c.id)),
     logout: (c) => logout(c),
     copy: async (c) => {
-      await api.copyAccessToken(c.id);
-      toast(`Access token of ${c.label} copied to the clipboard.`);
+      const clearsIn = await api.copyAccessToken(c.id);
+      toast(`Access token of ${c.label} copied to the clipboard. It is cleared from the clipboard in ${clearsIn} s.`);
     },
     reconnect: (c) => reconnect(c),
   };
