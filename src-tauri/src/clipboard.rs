@@ -152,12 +152,16 @@ mod tests {
         }
     }
 
-    /// A timer the test fires: `sleep` resolves when `fire` is sent; records the delay.
-    fn timer() -> (
-        impl FnOnce(Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send,
-        oneshot::Sender<()>,
-        Arc<Mutex<Option<Duration>>>,
-    ) {
+    type Sleeping = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// The test's side of a timer: fire it; see what delay was asked for.
+    struct Timer {
+        fire: oneshot::Sender<()>,
+        asked: Arc<Mutex<Option<Duration>>>,
+    }
+
+    /// A timer the test fires: `sleep` resolves when `Timer::fire` is sent.
+    fn timer() -> (impl FnOnce(Duration) -> Sleeping + Send, Timer) {
         let (fire, fired) = oneshot::channel::<()>();
         let asked = Arc::new(Mutex::new(None));
         let record = asked.clone();
@@ -165,15 +169,15 @@ mod tests {
             *record.lock().unwrap() = Some(d);
             Box::pin(async move {
                 let _ = fired.await;
-            }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+            }) as Sleeping
         };
-        (sleep, fire, asked)
+        (sleep, Timer { fire, asked })
     }
 
     #[tokio::test]
     async fn the_token_is_cleared_after_45_seconds_if_it_is_still_there() {
         let clipboard = Arc::new(Fake::default());
-        let (sleep, fire, asked) = timer();
+        let (sleep, Timer { fire, asked }) = timer();
         let later = copy(clipboard.clone(), Secret::new("tok-1"), sleep).unwrap();
         let task = tokio::spawn(later);
         assert_eq!(clipboard.holds().as_deref(), Some("tok-1"));
@@ -193,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn what_the_user_copied_since_is_left_alone() {
         let clipboard = Arc::new(Fake::default());
-        let (sleep, fire, _) = timer();
+        let (sleep, Timer { fire, .. }) = timer();
         let task = tokio::spawn(copy(clipboard.clone(), Secret::new("tok-1"), sleep).unwrap());
         clipboard.user_copies("an invoice number");
         fire.send(()).unwrap();
@@ -204,8 +208,8 @@ mod tests {
     #[tokio::test]
     async fn a_second_copy_is_cleared_by_its_own_timer_only() {
         let clipboard = Arc::new(Fake::default());
-        let (sleep1, fire1, _) = timer();
-        let (sleep2, fire2, _) = timer();
+        let (sleep1, Timer { fire: fire1, .. }) = timer();
+        let (sleep2, Timer { fire: fire2, .. }) = timer();
         let first = tokio::spawn(copy(clipboard.clone(), Secret::new("tok-1"), sleep1).unwrap());
         let second = tokio::spawn(copy(clipboard.clone(), Secret::new("tok-12"), sleep2).unwrap());
         fire1.send(()).unwrap();

@@ -247,8 +247,11 @@ pub fn remember_started<R: Runtime>(app: &AppHandle<R>, pending: &PendingAuthori
     started_authorizations(app).add(&pending.authorize_url, pending.expires_at);
 }
 
+/// Opens one URL (or says why not).
+pub type OpenUrl = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
 /// Where URLs are opened, if managed (tests record them); else the system browser.
-pub struct UrlOpener(pub Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+pub struct UrlOpener(pub Box<OpenUrl>);
 
 fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> CmdResult {
     let parsed = url::Url::parse(url).map_err(|_| Error::invalid_input("Not a URL."))?;

@@ -346,7 +346,7 @@ fn open_authorize_url_opens_only_a_pending_authorization_this_window_started() {
     assert!(opened.lock().unwrap().is_empty(), "nothing was opened");
 
     invoke(&app, "open_authorize_url", json!({ "url": url })).unwrap();
-    assert_eq!(*opened.lock().unwrap(), [url.clone()]);
+    assert_eq!(*opened.lock().unwrap(), std::slice::from_ref(&url));
 
     // Once used, it is no longer pending: not opened again.
     let redirect = rt
