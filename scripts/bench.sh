@@ -22,8 +22,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
 
-step() { printf '==> bench: %s\n' "$*" >&2; }
-fail() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX="bench: " FAIL_PREFIX=bench
+source scripts/lib.sh
 
 N="${AUTHDECK_BENCH_CONNECTIONS:-1000}"
 CONCURRENCY="${AUTHDECK_BENCH_CONCURRENCY:-16}"
@@ -35,9 +35,7 @@ want() { [[ " $ONLY " == *" $1 "* ]]; }
 if [[ "${1:-}" != "--inside-session" ]]; then
   # ---- Outside: build, prepare throwaway dirs, enter the keyring session. ----------
   CARGO="${CARGO:-cargo}"
-  for tool in Xvfb dbus-run-session gnome-keyring-daemon getconf; do
-    command -v "$tool" >/dev/null 2>&1 || fail "$tool not found: run scripts/install-deps.sh (make deps)"
-  done
+  need Xvfb dbus-run-session gnome-keyring-daemon getconf
   mkdir -p target/bench
   if [[ "${AUTHDECK_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
     step "release builds (authdeckctl, authdeck-bench)"
@@ -117,6 +115,10 @@ row() { rows+=("| $1 | $2 | $3 |"); }
 num() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 
 export AUTHDECK_KEYRING_SERVICE="authdeck-bench-$$-$RANDOM"
+# The emulator's /admin token: `serve` and `stats` read it from the environment (never
+# from argv, where any local user could read it).
+AUTHDECK_EMULATOR_ADMIN_TOKEN="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+export AUTHDECK_EMULATOR_ADMIN_TOKEN
 data_n="$tmp/data-$N"
 data_0="$tmp/data-0"
 
@@ -181,14 +183,8 @@ if want cli; then
 fi
 
 if want app; then
-  # Xvfb picks a free display number and writes it to fd 3.
-  : >"$tmp/display"
-  Xvfb -displayfd 3 -screen 0 1280x860x24 -nolisten tcp 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do [[ -s "$tmp/display" ]] && break; sleep 0.1; done
-  [[ -s "$tmp/display" ]] || { cat "$tmp/xvfb.log" >&2; fail "Xvfb did not start"; }
-  export DISPLAY=":$(tr -d '[:space:]' <"$tmp/display")"
-  dbus-update-activation-environment DISPLAY 2>/dev/null || true
+  start_xvfb "$tmp"
+  pids+=("$XVFB_PID")
 
   # 4. Launch to interactive list, from process start (the app's own clock, /proc).
   launch() { # launch DATA_DIR RUNS -> median ready_ms

@@ -23,17 +23,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
 
-step() { printf '==> e2e: %s\n' "$*" >&2; }
-fail() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }
+LOG_PREFIX="e2e: " FAIL_PREFIX=e2e
+source scripts/lib.sh
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 if [[ "${1:-}" != "--inside-session" ]]; then
   # ---- Outside: check, build, prepare the throwaway dirs, enter the session. ---------
   CARGO="${CARGO:-cargo}"
-  for tool in Xvfb tauri-driver WebKitWebDriver dbus-run-session gnome-keyring-daemon secret-tool xdg-open; do
-    command -v "$tool" >/dev/null 2>&1 || fail "$tool not found: run scripts/install-deps.sh (make deps)"
-  done
+  need Xvfb tauri-driver WebKitWebDriver dbus-run-session gnome-keyring-daemon secret-tool xdg-open
   port="${AUTHDECK_E2E_PORT:-4444}"
   for p in "$port" "$((port + 1))" 47801; do
     if port_in_use "$p"; then
@@ -43,10 +41,7 @@ if [[ "${1:-}" != "--inside-session" ]]; then
 
   started=$SECONDS
   if [[ -f ui/package.json && "${AUTHDECK_E2E_UI_BUILD:-1}" != 0 ]]; then
-    if [[ ! -f ui/node_modules/.package-lock.json || ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
-      step "npm ci (ui/)"
-      npm --prefix ui ci
-    fi
+    npm_ci_if_stale ui
     step "building the UI (ui/dist)"
     npm --prefix ui run build
   fi
@@ -150,21 +145,9 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Xvfb picks a free display number and writes it to fd 3.
-: >"$tmp/display"
-Xvfb -displayfd 3 -screen 0 1280x860x24 -nolisten tcp 3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 1 100); do
-  [[ -s "$tmp/display" ]] && break
-  kill -0 "$xvfb_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -s "$tmp/display" ]] || { cat "$tmp/xvfb.log" >&2; fail "Xvfb did not start"; }
-export DISPLAY=":$(tr -d '[:space:]' <"$tmp/display")"
+start_xvfb "$tmp"
+xvfb_pid=$XVFB_PID
 step "Xvfb on $DISPLAY"
-# The app makes D-Bus activate xdg-desktop-portal(-gtk); give activated services the
-# display, or portal-gtk fails and is retried (and logs) a dozen times per start.
-dbus-update-activation-environment DISPLAY 2>/dev/null || true
 
 tauri-driver --port "$port" --native-port "$((port + 1))" \
   --native-driver "$(command -v WebKitWebDriver)" >"$tmp/tauri-driver.log" 2>&1 &

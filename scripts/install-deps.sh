@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '==> %s\n' "$*"; }
-fail() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
+FAIL_PREFIX=install-deps
+source scripts/lib.sh
 
 # System packages: Tauri 2's Linux prerequisites, the headless display and WebDriver
 # for end-to-end tests, and a Secret Service (gnome-keyring) + session D-Bus for the
@@ -86,32 +86,22 @@ else
   fail "cargo not found. Install Rust with rustup (https://rustup.rs), then re-run."
 fi
 
-# --- 3. Later steps -------------------------------------------------------------------
-# >>> LATER STEPS (each one checking first, like above) >>>
-# --- 3a. UI dependencies (ui/ is a TypeScript + Vite app) -----------------------------
-# `npm ci` when ui/node_modules is missing or older than ui/package-lock.json (npm
-# rewrites node_modules/.package-lock.json on every install).
-if [[ -f ui/package.json ]]; then
-  command -v npm >/dev/null 2>&1 \
-    || fail "npm not found: install Node.js >= 20.19 (https://nodejs.org, or NodeSource packages), then re-run."
-  if [[ ! -f ui/node_modules/.package-lock.json || ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
-    step "ui: npm ci"
-    npm --prefix ui ci --no-audit --no-fund </dev/null
-  else
-    step "ui: node_modules up to date"
-  fi
-fi
+# --- 3. UI dependencies (ui/ is a TypeScript + Vite app) --------------------------------
+command -v npm >/dev/null 2>&1 \
+  || fail "npm not found: install Node.js >= 20.19 (https://nodejs.org, or NodeSource packages), then re-run."
+npm_ci_if_stale ui
 
-# --- 3b. WebDriver server for the desktop end-to-end tests (scripts/e2e.sh) -------------
+# --- 4. WebDriver server for the desktop end-to-end tests (scripts/e2e.sh) --------------
 # tauri-driver drives the app through WebKitWebDriver (package webkit2gtk-driver above).
-if command -v tauri-driver >/dev/null 2>&1; then
-  step "tauri-driver: present"
+# It has no --version flag; cargo's own install list says which release is installed.
+if cargo install --list 2>/dev/null | grep -qx "tauri-driver v$TAURI_DRIVER_VERSION:"; then
+  step "tauri-driver: $TAURI_DRIVER_VERSION present"
 else
-  step "tauri-driver: cargo install tauri-driver --locked"
-  cargo install tauri-driver --locked </dev/null
-  command -v tauri-driver >/dev/null 2>&1 \
-    || fail "tauri-driver was installed but is not on PATH: add ${CARGO_HOME:-$HOME/.cargo}/bin to PATH"
+  step "tauri-driver: cargo install tauri-driver --version $TAURI_DRIVER_VERSION --locked"
+  cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked </dev/null \
+    || fail "cargo install tauri-driver $TAURI_DRIVER_VERSION failed"
 fi
-# <<< LATER STEPS <<<
+command -v tauri-driver >/dev/null 2>&1 \
+  || fail "tauri-driver was installed but is not on PATH: add ${CARGO_HOME:-$HOME/.cargo}/bin to PATH"
 
 step "dependencies ready"

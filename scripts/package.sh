@@ -35,8 +35,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CARGO="${CARGO:-cargo}"
 
-step() { printf '==> %s\n' "$*"; }
-fail() { printf 'package: error: %s\n' "$*" >&2; exit 1; }
+FAIL_PREFIX=package
+source scripts/lib.sh
 
 # --- 0. tools -------------------------------------------------------------------------
 command -v "$CARGO" >/dev/null 2>&1 || fail "cargo not found: install Rust with rustup, or run scripts/install-deps.sh"
@@ -49,18 +49,6 @@ version="$(python3 -c 'import json; print(json.load(open("tauri.conf.json"))["ve
 arch="$(dpkg --print-architecture)"
 target_dir="${CARGO_TARGET_DIR:-target}"
 deb="$target_dir/release/bundle/deb/Authdeck_${version}_${arch}.deb"
-
-# `npm ci` in DIR when its node_modules is missing or older than its lock file (npm
-# rewrites node_modules/.package-lock.json on every install).
-npm_ci_if_stale() {
-  local dir="$1"
-  if [[ ! -f "$dir/node_modules/.package-lock.json" || "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
-    step "$dir: npm ci"
-    npm --prefix "$dir" ci --no-audit --no-fund </dev/null || fail "npm ci in $dir failed"
-  else
-    step "$dir: node_modules up to date"
-  fi
-}
 
 # --- 1. the Tauri CLI -------------------------------------------------------------------
 # `npm install`, not `npm ci`: the registry these machines reach lacks @tauri-apps/cli's

@@ -23,7 +23,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SCHEME=com.authdeck.desktop
 MIME="x-scheme-handler/$SCHEME"
 
-step() { printf '==> %s\n' "$*"; }
+FAIL_PREFIX=test-package
+source scripts/lib.sh
 ok() { printf '    ok: %s\n' "$*"; }
 failures=0
 bad() {

@@ -186,54 +186,56 @@ pub async fn connect_flowaccount(
     Ok(pending)
 }
 
-/// Open an authorize URL again (the user closed the tab). Only the exact URL of an
-/// authorization this window started and that is still pending is opened: anything
-/// else is `invalid_input` and nothing is opened.
+/// Open the authorize page of a pending authorization again (the user closed the tab).
+/// The argument is the authorization's `id` (from `connect_flowaccount`); only the URL
+/// of an authorization this window started and that is still pending is opened:
+/// anything else is `invalid_input` and nothing is opened.
 #[tauri::command]
 pub async fn open_authorize_url<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    url: String,
+    id: String,
 ) -> CmdResult {
-    let url = Secret::new(url); // it carries the state
-    let started = started_authorizations(&app).contains(url.expose(), state.manager().now());
-    if !started
-        || !state
-            .manager()
-            .authorization_is_pending(url.expose())
-            .await?
+    let refused = || {
+        Error::invalid_input(
+            "This is not an authorization this window started and that is still pending: start connecting again.",
+        )
+    };
+    let url = started_authorizations(&app)
+        .url_of(&id, state.manager().now())
+        .ok_or_else(refused)?;
+    if !state
+        .manager()
+        .authorization_is_pending(url.expose())
+        .await?
     {
-        return Err(Error::invalid_input(
-            "This is not the address of an authorization this window started and that is still pending: start connecting again.",
-        ));
+        return Err(refused());
     }
     open_in_browser(&app, url.expose())
 }
 
-/// The authorize URLs `connect_flowaccount` started in this window, until they expire.
+/// The authorize URLs `connect_flowaccount` started in this window, by authorization
+/// id, until they expire.
 #[derive(Default)]
-pub struct StartedAuthorizations(std::sync::Mutex<Vec<(Secret, chrono::DateTime<chrono::Utc>)>>);
+pub struct StartedAuthorizations(
+    std::sync::Mutex<Vec<(String, Secret, chrono::DateTime<chrono::Utc>)>>,
+);
 
 impl StartedAuthorizations {
-    pub fn add(&self, url: &str, expires_at: chrono::DateTime<chrono::Utc>) {
+    pub fn add(&self, id: &str, url: &str, expires_at: chrono::DateTime<chrono::Utc>) {
         if let Ok(mut list) = self.0.lock() {
-            list.push((Secret::new(url), expires_at));
+            list.push((id.to_owned(), Secret::new(url), expires_at));
         }
     }
 
-    /// Whether `url` is exactly one of them and not expired at `now` (compared in
-    /// constant time: the URL carries the state). Forgets expired ones.
-    pub fn contains(&self, url: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
-        use subtle::ConstantTimeEq;
-        let Ok(mut list) = self.0.lock() else {
-            return false;
-        };
-        list.retain(|(_, expires_at)| *expires_at > now);
+    /// The URL of authorization `id`, if this window started it and it has not expired
+    /// at `now`. Forgets expired ones.
+    pub fn url_of(&self, id: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Secret> {
+        let mut list = self.0.lock().ok()?;
+        list.retain(|(_, _, expires_at)| *expires_at > now);
         list.iter()
-            .fold(subtle::Choice::from(0), |found, (known, _)| {
-                found | known.expose().as_bytes().ct_eq(url.as_bytes())
-            })
-            .into()
+            .find(|(known, _, _)| known == id)
+            .map(|(_, url, _)| url.clone())
     }
 }
 
@@ -244,7 +246,7 @@ fn started_authorizations<R: Runtime>(app: &AppHandle<R>) -> State<'_, StartedAu
 
 /// Remember an authorization this window started, so `open_authorize_url` may open it.
 pub fn remember_started<R: Runtime>(app: &AppHandle<R>, pending: &PendingAuthorization) {
-    started_authorizations(app).add(&pending.authorize_url, pending.expires_at);
+    started_authorizations(app).add(&pending.id, &pending.authorize_url, pending.expires_at);
 }
 
 /// Opens one URL (or says why not).
@@ -397,19 +399,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn started_authorizations_match_exactly_until_they_expire() {
+    fn started_authorizations_are_found_by_id_until_they_expire() {
         let now = chrono::Utc::now();
         let started = StartedAuthorizations::default();
         let url = "https://auth.example/connect/authorize?client_id=a&state=s1";
-        started.add(url, now + chrono::Duration::minutes(10));
-        assert!(started.contains(url, now));
-        assert!(!started.contains(&format!("{url}x"), now));
-        assert!(!started.contains(&url[..url.len() - 1], now));
-        assert!(!started.contains("", now));
-        assert!(
-            !started.contains(url, now + chrono::Duration::minutes(10)),
-            "expired"
-        );
-        assert!(!started.contains(url, now), "and forgotten");
+        started.add("id-1", url, now + chrono::Duration::minutes(10));
+        assert_eq!(started.url_of("id-1", now).unwrap().expose(), url);
+        for other in ["id-", "id-12", "", url] {
+            assert!(started.url_of(other, now).is_none(), "{other}");
+        }
+        let later = now + chrono::Duration::minutes(10);
+        assert!(started.url_of("id-1", later).is_none(), "expired");
+        assert!(started.url_of("id-1", now).is_none(), "and forgotten");
     }
 }

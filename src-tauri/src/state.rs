@@ -36,6 +36,7 @@ impl AppState {
         paths.ensure()?;
         let db = Db::open(&paths.database())?;
         let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
+        authdeck_core::store::vault::check_store(&db, secrets.as_ref())?;
         let options = ManagerOptions {
             lock_dir: Some(paths.data_dir.join("locks")),
             ..ManagerOptions::default()

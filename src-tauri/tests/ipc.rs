@@ -142,6 +142,95 @@ fn app_info_reports_the_redirect_uri_and_missing_single_instance() {
         .contains("D-Bus"));
 }
 
+/// A provider that echoes the password or refresh token it was sent, behind a terminal
+/// escape, in its error text (an in-test stub, not the emulator): the IPC error and the
+/// history carry neither.
+#[test]
+fn a_provider_echoing_a_secret_leaks_nothing_over_ipc() {
+    use axum::extract::{Form, State};
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const PASSWORD: &str = "CANARY-ipc-password-3c9a";
+    const REFRESH: &str = "CANARY-ipc-refresh-8b2f";
+    async fn token(
+        State(accept): State<Arc<AtomicBool>>,
+        Form(form): Form<HashMap<String, String>>,
+    ) -> (axum::http::StatusCode, axum::Json<Value>) {
+        let login = form.get("grant_type").is_some_and(|g| g == "password");
+        if login && accept.load(Ordering::SeqCst) {
+            let ok = json!({"access_token": "at-1", "expires_in": 3600,
+                "refresh_token": REFRESH, "userinfo": {"id": "U1"}});
+            return (axum::http::StatusCode::OK, axum::Json(ok));
+        }
+        let echo = form.get(if login { "password" } else { "refresh_token" });
+        let error = format!("\u{1b}]2;x\u{7} got {}", echo.cloned().unwrap_or_default());
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            axum::Json(json!({"status": 403, "error": error})),
+        )
+    }
+    let assert_clean = |what: &str, v: &Value| {
+        let text = v.to_string();
+        assert!(
+            !text.contains("CANARY") && !text.contains("]2;x"),
+            "{what}: {text}"
+        );
+        assert!(
+            !text.contains("\\u001b") && !text.contains("\\u0007"),
+            "{what}: {text}"
+        );
+    };
+
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let accept = Arc::new(AtomicBool::new(false));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let auth_url = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route("/oauth/token", axum::routing::post(token))
+        .with_state(accept.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "stub", "provider": "iot", "environment": null, "client_id": "app",
+            "client_secret": null, "authorize_url": null, "token_url": null, "auth_url": auth_url,
+            "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let login = json!({"input": {"client": "stub", "username": "operator", "password": PASSWORD}});
+
+    let err = invoke(&app, "connect_iot", login.clone()).unwrap_err();
+    assert_eq!(err["code"], "provider_error", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("got [redacted]"),
+        "{err}"
+    );
+    assert_clean("the login error", &err);
+
+    accept.store(true, Ordering::SeqCst);
+    let conn = invoke(&app, "connect_iot", login).unwrap();
+    accept.store(false, Ordering::SeqCst);
+    let err = invoke(&app, "refresh", json!({"id": conn["id"]})).unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("got [redacted]"),
+        "{err}"
+    );
+    assert_clean("the refresh error", &err);
+    let details = invoke(&app, "connection_details", json!({"id": conn["id"]})).unwrap();
+    assert!(details.to_string().contains("got [redacted]"), "{details}");
+    assert_clean("the connection's details", &details);
+    assert_clean(
+        "the history",
+        &invoke(&app, "history", json!({"id": null})).unwrap(),
+    );
+}
+
 #[test]
 fn connect_refresh_and_logout_through_ipc() {
     let app = app();
@@ -294,8 +383,9 @@ fn fedex_grants_take_either_spelling_over_ipc() {
     rt.block_on(emulator.shutdown());
 }
 
-/// `open_authorize_url` opens exactly the URL of an authorization this window started
-/// and that is still pending; anything else is `invalid_input` and nothing is opened.
+/// `open_authorize_url` takes a pending authorization's id and opens exactly the URL of
+/// one this window started and that is still pending; anything else is
+/// `invalid_input` and nothing is opened.
 #[test]
 fn open_authorize_url_opens_only_a_pending_authorization_this_window_started() {
     use std::sync::{Arc, Mutex};
@@ -333,32 +423,43 @@ fn open_authorize_url_opens_only_a_pending_authorization_this_window_started() {
     // Started elsewhere (the CLI, another window): pending, but not this window's.
     let elsewhere = rt.block_on(manager.begin_flowaccount("fa")).unwrap();
 
-    let refused = |url: &str| {
-        let err = invoke(&app, "open_authorize_url", json!({ "url": url })).unwrap_err();
-        assert_eq!(err["code"], "invalid_input", "{url}: {err}");
+    let open = |id: &str| invoke(&app, "open_authorize_url", json!({ "id": id }));
+    let refused = |id: &str| {
+        let err = open(id).unwrap_err();
+        assert_eq!(err["code"], "invalid_input", "{err}");
     };
-    let url = pending.authorize_url.clone();
-    refused("https://evil.example/connect/authorize?state=x");
-    refused("file:///etc/passwd");
-    refused(&format!("{url}&redirect_uri=https://evil.example/"));
-    refused(&url.replace("demo-flowaccount", "other-client"));
-    refused(&elsewhere.authorize_url);
+    refused("no-such-authorization");
+    refused("");
+    refused(&pending.authorize_url); // a URL is not an id
+    refused(&elsewhere.id);
+    assert!(
+        invoke(
+            &app,
+            "open_authorize_url",
+            json!({ "url": pending.authorize_url })
+        )
+        .is_err(),
+        "a URL argument is not accepted"
+    );
     assert!(opened.lock().unwrap().is_empty(), "nothing was opened");
 
-    invoke(&app, "open_authorize_url", json!({ "url": url })).unwrap();
-    assert_eq!(*opened.lock().unwrap(), std::slice::from_ref(&url));
+    open(&pending.id).unwrap();
+    assert_eq!(
+        *opened.lock().unwrap(),
+        std::slice::from_ref(&pending.authorize_url)
+    );
 
     // Once used, it is no longer pending: not opened again.
     let redirect = rt
         .block_on(authdeck_emulator::approve(
-            &url,
+            &pending.authorize_url,
             "demo@example.com",
             "demo",
             "FA-100001",
         ))
         .unwrap();
     invoke(&app, "complete_callback", json!({ "url": redirect })).unwrap();
-    refused(&url);
+    refused(&pending.id);
     assert_eq!(opened.lock().unwrap().len(), 1);
     rt.block_on(emulator.shutdown());
 }

@@ -78,7 +78,8 @@ export const api = {
   /** `client`: the client's id or name. The shell has already opened the browser. */
   connectFlowaccount: (client: string) =>
     call<PendingAuthorization>('connect_flowaccount', { client }),
-  openAuthorizeUrl: (url: string) => call<null>('open_authorize_url', { url }),
+  /** Open the authorize page of pending authorization `id` (this window's) again. */
+  openAuthorizeUrl: (id: string) => call<null>('open_authorize_url', { id }),
   completeCallback: (url: string) => call<Connection>('complete_callback', { url }),
   connectFedex: (input: FedexConnectInput) => call<Connection>('connect_fedex', { input }),
   connectIot: (input: IotConnectInput) => call<Connection>('connect_iot', { input }),

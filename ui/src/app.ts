@@ -51,6 +51,8 @@ export function deepLinkBanner(info: AppInfo): string | null {
 const LOGOUT_DONE: Record<LogoutOutcome, string> = {
   revoked: 'Logged out: the IoT platform revoked the session.',
   already_revoked: 'Logged out: the IoT platform had already ended the session.',
+  tokens_missing:
+    'Logged out on this computer only: the tokens were missing from the keyring, so the IoT platform could not be asked to end the session and it may still be active. Log in again, then log out, to end it.',
   disconnected: 'Disconnected: the tokens were deleted from this computer.',
 };
 

@@ -22,6 +22,7 @@ const CLIENTS = [
   client({ id: 'client-iot', name: 'Plant IoT', provider: 'iot', client_id: 'iot-app' }),
 ];
 const PENDING = {
+  id: 'pending-1',
   authorize_url: 'https://sandbox-auth.flowaccount.com/connect/authorize?client_id=fa-app-id&state=s3cr3t',
   redirect_uri: 'io.authdeck.app://callback',
   expires_at: iso(Date.now() + 600_000),
@@ -66,7 +67,7 @@ describe('FlowAccount', () => {
 
     $<HTMLButtonElement>(tid('fa-reopen')).click();
     await settle();
-    expect(b.callsTo('open_authorize_url')).toEqual([{ cmd: 'open_authorize_url', args: { url: PENDING.authorize_url } }]);
+    expect(b.callsTo('open_authorize_url')).toEqual([{ cmd: 'open_authorize_url', args: { id: PENDING.id } }]);
 
     set('fa-paste-url', ' io.authdeck.app://callback?code=abc&state=s3cr3t ');
     $<HTMLButtonElement>(tid('fa-paste-submit')).click();

@@ -66,7 +66,8 @@ enum Cmd {
     },
     /// PSS (kB) and utime+stime (clock ticks) of PID and all its descendants.
     Tree { pid: u32 },
-    /// The emulator's refresh counters (GET BASE/admin/stats).
+    /// The emulator's refresh counters (GET BASE/admin/stats, with the admin token from
+    /// $AUTHDECK_EMULATOR_ADMIN_TOKEN).
     Stats { base_url: String },
     /// Time each keyring operation against the real Secret Service, with --items entries
     /// present (what one refresh costs in keyring round trips).
@@ -140,6 +141,7 @@ async fn serve(
             name: format!("Bench business {i}"),
         })
         .collect();
+    config.admin_token = admin_token_from_env()?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let emulator = authdeck_emulator::start(config, addr)
         .await
@@ -359,10 +361,28 @@ fn tree(root: u32) -> Result<(), String> {
 
 // ---- emulator stats, criterion -------------------------------------------------------
 
+/// The emulator's admin token, shared by `serve` and `stats` through the environment.
+const ADMIN_TOKEN_ENV: &str = "AUTHDECK_EMULATOR_ADMIN_TOKEN";
+
+fn admin_token_from_env() -> Result<Option<authdeck_emulator::AdminToken>, String> {
+    match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(token) => authdeck_emulator::AdminToken::new(token)
+            .map(Some)
+            .map_err(|e| format!("${ADMIN_TOKEN_ENV}: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
 async fn stats(base_url: &str) -> Result<(), String> {
     let url = format!("{}/admin/stats", base_url.trim_end_matches('/'));
-    let body: serde_json::Value = reqwest::get(&url)
+    let token = admin_token_from_env()?
+        .ok_or_else(|| format!("${ADMIN_TOKEN_ENV} is not set (the token `serve` was given)"))?;
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token.expose())
+        .send()
         .await
+        .and_then(reqwest::Response::error_for_status)
         .map_err(|e| e.to_string())?
         .json()
         .await

@@ -4,15 +4,17 @@
 //! Exit codes: 0 ok, 2 usage / invalid argument, 3 re-authorization required, 1 any
 //! other error (one line on stderr; `--json` makes it a JSON object).
 
-mod input;
-mod loopback;
+// First: its `outln!` / `errln!` are used everywhere below.
+#[macro_use]
 mod output;
+mod input;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authdeck_core::loopback;
 use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
 use authdeck_core::store::db::Db;
@@ -84,6 +86,13 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(SandboxArgs),
+    /// Start over after the data directory was lost (deleted, or its database emptied):
+    /// delete the secrets the lost store left in the keyring. Refused for a working store.
+    Reset {
+        /// Really delete them (without it: say how many would go).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,8 +168,12 @@ struct ClientAdd {
     /// FlowAccount: the redirect URI registered with FlowAccount (default com.authdeck.desktop:/oauth/callback).
     #[arg(long)]
     redirect_uri: Option<String>,
-    /// FlowAccount: send a PKCE S256 challenge.
+    /// FlowAccount: do not send a PKCE S256 challenge (PKCE is on by default; it stops an
+    /// injected authorization code from connecting someone else's business).
     #[arg(long)]
+    no_pkce: bool,
+    /// FlowAccount: send a PKCE S256 challenge (the default; kept for old scripts).
+    #[arg(long, hide = true, conflicts_with = "no_pkce")]
     pkce: bool,
     /// IoT platform: how the Basic header carries the client id.
     #[arg(long, value_enum, default_value = "raw")]
@@ -208,17 +221,29 @@ enum ConnectCommand {
     },
 }
 
+/// Without a subcommand: run the sandbox until Ctrl-C. The sandbox clients already
+/// stored are pointed at it (whatever port it got).
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct SandboxArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 47801)]
+    #[command(subcommand)]
+    action: Option<SandboxAction>,
+    /// Port on 127.0.0.1 (default 0: a free port, new on every start).
+    #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Also register demo clients (sandbox-flowaccount, sandbox-fedex, sandbox-iot) pointing at it.
+    /// Also register the demo clients (sandbox-flowaccount, sandbox-fedex, sandbox-iot) that are not there yet.
     #[arg(long)]
     add_clients: bool,
     /// Latency added to every provider response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum SandboxAction {
+    /// Leave the sandbox: log out and remove every sandbox connection and client, with
+    /// their keyring entries. Other clients and connections are not touched.
+    Leave,
 }
 
 fn main() -> ExitCode {
@@ -237,7 +262,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("authdeckctl: could not start: {e}");
+            errln!("authdeckctl: could not start: {e}");
             return ExitCode::from(1);
         }
     };
@@ -275,11 +300,11 @@ fn exit_code(e: &Error) -> u8 {
 
 fn report(e: &Error, json: bool) {
     if json {
-        eprintln!("{}", serde_json::to_string(e).unwrap_or_default());
+        errln!("{}", serde_json::to_string(e).unwrap_or_default());
     } else {
         match &e.detail {
-            Some(d) => eprintln!("authdeckctl: {} [{}: {d}]", e.message, e.code),
-            None => eprintln!("authdeckctl: {} [{}]", e.message, e.code),
+            Some(d) => errln!("authdeckctl: {} [{}: {d}]", e.message, e.code),
+            None => errln!("authdeckctl: {} [{}]", e.message, e.code),
         }
     }
 }
@@ -287,20 +312,32 @@ fn report(e: &Error, json: bool) {
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::internal("Could not encode JSON output.").with_detail(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
-async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
+/// Open the store: the data directory, the database (checked to be the store the keyring
+/// belongs to, see `vault::check_store`) and the keyring.
+async fn open_store(data_dir: Option<PathBuf>) -> Result<(Paths, Db, Arc<KeyringStore>)> {
     let paths = Paths::resolve(data_dir)?;
     paths.ensure()?;
+    let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
     let db = tokio::task::spawn_blocking({
         let path = paths.database();
-        move || Db::open(&path)
+        let secrets = secrets.clone();
+        move || {
+            let db = Db::open(&path)?;
+            authdeck_core::store::vault::check_store(&db, secrets.as_ref())?;
+            Ok::<_, Error>(db)
+        }
     })
     .await
     .map_err(|_| Error::internal("Opening the database panicked."))??;
-    let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
+    Ok((paths, db, secrets))
+}
+
+async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
+    let (paths, db, secrets) = open_store(data_dir).await?;
     let options = ManagerOptions {
         lock_dir: Some(paths.data_dir.join("locks")),
         refresh_concurrency,
@@ -311,8 +348,11 @@ async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> 
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
-    if let Command::Sandbox(args) = cli.command {
+    if let Command::Sandbox(args @ SandboxArgs { action: None, .. }) = cli.command {
         return sandbox(args, cli.data_dir).await;
+    }
+    if let Command::Reset { yes } = cli.command {
+        return reset(cli.data_dir, yes).await;
     }
     let concurrency = match &cli.command {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
@@ -343,7 +383,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             new.token_url = a.token_url;
             new.auth_url = a.auth_url;
             new.redirect_uri = a.redirect_uri;
-            new.pkce = a.pkce;
+            if a.no_pkce {
+                if provider != Provider::FlowAccount {
+                    return Err(Error::invalid_input(
+                        "--no-pkce applies to FlowAccount clients only.",
+                    ));
+                }
+                new.pkce = false;
+            }
             new.iot_basic_auth = match a.iot_basic {
                 BasicArg::Raw => IotBasicAuth::Raw,
                 BasicArg::Base64 => IotBasicAuth::Base64,
@@ -356,14 +403,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&client)?;
             } else {
-                println!(
+                outln!(
                     "Added {} client {:?} ({}).",
                     client.provider.display_name(),
                     client.name,
                     client.environment
                 );
                 if let Some(uri) = &client.options.redirect_uri {
-                    println!("Register this redirect URI with FlowAccount: {uri}");
+                    outln!("Register this redirect URI with FlowAccount: {uri}");
                 }
             }
         }
@@ -378,7 +425,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Client(ClientCommand::Remove { name }) => {
             manager.remove_client(&name).await?;
             if !json {
-                println!("Removed client {name:?} and its secret.");
+                outln!("Removed client {name:?} and its secret.");
             }
         }
         Command::Connect(ConnectCommand::Flowaccount { client, no_browser }) => {
@@ -476,7 +523,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .access_token(&connection, Duration::from_secs(min_validity))
                 .await?;
             // The one place a token is printed: the user asked for it, on stdout only.
-            println!("{}", token.expose());
+            outln!("{}", token.expose());
         }
         Command::Refresh {
             connection: Some(connection),
@@ -490,7 +537,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .access_expires
                     .map(|e| output::duration_text(e.seconds_left(now())))
                     .unwrap_or_else(|| "unknown".into());
-                println!("Refreshed {}: access token expires in {left}.", conn.label);
+                outln!("Refreshed {}: access token expires in {left}.", conn.label);
             }
         }
         Command::Refresh {
@@ -501,11 +548,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&serde_json::json!({ "outcome": outcome }))?;
             } else {
-                println!(
+                outln!(
                     "{}",
                     match outcome {
                         LogoutOutcome::Revoked => "Logged out: the server revoked the session and the local tokens are deleted.",
                         LogoutOutcome::AlreadyRevoked => "Logged out: the server had already ended the session; the local tokens are deleted.",
+                        LogoutOutcome::TokensMissing => "Logged out here only: the session's tokens were missing from the keyring, so the server could not be asked to end it and it may still be active. The local record is deleted. To end the session at the server, log in again (`authdeckctl connect iot …`), then log out.",
                         LogoutOutcome::Disconnected => "Disconnected: the local tokens are deleted (history is kept).",
                     }
                 );
@@ -519,7 +567,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 output::history(&entries);
             }
         }
-        Command::Sandbox(_) => unreachable!("handled above"),
+        Command::Sandbox(SandboxArgs {
+            action: Some(SandboxAction::Leave),
+            ..
+        }) => {
+            let report = manager.leave_sandbox().await?;
+            if json {
+                print_json(&report)?;
+            } else if report.connections.is_empty() && report.clients.is_empty() {
+                outln!("There is nothing of the sandbox here.");
+            } else {
+                for label in &report.connections {
+                    outln!("Removed sandbox connection {label}.");
+                }
+                for name in &report.clients {
+                    outln!("Removed sandbox client {name}.");
+                }
+                outln!("Left the sandbox: its connections, clients and their keyring entries are gone; nothing else was touched.");
+            }
+        }
+        Command::Sandbox(SandboxArgs { action: None, .. }) | Command::Reset { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -536,7 +605,7 @@ fn connected(
         .access_expires
         .map(|e| output::duration_text(e.seconds_left(now)))
         .unwrap_or_else(|| "unknown".into());
-    println!(
+    outln!(
         "Connected {} {} (id {}): access token expires in {left}.",
         conn.provider.display_name(),
         conn.label,
@@ -553,9 +622,8 @@ async fn connect_flowaccount(
 ) -> Result<ExitCode> {
     let client = manager.client(client).await?;
     let redirect = client.options.redirect_uri.clone().unwrap_or_default();
-    let loopback = redirect.starts_with("http://");
     // Bind before the browser can possibly be redirected.
-    let listener = if loopback {
+    let listener = if loopback::is_loopback_redirect(&redirect) {
         Some(loopback::LoopbackListener::bind(&redirect).await?)
     } else {
         None
@@ -566,38 +634,25 @@ async fn connect_flowaccount(
     if json {
         print_json(&pending)?;
     } else {
-        eprintln!(
-            "Open this address in your browser, log in to FlowAccount and pick the business:"
-        );
-        println!("{}", pending.authorize_url);
+        errln!("Open this address in your browser, log in to FlowAccount and pick the business:");
+        outln!("{}", pending.authorize_url);
     }
     if !no_browser {
         open_in_browser(&pending.authorize_url);
     }
     let Some(listener) = listener else {
         if !json {
-            eprintln!(
+            errln!(
                 "FlowAccount will redirect to {redirect}. The Authdeck app completes the connection; \
                  without it, copy the address the browser shows and run `authdeckctl callback 'URL'` (within 10 minutes)."
             );
         }
         return Ok(ExitCode::SUCCESS);
     };
-    eprintln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
-    let wait = (pending.expires_at - manager.now())
-        .to_std()
-        .unwrap_or(Duration::from_secs(600));
-    let (mut stream, url) = listener.next_redirect(wait).await?;
-    let result = manager.complete_callback(&url).await;
-    let page = match &result {
-        Ok(c) => format!(
-            "Connected FlowAccount business {}. You can close this tab.",
-            c.label
-        ),
-        Err(e) => format!("Not connected: {}", e.message),
-    };
-    let _ = loopback::respond(&mut stream, 200, &page).await;
-    let conn = result?;
+    errln!("Waiting for the redirect on {redirect} (up to 10 minutes)…");
+    // Other requests to the port are answered 400 and ignored; only the redirect that
+    // carries this authorization's state ends the wait.
+    let conn = listener.complete(manager, &pending).await?;
     connected(&conn, manager.now(), json)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -619,13 +674,23 @@ fn open_in_browser(url: &str) {
             return;
         }
     }
-    eprintln!("(Could not start a browser: open the address above yourself.)");
+    errln!("(Could not start a browser: open the address above yourself.)");
+}
+
+/// A connection removed (logged out, disconnected) after `refresh --all` listed it: not
+/// refreshed, and not a failure either.
+fn removed_meanwhile(result: &Result<authdeck_core::model::Connection>) -> bool {
+    matches!(result, Err(e) if e.code == ErrorCode::NotFound)
 }
 
 async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
     let reports = manager.refresh_all().await?;
     let now = manager.now();
-    let failed = reports.iter().filter(|r| r.result.is_err()).count();
+    let skipped = reports
+        .iter()
+        .filter(|r| removed_meanwhile(&r.result))
+        .count();
+    let failed = reports.iter().filter(|r| r.result.is_err()).count() - skipped;
     let reauth = reports
         .iter()
         .any(|r| matches!(&r.result, Err(e) if e.code == ErrorCode::ReauthorizationRequired));
@@ -634,6 +699,7 @@ async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
             .iter()
             .map(|r| match &r.result {
                 Ok(c) => serde_json::json!({"id": r.id, "label": r.label, "ok": true, "access_expires_in": c.access_expires.map(|e| e.seconds_left(now))}),
+                Err(_) if removed_meanwhile(&r.result) => serde_json::json!({"id": r.id, "label": r.label, "ok": false, "skipped": "removed"}),
                 Err(e) => serde_json::json!({"id": r.id, "label": r.label, "ok": false, "error": e}),
             })
             .collect();
@@ -641,11 +707,20 @@ async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
     } else {
         for r in &reports {
             match &r.result {
-                Ok(_) => println!("ok      {}", r.label),
-                Err(e) => println!("failed  {}: {} [{}]", r.label, e.message, e.code),
+                Ok(_) => outln!("ok      {}", r.label),
+                Err(_) if removed_meanwhile(&r.result) => {
+                    outln!("skipped {}: logged out or disconnected meanwhile", r.label)
+                }
+                Err(e) => outln!("failed  {}: {} [{}]", r.label, e.message, e.code),
             }
         }
-        println!("{} refreshed, {failed} failed.", reports.len() - failed);
+        let refreshed = reports.len() - failed - skipped;
+        match skipped {
+            0 => outln!("{refreshed} refreshed, {failed} failed."),
+            _ => outln!(
+                "{refreshed} refreshed, {failed} failed, {skipped} skipped (removed meanwhile)."
+            ),
+        }
     }
     Ok(match (failed, reauth) {
         (0, _) => ExitCode::SUCCESS,
@@ -654,42 +729,115 @@ async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
     })
 }
 
+/// `reset`: the one command that opens a lost store (see `vault::reset_lost_store`).
+async fn reset(data_dir: Option<PathBuf>, yes: bool) -> Result<ExitCode> {
+    let paths = Paths::resolve(data_dir)?;
+    paths.ensure()?;
+    let secrets = KeyringStore::new(paths.keyring_service.clone());
+    let path = paths.database();
+    let report = tokio::task::spawn_blocking(move || {
+        let db = Db::open(&path)?;
+        authdeck_core::store::vault::reset_lost_store(&db, &secrets, !yes)
+    })
+    .await
+    .map_err(|_| Error::internal("Resetting the store panicked."))??;
+    let dir = paths.data_dir.display();
+    if !yes {
+        return Err(Error::invalid_input(format!(
+            "This deletes the {} keyring entries the lost store of {dir} left behind; restoring a backup of the data directory later needs them. Run `authdeckctl reset --yes` to go ahead.",
+            report.deleted
+        )));
+    }
+    outln!(
+        "Started over in {dir}: a new, empty store; {} keyring entries of the lost store deleted.",
+        report.deleted
+    );
+    if report.kept > 0 {
+        outln!(
+            "{} other entries were kept: other data directories share the keyring service {}.",
+            report.kept,
+            paths.keyring_service
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     let mut config = authdeck_emulator::EmulatorConfig::demo();
     config.latency = Duration::from_millis(args.latency_ms);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
         Error::invalid_input(format!(
-            "Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port.",
+            "Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port (or leave it out for a free one).",
             args.port
         ))
     })?;
-    println!("Authdeck sandbox listening on {}", emulator.base_url());
-    println!("{}", emulator.describe());
-    if args.add_clients {
-        let manager = open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await?;
-        for new in sandbox_clients(&emulator) {
-            let name = new.name.clone();
-            match manager.add_client(new).await {
-                Ok(_) => println!("Added client {name}."),
-                Err(e) if e.code == ErrorCode::AlreadyExists => {
-                    println!("Client {name} exists already (kept).")
-                }
-                Err(e) => return Err(e),
+    // The admin API's token is not printed: nothing a user does needs it.
+    outln!("Authdeck sandbox listening on {}", emulator.base_url());
+    outln!("{}", emulator.describe());
+    let installed =
+        match open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await {
+            Ok(manager) => {
+                manager
+                    .install_sandbox(&sandbox_endpoints(&emulator), args.add_clients)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+    match installed {
+        Ok(report) => {
+            for name in &report.added {
+                outln!("Added client {name}.");
+            }
+            for name in &report.updated {
+                outln!("Client {name} points at this sandbox.");
+            }
+            for name in &report.skipped {
+                outln!("Client {name} is not the sandbox's (kept as it is).");
             }
         }
+        // Without --add-clients the sandbox serves anyway: re-pointing is a courtesy.
+        Err(e) if !args.add_clients => errln!(
+            "authdeckctl: the sandbox clients could not be pointed here: {} [{}]",
+            e.message,
+            e.code
+        ),
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(e);
+        }
     }
-    println!("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    outln!("Press Ctrl-C to stop.");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    wait_for_stop().await;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-fn sandbox_clients(emulator: &authdeck_emulator::RunningEmulator) -> Vec<NewClient> {
-    authdeck_core::sandbox::demo_clients(&authdeck_core::sandbox::SandboxEndpoints {
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn sandbox_endpoints(
+    emulator: &authdeck_emulator::RunningEmulator,
+) -> authdeck_core::sandbox::SandboxEndpoints {
+    authdeck_core::sandbox::SandboxEndpoints {
         flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
         flowaccount_token_url: emulator.flowaccount_token_url(),
         fedex_token_url: emulator.fedex_token_url(),
         iot_auth_url: emulator.iot_auth_url(),
-    })
+    }
 }

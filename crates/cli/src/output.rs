@@ -1,8 +1,59 @@
-//! How connections, clients and history look on a terminal, and their `--json` forms.
+//! How connections, clients and history look on a terminal, and their `--json` forms;
+//! and how anything is written at all ([`outln!`], [`errln!`]).
+//!
+//! A closed stdout (`authdeckctl history | head`) ends the command quietly with exit
+//! status [`EXIT_BROKEN_PIPE`], the status a shell shows for a command ended by SIGPIPE:
+//! `set -o pipefail` scripts see what they see with any other tool. The command's work is
+//! done by then (every command prints after it). A closed stderr is ignored.
 
-use authdeck_core::model::{Client, Connection, ConnectionStatus, Expiry, HistoryEntry};
+use std::fmt;
+use std::io::Write;
+
+use authdeck_core::model::{
+    Client, Connection, ConnectionStatus, Environment, Expiry, HistoryEntry,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+/// Exit status when stdout was closed before everything was printed (128 + SIGPIPE).
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// `println!` that ends the command quietly when stdout is closed (see the module docs).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::write_err(format_args!($($arg)*))
+    };
+}
+
+/// One line on stdout. Closed (EPIPE): exit [`EXIT_BROKEN_PIPE`] at once, quietly. Any
+/// other failure to write (a full disk behind `> file`): say so on stderr, exit 1.
+pub fn write_out(args: fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(EXIT_BROKEN_PIPE));
+        }
+        write_err(format_args!("authdeckctl: could not write the output: {e}"));
+        std::process::exit(1);
+    }
+}
+
+/// One line on stderr; nothing to do if it is closed.
+pub fn write_err(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
 
 /// A connection plus what is computed from "now", for `list --json` and `status --json`.
 #[derive(Serialize)]
@@ -70,6 +121,19 @@ fn expiry_cell(e: Option<&Expiry>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The ENV column: the built-in sandbox's clients and connections say so (they hold
+/// demo data, and `authdeckctl sandbox leave` removes them).
+fn env_cell(environment: Environment, sandbox: bool) -> String {
+    if sandbox {
+        SANDBOX_MARK.to_string()
+    } else {
+        environment.to_string()
+    }
+}
+
+/// How the built-in sandbox's clients and connections are marked.
+pub const SANDBOX_MARK: &str = "built-in sandbox";
+
 fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
@@ -81,13 +145,20 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    // Padded by hand: `format!("{c:<w$}")` panics for widths over 65,535.
     let line = |cells: Vec<String>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", text.join("  ").trim_end());
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(cell);
+            if i + 1 < cells.len() {
+                let n = cell.chars().count();
+                text.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+            }
+        }
+        outln!("{}", text.trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -97,7 +168,7 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
 
 pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
     if connections.is_empty() {
-        println!("No connections yet. Add a client (`authdeckctl client add …`), then `authdeckctl connect …`.");
+        outln!("No connections yet. Add a client (`authdeckctl client add …`), then `authdeckctl connect …`.");
         return;
     }
     let rows = connections
@@ -107,7 +178,7 @@ pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
                 short_id(&c.id).to_string(),
                 c.provider.display_name().to_string(),
                 c.label.clone(),
-                c.environment.to_string(),
+                env_cell(c.environment, c.sandbox),
                 status_text(c.status_at(now)).to_string(),
                 expiry_cell(c.access_expires.as_ref(), now),
                 if c.provider.has_refresh_token() {
@@ -134,7 +205,7 @@ pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
 
 pub fn clients_table(clients: &[Client]) {
     if clients.is_empty() {
-        println!("No clients yet: `authdeckctl client add flowaccount|fedex|iot --name NAME --client-id ID …`.");
+        outln!("No clients yet: `authdeckctl client add flowaccount|fedex|iot --name NAME --client-id ID …`.");
         return;
     }
     let rows = clients
@@ -143,7 +214,7 @@ pub fn clients_table(clients: &[Client]) {
             vec![
                 c.name.clone(),
                 c.provider.display_name().to_string(),
-                c.environment.to_string(),
+                env_cell(c.environment, c.sandbox),
                 c.client_id.clone(),
                 c.endpoints.token_url.to_string(),
                 c.options.redirect_uri.clone().unwrap_or_else(|| "—".into()),
@@ -169,7 +240,7 @@ fn when(at: DateTime<Utc>) -> String {
 
 fn expiry_line(label: &str, e: Option<&Expiry>, now: DateTime<Utc>) {
     match e {
-        Some(e) => println!(
+        Some(e) => outln!(
             "{label:<17}{} (in {}; from {})",
             when(e.at),
             duration_text(e.seconds_left(now)),
@@ -178,17 +249,24 @@ fn expiry_line(label: &str, e: Option<&Expiry>, now: DateTime<Utc>) {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default()
         ),
-        None => println!("{label:<17}unknown"),
+        None => outln!("{label:<17}unknown"),
     }
 }
 
 pub fn status(c: &Connection, now: DateTime<Utc>) {
-    let field = |k: &str, v: &str| println!("{k:<17}{v}");
+    let field = |k: &str, v: &str| outln!("{k:<17}{v}");
     field("Connection", &c.id);
     field("Name", &c.label);
     field("Provider", c.provider.display_name());
     field("Client", &c.client_name);
-    field("Environment", c.environment.as_str());
+    if c.sandbox {
+        field(
+            "Environment",
+            &format!("{SANDBOX_MARK} (demo data; `authdeckctl sandbox leave` removes it)"),
+        );
+    } else {
+        field("Environment", c.environment.as_str());
+    }
     field("Status", status_text(c.status_at(now)));
     if let Some(code) = &c.support_code {
         field("supportCode", code);
@@ -235,7 +313,7 @@ pub fn status(c: &Connection, now: DateTime<Utc>) {
 
 pub fn history(entries: &[HistoryEntry]) {
     if entries.is_empty() {
-        println!("No history.");
+        outln!("No history.");
         return;
     }
     let rows = entries

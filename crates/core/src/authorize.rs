@@ -190,9 +190,19 @@ pub fn denied_error(error: &str, description: Option<&str>) -> Error {
     Error::new(code, message).with_detail(detail)
 }
 
-/// Printable, bounded text from an untrusted source.
+/// Printable, bounded text from an untrusted source: no terminal escapes, control
+/// characters or bidi overrides (the provider's text, as in `providers::error`).
 fn sanitize(text: &str, max: usize) -> String {
-    text.chars().filter(|c| !c.is_control()).take(max).collect()
+    // Line breaks and tabs go (as they always did); other controls are read as part of
+    // an escape sequence first.
+    let unbroken: String = text
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r' | '\u{0b}' | '\u{0c}'))
+        .collect();
+    crate::providers::error::clean_text(&unbroken)
+        .chars()
+        .take(max)
+        .collect()
 }
 
 #[cfg(test)]

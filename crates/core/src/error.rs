@@ -44,6 +44,9 @@ pub enum ErrorCode {
     Busy,
     /// A bug: an invariant did not hold.
     Internal,
+    /// A sandbox client's emulator is not running (nothing listens on its port): start
+    /// the sandbox, then try again.
+    SandboxNotRunning,
 }
 
 impl ErrorCode {
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::AlreadyExists => "already_exists",
             Self::Busy => "busy",
             Self::Internal => "internal",
+            Self::SandboxNotRunning => "sandbox_not_running",
         }
     }
 
@@ -78,6 +82,7 @@ impl ErrorCode {
                 | Self::InvalidResponse
                 | Self::KeyringUnavailable
                 | Self::Busy
+                | Self::SandboxNotRunning
         )
     }
 }
@@ -193,6 +198,7 @@ mod tests {
             AlreadyExists,
             Busy,
             Internal,
+            SandboxNotRunning,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod clock;
 pub mod error;
 pub mod locks;
+pub mod loopback;
 pub mod manager;
 pub mod model;
 pub mod providers;

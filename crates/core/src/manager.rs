@@ -23,6 +23,7 @@ use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
 
+mod sandbox;
 mod token_sets;
 use token_sets::BatchSlot;
 
@@ -86,6 +87,8 @@ pub struct NewClient {
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
     pub iot_body: IotBodyEncoding,
+    /// A demo client of the built-in sandbox (`crate::sandbox::demo_clients`).
+    pub sandbox: bool,
 }
 
 impl NewClient {
@@ -100,9 +103,12 @@ impl NewClient {
             token_url: None,
             auth_url: None,
             redirect_uri: None,
-            pkce: false,
+            // PKCE (S256) by default for FlowAccount: it defeats code injection (RFC 9700
+            // §4.5); `pkce = false` is the explicit opt-out.
+            pkce: provider == Provider::FlowAccount,
             iot_basic_auth: IotBasicAuth::Raw,
             iot_body: IotBodyEncoding::Form,
+            sandbox: false,
         }
     }
 }
@@ -111,6 +117,9 @@ impl NewClient {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PendingAuthorization {
+    /// Names this authorization (to cancel it, or to match a redirect): the SHA-256 of
+    /// its `state`, as SQLite stores it. Not a secret.
+    pub id: String,
     /// Carries the `state`: show it to the user or open it, never log it.
     pub authorize_url: String,
     pub redirect_uri: String,
@@ -125,6 +134,10 @@ pub enum LogoutOutcome {
     Revoked,
     /// IoT: the server no longer knew the session; local secrets are deleted.
     AlreadyRevoked,
+    /// IoT: the session's tokens were missing from the keyring, so the server could not be
+    /// asked to end it: the local record is deleted, and the session may still be active
+    /// at the server until it expires (log in again, then log out, to end it).
+    TokensMissing,
     /// FlowAccount / FedEx: local secrets deleted (no revocation endpoint is documented).
     Disconnected,
 }
@@ -296,17 +309,34 @@ impl Manager {
 
     fn validate_new_client(&self, new: &NewClient) -> Result<Client> {
         let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid_input(
-                "A client name is 1 to 64 printable characters.",
-            ));
+        if name.is_empty()
+            || name.chars().count() > limits::NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_input(format!(
+                "A client name is 1 to {} printable characters.",
+                limits::NAME
+            )));
         }
         let client_id = new.client_id.trim();
-        if client_id.is_empty() || client_id.len() > 512 || client_id.chars().any(char::is_control)
-        {
+        check_length("The client id", client_id, limits::CLIENT_ID)?;
+        if client_id.is_empty() || client_id.chars().any(char::is_control) {
             return Err(Error::invalid_input(
                 "The client id is empty or not printable.",
             ));
+        }
+        for (what, url) in [
+            ("The authorize URL", &new.authorize_url),
+            ("The token URL", &new.token_url),
+            ("The auth URL", &new.auth_url),
+            ("The redirect URI", &new.redirect_uri),
+        ] {
+            if let Some(url) = url {
+                check_length(what, url, limits::URL)?;
+            }
+        }
+        if let Some(secret) = &new.client_secret {
+            check_secret_length("The client secret", secret)?;
         }
         let has_custom =
             new.authorize_url.is_some() || new.token_url.is_some() || new.auth_url.is_some();
@@ -398,6 +428,7 @@ impl Manager {
             options,
             has_secret: new.client_secret.is_some(),
             created_at: self.now(),
+            sandbox: new.sandbox,
         })
     }
 
@@ -480,6 +511,8 @@ impl Manager {
                 client.name
             )));
         }
+        // The browser would only say "unable to connect".
+        sandbox::ensure_running(&client).await?;
         let authorize_url = client
             .endpoints
             .authorize_url
@@ -503,6 +536,7 @@ impl Manager {
             None
         };
         let now = self.now();
+        let id = state_hash.clone();
         let record = PendingRecord {
             state_hash,
             client_id: client.id.clone(),
@@ -528,6 +562,7 @@ impl Manager {
         );
         tracing::info!(client = %client.id, "authorization started");
         Ok(PendingAuthorization {
+            id,
             authorize_url: url.to_string(),
             redirect_uri,
             expires_at,
@@ -553,7 +588,22 @@ impl Manager {
     /// scheme deep link or loopback). Untrusted input: anything wrong is rejected,
     /// recorded in the history, and changes nothing else.
     pub async fn complete_callback(&self, raw_url: &str) -> Result<Connection> {
-        match self.complete_callback_inner(raw_url).await {
+        let mut used = None;
+        let result = self.complete_callback_inner(raw_url, &mut used).await;
+        // Once its state was used, the pending authorization records how it ended.
+        if let Some(hash) = used {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err((e, _)) => e.code.as_str(),
+            };
+            if let Err(e) = self
+                .db(move |db| db.set_pending_outcome(&hash, outcome))
+                .await
+            {
+                tracing::warn!(code = %e.code, "could not record how an authorization ended");
+            }
+        }
+        match result {
             Ok(c) => Ok(c),
             Err((e, client_id)) => {
                 if e.code == ErrorCode::InvalidCallback {
@@ -584,6 +634,7 @@ impl Manager {
     async fn complete_callback_inner(
         &self,
         raw_url: &str,
+        used: &mut Option<String>,
     ) -> std::result::Result<Connection, (Error, Option<String>)> {
         let callback = authorize::parse_callback(raw_url).map_err(|e| (e, None))?;
         let hash = authorize::state_hash(callback.state.expose());
@@ -619,6 +670,7 @@ impl Manager {
                 "This redirect was already used (replayed state): ignored.",
             )));
         }
+        *used = Some(hash.clone());
         let verifier = if pending.pkce {
             self.inner
                 .vault
@@ -673,6 +725,52 @@ impl Manager {
             .map_err(fail)
     }
 
+    /// How a started authorization ended: `None` while it still waits for its redirect,
+    /// else `ok`, an error code (e.g. `invalid_grant` for a refused code), `cancelled`,
+    /// or `expired`. `id` is [`PendingAuthorization::id`].
+    pub async fn authorization_outcome(&self, id: &str) -> Result<Option<String>> {
+        let hash = id.to_owned();
+        let now = self.now();
+        self.db(move |db| {
+            let Some(pending) = db.pending(&hash)? else {
+                return Err(Error::not_found(
+                    "No such authorization (it may have been purged).",
+                ));
+            };
+            match db.pending_outcome(&hash)? {
+                Some(outcome) => Ok(Some(outcome)),
+                None if pending.expires_at <= now => Ok(Some("expired".into())),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Give up a started authorization: its redirect, should it still arrive, is
+    /// rejected as already used. `false` if it had ended already.
+    pub async fn cancel_authorization(&self, id: &str) -> Result<bool> {
+        let hash = id.to_owned();
+        let now = self.now();
+        let cancelled = self
+            .db(move |db| {
+                if db.pending(&hash)?.is_none() {
+                    return Err(Error::not_found("No such authorization."));
+                }
+                let cancelled = db.consume_pending(&hash, now)?;
+                if cancelled {
+                    db.set_pending_outcome(&hash, "cancelled")?;
+                }
+                Ok(cancelled)
+            })
+            .await?;
+        if cancelled {
+            // The verifier is of no use any more.
+            let _ = self.inner.vault.take_pkce_verifier(id).await;
+            tracing::info!("authorization cancelled");
+        }
+        Ok(cancelled)
+    }
+
     /// Request a FedEx token and keep the project as a connection.
     pub async fn connect_fedex(
         &self,
@@ -694,7 +792,9 @@ impl Manager {
                 "This grant needs the child key and child secret (--child-key, --child-secret-stdin)."
             }));
         }
-        if let Some((key, _)) = &child {
+        if let Some((key, secret)) = &child {
+            check_length("The child key", key, limits::USERNAME)?;
+            check_secret_length("The child secret", secret)?;
             if key.trim().is_empty() || key.chars().any(char::is_control) {
                 return Err(Error::invalid_input(
                     "The child key is empty or not printable.",
@@ -716,6 +816,7 @@ impl Manager {
             self.now(),
         )
         .await;
+        let result = sandbox::explain_failure(&client, result).await;
         let tokens = match result {
             Ok(t) => t,
             Err(e) => {
@@ -761,6 +862,8 @@ impl Manager {
             )));
         }
         let username = username.trim();
+        check_length("The username", username, limits::USERNAME)?;
+        check_secret_length("The password", &password)?;
         if username.is_empty() || username.chars().any(char::is_control) {
             return Err(Error::invalid_input(
                 "The username is empty or not printable.",
@@ -775,6 +878,7 @@ impl Manager {
         )
         .await;
         drop(password);
+        let result = sandbox::explain_failure(&client, result).await;
         let tokens = match result {
             Ok(t) => t,
             Err(e) => {
@@ -872,6 +976,7 @@ impl Manager {
                     last_error: None,
                     created_at: now,
                     updated_at: now,
+                    sandbox: client.sandbox,
                     secret_generation: 1,
                     token_set: None,
                     pending_generation: None,
@@ -1150,6 +1255,10 @@ impl Manager {
         seen_generation: Option<i64>,
         batch: Option<BatchSlot<'_>>,
     ) -> Result<Connection> {
+        // New tokens that cannot be stored must not be asked for (a full disk).
+        if self.inner.db.read_only_reason().is_some() {
+            self.db(|db| db.ensure_writable()).await?;
+        }
         let _guard = self.inner.locks.acquire(id).await?;
         // Re-read under the lock: another caller (or process) may have refreshed it.
         let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
@@ -1193,7 +1302,8 @@ impl Manager {
                     Some((batch, _)) => Some(batch.provider_call().await?),
                     None => None,
                 };
-                self.refresh_with_provider(&conn, &client, current).await
+                let result = self.refresh_with_provider(&conn, &client, current).await;
+                sandbox::explain_failure(&client, result).await
             }
             Err(e) => Err(e),
         };
@@ -1334,9 +1444,31 @@ impl Manager {
             Some(tokens) => Some(tokens),
             None => self.inner.vault.current_tokens(conn).await?,
         };
-        current
-            .and_then(|b| b.refresh_token)
-            .ok_or_else(|| reauthorization_required(conn))
+        match current {
+            Some(bundle) => bundle
+                .refresh_token
+                .ok_or_else(|| reauthorization_required(conn)),
+            None => Err(tokens_missing_error(conn)),
+        }
+    }
+
+    /// The keyring has no tokens where SQLite says this connection's are (deleted behind
+    /// Authdeck's back, or a keyring reset): the grant cannot be used any more. The
+    /// connection is marked for re-authorization, so the window offers Reconnect.
+    async fn tokens_missing(&self, mut conn: Connection) -> Error {
+        let e = tokens_missing_error(&conn);
+        conn.state = ConnectionState::ReauthorizationRequired;
+        conn.last_error = Some(LastError::of(&e, self.now()));
+        match self.save_metadata(&conn).await {
+            Ok(()) => self.emit(Event::ConnectionChanged {
+                connection: Box::new(conn.clone()),
+            }),
+            Err(save) => {
+                tracing::warn!(code = %save.code, "could not record missing tokens")
+            }
+        }
+        tracing::warn!(connection = %conn.id, "tokens missing from the keyring");
+        e
     }
 
     /// FedEx: whether the scheduler re-requests this connection's token before it
@@ -1380,8 +1512,15 @@ impl Manager {
             if let Some(bundle) = self.inner.vault.current_tokens(&conn).await? {
                 return Ok((bundle.access_token, conn));
             }
-            // Switched to a new generation between our two reads: read again.
-            conn = self.connection(&conn.id).await?;
+            // Either switched to a new generation between our two reads (read again), or
+            // the keyring lost the tokens SQLite still points at.
+            let again = self.connection(&conn.id).await?;
+            if again.secret_generation == conn.secret_generation
+                && again.token_set == conn.token_set
+            {
+                return Err(self.tokens_missing(again).await);
+            }
+            conn = again;
         }
         Err(Error::new(
             ErrorCode::Busy,
@@ -1398,25 +1537,27 @@ impl Manager {
         let conn = self.finish_interrupted_switch(&conn.id, true).await?;
         let outcome = match conn.provider {
             Provider::Iot => {
+                // Without a refresh token there is nothing to send: the server is not
+                // asked, and must not be said to have ended the session.
                 let revoked = match self.inner.vault.current_tokens(&conn).await? {
                     Some(TokenBundle {
                         refresh_token: Some(refresh),
                         ..
                     }) => {
                         let client = self.client(&conn.client_id).await?;
-                        iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await
+                        let result =
+                            iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await;
+                        Some(sandbox::explain_failure(&client, result).await)
                     }
-                    _ => Err(Error::new(
-                        ErrorCode::ReauthorizationRequired,
-                        "No refresh token is stored.",
-                    )),
+                    _ => None,
                 };
                 match revoked {
-                    Ok(()) => LogoutOutcome::Revoked,
-                    Err(e) if e.code == ErrorCode::ReauthorizationRequired => {
+                    None => LogoutOutcome::TokensMissing,
+                    Some(Ok(())) => LogoutOutcome::Revoked,
+                    Some(Err(e)) if e.code == ErrorCode::ReauthorizationRequired => {
                         LogoutOutcome::AlreadyRevoked
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         let mut pending = conn.clone();
                         pending.state = ConnectionState::LogoutPending;
                         pending.last_error = Some(LastError::of(&e, self.now()));
@@ -1441,6 +1582,33 @@ impl Manager {
             }
             Provider::FlowAccount | Provider::Fedex => LogoutOutcome::Disconnected,
         };
+        let event = if conn.provider == Provider::Iot {
+            "logout"
+        } else {
+            "disconnect"
+        };
+        let detail = match outcome {
+            LogoutOutcome::AlreadyRevoked => {
+                Some("the server no longer knew this session".to_string())
+            }
+            LogoutOutcome::TokensMissing => Some(
+                "the tokens were missing from the keyring, so the server was not asked to end the session: it may still be active"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        self.remove_connection_locally(&conn, event, detail).await?;
+        Ok(outcome)
+    }
+
+    /// Delete a connection's secrets and row (its history stays), under its lock, and
+    /// record `event`. What a logout does once the server side is settled.
+    async fn remove_connection_locally(
+        &self,
+        conn: &Connection,
+        event: &str,
+        detail: Option<String>,
+    ) -> Result<()> {
         // Keyring first: if it is unavailable nothing is removed and the user can retry.
         match &conn.token_set {
             None => {
@@ -1458,24 +1626,13 @@ impl Manager {
         let id = conn.id.clone();
         self.db(move |db| db.delete_connection(&id)).await?;
         self.inner.locks.remove(&conn.id);
-        let event = if conn.provider == Provider::Iot {
-            "logout"
-        } else {
-            "disconnect"
-        };
-        let detail = match outcome {
-            LogoutOutcome::AlreadyRevoked => {
-                Some("the server no longer knew this session".to_string())
-            }
-            _ => None,
-        };
         self.record(Some(&conn.id), Some(&conn.client_id), event, Ok(()), detail)
             .await;
         tracing::info!(connection = %conn.id, "{event}");
         self.emit(Event::ConnectionRemoved {
             id: conn.id.clone(),
         });
-        Ok(outcome)
+        Ok(())
     }
 }
 
@@ -1520,6 +1677,24 @@ fn reauthorization_required(conn: &Connection) -> Error {
     Error::new(
         ErrorCode::ReauthorizationRequired,
         reauthorize_message(conn),
+    )
+}
+
+/// The connection's tokens are not in the keyring any more: say so, and how to get new
+/// ones (for this provider).
+fn tokens_missing_error(conn: &Connection) -> Error {
+    Error::new(
+        ErrorCode::ReauthorizationRequired,
+        format!(
+            "The tokens of {} are missing from the system keyring (deleted outside Authdeck?). {}",
+            conn.label,
+            match conn.provider {
+                Provider::FlowAccount =>
+                    "Reconnect the business (authorize it again) to get new ones.",
+                Provider::Iot => "Log in again to get new ones.",
+                Provider::Fedex => "Connect the project again to get a new token.",
+            }
+        ),
     )
 }
 
@@ -1670,6 +1845,56 @@ mod tests {
         }
         assert!(m.clients().await.unwrap().is_empty());
         assert!(store.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn over_long_inputs_are_invalid_input_and_change_nothing() {
+        let store = Arc::new(MemoryStore::new());
+        let m = manager(store.clone());
+        let long = "x".repeat(70_000);
+        let mut iot = NewClient::new("iot", Provider::Iot, "app");
+        iot.auth_url = Some("https://iot.example".into());
+        m.add_client(iot).await.unwrap();
+        m.add_client(fedex("f", Some("s"))).await.unwrap();
+        let keys = store.keys();
+
+        let err = m
+            .connect_iot("iot", &long, Secret::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert!(err.message.contains("username is too long"), "{err:?}");
+        let err = m
+            .connect_iot("iot", "op", Secret::new(long.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("password is too long"), "{err:?}");
+        assert!(!err.message.contains("xxxx"), "the secret is not shown");
+        let err = m
+            .connect_fedex(
+                "f",
+                FedexGrant::CspCredentials,
+                Some((long.clone(), Secret::new("s"))),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("child key is too long"), "{err:?}");
+        let mut c = fedex("g", Some("s"));
+        c.client_id = long.clone();
+        assert_eq!(
+            m.add_client(c).await.unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        let mut c = fedex("g", Some(&long));
+        c.token_url = Some(format!("https://example.com/{long}"));
+        assert_eq!(
+            m.add_client(c).await.unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+
+        assert_eq!(store.keys(), keys, "nothing reached the keyring");
+        assert_eq!(m.clients().await.unwrap().len(), 2);
+        assert!(m.history(None, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -211,7 +211,7 @@ pub struct ClientOptions {
     /// FlowAccount: the redirect URI registered with the provider (exact match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
-    /// FlowAccount: send a PKCE S256 challenge (undocumented upstream: off by default).
+    /// FlowAccount: send a PKCE S256 challenge (on by default; see README "Security").
     #[serde(default)]
     pub pkce: bool,
     #[serde(default)]
@@ -235,6 +235,10 @@ pub struct Client {
     /// Whether a client secret is stored in the keyring (the value is never shown).
     pub has_secret: bool,
     pub created_at: DateTime<Utc>,
+    /// A demo client of the built-in sandbox (see `crate::sandbox`): starting the sandbox
+    /// points it at the sandbox's port, "Leave the sandbox" removes it.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// Where an expiry instant came from, so the UI can say how sure it is.
@@ -388,6 +392,9 @@ pub struct Connection {
     pub last_error: Option<LastError>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Made with a sandbox client (see [`Client::sandbox`]): demo data.
+    #[serde(default)]
+    pub sandbox: bool,
     /// Which keyring entries hold the current tokens (see `store`).
     pub secret_generation: i64,
     /// The token set holding the current tokens (one keyring entry for the tokens of
@@ -470,6 +477,46 @@ impl HistoryEntry {
     fn one() -> u32 {
         1
     }
+}
+
+/// The longest text accepted from a user (CLI argument, IPC field) for each kind of
+/// field, in characters (secrets: bytes). Beyond these an input is a mistake or an
+/// attack: it is refused with `invalid_input` before anything is stored or sent.
+pub mod limits {
+    /// Client names (also a connection's label).
+    pub const NAME: usize = 64;
+    /// Usernames, FedEx child keys.
+    pub const USERNAME: usize = 256;
+    /// Client ids (FedEx API keys, OAuth client ids).
+    pub const CLIENT_ID: usize = 512;
+    /// Endpoint and redirect URLs.
+    pub const URL: usize = 2048;
+    /// Client secrets, child secrets, passwords.
+    pub const SECRET_BYTES: usize = 4096;
+}
+
+/// Refuse `value` (described as `what`, e.g. "The username") when it is longer than `max`
+/// characters, with a message that says how long it may be.
+pub fn check_length(what: &str, value: &str, max: usize) -> Result<()> {
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(Error::invalid_input(format!(
+            "{what} is too long ({chars} characters; at most {max})."
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_length`] for a secret, in bytes; the message never shows the value.
+pub fn check_secret_length(what: &str, value: &crate::secret::Secret) -> Result<()> {
+    let bytes = value.expose().len();
+    if bytes > limits::SECRET_BYTES {
+        return Err(Error::invalid_input(format!(
+            "{what} is too long ({bytes} bytes; at most {}).",
+            limits::SECRET_BYTES
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,20 +1,25 @@
-//! `/admin/*`: the [`Control`] operations as JSON over HTTP (no auth: loopback only).
+//! `/admin/*`: the [`Control`] operations as JSON over HTTP, behind a per-run bearer
+//! token (`Authorization: Bearer <token>`, see [`AdminToken`]): the emulator runs inside
+//! the shipped app and CLI, and any local process can reach a loopback port.
+
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{ExpiresInFormat, FaClient};
+use crate::config::{AdminToken, ExpiresInFormat, FaClient};
 use crate::control::Control;
 use crate::fault::Fault;
 use crate::state::AppState;
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes(token: Arc<AdminToken>) -> Router<AppState> {
     Router::new()
         .route("/admin/stats", get(stats))
         .route(
@@ -29,6 +34,34 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/iot/expires-in-format", put(set_expires_in_format))
         .route("/admin/iot/sessions", get(iot_sessions))
         .route("/admin/reuse-detection", put(set_reuse_detection))
+        .route_layer(middleware::from_fn(move |request: Request, next: Next| {
+            let token = token.clone();
+            async move { authorize(&token, request, next).await }
+        }))
+}
+
+/// Lets a request through only with `Authorization: Bearer <the token>`.
+async fn authorize(token: &AdminToken, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, rest) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    match presented {
+        Some(presented) if token.matches(presented) => next.run(request).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"authdeck-emulator-admin\"",
+            )],
+            Json(json!({"error": "the admin API needs Authorization: Bearer <admin token>"})),
+        )
+            .into_response(),
+    }
 }
 
 fn control(state: AppState) -> Control {

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::fault::Fault;
 
@@ -18,6 +21,9 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Faults armed from the start, in order.
     pub faults: Vec<Fault>,
+    /// The bearer token `/admin/*` requires. `None` (the default): a fresh 256-bit
+    /// random token per start, read back with [`crate::RunningEmulator::admin_token`].
+    pub admin_token: Option<AdminToken>,
 }
 
 impl EmulatorConfig {
@@ -29,6 +35,7 @@ impl EmulatorConfig {
             iot: IotConfig::demo(),
             latency: Duration::ZERO,
             faults: Vec::new(),
+            admin_token: None,
         }
     }
 }
@@ -36,6 +43,53 @@ impl EmulatorConfig {
 impl Default for EmulatorConfig {
     fn default() -> Self {
         Self::demo()
+    }
+}
+
+/// The bearer token of `/admin/*` (`Authorization: Bearer <token>`). Whoever holds it
+/// can move the emulator's clock, arm faults and read its sessions, so it is never
+/// printed by `Debug` and never put in a URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Shortest token accepted from outside (an environment variable).
+    pub const MIN_LEN: usize = 32;
+
+    /// 256 bits from the OS CSPRNG, base64url (43 characters).
+    pub fn generate() -> std::io::Result<Self> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// A token chosen by the caller: at least [`Self::MIN_LEN`] visible ASCII characters
+    /// (it travels in a header).
+    pub fn new(token: impl Into<String>) -> Result<Self, String> {
+        let token = token.into();
+        if token.len() < Self::MIN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "an admin token is at least {} visible ASCII characters",
+                Self::MIN_LEN
+            ));
+        }
+        Ok(Self(token))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is this token. Both sides are hashed first, so the time the
+    /// comparison takes says nothing about the token.
+    pub(crate) fn matches(&self, presented: &str) -> bool {
+        Sha256::digest(self.0.as_bytes()) == Sha256::digest(presented.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken([redacted])")
     }
 }
 

@@ -34,6 +34,7 @@ mod state;
 mod stats;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -43,8 +44,8 @@ use tokio::task::JoinHandle;
 
 pub use approve::{approve, deny};
 pub use config::{
-    EmulatorConfig, ExpiresInFormat, FaBusiness, FaClient, FaUser, FedexChild, FedexConfig,
-    FedexProject, FlowAccountConfig, IotBasicMode, IotConfig, IotUser,
+    AdminToken, EmulatorConfig, ExpiresInFormat, FaBusiness, FaClient, FaUser, FedexChild,
+    FedexConfig, FedexProject, FlowAccountConfig, IotBasicMode, IotConfig, IotUser,
 };
 pub use control::{Control, TokenStatus};
 pub use fault::{Fault, FaultKind, FaultScope};
@@ -54,28 +55,37 @@ pub use stats::{FedexStats, FlowAccountStats, IotStats, Stats};
 use state::{AppState, Shared};
 
 /// Starts the emulator on `bind` (`127.0.0.1:0` for an ephemeral port).
-pub async fn start(config: EmulatorConfig, bind: SocketAddr) -> std::io::Result<RunningEmulator> {
+pub async fn start(
+    mut config: EmulatorConfig,
+    bind: SocketAddr,
+) -> std::io::Result<RunningEmulator> {
+    let admin_token = match config.admin_token.take() {
+        Some(token) => token,
+        None => AdminToken::generate()?,
+    };
+    let admin_token = Arc::new(admin_token);
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let state = Shared::new(config);
-    let router = routes(state.clone());
+    let router = routes(state.clone(), admin_token.clone());
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(listener, router, stopped));
     Ok(RunningEmulator {
         addr,
         state,
+        admin_token,
         stop,
         task,
     })
 }
 
-fn routes(state: AppState) -> Router {
+fn routes(state: AppState, admin_token: Arc<AdminToken>) -> Router {
     Router::new()
         .route("/", get(index))
         .merge(flowaccount::routes())
         .merge(fedex::routes())
         .merge(iot::routes())
-        .merge(admin::routes())
+        .merge(admin::routes(admin_token))
         .with_state(state)
 }
 
@@ -83,6 +93,7 @@ fn routes(state: AppState) -> Router {
 pub struct RunningEmulator {
     addr: SocketAddr,
     state: AppState,
+    admin_token: Arc<AdminToken>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -113,6 +124,12 @@ impl RunningEmulator {
     /// The IoT `auth_url`: `POST {it}/oauth/token`, `POST {it}/user/logout`.
     pub fn iot_auth_url(&self) -> String {
         format!("{}/iot", self.base_url())
+    }
+
+    /// The bearer token `/admin/*` wants (`Authorization: Bearer <it>`): the one given
+    /// in [`EmulatorConfig::admin_token`], or this run's random one. Never log it.
+    pub fn admin_token(&self) -> &str {
+        self.admin_token.expose()
     }
 
     pub fn control(&self) -> Control {
@@ -216,6 +233,10 @@ fn describe(emulator: &RunningEmulator, state: &AppState) -> String {
         out,
         "Admin: {base}/admin/stats, /admin/faults, /admin/latency, /admin/clock/advance, /admin/iot/sessions"
     );
+    let _ = writeln!(
+        out,
+        "       (each needs Authorization: Bearer <this run's admin token>)"
+    );
     out
 }
 
@@ -232,8 +253,9 @@ Client <code>demo-flowaccount</code> / <code>demo-flowaccount-secret</code>; use
 child <code>demo-child-key</code> / <code>demo-child-secret</code>.</p>\
 <h2>IoT platform</h2><p><code>POST /iot/oauth/token</code>, <code>POST /iot/user/logout</code>, <code>GET /iot/user/me</code>. \
 <code>Authorization: Basic demo-iot-client</code>; user <code>operator</code> / <code>operator-pass</code>.</p>\
-<h2>Admin</h2><p><a href=\"/admin/stats\">/admin/stats</a>, <a href=\"/admin/faults\">/admin/faults</a>, \
-<a href=\"/admin/iot/sessions\">/admin/iot/sessions</a>, <a href=\"/admin/clock\">/admin/clock</a>.</p>\
+<h2>Admin</h2><p><code>/admin/stats</code>, <code>/admin/faults</code>, \
+<code>/admin/iot/sessions</code>, <code>/admin/clock</code>, each with <code>Authorization: Bearer &lt;admin token&gt;</code> \
+(the token is new on every start).</p>\
 <p>(The credentials above are the demo configuration's; a custom configuration may differ.)</p></body></html>",
     )
 }

@@ -4,12 +4,19 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authdeck_emulator::{start, EmulatorConfig, ExpiresInFormat, Fault};
+use authdeck_emulator::{start, AdminToken, EmulatorConfig, ExpiresInFormat, Fault};
 use clap::Parser;
 
+/// Where the admin token may come from (never from argv: any local user can read it).
+const ADMIN_TOKEN_ENV: &str = "AUTHDECK_EMULATOR_ADMIN_TOKEN";
+
 /// Local FlowAccount, FedEx and IoT-platform auth servers on one loopback port.
+///
+/// The admin API (/admin/*) needs `Authorization: Bearer <token>`: the token is read
+/// from $AUTHDECK_EMULATOR_ADMIN_TOKEN (at least 32 visible ASCII characters), or made
+/// up at start and printed on the second line of stdout (`admin token <token>`).
 #[derive(Parser)]
-#[command(name = "authdeck-emulator", version, about)]
+#[command(name = "authdeck-emulator", version, about, long_about)]
 struct Args {
     /// Port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
@@ -39,6 +46,22 @@ async fn main() -> ExitCode {
         config.iot.expires_in_format = format;
     }
     config.flowaccount.reuse_detection = !args.no_reuse_detection;
+    let token_from_env = match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(value) => match AdminToken::new(value) {
+            Ok(token) => Some(token),
+            Err(message) => {
+                eprintln!("authdeck-emulator: ${ADMIN_TOKEN_ENV}: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            eprintln!("authdeck-emulator: ${ADMIN_TOKEN_ENV} is not valid UTF-8");
+            return ExitCode::from(2);
+        }
+    };
+    let print_token = token_from_env.is_none();
+    config.admin_token = token_from_env;
 
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let emulator = match start(config, bind).await {
@@ -49,6 +72,11 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on {}", emulator.base_url());
+    // On stdout for whoever started us; never in a log. Not repeated when it came from
+    // the environment: the caller has it already.
+    if print_token {
+        println!("admin token {}", emulator.admin_token());
+    }
     println!("{}", emulator.describe());
     use std::io::Write;
     let _ = std::io::stdout().flush();

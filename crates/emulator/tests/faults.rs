@@ -114,7 +114,7 @@ async fn hang_never_answers_and_shutdown_still_completes() {
     assert!(error.is_timeout(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
     // Not for /admin: the hang only holds provider endpoints.
-    let stats = client()
+    let stats = admin_client(&emu)
         .get(format!("{}/admin/stats", emu.base_url()))
         .send()
         .await
@@ -173,7 +173,7 @@ async fn latency_is_added_to_provider_responses() {
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     // Over HTTP too, and back to zero.
-    let response = client()
+    let response = admin_client(&emu)
         .post(format!("{}/admin/latency", emu.base_url()))
         .json(&serde_json::json!({"ms": 0}))
         .send()
@@ -208,28 +208,28 @@ async fn faults_over_admin_http_as_json_or_string_and_at_start() {
     )];
     let emu = emulator_with(config).await;
     let admin = format!("{}/admin/faults", emu.base_url());
-    let response = client()
+    let response = admin_client(&emu)
         .post(&admin)
         .json(&Value::from("fedex:429:retry=7:times=1"))
         .send()
         .await
         .expect("admin");
     assert_eq!(response.status(), 201);
-    let response = client()
+    let response = admin_client(&emu)
         .post(&admin)
         .json(&serde_json::json!({"scope": "flowaccount", "kind": {"type": "html_body", "status": 504}}))
         .send()
         .await
         .expect("admin");
     assert_eq!(response.status(), 201);
-    let bad = client()
+    let bad = admin_client(&emu)
         .post(&admin)
         .json(&Value::from("teapot"))
         .send()
         .await
         .expect("admin");
     assert_eq!(bad.status(), 400);
-    let listed: Vec<Value> = client()
+    let listed: Vec<Value> = admin_client(&emu)
         .get(&admin)
         .send()
         .await
@@ -260,10 +260,14 @@ async fn faults_over_admin_http_as_json_or_string_and_at_start() {
     .await;
     assert_eq!(status, 500);
 
-    let cleared = client().delete(&admin).send().await.expect("admin");
+    let cleared = admin_client(&emu)
+        .delete(&admin)
+        .send()
+        .await
+        .expect("admin");
     assert_eq!(cleared.status(), 200);
     assert!(emu.control().faults().is_empty());
-    let stats: Value = client()
+    let stats: Value = admin_client(&emu)
         .get(format!("{}/admin/stats", emu.base_url()))
         .send()
         .await

@@ -105,7 +105,7 @@ async fn expires_in_follows_the_configured_format_and_matches_the_jwt() {
     ] {
         // Half of them through the admin API, to cover it too.
         if format == ExpiresInFormat::EpochS {
-            let response = client()
+            let response = admin_client(&emu)
                 .put(format!("{}/admin/iot/expires-in-format", emu.base_url()))
                 .json(&serde_json::json!({"format": admin_name}))
                 .send()
@@ -231,7 +231,7 @@ async fn logout_revokes_both_tokens() {
     assert!(again["result"].is_null());
     assert!(again["error"].as_str().is_some());
 
-    let over_http: Value = client()
+    let over_http: Value = admin_client(&emu)
         .get(format!("{}/admin/iot/sessions", emu.base_url()))
         .send()
         .await

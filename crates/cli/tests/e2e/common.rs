@@ -452,6 +452,19 @@ impl Fixture {
         business: &str,
         json: bool,
     ) -> LoopbackResult {
+        self.connect_flowaccount_loopback_probed(client, business, json, |_| {})
+    }
+
+    /// Like [`Self::connect_flowaccount_loopback_with`], with `probe` run while the CLI
+    /// listens, before the user approves (it gets the authorize URL; it may send the
+    /// listener whatever it likes).
+    pub fn connect_flowaccount_loopback_probed(
+        &self,
+        client: &str,
+        business: &str,
+        json: bool,
+        probe: impl FnOnce(&str),
+    ) -> LoopbackResult {
         let mut args = vec!["connect", "flowaccount", "--client", client, "--no-browser"];
         if json {
             args.insert(0, "--json");
@@ -501,11 +514,13 @@ impl Fixture {
         };
         // The CLI holds the database open while it waits: -wal / -shm may exist now.
         let files_while_waiting = self.data_files();
+        probe(&authorize_url);
         let redirect = self.approve(&authorize_url, business);
         // The browser follows the redirect to the CLI's loopback listener.
         let (page_status, page) = self.rt.block_on(async {
             let http = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap();

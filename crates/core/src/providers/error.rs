@@ -11,6 +11,13 @@
 //! and at most [`EXCERPT_CHARS`] of an unexpected body, with every secret sent in the
 //! request replaced by `[redacted]`, token-bearing JSON fields blanked, and FedEx
 //! `parameterList` values dropped (keys only).
+//!
+//! Every provider-supplied string, wherever it goes (`message`, `detail`, and the
+//! fields of a token answer that are stored and shown: scope, `supportCode`,
+//! `userinfo`…), passes the same [`Redactor`]: the request's secrets become
+//! `[redacted]`, and terminal escape sequences, control characters and bidi overrides
+//! are removed ([`clean_text`]), so a provider's text can neither leak a secret nor
+//! repaint a terminal.
 
 use std::fmt;
 use std::time::Duration;
@@ -109,7 +116,13 @@ pub fn from_response(
         ErrorCode::ProviderUnavailable => {
             format!("{who} is not available right now (HTTP {status}): try again later.")
         }
-        other => message_for(provider, op, other, status, parsed.primary_code()),
+        other => message_for(
+            provider,
+            op,
+            other,
+            status,
+            parsed.primary_code().map(|c| redactor.excerpt(&c)),
+        ),
     };
 
     let mut err = Error::new(code, message).with_detail(detail);
@@ -173,7 +186,8 @@ pub fn from_transport(provider: Provider, err: &reqwest::Error) -> Error {
     let detail = if chain.is_empty() {
         kind.to_string()
     } else {
-        format!("{kind}: {}", truncate(&chain.join(": "), 2 * EXCERPT_CHARS))
+        let chain = clean_text(&chain.join(": "));
+        format!("{kind}: {}", truncate(&chain, 2 * EXCERPT_CHARS))
     };
     Error::new(code, message).with_detail(detail)
 }
@@ -194,7 +208,7 @@ pub fn invalid_token_response(
             let keys: Vec<&str> = map.keys().map(String::as_str).collect();
             format!(
                 "HTTP {status}; no usable access_token; fields: [{}]",
-                truncate(&keys.join(", "), EXCERPT_CHARS)
+                redactor.excerpt(&keys.join(", "))
             )
         }
         ParsedBody::Json(v) => format!(
@@ -484,22 +498,29 @@ fn message_for(
     }
 }
 
-/// Replaces every sent secret (and every FedEx parameter value) in text shown to people.
-struct Redactor {
+/// Replaces every sent secret (and every FedEx parameter value) in text shown to people,
+/// and cleans that text of terminal escapes and control characters.
+pub(crate) struct Redactor {
     needles: Vec<String>,
 }
 
 impl Redactor {
-    fn new(secrets: &[&Secret], extra: Vec<String>) -> Self {
+    pub(crate) fn new(secrets: &[&Secret], extra: Vec<String>) -> Self {
         let mut needles: Vec<String> = Vec::new();
         for s in secrets.iter().map(|s| s.expose().to_string()).chain(extra) {
             if s.is_empty() {
                 continue;
             }
-            // A body may echo the form-encoded request too.
+            // A body may echo the form-encoded request, a JSON-escaped copy, or (after
+            // cleaning) the secret without its control characters.
             let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
-            if encoded != s {
-                needles.push(encoded);
+            let json = serde_json::to_string(&s).unwrap_or_default();
+            let json = json.trim_matches('"').to_string();
+            let cleaned = clean_text(&s);
+            for variant in [encoded, json, cleaned] {
+                if !variant.is_empty() && variant != s && !needles.contains(&variant) {
+                    needles.push(variant);
+                }
             }
             needles.push(s);
         }
@@ -518,11 +539,66 @@ impl Redactor {
         out
     }
 
+    /// Redacted and cleaned, in full: for provider text that is kept as a value
+    /// (scope, `userinfo`). Redacted before cleaning (a secret with a control character
+    /// in it is still found) and after (an escape sequence inside an echoed secret does
+    /// not hide it).
+    pub(crate) fn clean(&self, text: &str) -> String {
+        self.redact(&clean_text(&self.redact(text)))
+    }
+
     /// Redacted first, then cut: a cut can never leave half a secret behind.
     fn excerpt(&self, text: &str) -> String {
-        let text = scrub_token_text(&self.redact(text));
+        let text = scrub_token_text(&self.clean(text));
         truncate(&collapse_whitespace(&text), EXCERPT_CHARS)
     }
+
+    /// A JSON value with every string (and object key) cleaned, and token-bearing
+    /// fields blanked at any depth.
+    pub(crate) fn clean_json(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.clean(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.clean_json(v)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let hidden = TOKEN_FIELDS.iter().any(|t| k.eq_ignore_ascii_case(t));
+                        let v = if hidden {
+                            Value::String(REDACTED.into())
+                        } else {
+                            self.clean_json(v)
+                        };
+                        (self.clean(k), v)
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Provider text made safe to store and show: terminal escape sequences removed as a
+/// VT parser reads them (CSI `ESC [ … m`, OSC `ESC ] … BEL`, DCS, …), then every
+/// remaining control character (C0, DEL, C1) and the Unicode bidi controls dropped;
+/// tabs and line breaks become spaces.
+pub fn clean_text(text: &str) -> String {
+    let stripped = anstream::adapter::strip_str(text).to_string();
+    stripped
+        .chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{2028}' | '\u{2029}' => Some(' '),
+            c if c.is_control() || is_bidi_control(c) => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
+/// The invisible characters that reorder text (Trojan Source, CVE-2021-42574).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Blanks what looks like an issued token in text we could not parse: the value after a
@@ -1017,6 +1093,164 @@ mod tests {
             assert!(!all.contains("canary"), "body {i}: {all}");
             assert!(all.contains("[redacted]"), "body {i}: {all}");
         }
+    }
+
+    /// No control character (ESC, BEL, C1…) and no bidi control in `text`.
+    fn assert_clean(text: &str) {
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|c| c.is_control() || is_bidi_control(*c))
+            .collect();
+        assert!(bad.is_empty(), "{bad:?} in {text:?}");
+    }
+
+    /// message and detail of an error, for assertions.
+    fn shown(e: &Error) -> String {
+        format!("{} | {}", e.message, e.detail.as_deref().unwrap_or(""))
+    }
+
+    #[test]
+    fn an_iot_error_echoing_the_password_or_refresh_token_is_redacted_in_the_message() {
+        let password = Secret::new("CANARY-pass-e604");
+        let refresh = Secret::new("CANARY-rt-91aa");
+        for (op, secret) in [
+            (Operation::PasswordLogin, &password),
+            (Operation::Refresh, &refresh),
+        ] {
+            let body = serde_json::json!({
+                "status": 403,
+                "error": format!("\u{1b}]2;x\u{7} got {}", secret.expose()),
+            })
+            .to_string();
+            let e = from_response(Provider::Iot, op, 403, None, body.as_bytes(), &[secret]);
+            assert_eq!(e.code, ErrorCode::ProviderError, "{op}");
+            let all = shown(&e);
+            assert!(!all.contains("CANARY"), "{op}: {all}");
+            assert_clean(&all);
+            // The provider's text is still there, redacted, and the OSC sequence is
+            // gone whole (not just its ESC).
+            assert!(e.message.contains("got [redacted]"), "{op}: {}", e.message);
+            assert!(!all.contains("]2;x"), "{op}: {all}");
+        }
+    }
+
+    #[test]
+    fn flowaccount_errors_echoing_the_secret_code_or_verifier_are_redacted() {
+        let client_secret = Secret::new("CANARY-fa-secret+/=2b9d");
+        let code = Secret::new("CANARY-code-77e1");
+        let verifier = Secret::new("CANARY-verifier-0c3f-0123456789abcdef");
+        let sent = [&client_secret, &code, &verifier];
+        for s in sent {
+            let v = s.expose();
+            let bodies = [
+                // The provider's error code itself (it reaches `message`).
+                serde_json::json!({"error": format!("bad_{v}")}).to_string(),
+                serde_json::json!({"error": "invalid_request",
+                    "error_description": format!("\u{1b}[31m{v}\u{1b}[0m is wrong"),
+                    "error_uri": format!("https://x.test/e?c={v}")})
+                .to_string(),
+                // Form-encoded echo in a non-JSON page, and an escape inside the secret.
+                format!(
+                    "<html>code={}&x={}</html>",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>(),
+                    v.replacen('-', "-\u{1b}[0m", 1)
+                ),
+            ];
+            for op in [Operation::AuthorizationCode, Operation::Refresh] {
+                for status in [400, 401, 403] {
+                    for body in &bodies {
+                        let e = from_response(
+                            Provider::FlowAccount,
+                            op,
+                            status,
+                            None,
+                            body.as_bytes(),
+                            &sent,
+                        );
+                        let all = shown(&e);
+                        assert!(!all.contains("CANARY"), "{op} {status}: {all}");
+                        assert_clean(&all);
+                    }
+                }
+            }
+        }
+        // The message names the (redacted) provider code.
+        let body = format!(r#"{{"error":"bad_{}"}}"#, code.expose());
+        let e = from_response(
+            Provider::FlowAccount,
+            Operation::AuthorizationCode,
+            400,
+            None,
+            body.as_bytes(),
+            &sent,
+        );
+        assert!(e.message.contains("bad_[redacted]"), "{}", e.message);
+    }
+
+    #[test]
+    fn fedex_errors_echoing_the_secret_or_child_secret_are_redacted() {
+        let client_secret = Secret::new("CANARY-fedex-secret-7f3a");
+        let child_secret = Secret::new("CANARY-child-secret-51c8");
+        let sent = [&client_secret, &child_secret];
+        for s in sent {
+            let v = s.expose();
+            let body = serde_json::json!({
+                "transactionId": format!("\u{9b}31m{v}"),
+                "errors": [{
+                    "code": format!("BAD.{v}.ERROR"),
+                    "message": format!("\u{202e}child_secret {v} rejected\u{7}"),
+                    "parameterList": [{"key": format!("k\u{1b}]0;{v}\u{7}"), "value": "x"}],
+                }],
+            })
+            .to_string();
+            for status in [400, 401, 403] {
+                let e = from_response(
+                    Provider::Fedex,
+                    Operation::ClientCredentials,
+                    status,
+                    None,
+                    body.as_bytes(),
+                    &sent,
+                );
+                let all = shown(&e);
+                assert!(!all.contains("CANARY"), "{status}: {all}");
+                assert_clean(&all);
+                assert!(all.contains("BAD.[redacted].ERROR"), "{status}: {all}");
+            }
+        }
+    }
+
+    #[test]
+    fn unusable_token_answers_clean_their_field_names() {
+        let secret = Secret::new("CANARY-secret-abcd");
+        let body = format!(
+            r#"{{"\u001b]2;owned\u0007{}":1,"token_type":"bearer"}}"#,
+            secret.expose()
+        );
+        let e = invalid_token_response(Provider::FlowAccount, 200, body.as_bytes(), &[&secret]);
+        let all = shown(&e);
+        assert!(!all.contains("CANARY") && !all.contains("owned"), "{all}");
+        assert_clean(&all);
+        assert!(all.contains("token_type"), "{all}");
+    }
+
+    #[test]
+    fn clean_text_removes_escapes_controls_and_bidi_overrides() {
+        assert_eq!(clean_text("\u{1b}]2;title\u{7}ok"), "ok");
+        assert_eq!(clean_text("\u{1b}]8;;https://x\u{1b}\\link"), "link");
+        assert_eq!(clean_text("\u{1b}[1;31mred\u{1b}[0m"), "red");
+        assert_eq!(clean_text("a\u{0}b\u{7f}c\u{85}d\u{9b}e"), "abcde");
+        assert_eq!(clean_text("tab\there\r\nnext"), "tab here  next");
+        assert_eq!(
+            clean_text("abc\u{202e}fed\u{202c}\u{2066}x\u{2069}"),
+            "abcfedx"
+        );
+        assert_eq!(clean_text("สวัสดี ok"), "สวัสดี ok");
+        // A secret with a control character in it is redacted before cleaning.
+        let tabbed = Secret::new("CANARY\tsecret");
+        let r = Redactor::new(&[&tabbed], Vec::new());
+        assert_eq!(r.clean("x CANARY\tsecret y"), "x [redacted] y");
+        assert_eq!(r.clean("x CANARY secret y"), "x [redacted] y");
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub fn decode(token: &str) -> Option<JwtSummary> {
     if parts.next().is_some() {
         return None;
     }
-    let header = decode_object(header)?;
-    let claims = decode_object(claims)?;
+    // Shown and stored like any provider text: cleaned of escapes and control characters.
+    let clean = crate::providers::error::Redactor::new(&[], Vec::new());
+    let header = clean.clean_json(&decode_object(header)?);
+    let claims = clean.clean_json(&decode_object(claims)?);
     Some(JwtSummary { header, claims })
 }
 

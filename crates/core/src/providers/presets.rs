@@ -54,8 +54,10 @@ pub fn iot_endpoints(auth_url: &Url) -> Endpoints {
     }
 }
 
-/// Checks a hand-entered endpoint: `https`, or `http` to a loopback host only (the local
-/// emulator); no `user:password@` (credentials never go in URLs) and no `#fragment`.
+/// Checks a hand-entered endpoint: `https`, or `http` to an IP-literal loopback host only
+/// (127.0.0.0/8 or `[::1]`: the local emulator; not `localhost`, a name that resolves
+/// wherever the resolver says); no `user:password@` (credentials never go in URLs) and
+/// no `#fragment`.
 pub fn validate_endpoint(url: &str) -> Result<Url> {
     let text = url.trim();
     let parsed = Url::parse(text).map_err(|e| {
@@ -73,12 +75,7 @@ pub fn validate_endpoint(url: &str) -> Result<Url> {
     };
     match parsed.scheme() {
         "https" => {}
-        "http" if is_loopback(&host) => {}
-        "http" => {
-            return Err(Error::invalid_input(format!(
-                "The endpoint on {host} uses http: use https (plain http is allowed only for 127.0.0.1, ::1 or localhost)."
-            )))
-        }
+        "http" => check_plain_http(&parsed)?,
         other => {
             return Err(Error::invalid_input(format!(
                 "The endpoint uses {other}: provider endpoints must use https."
@@ -99,11 +96,31 @@ pub fn validate_endpoint(url: &str) -> Result<Url> {
     Ok(parsed)
 }
 
-fn is_loopback(host: &Host<&str>) -> bool {
+/// Plain `http` only to an IP-literal loopback host: the rule above, also checked before
+/// every request (a client stored before the rule may still name `http://localhost`).
+pub(crate) fn check_plain_http(url: &Url) -> Result<()> {
+    if url.scheme() != "http" || url.host().is_some_and(|h| is_loopback_ip(&h)) {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or_default();
+    let hint = if host.eq_ignore_ascii_case("localhost") {
+        " (for a local server write 127.0.0.1 or [::1] instead of localhost)"
+    } else {
+        ""
+    };
+    Err(Error::invalid_input(format!(
+        "The endpoint on {host} uses http: use https (plain http is allowed only for 127.0.0.0/8 and [::1]){hint}."
+    )))
+}
+
+/// 127.0.0.0/8, `::1`, or `::ffff:127.x.y.z`; never a name.
+pub(crate) fn is_loopback_ip(host: &Host<&str>) -> bool {
     match host {
         Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
-        Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        Host::Ipv6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Host::Domain(_) => false,
     }
 }
 
@@ -192,14 +209,20 @@ mod tests {
             "http://127.0.0.1:8080/token",
             "http://127.8.9.10/token",
             "http://[::1]:9000/token",
-            "http://localhost:3000/token",
-            "http://LOCALHOST/token",
+            "http://[::ffff:127.0.0.1]:9000/token",
+            "https://localhost:3000/token",
         ] {
             assert!(validate_endpoint(ok).is_ok(), "{ok}");
         }
         for bad in [
             "http://example.com/token",
             "http://10.0.0.1/token",
+            "http://localhost:3000/token",
+            "http://LOCALHOST/token",
+            "http://foo.localhost/token",
+            "http://127.0.0.1.nip.io/token",
+            "http://[::ffff:10.0.0.1]/token",
+            "http://0.0.0.0/token",
             "http://localhost.evil.com/token",
             "ftp://example.com/token",
             "https://user:pw@example.com/token",

@@ -6,7 +6,7 @@
 //! Several processes (the app, any number of `authdeckctl`s) share one database file:
 //! WAL mode and a busy timeout let them take turns.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -97,6 +97,45 @@ fn migrations() -> Migrations<'static> {
         CREATE INDEX token_set_members_by_connection ON token_set_members(connection_id, generation);
         "#,
         ),
+        // Which store this database is (see `vault::check_store`): the same id is kept in
+        // the keyring, so a database that was deleted and came back empty is noticed.
+        // `registered` = the keyring has been told.
+        M::up(
+            r#"
+        CREATE TABLE store_identity (
+            id          TEXT PRIMARY KEY,
+            registered  INTEGER NOT NULL DEFAULT 0
+        );
+        "#,
+        ),
+        // PKCE (S256) on by default for FlowAccount clients, existing ones included: it is
+        // what stops an injected authorization code (RFC 9700 §4.5), and FlowAccount's
+        // IdentityServer accepts it from any client. A pending authorization records how
+        // it ended (`ok`, an error code, or `cancelled`) once its state was used.
+        M::up(
+            r#"
+        UPDATE clients SET data = json_set(data, '$.options.pkce', json('true'))
+            WHERE provider = 'flowaccount';
+        ALTER TABLE pending_authorizations ADD COLUMN outcome TEXT;
+        "#,
+        ),
+        // The built-in sandbox's demo clients and their connections carry
+        // `"sandbox": true` in their records (model `Client::sandbox`,
+        // `Connection::sandbox`). Those an earlier version's sandbox added (fixed port
+        // 47801) are recognised by name, demo client id and endpoint, and marked too.
+        M::up(
+            r#"
+        UPDATE clients SET data = json_set(data, '$.sandbox', json('true'))
+         WHERE (name, json_extract(data, '$.client_id')) IN (VALUES
+                 ('sandbox-flowaccount', 'demo-flowaccount'),
+                 ('sandbox-flowaccount-loopback', 'demo-flowaccount'),
+                 ('sandbox-fedex', 'demo-fedex-key'),
+                 ('sandbox-iot', 'demo-iot-client'))
+           AND json_extract(data, '$.endpoints.token_url') LIKE 'http://127.0.0.1:47801/%';
+        UPDATE connections SET data = json_set(data, '$.sandbox', json('true'))
+         WHERE client_id IN (SELECT id FROM clients WHERE json_extract(data, '$.sandbox') = 1);
+        "#,
+        ),
         // Coalesced history: events a burst can repeat (rejected redirects: any local
         // program can fire the URL scheme) count into one row per kind and minute.
         // `kind` is the coalescing key (NULL: never coalesced), `count` how many.
@@ -128,7 +167,74 @@ pub struct PendingRecord {
 
 pub struct Db {
     conn: Mutex<Sqlite>,
+    /// The database file; `None` in memory.
+    path: Option<PathBuf>,
+    /// (device, inode) of the file when it was opened: a commit is only reported once
+    /// the file at `path` is still this one (see [`Db::verify_file`]).
+    file_id: Option<(u64, u64)>,
+    /// Opened read-only because it could not be opened for writing (a full disk): why.
+    /// Reads work; a write tries to reopen for writing, else fails with this error.
+    read_only: Mutex<Option<Error>>,
 }
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A writable handle on the database at `path`, its schema up to date.
+fn connect_writable(path: &Path) -> Result<Sqlite> {
+    let shown = path.display().to_string();
+    let conn = Sqlite::open(path).map_err(|e| sqlite_error(&shown, &e))?;
+    prepare(conn, &shown, false)
+}
+
+/// Read-only, with the shared-memory file read-only too (`readonly_shm`): nothing is
+/// written, not even the `-shm` file. Needs `-shm` and `-wal` to exist (a failed
+/// writable open leaves them).
+fn connect_read_only(path: &Path) -> Result<Sqlite> {
+    use rusqlite::OpenFlags;
+    let shown = path.display().to_string();
+    let mut uri = url::Url::from_file_path(path)
+        .map_err(|()| Error::internal("The database path is not absolute."))?;
+    uri.set_query(Some("mode=ro&readonly_shm=1"));
+    let conn = Sqlite::open_with_flags(
+        uri.as_str(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite_error(&shown, &e))?;
+    prepare(conn, &shown, true)
+}
+
+/// Settings and schema. Opening a store that is up to date writes nothing.
+fn prepare(mut conn: Sqlite, shown: &str, read_only: bool) -> Result<Sqlite> {
+    let fail = |e: rusqlite::Error| sqlite_error(shown, &e);
+    conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+    // Only written when it changes: a store opened before is in WAL mode already.
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") && !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(fail)?;
+    // Up to date, this only reads `user_version`; on a read-only handle an update
+    // fails, and the caller reports why the writable open failed.
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| migration_error(shown, e))?;
+    Ok(conn)
+}
+
+/// The longest history detail stored, in characters (the rest is cut, marked with `…`).
+pub const MAX_HISTORY_DETAIL: usize = 2000;
 
 fn ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -145,6 +251,127 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String> {
 
 fn unjson<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(Error::storage)
+}
+
+/// What to do when the store is lost or damaged (in every such message).
+pub const RECOVER: &str = "Restore the data directory from a backup, or start over with `authdeckctl reset` (this also deletes the secrets the old store left in the keyring).";
+
+/// (device, inode) of a file.
+fn identity_of(meta: &std::fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        (0, 0)
+    }
+}
+
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    std::fs::metadata(path).map(|m| identity_of(&m))
+}
+
+fn file_error(shown: &str, e: &std::io::Error) -> Error {
+    let cause = super::paths::io_cause(e);
+    Error::new(
+        ErrorCode::Storage,
+        format!("The database {shown} could not be checked: {cause}."),
+    )
+    .with_detail(e.to_string())
+}
+
+/// Whether a failed writable open is worth retrying read-only: the disk is full (or
+/// failed to grow a file, which is how a full disk looks to SQLite's shared memory).
+fn falls_back_to_read_only(e: &Error) -> bool {
+    e.code == ErrorCode::Storage && e.message.contains(DISK_FULL)
+}
+
+const DISK_FULL: &str = "The disk is full";
+
+/// Whether the file system holding `path` has no space left for us.
+fn disk_is_full(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = path.parent().unwrap_or(path);
+        let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: statvfs only writes the struct we pass; the path is NUL-terminated.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+            return false;
+        }
+        // Less than 64 KiB left: SQLite cannot grow its files by a page and the -shm.
+        (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) < 64 * 1024
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// A SQLite failure in plain words, naming the file: what happened and what to do.
+fn sqlite_error(shown: &str, e: &rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    let code = e.sqlite_error_code();
+    let path = Path::new(shown);
+    let message = match code {
+        Some(C::DiskFull) => format!("{DISK_FULL}: {shown} could not be written. Free some space on that disk and try again."),
+        Some(C::SystemIoFailure) if disk_is_full(path) => format!("{DISK_FULL}: {shown} could not be written. Free some space on that disk and try again."),
+        Some(C::SystemIoFailure) => format!("{shown} could not be read or written (an input/output error of the disk). Check the disk; if the file is damaged, {}", lower_first(RECOVER)),
+        Some(C::ReadOnly) => format!("{shown} is read-only: Authdeck cannot save changes to it. Check the permissions of the file and its data directory."),
+        Some(C::PermissionDenied) | Some(C::AuthorizationForStatementDenied) => format!("Permission denied: {shown}. Check the permissions of the file and its data directory."),
+        Some(C::CannotOpen) => format!("{shown} cannot be opened: check that its data directory exists and belongs to you."),
+        Some(C::DatabaseCorrupt) | Some(C::NotADatabase) => format!("{shown} is damaged or is not an Authdeck database. {RECOVER}"),
+        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => {
+            return Error::new(
+                ErrorCode::Busy,
+                format!("{shown} is in use by another Authdeck process that did not let go within 10 seconds: try again."),
+            )
+            .with_detail(e.to_string());
+        }
+        _ => format!("The database {shown} could not be read or written."),
+    };
+    Error::new(ErrorCode::Storage, message).with_detail(e.to_string())
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn migration_error(shown: &str, e: rusqlite_migration::Error) -> Error {
+    use rusqlite_migration::{Error as E, MigrationDefinitionError as D};
+    match e {
+        E::RusqliteError { err, .. } => sqlite_error(shown, &err),
+        E::MigrationDefinition(D::DatabaseTooFarAhead) => Error::new(
+            ErrorCode::Storage,
+            format!(
+                "{shown} was written by a newer version of Authdeck: update Authdeck to use it."
+            ),
+        ),
+        other => Error::new(
+            ErrorCode::Storage,
+            format!("The database {shown} could not be brought up to date."),
+        )
+        .with_detail(other.to_string()),
+    }
+}
+
+/// A history detail cut to [`MAX_HISTORY_DETAIL`] characters.
+fn capped_detail(detail: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
+    detail.map(|d| match d.char_indices().nth(MAX_HISTORY_DETAIL) {
+        None => std::borrow::Cow::Borrowed(d),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &d[..cut])),
+    })
 }
 
 /// The columns a [`Connection`] is read from: its JSON and where its tokens are.
@@ -211,7 +438,7 @@ fn add_history(
     c.prepare_cached(
         "INSERT INTO history (connection_id, client_id, at, event, outcome, detail, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, entry.detail, i64::from(entry.count.max(1))])
+    .execute(params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, capped_detail(entry.detail.as_deref()), i64::from(entry.count.max(1))])
 }
 
 fn token_set_ahead_of(
@@ -227,29 +454,94 @@ fn token_set_ahead_of(
 }
 
 impl Db {
+    /// Open (or create) the database at `path` and bring its schema up to date. If it
+    /// cannot be opened for writing because the disk is full (SQLite needs room for its
+    /// shared-memory file even to read), it is opened read-only instead: reading commands
+    /// keep working, and a write first tries to reopen it for writing (space may have
+    /// been freed meanwhile), else fails saying the disk is full.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Sqlite::open(path).map_err(Error::storage)?;
-        Self::init(conn)
+        let (conn, read_only) = match connect_writable(path) {
+            Ok(conn) => (conn, None),
+            Err(e) if falls_back_to_read_only(&e) => match connect_read_only(path) {
+                Ok(conn) => {
+                    tracing::warn!(code = %e.code, "database opened read-only");
+                    (conn, Some(e))
+                }
+                Err(_) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let db = Self::with_connection(conn, Some(path))?;
+        *lock(&db.read_only) = read_only;
+        Ok(db)
     }
 
     /// A private in-memory database (unit tests).
     pub fn open_in_memory() -> Result<Self> {
-        Self::init(Sqlite::open_in_memory().map_err(Error::storage)?)
+        let conn = Sqlite::open_in_memory().map_err(|e| sqlite_error(":memory:", &e))?;
+        Self::init(conn, None, false)
     }
 
-    fn init(mut conn: Sqlite) -> Result<Self> {
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(Error::storage)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(Error::storage)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(Error::storage)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(Error::storage)?;
-        migrations().to_latest(&mut conn).map_err(Error::storage)?;
+    /// A handle on an open SQLite connection to the database at `path` (`None`: in
+    /// memory), after settings and schema (see `prepare`).
+    fn init(conn: Sqlite, path: Option<&Path>, read_only: bool) -> Result<Self> {
+        let shown = path.map_or(":memory:".to_owned(), |p| p.display().to_string());
+        Self::with_connection(prepare(conn, &shown, read_only)?, path)
+    }
+
+    fn with_connection(conn: Sqlite, path: Option<&Path>) -> Result<Self> {
+        let file_id = match path {
+            Some(p) => Some(file_id(p).map_err(|e| file_error(&p.display().to_string(), &e))?),
+            None => None,
+        };
         Ok(Self {
             conn: Mutex::new(conn),
+            path: path.map(Path::to_path_buf),
+            file_id,
+            read_only: Mutex::new(None),
         })
+    }
+
+    /// Whether this handle is read-only (see [`Db::open`]), and why.
+    pub fn read_only_reason(&self) -> Option<Error> {
+        lock(&self.read_only).clone()
+    }
+
+    /// A read-only handle (see [`Db::open`]) becomes writable if the database can be
+    /// opened for writing now; else the reason it cannot. A no-op for a writable one.
+    pub fn ensure_writable(&self) -> Result<()> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::internal("The database handle was poisoned by a panic."))?;
+        let mut read_only = lock(&self.read_only);
+        let (Some(_), Some(path)) = (read_only.as_ref(), &self.path) else {
+            return Ok(());
+        };
+        // The read-only handle goes first: SQLite shares one shared-memory mapping per
+        // file and process, and it is the read-only one while that handle is open.
+        let placeholder = Sqlite::open_in_memory().map_err(|e| sqlite_error(":memory:", &e))?;
+        drop(std::mem::replace(&mut *conn, placeholder));
+        match connect_writable(path) {
+            Ok(writable) => {
+                *conn = writable;
+                *read_only = None;
+                tracing::info!("database writable again");
+                Ok(())
+            }
+            Err(e) => {
+                *conn = connect_read_only(path)?;
+                *read_only = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The database file, for messages.
+    fn shown(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or(":memory:".to_owned(), |p| p.display().to_string())
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Sqlite) -> rusqlite::Result<T>) -> Result<T> {
@@ -257,14 +549,101 @@ impl Db {
             .conn
             .lock()
             .map_err(|_| Error::internal("The database handle was poisoned by a panic."))?;
-        f(&mut guard).map_err(Error::storage)
+        f(&mut guard).map_err(|e| {
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+                if let Some(why) = lock(&self.read_only).clone() {
+                    return why;
+                }
+            }
+            sqlite_error(&self.shown(), &e)
+        })
+    }
+
+    /// [`Self::with`] for a call that writes: once SQLite has committed, the file at the
+    /// database's path must still be the one this handle writes to. If the data
+    /// directory was deleted (or the file replaced or emptied) meanwhile, the commit went
+    /// to a file nobody will read again: that is an error, never a success.
+    fn write<T>(&self, f: impl FnOnce(&mut Sqlite) -> rusqlite::Result<T>) -> Result<T> {
+        if lock(&self.read_only).is_some() {
+            self.ensure_writable()?;
+        }
+        let value = self.with(f)?;
+        self.verify_file()?;
+        Ok(value)
+    }
+
+    /// Whether the file at the database's path is still the one opened, with contents.
+    pub fn verify_file(&self) -> Result<()> {
+        let (Some(path), Some(opened)) = (&self.path, self.file_id) else {
+            return Ok(());
+        };
+        let shown = self.shown();
+        let lost = |what: &str| {
+            Error::new(
+                ErrorCode::Storage,
+                format!(
+                    "The database {shown} {what} while Authdeck was using it: the last change was not saved. {RECOVER}"
+                ),
+            )
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if identity_of(&meta) != opened => Err(lost("was replaced by another file")),
+            Ok(meta) if meta.len() == 0 => Err(lost("was emptied")),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(lost("was deleted (with its data directory?)"))
+            }
+            Err(e) => Err(file_error(&shown, &e)),
+        }
+    }
+    // ---- store identity ------------------------------------------------------------
+
+    /// This store's id and whether the keyring has been told (see `vault::check_store`).
+    pub fn store_identity(&self) -> Result<Option<(String, bool)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, registered FROM store_identity LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// Record this store's id (the only one).
+    pub fn set_store_identity(&self, id: &str, registered: bool) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM store_identity", [])?;
+            tx.execute(
+                "INSERT INTO store_identity (id, registered) VALUES (?1, ?2)",
+                params![id, registered],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// No client and no connection: a new store, or one that lost its contents.
+    pub fn is_empty_store(&self) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM clients) AND NOT EXISTS (SELECT 1 FROM connections)",
+                [],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// The database file (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     // ---- clients -------------------------------------------------------------------
 
     pub fn insert_client(&self, client: &Client) -> Result<()> {
         let data = json(client)?;
-        let inserted = self.with(|c| {
+        let inserted = self.write(|c| {
             c.execute(
                 "INSERT INTO clients (id, name, provider, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (name) DO NOTHING",
@@ -310,8 +689,26 @@ impl Db {
         }
     }
 
+    /// Rewrite a client's record (same id and name).
+    pub fn update_client(&self, client: &Client) -> Result<()> {
+        let data = json(client)?;
+        let updated = self.write(|c| {
+            c.execute(
+                "UPDATE clients SET data = ?2 WHERE id = ?1 AND name = ?3",
+                params![client.id, data, client.name],
+            )
+        })?;
+        if updated == 0 {
+            return Err(Error::not_found(format!(
+                "No client named {:?}: see `authdeckctl client list`.",
+                client.name
+            )));
+        }
+        Ok(())
+    }
+
     pub fn delete_client(&self, id: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM clients WHERE id = ?1", [id]))?;
+        self.write(|c| c.execute("DELETE FROM clients WHERE id = ?1", [id]))?;
         Ok(())
     }
 
@@ -330,7 +727,7 @@ impl Db {
 
     pub fn insert_connection(&self, conn: &Connection, natural_key: &str) -> Result<()> {
         let data = json(conn)?;
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO connections (id, client_id, natural_key, label, data, secret_generation, token_set, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -434,7 +831,7 @@ impl Db {
     /// Returns `false` (and writes nothing) when the stored generation was not the expected one.
     pub fn update_connection(&self, conn: &Connection, expected_generation: i64) -> Result<bool> {
         let data = json(conn)?;
-        let n = self.with(|c| update_connection(c, conn, &data, expected_generation))?;
+        let n = self.write(|c| update_connection(c, conn, &data, expected_generation))?;
         Ok(n == 1)
     }
 
@@ -450,7 +847,7 @@ impl Db {
             .iter()
             .map(|(conn, _)| json(conn))
             .collect::<Result<Vec<_>>>()?;
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction()?;
             let mut switched = Vec::with_capacity(switches.len());
             for ((conn, expected), data) in switches.iter().zip(&data) {
@@ -470,7 +867,7 @@ impl Db {
     /// Mark (or, `None`, unmark) a generation as being written to a connection's own
     /// keyring entry.
     pub fn set_pending_generation(&self, id: &str, generation: Option<i64>) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE connections SET pending_generation = ?2 WHERE id = ?1",
                 params![id, generation],
@@ -487,7 +884,7 @@ impl Db {
         created_at: DateTime<Utc>,
         members: &[(String, i64, Option<i64>)],
     ) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO token_sets (id, created_at) VALUES (?1, ?2)",
@@ -619,7 +1016,7 @@ impl Db {
 
     /// Run `sql` (parameters: set id, connection id) for each member, in one transaction.
     fn for_each_member(&self, sql: &str, id: &str, members: &[String]) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction()?;
             {
                 let mut stmt = tx.prepare_cached(sql)?;
@@ -633,12 +1030,12 @@ impl Db {
 
     /// Forget a token set (after its keyring entry was deleted).
     pub fn delete_token_set(&self, id: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM token_sets WHERE id = ?1", [id]))?;
+        self.write(|c| c.execute("DELETE FROM token_sets WHERE id = ?1", [id]))?;
         Ok(())
     }
 
     pub fn delete_connection(&self, id: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM connections WHERE id = ?1", [id]))?;
+        self.write(|c| c.execute("DELETE FROM connections WHERE id = ?1", [id]))?;
         Ok(())
     }
 
@@ -650,7 +1047,7 @@ impl Db {
         client_id: Option<&str>,
         entry: &HistoryEntry,
     ) -> Result<()> {
-        self.with(|c| add_history(c, connection_id, client_id, entry))?;
+        self.write(|c| add_history(c, connection_id, client_id, entry))?;
         Ok(())
     }
 
@@ -667,7 +1064,7 @@ impl Db {
     ) -> Result<()> {
         let minute = ms(entry.at).div_euclid(HISTORY_COALESCE_MS) * HISTORY_COALESCE_MS;
         let count = i64::from(entry.count.max(1));
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let counted = tx
                 .prepare_cached(
@@ -688,7 +1085,7 @@ impl Db {
                     ms(entry.at),
                     entry.event,
                     entry.outcome,
-                    entry.detail,
+                    capped_detail(entry.detail.as_deref()),
                     count,
                     kind
                 ])?;
@@ -732,7 +1129,7 @@ impl Db {
     // ---- pending authorizations ----------------------------------------------------
 
     pub fn insert_pending(&self, p: &PendingRecord) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO pending_authorizations (state_hash, client_id, redirect_uri, pkce, reconnect_connection_id, created_at, expires_at, consumed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
@@ -768,7 +1165,7 @@ impl Db {
     /// Mark a pending authorization used. `false` if another process consumed it first:
     /// the state is single-use even across processes.
     pub fn consume_pending(&self, state_hash: &str, now: DateTime<Utc>) -> Result<bool> {
-        let n = self.with(|c| {
+        let n = self.write(|c| {
             c.execute(
                 "UPDATE pending_authorizations SET consumed_at = ?2 WHERE state_hash = ?1 AND consumed_at IS NULL",
                 params![state_hash, ms(now)],
@@ -777,10 +1174,37 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// How a used pending authorization ended: `ok`, an error code, or `cancelled`.
+    pub fn set_pending_outcome(&self, state_hash: &str, outcome: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE pending_authorizations SET outcome = ?2 WHERE state_hash = ?1",
+                params![state_hash, outcome],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// `None` while unused (or unknown), else how it ended (`used` if not yet recorded).
+    pub fn pending_outcome(&self, state_hash: &str) -> Result<Option<String>> {
+        let row: Option<(Option<i64>, Option<String>)> = self.with(|c| {
+            c.query_row(
+                "SELECT consumed_at, outcome FROM pending_authorizations WHERE state_hash = ?1",
+                [state_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })?;
+        Ok(match row {
+            Some((Some(_), outcome)) => Some(outcome.unwrap_or_else(|| "used".into())),
+            _ => None,
+        })
+    }
+
     /// Forget pending authorizations that ended more than a day ago (replays of those are
     /// still rejected: an unknown state is rejected too).
     pub fn purge_pending(&self, older_than: DateTime<Utc>) -> Result<()> {
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "DELETE FROM pending_authorizations WHERE expires_at < ?1",
                 [ms(older_than)],
@@ -812,6 +1236,7 @@ mod tests {
             options: ClientOptions::default(),
             has_secret: true,
             created_at: Utc::now(),
+            sandbox: false,
         }
     }
 
@@ -841,10 +1266,100 @@ mod tests {
             last_error: None,
             created_at: now,
             updated_at: now,
+            sandbox: false,
             secret_generation: 1,
             token_set: None,
             pending_generation: None,
         }
+    }
+
+    /// A store laid out by the version before the sandbox flag, with an earlier
+    /// sandbox's demo client (port 47801), a connection of it, and look-alikes that are
+    /// not the sandbox's: only the first two are marked.
+    #[test]
+    fn earlier_sandbox_clients_and_their_connections_are_marked_by_the_migration() {
+        let mut conn = Sqlite::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        let legacy = |name: &str, client_id: &str, token_url: &str| {
+            let mut c = client(name);
+            c.id = format!("id-{name}");
+            c.client_id = client_id.into();
+            c.endpoints.token_url = token_url.parse().unwrap();
+            let mut v = serde_json::to_value(&c).unwrap();
+            v.as_object_mut().unwrap().remove("sandbox");
+            (c, v.to_string())
+        };
+        let rows = [
+            legacy(
+                "sandbox-fedex",
+                "demo-fedex-key",
+                "http://127.0.0.1:47801/fedex/oauth/token",
+            ),
+            // Someone's own client that happens to have the name.
+            legacy(
+                "sandbox-iot",
+                "real-app",
+                "http://127.0.0.1:47801/iot/oauth/token",
+            ),
+            legacy(
+                "ship",
+                "demo-fedex-key",
+                "http://127.0.0.1:47801/fedex/oauth/token",
+            ),
+            legacy(
+                "sandbox-flowaccount",
+                "demo-flowaccount",
+                "https://openapi.flowaccount.com/test/token",
+            ),
+        ];
+        for (c, data) in &rows {
+            conn.execute(
+                "INSERT INTO clients (id, name, provider, data, created_at) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![c.id, c.name, c.provider.as_str(), data],
+            )
+            .unwrap();
+        }
+        for (id, client_id) in [("k1", "id-sandbox-fedex"), ("k2", "id-ship")] {
+            let mut v = serde_json::to_value(connection(id, client_id, id)).unwrap();
+            v.as_object_mut().unwrap().remove("sandbox");
+            conn.execute(
+                "INSERT INTO connections (id, client_id, natural_key, label, data, secret_generation, created_at, updated_at)
+                 VALUES (?1, ?2, ?1, ?1, ?3, 1, 0, 0)",
+                params![id, client_id, v.to_string()],
+            )
+            .unwrap();
+        }
+        let db = Db::init(conn, None, false).unwrap();
+        let marked: Vec<(String, bool)> = db
+            .clients()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.sandbox))
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                ("sandbox-fedex".to_string(), true),
+                ("sandbox-flowaccount".to_string(), false),
+                ("sandbox-iot".to_string(), false),
+                ("ship".to_string(), false),
+            ]
+        );
+        assert!(db.connection("k1").unwrap().sandbox);
+        assert!(!db.connection("k2").unwrap().sandbox);
+    }
+
+    #[test]
+    fn a_client_record_is_rewritten_in_place() {
+        let db = Db::open_in_memory().unwrap();
+        let mut c = client("a");
+        db.insert_client(&c).unwrap();
+        c.sandbox = true;
+        c.endpoints.token_url = "http://127.0.0.1:5/fedex/oauth/token".parse().unwrap();
+        db.update_client(&c).unwrap();
+        assert_eq!(db.client("a").unwrap(), c);
+        let missing = db.update_client(&client("b")).unwrap_err();
+        assert_eq!(missing.code, ErrorCode::NotFound);
     }
 
     #[test]
@@ -1027,6 +1542,58 @@ mod tests {
     }
 
     #[test]
+    fn migration_turns_pkce_on_for_existing_flowaccount_clients_only() {
+        let mut conn = Sqlite::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        let mut fa = client("fa");
+        fa.id = "id-fa".into();
+        fa.provider = Provider::FlowAccount;
+        fa.options.pkce = false;
+        let fedex = client("ship");
+        for c in [&fa, &fedex] {
+            conn.execute(
+                "INSERT INTO clients (id, name, provider, data, created_at) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![c.id, c.name, c.provider.as_str(), json(c).unwrap()],
+            )
+            .unwrap();
+        }
+        let db = Db::init(conn, None, false).unwrap();
+        let migrated = db.client("fa").unwrap();
+        assert!(
+            migrated.options.pkce,
+            "existing FlowAccount client: PKCE on"
+        );
+        assert_eq!(migrated.endpoints, fa.endpoints, "nothing else changed");
+        assert!(!db.client("ship").unwrap().options.pkce, "FedEx untouched");
+    }
+
+    #[test]
+    fn pending_outcome_is_recorded_once_used() {
+        let db = Db::open_in_memory().unwrap();
+        let now = Utc::now();
+        db.insert_pending(&PendingRecord {
+            state_hash: "h".into(),
+            client_id: "c".into(),
+            redirect_uri: "x:/y".into(),
+            pkce: true,
+            reconnect_connection_id: None,
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(10),
+            consumed_at: None,
+        })
+        .unwrap();
+        assert_eq!(db.pending_outcome("h").unwrap(), None);
+        assert!(db.consume_pending("h", now).unwrap());
+        assert_eq!(db.pending_outcome("h").unwrap().as_deref(), Some("used"));
+        db.set_pending_outcome("h", "invalid_grant").unwrap();
+        assert_eq!(
+            db.pending_outcome("h").unwrap().as_deref(),
+            Some("invalid_grant")
+        );
+        assert_eq!(db.pending_outcome("unknown").unwrap(), None);
+    }
+
+    #[test]
     fn history_survives_connection_delete() {
         let db = Db::open_in_memory().unwrap();
         db.insert_client(&client("a")).unwrap();
@@ -1038,5 +1605,172 @@ mod tests {
         db.add_history(Some("c1"), Some("id-a"), &e).unwrap();
         db.delete_connection("c1").unwrap();
         assert_eq!(db.history(Some("c1"), 10).unwrap(), vec![e]);
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    //! The database file on disk: a commit into a file that is no longer there is an
+    //! error, and SQLite's errors name the file.
+    use super::*;
+
+    fn entry() -> HistoryEntry {
+        HistoryEntry::new(Utc::now(), "refresh", "ok", None)
+    }
+
+    #[test]
+    fn a_commit_after_the_data_dir_was_deleted_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("authdeck.sqlite3");
+        let db = Db::open(&path).unwrap();
+        db.add_history(None, None, &entry()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = db.add_history(None, None, &entry()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Storage);
+        assert!(
+            err.message.contains("was deleted")
+                && err.message.contains(&path.display().to_string()),
+            "{err:?}"
+        );
+        assert!(
+            err.message.contains("backup"),
+            "says how to recover: {err:?}"
+        );
+    }
+
+    #[test]
+    fn a_commit_into_a_replaced_or_emptied_file_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        let db = Db::open(&path).unwrap();
+        db.verify_file().unwrap();
+        // Emptied in place (same inode).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let err = db.verify_file().unwrap_err();
+        assert!(err.message.contains("was emptied"), "{err:?}");
+        drop(db);
+
+        let db = Db::open(&tmp.path().join("other.sqlite3")).unwrap();
+        std::fs::rename(tmp.path().join("other.sqlite3"), tmp.path().join("moved")).unwrap();
+        std::fs::write(tmp.path().join("other.sqlite3"), b"not this one").unwrap();
+        let err = db.add_history(None, None, &entry()).unwrap_err();
+        assert!(err.message.contains("was replaced"), "{err:?}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_in_the_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let err = Db::open(&path).err().unwrap();
+        assert_eq!(err.code, ErrorCode::Storage);
+        assert!(
+            err.message.contains(&path.display().to_string()) && err.message.contains("damaged"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn history_details_are_capped() {
+        let db = Db::open_in_memory().unwrap();
+        let mut e = entry();
+        e.detail = Some("é".repeat(70_000));
+        db.add_history(None, None, &e).unwrap();
+        let stored = db.history(None, 1).unwrap().remove(0).detail.unwrap();
+        assert_eq!(stored.chars().count(), MAX_HISTORY_DETAIL + 1);
+        assert!(stored.ends_with('…'));
+    }
+
+    #[test]
+    fn opening_a_store_again_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        drop(Db::open(&path).unwrap());
+        let before = std::fs::read(&path).unwrap();
+        let db = Db::open(&path).unwrap();
+        db.connections().unwrap();
+        drop(db);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(
+            !tmp.path().join("authdeck.sqlite3-wal").exists()
+                || std::fs::metadata(tmp.path().join("authdeck.sqlite3-wal"))
+                    .unwrap()
+                    .len()
+                    == 0,
+            "nothing was written to the WAL either"
+        );
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod full_disk_tests {
+    //! On a small tmpfs, filled up: reads work, writes say the disk is full, and the same
+    //! handle writes again once space is freed (the app runs for days).
+    use super::*;
+    use std::process::Command;
+
+    struct SmallDisk(PathBuf);
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+
+    fn fill(dir: &Path) -> PathBuf {
+        use std::io::Write;
+        let file = dir.join("filler");
+        let mut f = std::fs::File::create(&file).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        file
+    }
+
+    #[test]
+    fn a_full_disk_reads_refuses_writes_in_plain_words_and_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mnt = tmp.path().join("disk");
+        std::fs::create_dir(&mnt).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(&mnt)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "this test fills a small tmpfs and needs to mount one (root, or a container allowed to mount): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _disk = SmallDisk(mnt.clone());
+        let path = mnt.join("authdeck.sqlite3");
+        let entry = HistoryEntry::new(Utc::now(), "connect", "ok", None);
+        {
+            let db = Db::open(&path).unwrap();
+            db.add_history(None, None, &entry).unwrap();
+        }
+        let filler = fill(&mnt);
+
+        let db = Db::open(&path).unwrap();
+        assert!(db.read_only_reason().is_some(), "opened read-only");
+        assert_eq!(db.history(None, 10).unwrap().len(), 1, "reads work");
+        let err = db.add_history(None, None, &entry).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Storage);
+        assert!(
+            err.message.starts_with("The disk is full: ")
+                && err.message.contains(&path.display().to_string()),
+            "{err:?}"
+        );
+
+        std::fs::remove_file(filler).unwrap();
+        db.add_history(None, None, &entry).unwrap();
+        assert!(db.read_only_reason().is_none(), "writable again");
+        assert_eq!(db.history(None, 10).unwrap().len(), 2);
     }
 }

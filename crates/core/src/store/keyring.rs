@@ -157,6 +157,10 @@ impl SecretStore for KeyringStore {
     /// of a locked collection answers "no entry" without unlocking (measured with
     /// gnome-keyring 42.1), so only a write tells "usable" from "locked". On a desktop
     /// this is also what makes the unlock prompt appear.
+    fn list_keys(&self) -> Result<Vec<String>> {
+        self.search_keys()
+    }
+
     fn check(&self) -> Result<()> {
         self.call("check", PROBE_KEY, |service, key| {
             let entry = Self::entry("check", service, key)?;
@@ -169,6 +173,36 @@ impl SecretStore for KeyringStore {
             }
         })
     }
+}
+
+impl KeyringStore {
+    /// Every key (the `username` attribute) of this store's service, through the Secret
+    /// Service's search.
+    fn search_keys(&self) -> Result<Vec<String>> {
+        self.call("list", "*", |service, _| {
+            if let Err(e) = keyring::Entry::store_status() {
+                return Err(map_error("list", "*", clone_store_error(e)));
+            }
+            let spec = HashMap::from([("service", service)]);
+            let entries =
+                keyring_core::Entry::search(&spec).map_err(|e| map_error("list", "*", e))?;
+            let mut keys: Vec<String> = entries
+                .iter()
+                .filter_map(|entry| match entry.get_specifiers() {
+                    Some((found, user)) if found == service => Some(user),
+                    _ => None,
+                })
+                .collect();
+            keys.sort();
+            keys.dedup();
+            Ok(keys)
+        })
+    }
+}
+
+/// `keyring::Error` is not `Clone`; the store's creation error is kept as a static.
+fn clone_store_error(e: &keyring::Error) -> keyring::Error {
+    keyring::Error::PlatformFailure(e.to_string().into())
 }
 
 /// Turns a `keyring` error (not `NoEntry`, which callers handle) into ours. The detail
@@ -446,6 +480,11 @@ impl SecretStore for MemoryStore {
         self.available()?;
         lock(&self.entries).remove(key);
         Ok(())
+    }
+
+    fn list_keys(&self) -> Result<Vec<String>> {
+        self.available()?;
+        Ok(self.keys())
     }
 
     fn check(&self) -> Result<()> {

@@ -24,4 +24,10 @@ pub trait SecretStore: Send + Sync + 'static {
     fn delete(&self, key: &str) -> Result<()>;
     /// Cheap availability probe: `Err(keyring_unavailable)` when the store cannot be used.
     fn check(&self) -> Result<()>;
+    /// Every key of this store (only to clean up after a lost data directory).
+    fn list_keys(&self) -> Result<Vec<String>> {
+        Err(crate::error::Error::internal(
+            "This secret store cannot list its entries.",
+        ))
+    }
 }

@@ -75,42 +75,110 @@ impl Paths {
         self.data_dir.join(DATABASE_FILE)
     }
 
-    /// Create the data directory (and its parents) if missing. The directory itself is
-    /// made private to the user (0700 on Unix), also when it existed with looser
-    /// permissions; parents get the usual defaults.
+    /// Create the data directory (and its parents) if missing; a directory created here
+    /// is private to the user (0700 on Unix), parents get the usual defaults.
+    ///
+    /// An existing directory is used as it is, never re-moded: it is refused (with
+    /// `storage`, naming it) when it is not a directory, not owned by the user, or
+    /// writable by the group or others, since whoever can write to it can replace the
+    /// database.
     pub fn ensure(&self) -> Result<()> {
+        let dir = &self.data_dir;
         let fail = |what: &str, e: std::io::Error| {
             Error::new(
                 ErrorCode::Storage,
                 format!(
-                    "Could not {what} the data directory {}. Check its permissions, or choose another with --data-dir.",
-                    self.data_dir.display()
+                    "Could not {what} the data directory {}: {}. Check its permissions, or choose another with --data-dir.",
+                    dir.display(),
+                    io_cause(&e)
                 ),
             )
             .with_detail(e.to_string())
         };
-        if let Some(parent) = self.data_dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| fail("create", e))?;
-        }
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        match builder.create(&self.data_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.data_dir.is_dir() => {}
-            Err(e) => return Err(fail("create", e)),
+        let existing = match std::fs::metadata(dir) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail("read", e)),
+        };
+        let meta = match existing {
+            Some(meta) => meta,
+            None => {
+                if let Some(parent) = dir.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| fail("create", e))?;
+                }
+                let mut builder = std::fs::DirBuilder::new();
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                match builder.create(dir) {
+                    Ok(()) => {
+                        // `mode` above is filtered by the umask: ours, so set it exactly.
+                        #[cfg(unix)]
+                        {
+                            use std::os::unix::fs::PermissionsExt;
+                            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                                .map_err(|e| fail("restrict access to", e))?;
+                        }
+                        return Ok(());
+                    }
+                    // Created by another process meanwhile: check it like any existing one.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        std::fs::metadata(dir).map_err(|e| fail("read", e))?
+                    }
+                    Err(e) => return Err(fail("create", e)),
+                }
+            }
+        };
+        self.check_existing(&meta)
+    }
+
+    /// Whether an existing data directory may be used (see [`Self::ensure`]).
+    fn check_existing(&self, meta: &std::fs::Metadata) -> Result<()> {
+        let refuse = |why: String| {
+            Err(Error::new(
+                ErrorCode::Storage,
+                format!(
+                    "Refusing to use {} as the data directory: {why}. Choose another with --data-dir (Authdeck creates it, private to you).",
+                    self.data_dir.display()
+                ),
+            ))
+        };
+        if !meta.is_dir() {
+            return refuse("it is not a directory".into());
         }
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(&self.data_dir).map_err(|e| fail("read", e))?;
-            // `mode` above is filtered by the umask; and an old directory may be looser.
-            if meta.permissions().mode() & 0o777 != 0o700 {
-                std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))
-                    .map_err(|e| fail("restrict access to", e))?;
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() != me {
+                return refuse(format!(
+                    "it belongs to another user (uid {}, you are {me})",
+                    meta.uid()
+                ));
+            }
+            let mode = meta.mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return refuse(format!(
+                    "others can write to it (mode {mode:04o}); make it private with `chmod 700` if it is yours"
+                ));
             }
         }
         Ok(())
+    }
+}
+
+/// An I/O failure in plain words.
+pub(crate) fn io_cause(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => "permission denied",
+        K::StorageFull => "the disk is full",
+        K::ReadOnlyFilesystem => "the file system is read-only",
+        K::NotFound => "it does not exist",
+        K::NotADirectory => "a part of the path is not a directory",
+        K::AlreadyExists => "something else is in the way",
+        K::QuotaExceeded => "the disk quota is exceeded",
+        _ => "an input/output error",
     }
 }
 
@@ -267,9 +335,14 @@ mod tests {
     }
 
     #[cfg(unix)]
-    #[test]
-    fn ensure_creates_a_private_dir_and_tightens_an_old_one() {
+    fn mode(p: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ensure_creates_a_private_dir_whatever_the_umask() {
         let tmp = tempfile::tempdir().unwrap();
         let paths = Paths {
             data_dir: tmp.path().join("nested/authdeck"),
@@ -277,12 +350,92 @@ mod tests {
         };
         paths.ensure().unwrap();
         paths.ensure().unwrap(); // idempotent
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&paths.data_dir), 0o700);
+    }
 
-        std::fs::set_permissions(&paths.data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    #[cfg(unix)]
+    #[test]
+    fn ensure_never_changes_the_mode_of_an_existing_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mine");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let paths = Paths {
+            data_dir: dir.clone(),
+            keyring_service: "x".into(),
+        };
         paths.ensure().unwrap();
-        assert_eq!(mode(&paths.data_dir), 0o700);
+        assert_eq!(mode(&dir), 0o755, "an existing directory keeps its mode");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ensure_refuses_a_dir_others_can_write_to_and_leaves_it_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        for loose in [0o777, 0o1777, 0o770, 0o702] {
+            let dir = tmp.path().join(format!("loose-{loose:o}"));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(loose)).unwrap();
+            let paths = Paths {
+                data_dir: dir.clone(),
+                keyring_service: "x".into(),
+            };
+            let err = paths.ensure().unwrap_err();
+            assert_eq!(err.code, ErrorCode::Storage);
+            assert!(
+                err.message.contains(&dir.display().to_string())
+                    && err.message.contains("others can write"),
+                "{err:?}"
+            );
+            assert_eq!(mode(&dir), loose, "the refused directory was not touched");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn ensure_never_touches_system_directories() {
+        // Owned by root: refused for anyone else; as root they are not "others-writable"
+        // and are used as they are. Either way their mode stays.
+        for dir in ["/proc", "/sys/kernel"] {
+            let before = mode(Path::new(dir));
+            let paths = Paths {
+                data_dir: dir.into(),
+                keyring_service: "x".into(),
+            };
+            let _ = paths.ensure();
+            assert_eq!(mode(Path::new(dir)), before, "{dir} keeps its mode");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ensure_refuses_a_dir_of_another_user() {
+        use std::os::unix::fs::MetadataExt;
+        // A directory that exists on every Linux and is not ours unless we are root.
+        let me = unsafe { libc::geteuid() };
+        let root_dir = Path::new("/");
+        if std::fs::metadata(root_dir).unwrap().uid() == me {
+            // Running as root: make a directory owned by someone else.
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("theirs");
+            std::fs::create_dir(&dir).unwrap();
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+            let paths = Paths {
+                data_dir: dir.clone(),
+                keyring_service: "x".into(),
+            };
+            let err = paths.ensure().unwrap_err();
+            assert!(err.message.contains("another user"), "{err:?}");
+        } else {
+            let paths = Paths {
+                data_dir: root_dir.into(),
+                keyring_service: "x".into(),
+            };
+            let err = paths.ensure().unwrap_err();
+            assert!(err.message.contains("another user"), "{err:?}");
+        }
     }
 
     #[test]

@@ -356,3 +356,278 @@ impl Vault {
         .await
     }
 }
+
+// ---- which store the keyring belongs to -------------------------------------------------
+//
+// The keyring outlives the data directory: delete the directory (or empty its database)
+// and the next start would find an empty database, create a fresh store, and the
+// connections whose tokens are still in the keyring would be silently gone. So each store
+// has an id, kept in SQLite and in the keyring entry `store/<hash of the database
+// path>/id`. A new or empty database while the keyring holds an id for this path means
+// the store was lost: Authdeck stops and says how to recover, instead of starting over.
+//
+// The keyring is consulted only until the store is registered (once per store); after
+// that, opening costs one SQLite read.
+
+/// The keyring key holding the id of the store whose database is at `db_path`.
+pub fn store_key(db_path: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(db_path.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("store/{hex}/id")
+}
+
+fn lost_store(path: &std::path::Path) -> Error {
+    let dir = path
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    Error::new(
+        ErrorCode::Storage,
+        format!(
+            "The data directory {dir} has lost its database: {} is new or empty, but the system keyring still holds the secrets of the Authdeck store that was there (the directory was deleted, or the file emptied or replaced). Nothing was changed. {}",
+            path.display(),
+            super::db::RECOVER
+        ),
+    )
+    .with_detail(format!("{LOST_MARK}: keyring entry {}", store_key(path)))
+}
+
+/// In the detail of the error of a lost store (how [`reset_lost_store`] knows it).
+const LOST_MARK: &str = "store lost";
+
+/// Stop if the database at `db`'s path is not the store the keyring belongs to (see
+/// above); register the store with the keyring if that has not happened yet. Blocking
+/// (keyring calls): call it where blocking is fine, right after [`super::db::Db::open`].
+///
+/// A keyring that cannot be reached, or a database that cannot be written (a full disk),
+/// only postpones the registration: reading commands keep working.
+pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> {
+    let Some(path) = db.path() else {
+        return Ok(());
+    };
+    let key = store_key(path);
+    let postpone = |e: Error| {
+        tracing::warn!(code = %e.code, "store not registered with the keyring yet");
+        Ok(())
+    };
+    let recorded = db.store_identity()?;
+    if let Some((_, true)) = recorded {
+        return Ok(()); // registered: the one SQLite read of the fast path
+    }
+    let known = match secrets.get(&key) {
+        Ok(known) => known,
+        Err(e) => return postpone(e),
+    };
+    let id = match (recorded, known) {
+        // Recorded, then interrupted before the keyring was told.
+        (Some((id, false)), None) => id,
+        // Another process registering the same new store at the same moment won (a
+        // lost store has no id recorded: it never gets here).
+        (Some((_, false)), Some(theirs)) => {
+            return db
+                .set_store_identity(theirs.expose(), true)
+                .or_else(postpone);
+        }
+        (None, Some(theirs)) => {
+            if db.is_empty_store()? {
+                return Err(lost_store(path));
+            }
+            // A store from before store ids (e.g. a backup restored): it is that store.
+            return db
+                .set_store_identity(theirs.expose(), true)
+                .or_else(postpone);
+        }
+        (None, None) => {
+            let id = uuid::Uuid::new_v4().to_string();
+            if let Err(e) = db.set_store_identity(&id, false) {
+                return postpone(e);
+            }
+            id
+        }
+        (Some((_, true)), _) => return Ok(()),
+    };
+    if let Err(e) = secrets.set(&key, &Secret::new(id.clone())) {
+        return postpone(e);
+    }
+    db.set_store_identity(&id, true).or_else(postpone)
+}
+
+/// What [`reset_lost_store`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetReport {
+    /// Keyring entries of the lost store that were deleted.
+    pub deleted: usize,
+    /// Entries left alone because other data directories share the keyring service.
+    pub kept: usize,
+}
+
+/// Start over after a lost data directory (the error of [`check_store`]): delete the
+/// secrets the lost store left in the keyring and register the new, empty store.
+/// Refused (`invalid_input`) when the store is not lost: it never deletes a working
+/// store's secrets. With `dry_run`, only counts what would be deleted.
+///
+/// If other data directories share this keyring service (their store ids are there too),
+/// their entries cannot be told from the lost store's: only this path's id is deleted.
+pub fn reset_lost_store(
+    db: &super::db::Db,
+    secrets: &dyn SecretStore,
+    dry_run: bool,
+) -> Result<ResetReport> {
+    let not_lost = || {
+        Error::invalid_input(format!(
+            "Nothing to reset: {} is this data directory's working store (or a new one). To remove connections, log out or disconnect them; to remove clients, `authdeckctl client remove`.",
+            db.path().map(|p| p.display().to_string()).unwrap_or_default()
+        ))
+    };
+    let Some(path) = db.path() else {
+        return Err(not_lost());
+    };
+    match check_store(db, secrets) {
+        Err(e)
+            if e.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with(LOST_MARK)) => {}
+        Err(e) => return Err(e),
+        Ok(()) => return Err(not_lost()),
+    }
+    let own = store_key(path);
+    let keys = secrets.list_keys()?;
+    let shared = keys
+        .iter()
+        .any(|k| k != &own && k.starts_with("store/") && k.ends_with("/id"));
+    let doomed: Vec<&String> = if shared {
+        keys.iter().filter(|k| **k == own).collect()
+    } else {
+        keys.iter().collect()
+    };
+    let report = ResetReport {
+        deleted: doomed.len(),
+        kept: keys.len() - doomed.len(),
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    // The store id last: interrupted, the reset can be run again.
+    for key in doomed.iter().filter(|k| ***k != own) {
+        secrets.delete(key)?;
+    }
+    secrets.delete(&own)?;
+    db.set_store_identity(&uuid::Uuid::new_v4().to_string(), false)?;
+    check_store(db, secrets)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+    use crate::store::db::Db;
+    use crate::store::keyring::MemoryStore;
+
+    fn open(path: &std::path::Path, secrets: &MemoryStore) -> Result<Db> {
+        let db = Db::open(path)?;
+        check_store(&db, secrets)?;
+        Ok(db)
+    }
+
+    #[test]
+    fn a_new_store_registers_once_and_a_lost_one_stops_until_reset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("authdeck.sqlite3");
+        let secrets = MemoryStore::new();
+        drop(open(&path, &secrets).unwrap());
+        assert_eq!(secrets.keys(), [store_key(&path)]);
+        // Registered: opening again needs no keyring at all.
+        secrets.set_unavailable(true);
+        drop(open(&path, &secrets).unwrap());
+        secrets.set_unavailable(false);
+        secrets.set("client/c1/secret", &Secret::new("s")).unwrap();
+
+        // The data dir goes; the keyring stays.
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        for _ in 0..2 {
+            let err = open(&path, &secrets).err().unwrap();
+            assert_eq!(err.code, ErrorCode::Storage);
+            assert!(err.message.contains("has lost its database"), "{err:?}");
+            assert!(err.message.contains("authdeckctl reset"), "{err:?}");
+        }
+        let db = Db::open(&path).unwrap();
+        let counted = reset_lost_store(&db, &secrets, true).unwrap();
+        assert_eq!(
+            counted,
+            ResetReport {
+                deleted: 2,
+                kept: 0
+            }
+        );
+        assert_eq!(secrets.keys().len(), 2, "a dry run deletes nothing");
+        reset_lost_store(&db, &secrets, false).unwrap();
+        assert_eq!(
+            secrets.keys(),
+            [store_key(&path)],
+            "only the new store's id is left"
+        );
+        drop(db);
+        drop(open(&path, &secrets).unwrap());
+        let err = reset_lost_store(&Db::open(&path).unwrap(), &secrets, false).unwrap_err();
+        assert_eq!(
+            err.code,
+            ErrorCode::InvalidInput,
+            "a working store is never reset"
+        );
+    }
+
+    #[test]
+    fn two_processes_registering_one_new_store_agree_on_its_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        let secrets = MemoryStore::new();
+        let db = Db::open(&path).unwrap();
+        // This process recorded its id; the other one told the keyring first.
+        db.set_store_identity("mine", false).unwrap();
+        secrets
+            .set(&store_key(&path), &Secret::new("theirs"))
+            .unwrap();
+        check_store(&db, &secrets).unwrap();
+        assert_eq!(
+            db.store_identity().unwrap(),
+            Some(("theirs".to_string(), true))
+        );
+    }
+
+    #[test]
+    fn an_emptied_database_is_a_lost_store_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        let secrets = MemoryStore::new();
+        drop(open(&path, &secrets).unwrap());
+        std::fs::write(&path, b"").unwrap();
+        let err = open(&path, &secrets).err().unwrap();
+        assert!(err.message.contains("has lost its database"), "{err:?}");
+    }
+
+    #[test]
+    fn a_shared_keyring_service_keeps_the_other_stores_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a.sqlite3"), tmp.path().join("b.sqlite3"));
+        let secrets = MemoryStore::new();
+        drop(open(&a, &secrets).unwrap());
+        drop(open(&b, &secrets).unwrap());
+        secrets.set("client/x/secret", &Secret::new("s")).unwrap();
+        std::fs::remove_file(&a).unwrap();
+        let db = Db::open(&a).unwrap();
+        let report = reset_lost_store(&db, &secrets, false).unwrap();
+        assert_eq!(
+            report,
+            ResetReport {
+                deleted: 1,
+                kept: 2
+            }
+        );
+        assert!(secrets.keys().contains(&"client/x/secret".to_string()));
+        assert!(secrets.keys().contains(&store_key(&b)));
+    }
+}

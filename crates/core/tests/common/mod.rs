@@ -40,12 +40,23 @@ impl Fixture {
         .await
     }
 
-    pub async fn with_options(mut options: ManagerOptions) -> Self {
+    pub async fn with_options(options: ManagerOptions) -> Self {
+        Self::with_emulator_and_options(EmulatorConfig::demo(), options).await
+    }
+
+    /// An emulator with other users, businesses or clients than the demo ones.
+    pub async fn with_emulator(config: EmulatorConfig) -> Self {
+        Self::with_emulator_and_options(config, ManagerOptions::default()).await
+    }
+
+    pub async fn with_emulator_and_options(
+        config: EmulatorConfig,
+        mut options: ManagerOptions,
+    ) -> Self {
         require_keyring();
-        let emulator =
-            authdeck_emulator::start(EmulatorConfig::demo(), "127.0.0.1:0".parse().unwrap())
-                .await
-                .expect("emulator starts");
+        let emulator = authdeck_emulator::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("emulator starts");
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("authdeck.sqlite3")).unwrap();
         options.lock_dir = Some(dir.path().join("locks"));

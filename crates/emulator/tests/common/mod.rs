@@ -40,6 +40,23 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
         .expect("client")
 }
 
+/// A client that sends this emulator's admin token (`Authorization: Bearer …`), for
+/// `/admin/*`.
+pub fn admin_client(emulator: &RunningEmulator) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", emulator.admin_token()))
+            .expect("header");
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 /// An authorize URL with the given parameters (each `Some` one is sent).
 pub fn authorize_url(emulator: &RunningEmulator, params: &[(&str, Option<&str>)]) -> String {
     let mut url = url::Url::parse(&emulator.flowaccount_authorize_url()).expect("url");
