@@ -20,6 +20,7 @@ fn authdeck_commands() -> &'static [&'static str] {
         "add_client",
         "remove_client",
         "connect_flowaccount",
+        "cancel_flowaccount",
         "open_authorize_url",
         "complete_callback",
         "connect_fedex",

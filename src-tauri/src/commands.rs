@@ -11,7 +11,6 @@ use authdeck_core::model::{
 use authdeck_core::{Error, ErrorCode, Secret};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager as _, Runtime, State};
-use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
 use crate::changes::Changes;
@@ -170,20 +169,64 @@ pub async fn remove_client(state: State<'_, AppState>, name: String) -> CmdResul
 }
 
 /// Start a FlowAccount authorization and open it in the system browser (never an
-/// embedded web view: RFC 8252 §8.12).
+/// embedded web view: RFC 8252 §8.12). A client with a loopback redirect URI gets its
+/// listener first (see `authdeck_core::loopback`); the redirect that reaches it is
+/// reported like a deep link (a `redirect_finished` change).
 #[tauri::command]
-pub async fn connect_flowaccount(
-    app: AppHandle,
+pub async fn connect_flowaccount<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     client: String,
 ) -> CmdResult<PendingAuthorization> {
-    let pending = state.manager().begin_flowaccount(&client).await?;
+    let notify = app.clone();
+    let pending = state
+        .loopback()
+        .begin(state.manager(), &client, move |result| {
+            loopback_finished(&notify, result)
+        })
+        .await?;
     remember_started(&app, &pending);
     // No browser is not fatal: the window shows the address to open by hand.
     if let Err(e) = open_in_browser(&app, &pending.authorize_url) {
         tracing::warn!(code = %e.code, "the system browser could not be opened");
     }
     Ok(pending)
+}
+
+/// Give up a started authorization (the window's Cancel): its loopback listener stops
+/// and its redirect, should it still come, is rejected. `false` if it had ended already.
+#[tauri::command]
+pub async fn cancel_flowaccount(state: State<'_, AppState>, id: String) -> CmdResult<bool> {
+    state.loopback().cancel(state.manager(), &id).await
+}
+
+/// A loopback redirect completed (or failed) an authorization: tell the window, as for
+/// a deep link, and bring it forward when a connection was made.
+fn loopback_finished<R: Runtime>(app: &AppHandle<R>, result: authdeck_core::Result<Connection>) {
+    let connected = result.is_ok();
+    let result = match result {
+        Ok(connection) => CallbackResult {
+            ok: true,
+            connection: Some(ConnectionSummary::from(&connection)),
+            error: None,
+        },
+        Err(error) => CallbackResult {
+            ok: false,
+            connection: None,
+            error: Some(error),
+        },
+    };
+    app.state::<AppState>()
+        .changes()
+        .push(crate::changes::ChangeEvent::RedirectFinished {
+            result: Box::new(result),
+        });
+    if connected {
+        if let Some(window) = app.get_webview_window("main") {
+            let _ = window.unminimize();
+            let _ = window.set_focus();
+        }
+    }
 }
 
 /// Open the authorize page of a pending authorization again (the user closed the tab).
@@ -262,12 +305,16 @@ fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> CmdResult {
             "Only http(s) addresses are opened in the browser.",
         ));
     }
+    // A managed opener (tests record URLs); else the opener plugin. Without either
+    // (the IPC tests' mock app) nothing is opened.
     let opened = match app.try_state::<UrlOpener>() {
         Some(opener) => (opener.0)(url),
-        None => app
-            .opener()
-            .open_url(url, None::<&str>)
-            .map_err(|e| e.to_string()),
+        None => match app.try_state::<tauri_plugin_opener::Opener<R>>() {
+            Some(opener) => opener
+                .open_url(url, None::<&str>)
+                .map_err(|e| e.to_string()),
+            None => Err("no system browser opener in this app".to_owned()),
+        },
     };
     opened.map_err(|e| {
         Error::new(

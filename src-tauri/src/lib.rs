@@ -42,6 +42,7 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
             commands::add_client,
             commands::remove_client,
             commands::connect_flowaccount,
+            commands::cancel_flowaccount,
             commands::open_authorize_url,
             commands::complete_callback,
             commands::connect_fedex,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use authdeck_core::authorize::{APP_REDIRECT_URI, APP_SCHEME};
+use authdeck_core::loopback::LoopbackFlows;
 use authdeck_core::manager::{Manager, ManagerOptions};
 use authdeck_core::sandbox::{demo_clients, SandboxEndpoints};
 use authdeck_core::store::db::Db;
@@ -29,6 +30,8 @@ pub struct AppState {
     sandbox: Mutex<Option<(RunningEmulator, SandboxInfo)>>,
     /// What the window hears about changes (see `changes`).
     changes: ChangeFeed,
+    /// Listeners for loopback redirects of authorizations started here.
+    loopback: LoopbackFlows,
 }
 
 impl AppState {
@@ -51,11 +54,16 @@ impl AppState {
             deep_link_problem: std::sync::Mutex::new(problem),
             sandbox: Mutex::new(None),
             changes: ChangeFeed::default(),
+            loopback: LoopbackFlows::default(),
         })
     }
 
     pub fn manager(&self) -> &Manager {
         &self.manager
+    }
+
+    pub fn loopback(&self) -> &LoopbackFlows {
+        &self.loopback
     }
 
     pub fn report_deep_link_problem(&self, problem: String) {

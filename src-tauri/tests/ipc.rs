@@ -46,6 +46,8 @@ fn app() -> App {
             commands::add_client,
             commands::remove_client,
             commands::complete_callback,
+            commands::connect_flowaccount,
+            commands::cancel_flowaccount,
             commands::connect_fedex,
             commands::connect_iot,
             commands::refresh,
@@ -510,6 +512,133 @@ fn the_window_follows_the_changes_after_its_snapshot() {
     assert_eq!(changes["events"][0]["kind"], "clients_changed", "{changes}");
     let fresh = invoke(&app, "snapshot", json!({})).unwrap();
     assert_eq!(fresh["version"], changes["version"]);
+}
+
+/// The app completes a loopback redirect by itself: `connect_flowaccount` starts a
+/// listener (no browser in the mock app), the redirect that reaches it connects the
+/// business and is reported like a deep link; Cancel stops the listener.
+#[test]
+fn the_app_completes_a_loopback_redirect_and_cancel_stops_its_listener() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    emulator
+        .control()
+        .register_flowaccount_client(authdeck_emulator::FaClient {
+            client_id: "demo-flowaccount".into(),
+            client_secret: "demo-flowaccount-secret".into(),
+            redirect_uris: vec![redirect_uri.clone()],
+        });
+    let client = invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "fa-loop", "provider": "flowaccount", "environment": null,
+            "client_id": "demo-flowaccount", "client_secret": "demo-flowaccount-secret",
+            "authorize_url": emulator.flowaccount_authorize_url(),
+            "token_url": emulator.flowaccount_token_url(), "auth_url": null,
+            "redirect_uri": redirect_uri, "pkce": true, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    assert_eq!(client["options"]["pkce"], true);
+    let seen = invoke(&app, "snapshot", json!({})).unwrap()["version"]
+        .as_u64()
+        .unwrap();
+
+    let pending = invoke(&app, "connect_flowaccount", json!({"client": "fa-loop"})).unwrap();
+    assert_eq!(pending["redirect_uri"], redirect_uri.as_str());
+    let authorize_url = pending["authorize_url"].as_str().unwrap().to_owned();
+    // What the browser does with a redirect: one GET, status and body.
+    let get = |url: String| {
+        use std::io::{Read, Write};
+        let url = url::Url::parse(&url).unwrap();
+        let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+        let mut s = std::net::TcpStream::connect(&host).expect("the app's listener answers");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let target = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+        write!(
+            s,
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let status: u16 = answer[9..12].parse().unwrap();
+        (status, answer)
+    };
+    // A forged redirect first: answered 400, ignored.
+    let (status, _) = get(format!("{redirect_uri}?code=x&state=forged"));
+    assert_eq!(status, 400);
+    let redirect = rt
+        .block_on(authdeck_emulator::approve(
+            &authorize_url,
+            "demo@example.com",
+            "demo",
+            "FA-100001",
+        ))
+        .unwrap();
+    let (status, page) = get(redirect);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("FA-100001"), "{page}");
+
+    // The window hears of it as a finished redirect.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let finished = loop {
+        let changes = invoke(&app, "changes", json!({"after": seen})).unwrap();
+        let found = changes["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "redirect_finished")
+            .cloned();
+        if let Some(event) = found {
+            break event;
+        }
+        assert!(std::time::Instant::now() < deadline, "no redirect_finished");
+    };
+    assert_eq!(finished["result"]["ok"], true, "{finished}");
+    assert_eq!(
+        finished["result"]["connection"]["support_code"],
+        "FA-100001"
+    );
+    let rows = invoke(&app, "snapshot", json!({})).unwrap()["connections"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+
+    // Connect again, then Cancel: the port closes, the redirect is refused.
+    let pending = invoke(&app, "connect_flowaccount", json!({"client": "fa-loop"})).unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert_eq!(
+        invoke(&app, "cancel_flowaccount", json!({"id": pending["id"]})).unwrap(),
+        json!(true)
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the listener stopped"
+    );
+    let redirect = rt
+        .block_on(authdeck_emulator::approve(
+            pending["authorize_url"].as_str().unwrap(),
+            "demo@example.com",
+            "demo",
+            "FA-100002",
+        ))
+        .unwrap();
+    let err = invoke(&app, "complete_callback", json!({"url": redirect})).unwrap_err();
+    assert_eq!(err["code"], "invalid_callback");
+    rt.block_on(emulator.shutdown());
 }
 
 fn bindings_dir() -> PathBuf {

@@ -78,6 +78,8 @@ export const api = {
   /** `client`: the client's id or name. The shell has already opened the browser. */
   connectFlowaccount: (client: string) =>
     call<PendingAuthorization>('connect_flowaccount', { client }),
+  /** Give up a started authorization (its loopback listener stops); `false` if it had ended. */
+  cancelFlowaccount: (id: string) => call<boolean>('cancel_flowaccount', { id }),
   /** Open the authorize page of pending authorization `id` (this window's) again. */
   openAuthorizeUrl: (id: string) => call<null>('open_authorize_url', { id }),
   completeCallback: (url: string) => call<Connection>('complete_callback', { url }),

@@ -22,7 +22,7 @@ const CLIENTS = [
   client({ id: 'client-iot', name: 'Plant IoT', provider: 'iot', client_id: 'iot-app' }),
 ];
 const PENDING = {
-  id: 'pending-1',
+  id: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   authorize_url: 'https://sandbox-auth.flowaccount.com/connect/authorize?client_id=fa-app-id&state=s3cr3t',
   redirect_uri: 'io.authdeck.app://callback',
   expires_at: iso(Date.now() + 600_000),
@@ -101,14 +101,16 @@ describe('FlowAccount', () => {
     expect($(`[data-connection-id="n2"]`).classList.contains('flash')).toBe(true);
   });
 
-  it('cancel leaves the waiting state', async () => {
-    await start({ connect_flowaccount: () => PENDING });
+  it('cancel leaves the waiting state and cancels the authorization in the core', async () => {
+    const b = await start({ connect_flowaccount: () => PENDING, cancel_flowaccount: () => true });
     await openTab('flowaccount');
     $<HTMLButtonElement>(tid('fa-start')).click();
     await settle();
     $<HTMLButtonElement>(tid('fa-cancel')).click();
     expect($(tid('fa-waiting')).hidden).toBe(true);
     expect($(tid('fa-start')).hidden).toBe(false);
+    await settle();
+    expect(b.callsTo('cancel_flowaccount')).toEqual([{ cmd: 'cancel_flowaccount', args: { id: PENDING.id } }]);
   });
 
   it('start failures are shown with the next step', async () => {
@@ -220,13 +222,27 @@ describe('clients and sandbox', () => {
     $<HTMLButtonElement>(tid('client-submit')).click();
     expect($<HTMLInputElement>(tid('client-secret')).value).toBe('');
     await settle();
+    expect($<HTMLInputElement>(tid('client-pkce')).checked).toBe(true);
     expect(b.callsTo('add_client')[0]!.args).toEqual({
       input: {
         name: 'Office FA 2', provider: 'flowaccount', environment: 'sandbox', client_id: 'fa-id-2',
         client_secret: 'fa-s3cret', authorize_url: null, token_url: null, auth_url: null,
-        redirect_uri: null, pkce: false, iot_basic_auth: 'raw', iot_body: 'form',
+        redirect_uri: null, pkce: true, iot_basic_auth: 'raw', iot_body: 'form',
       },
     });
+  });
+
+  it('PKCE is on by default; unticking the box is the opt-out', async () => {
+    const b = await start({ add_client: (a) => ({ ...client(), name: (a.input as { name: string }).name }) });
+    $<HTMLButtonElement>(tid('nav-clients')).click();
+    await settle();
+    set('client-name', 'No PKCE');
+    set('client-id', 'fa-id-3');
+    set('client-secret', 'fa-s3cret');
+    $<HTMLInputElement>(tid('client-pkce')).click();
+    $<HTMLButtonElement>(tid('client-submit')).click();
+    await settle();
+    expect((b.callsTo('add_client')[0]!.args.input as { pkce: boolean }).pkce).toBe(false);
   });
 
   it('removes a client by name after confirmation', async () => {

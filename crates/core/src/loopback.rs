@@ -189,8 +189,13 @@ impl LoopbackListener {
                     ))
                 }
                 _ = poll.tick() => {
-                    if let Some(outcome) = manager.authorization_outcome(&pending.id).await? {
-                        return Err(ended_elsewhere(&outcome));
+                    match manager.authorization_outcome(&pending.id).await {
+                        Ok(Some(outcome)) => return Err(ended_elsewhere(&outcome)),
+                        Ok(None) => {}
+                        // Gone: purged, or the data was reset. Nothing left to complete.
+                        Err(e) if e.code == ErrorCode::NotFound => return Err(ended_elsewhere("unknown")),
+                        // A busy or briefly failing database: look again next time.
+                        Err(e) => tracing::warn!(code = %e.code, "could not check the pending authorization"),
                     }
                 }
                 accepted = self.listener.accept() => {
@@ -239,6 +244,7 @@ fn ended_elsewhere(outcome: &str) -> Error {
         "ok" => "it was completed elsewhere",
         "cancelled" => "it was cancelled",
         "expired" => "it expired",
+        "unknown" => "it is no longer known",
         _ => "its redirect was used elsewhere",
     };
     Error::invalid_callback(format!(

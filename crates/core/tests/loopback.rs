@@ -370,7 +370,7 @@ async fn app_flows_complete_a_loopback_redirect_and_report_it() {
         })
         .await
         .unwrap();
-    assert_eq!(flows.listening().await, [pending.id.clone()]);
+    assert_eq!(flows.listening().await, vec![pending.id.clone()]);
     // A forged request first: ignored.
     let (status, _) = browser_get(&format!("{redirect_uri}?code=x&state=forged")).await;
     assert_eq!(status, 400);
@@ -455,7 +455,7 @@ async fn app_flows_a_second_begin_replaces_the_first() {
         })
         .await
         .unwrap();
-    assert_eq!(flows.listening().await, [second.id.clone()]);
+    assert_eq!(flows.listening().await, vec![second.id.clone()]);
     assert_eq!(
         f.manager
             .authorization_outcome(&first.id)

@@ -11,6 +11,6 @@ export type ClientOptions = {
  */
 redirect_uri?: string | null, 
 /**
- * FlowAccount: send a PKCE S256 challenge (undocumented upstream: off by default).
+ * FlowAccount: send a PKCE S256 challenge (on by default; see README "Security").
  */
 pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, };

@@ -5,6 +5,11 @@
  */
 export type PendingAuthorization = { 
 /**
+ * Names this authorization (to cancel it, or to match a redirect): the SHA-256 of
+ * its `state`, as SQLite stores it. Not a secret.
+ */
+id: string, 
+/**
  * Carries the `state`: show it to the user or open it, never log it.
  */
 authorize_url: string, redirect_uri: string, expires_at: string, };

@@ -302,8 +302,11 @@ export class AddConnectionDialog {
     this.pendingAt = null;
   }
 
-  /** Back to the start state. The pending request simply expires in the core. */
+  /** Back to the start state. The core cancels the authorization: a loopback listener
+   * stops, and its redirect, should it still come, is rejected. */
   cancelWaiting(): void {
+    const pending = this.pending;
+    if (pending) void api.cancelFlowaccount(pending.id).catch(() => {});
     this.stopWaiting();
     this.faWaiting.hidden = true;
     this.faStart.hidden = false;

@@ -57,7 +57,9 @@ export class ClientsView {
   private readonly tokenUrl = input({ 'data-testid': 'client-token-url', inputmode: 'url' });
   private readonly authUrl = input({ 'data-testid': 'client-auth-url', inputmode: 'url', placeholder: 'https://authx.netpie.io' });
   private readonly redirectUri = input({ 'data-testid': 'client-redirect-uri', inputmode: 'url' });
-  private readonly pkce = h('input', { type: 'checkbox', 'data-testid': 'client-pkce' });
+  // PKCE is on by default (it stops a stolen redirect from connecting someone else's
+  // business); unticking it is the explicit opt-out.
+  private readonly pkce = h('input', { type: 'checkbox', checked: true, 'data-testid': 'client-pkce' });
   private readonly basicAuth = select({ 'data-testid': 'client-iot-basic-auth' }, [
     ['raw', 'Raw client id (as the platform documents)'], ['base64', 'base64 of "id:" (RFC 6749)'],
   ]);
@@ -76,7 +78,7 @@ export class ClientsView {
     this.sections = {
       fa: h('div', { class: 'field-group' },
         field('Redirect URI', this.redirectUri, 'Leave empty to use the one above. It must equal the one registered with FlowAccount exactly.'),
-        h('label', { class: 'check' }, this.pkce, ' Send a PKCE challenge (S256) — only if FlowAccount accepts it for this client')),
+        h('label', { class: 'check' }, this.pkce, ' Send a PKCE challenge (S256) — recommended; untick only if FlowAccount refuses it for this client')),
       customFa: h('div', { class: 'field-group' }, field('Authorize URL', this.authorizeUrl)),
       custom: h('div', { class: 'field-group' }, field('Token URL', this.tokenUrl)),
       iot: h('div', { class: 'field-group' },
