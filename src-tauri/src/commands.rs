@@ -1,14 +1,15 @@
 //! The IPC surface: thin wrappers over [`Manager`]. Every command returns
 //! `Result<T, authdeck_core::Error>`, so one error shape `{code, message, detail?}`
 //! crosses IPC. Secrets arrive as plain strings from the window (the user typed them)
-//! and become [`Secret`]s at once; no command ever returns a secret.
+//! and are deserialised straight into their role types ([`ClientSecret`], …), whose
+//! `Debug` is redacted; no command ever returns a secret.
 
 use authdeck_core::manager::{LogoutOutcome, NewClient, PendingAuthorization};
 use authdeck_core::model::{
     Client, Connection, Environment, FedexGrant, HistoryEntry, IotBasicAuth, IotBodyEncoding,
     Provider,
 };
-use authdeck_core::{Error, ErrorCode, Secret};
+use authdeck_core::{AnySecret, ChildSecret, ClientSecret, Error, ErrorCode, Password};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager as _, Runtime, State};
 use ts_rs::TS;
@@ -67,13 +68,14 @@ pub struct CallbackResult {
     pub error: Option<Error>,
 }
 
-#[derive(Debug, Clone, Deserialize, TS)]
+#[derive(Debug, Deserialize, TS)]
 pub struct NewClientInput {
     pub name: String,
     pub provider: Provider,
     pub environment: Option<Environment>,
     pub client_id: String,
-    pub client_secret: Option<String>,
+    #[ts(type = "string | null")]
+    pub client_secret: Option<ClientSecret>,
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub auth_url: Option<String>,
@@ -83,32 +85,32 @@ pub struct NewClientInput {
     pub iot_body: IotBodyEncoding,
 }
 
-#[derive(Debug, Clone, Deserialize, TS)]
+#[derive(Debug, Deserialize, TS)]
 pub struct FedexConnectInput {
     pub client: String,
     pub grant: FedexGrant,
     pub child_key: Option<String>,
-    pub child_secret: Option<String>,
+    #[ts(type = "string | null")]
+    pub child_secret: Option<ChildSecret>,
 }
 
-#[derive(Deserialize, TS)]
+#[derive(Debug, Deserialize, TS)]
 pub struct IotConnectInput {
     pub client: String,
     pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for IotConnectInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IotConnectInput")
-            .field("client", &self.client)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
+    #[ts(type = "string")]
+    pub password: Password,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// [`non_empty`] for a secret (a pasted client secret may carry a stray space).
+fn non_empty_secret<T: AnySecret>(value: Option<T>) -> Option<T> {
+    value
+        .map(|v| T::new(v.expose().trim()))
+        .filter(|v| !v.is_empty())
 }
 
 #[tauri::command]
@@ -152,7 +154,7 @@ pub async fn list_clients(state: State<'_, AppState>) -> CmdResult<Vec<Client>> 
 pub async fn add_client(state: State<'_, AppState>, input: NewClientInput) -> CmdResult<Client> {
     let mut new = NewClient::new(input.name, input.provider, input.client_id);
     new.environment = input.environment;
-    new.client_secret = non_empty(input.client_secret).map(Secret::new);
+    new.client_secret = non_empty_secret(input.client_secret);
     new.authorize_url = non_empty(input.authorize_url);
     new.token_url = non_empty(input.token_url);
     new.auth_url = non_empty(input.auth_url);
@@ -340,7 +342,7 @@ pub async fn connect_fedex(
         non_empty(input.child_key),
         input.child_secret.filter(|s| !s.is_empty()),
     ) {
-        (Some(key), Some(secret)) => Some((key, Secret::new(secret))),
+        (Some(key), Some(secret)) => Some((key, secret)),
         (None, None) => None,
         _ => {
             return Err(Error::invalid_input(
@@ -359,7 +361,7 @@ pub async fn connect_iot(
     state: State<'_, AppState>,
     input: IotConnectInput,
 ) -> CmdResult<Connection> {
-    let password = Secret::new(input.password);
+    let password = input.password;
     state
         .manager()
         .connect_iot(&input.client, &input.username, password)

@@ -36,6 +36,10 @@ Usage:
 The command-line client is authdeckctl.";
 
 fn main() {
+    if let Err(e) = authdeck_core::process::harden() {
+        eprintln!("authdeck: could not keep secrets out of core dumps: {e}");
+        std::process::exit(1);
+    }
     let args: Vec<_> = std::env::args_os().collect();
     match action(&args) {
         Action::Version => println!("{}", version_line()),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use authdeck_core::manager::{Manager, ManagerOptions, NewClient};
 use authdeck_core::model::Provider;
-use authdeck_core::secret::Secret;
+use authdeck_core::secret::{ClientSecret, KeyringValue};
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
@@ -164,7 +164,7 @@ async fn serve(
     let started = Instant::now();
     if connections > 0 {
         let mut client = NewClient::new(FA_CLIENT, Provider::FlowAccount, "demo-flowaccount");
-        client.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+        client.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
         client.authorize_url = Some(emulator.flowaccount_authorize_url());
         client.token_url = Some(emulator.flowaccount_token_url());
         manager.add_client(client).await.map_err(|e| e.message)?;
@@ -415,7 +415,7 @@ fn criterion(dir: &Path) -> Result<(), String> {
 fn keyring_probe(items: usize, rounds: usize) -> Result<(), String> {
     use authdeck_core::store::SecretStore;
     let store = KeyringStore::new(format!("authdeck-probe-{}", std::process::id()));
-    let value = Secret::new("x".repeat(400));
+    let value = KeyringValue::new("x".repeat(400));
     let t = Instant::now();
     store.get("warm-up").map_err(|e| e.message)?;
     println!(

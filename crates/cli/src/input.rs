@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use authdeck_core::{Error, Result, Secret};
+use authdeck_core::{AnySecret, Error, Result};
 
 /// Reads one secret per call from a shared stdin, so a command needing two secrets can
 /// take them as two lines.
@@ -16,8 +16,14 @@ impl SecretInput {
         Self { lines: None }
     }
 
-    /// The secret from `env_var` if set, else (when `from_stdin`) the next stdin line.
-    pub fn read(&mut self, what: &str, from_stdin: bool, env_var: &str) -> Result<Option<Secret>> {
+    /// The secret from `env_var` if set, else (when `from_stdin`) the next stdin line,
+    /// as the role `T` it is read for.
+    pub fn read<T: AnySecret>(
+        &mut self,
+        what: &str,
+        from_stdin: bool,
+        env_var: &str,
+    ) -> Result<Option<T>> {
         if from_stdin {
             let lines = self
                 .lines
@@ -35,27 +41,29 @@ impl SecretInput {
                     )))
                 }
             };
-            let value = line.trim_end_matches(['\r', '\n']).to_owned();
+            // Wrapped at once, so the line read is zeroed too.
+            let line = T::new(line);
+            let value = line.expose().trim_end_matches(['\r', '\n']);
             if value.is_empty() {
                 return Err(Error::invalid_input(format!(
                     "The {what} read from standard input is empty."
                 )));
             }
-            return Ok(Some(Secret::new(value)));
+            return Ok(Some(T::new(value)));
         }
         match std::env::var(env_var) {
-            Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
+            Ok(v) if !v.is_empty() => Ok(Some(T::new(v))),
             _ => Ok(None),
         }
     }
 
-    pub fn require(
+    pub fn require<T: AnySecret>(
         &mut self,
         what: &str,
         flag: &str,
         from_stdin: bool,
         env_var: &str,
-    ) -> Result<Secret> {
+    ) -> Result<T> {
         self.read(what, from_stdin, env_var)?.ok_or_else(|| {
             Error::invalid_input(format!("Give the {what} on standard input with {flag}, or in the environment variable {env_var}."))
         })

@@ -247,6 +247,10 @@ enum SandboxAction {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = authdeck_core::process::harden() {
+        eprintln!("authdeckctl: could not keep secrets out of core dumps: {e}");
+        return ExitCode::from(1);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::secret::Secret;
+use crate::secret::{AnySecret, AuthorizationCode, OAuthState, PkceVerifier};
 
 /// The desktop app's private-use URI scheme (RFC 8252 §7.1: reverse domain name).
 pub const APP_SCHEME: &str = "com.authdeck.desktop";
@@ -23,11 +23,11 @@ pub const PENDING_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 pub const MAX_CALLBACK_LEN: usize = 4096;
 
 /// 256 random bits from the OS CSPRNG, base64url: for `state` and the PKCE verifier.
-pub fn random_token() -> Secret {
+pub fn random_token<T: AnySecret>() -> T {
     let mut bytes = [0u8; 32];
     // The OS CSPRNG failing is not something we can recover from or work around.
     getrandom::fill(&mut bytes).expect("the OS random number generator failed");
-    Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+    T::new(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// SHA-256, hex: how a state is looked up without storing it.
@@ -37,7 +37,7 @@ pub fn state_hash(state: &str) -> String {
 }
 
 /// RFC 7636 S256: BASE64URL(SHA256(verifier)).
-pub fn pkce_challenge(verifier: &Secret) -> String {
+pub fn pkce_challenge(verifier: &PkceVerifier) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose().as_bytes()))
 }
 
@@ -74,7 +74,7 @@ fn is_loopback_ip(url: &Url) -> bool {
 #[derive(Debug)]
 pub enum CallbackOutcome {
     /// `code=…`: exchange it.
-    Code(Secret),
+    Code(AuthorizationCode),
     /// `error=…` (RFC 6749 §4.1.2.1), e.g. `access_denied`.
     Denied {
         error: String,
@@ -86,7 +86,7 @@ pub enum CallbackOutcome {
 #[derive(Debug)]
 pub struct Callback {
     pub url_without_query: String,
-    pub state: Secret,
+    pub state: OAuthState,
     pub outcome: CallbackOutcome,
     /// The granted scope, echoed in the redirect (FlowAccount's token answer has none).
     pub scope: Option<String>,
@@ -144,7 +144,9 @@ pub fn parse_callback(raw: &str) -> Result<Callback> {
             error: sanitize(&error, 64),
             description: description.map(|d| sanitize(&d, 200)),
         },
-        (None, Some(code)) if !code.is_empty() => CallbackOutcome::Code(Secret::new(code)),
+        (None, Some(code)) if !code.is_empty() => {
+            CallbackOutcome::Code(AuthorizationCode::new(code))
+        }
         (None, _) => {
             return Err(Error::invalid_callback(
                 "The redirect URL has neither a code nor an error.",
@@ -155,7 +157,7 @@ pub fn parse_callback(raw: &str) -> Result<Callback> {
     base.set_query(None);
     Ok(Callback {
         url_without_query: base.to_string(),
-        state: Secret::new(state),
+        state: OAuthState::new(state),
         outcome,
         scope: scope.map(|s| sanitize(&s, 200)).filter(|s| !s.is_empty()),
     })
@@ -211,15 +213,15 @@ mod tests {
 
     #[test]
     fn random_tokens_are_long_and_distinct() {
-        let a = random_token();
-        let b = random_token();
+        let a: OAuthState = random_token();
+        let b: OAuthState = random_token();
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 43); // 256 bits
     }
 
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {
-        let verifier = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        let verifier = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         assert_eq!(
             pkce_challenge(&verifier),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"

@@ -12,6 +12,7 @@ pub mod locks;
 pub mod loopback;
 pub mod manager;
 pub mod model;
+pub mod process;
 pub mod providers;
 pub mod sandbox;
 pub mod scheduler;
@@ -19,4 +20,7 @@ pub mod secret;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};
-pub use secret::Secret;
+pub use secret::{
+    AccessToken, AnySecret, AuthorizationCode, ChildSecret, ClientSecret, KeyringValue, OAuthState,
+    Password, PkceVerifier, RefreshToken,
+};

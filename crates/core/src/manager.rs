@@ -18,7 +18,7 @@ use crate::model::*;
 use crate::providers::http::HttpSettings;
 use crate::providers::iot::IotClient;
 use crate::providers::{fedex, flowaccount, iot, presets, HttpClient, IssuedTokens};
-use crate::secret::Secret;
+use crate::secret::{AccessToken, ChildSecret, ClientSecret, OAuthState, Password, RefreshToken};
 use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
@@ -78,7 +78,7 @@ pub struct NewClient {
     /// `None`: sandbox, unless custom URLs are given (then `custom`).
     pub environment: Option<Environment>,
     pub client_id: String,
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     /// IoT platform: the deployment's `auth_url`.
@@ -523,7 +523,7 @@ impl Manager {
             .redirect_uri
             .clone()
             .unwrap_or_else(|| APP_REDIRECT_URI.to_string());
-        let state = authorize::random_token();
+        let state: OAuthState = authorize::random_token();
         let state_hash = authorize::state_hash(state.expose());
         let challenge = if client.options.pkce {
             let verifier = authorize::random_token();
@@ -776,7 +776,7 @@ impl Manager {
         &self,
         client_ref: &str,
         grant: FedexGrant,
-        child: Option<(String, Secret)>,
+        child: Option<(String, ChildSecret)>,
     ) -> Result<Connection> {
         let client = self.client(client_ref).await?;
         if client.provider != Provider::Fedex {
@@ -852,7 +852,7 @@ impl Manager {
         &self,
         client_ref: &str,
         username: &str,
-        password: Secret,
+        password: Password,
     ) -> Result<Connection> {
         let client = self.client(client_ref).await?;
         if client.provider != Provider::Iot {
@@ -920,7 +920,7 @@ impl Manager {
         natural_key: String,
         label: String,
         tokens: IssuedTokens,
-        child_secret: Option<Secret>,
+        child_secret: Option<ChildSecret>,
         customize: impl FnOnce(Connection) -> Connection,
     ) -> Result<Connection> {
         let (cid, key) = (client.id.clone(), natural_key.clone());
@@ -1018,8 +1018,8 @@ impl Manager {
         &self,
         old: &Connection,
         mut conn: Connection,
-        access: Secret,
-        refresh: Option<Secret>,
+        access: AccessToken,
+        refresh: Option<RefreshToken>,
     ) -> Result<Connection> {
         let old_gen = old.secret_generation;
         let new_gen = old_gen + 1;
@@ -1069,8 +1069,8 @@ impl Manager {
         &self,
         old: &Connection,
         conn: &Connection,
-        access: Secret,
-        refresh: Option<Secret>,
+        access: AccessToken,
+        refresh: Option<RefreshToken>,
     ) -> Result<TokenBundle> {
         let refresh = match refresh {
             Some(r) => Some(r),
@@ -1439,7 +1439,7 @@ impl Manager {
         &self,
         conn: &Connection,
         current: Option<TokenBundle>,
-    ) -> Result<Secret> {
+    ) -> Result<RefreshToken> {
         let current = match current {
             Some(tokens) => Some(tokens),
             None => self.inner.vault.current_tokens(conn).await?,
@@ -1492,7 +1492,7 @@ impl Manager {
         &self,
         reference: &str,
         min_validity: Duration,
-    ) -> Result<(Secret, Connection)> {
+    ) -> Result<(AccessToken, Connection)> {
         let mut conn = self.connection(reference).await?;
         let min_validity =
             chrono::Duration::from_std(min_validity).unwrap_or(chrono::Duration::zero());
@@ -1744,7 +1744,7 @@ fn apply_tokens(conn: &mut Connection, tokens: &IssuedTokens, now: chrono::DateT
     conn.updated_at = now;
 }
 
-fn bundle_of(conn: &Connection, access: Secret, refresh: Option<Secret>) -> TokenBundle {
+fn bundle_of(conn: &Connection, access: AccessToken, refresh: Option<RefreshToken>) -> TokenBundle {
     TokenBundle {
         access_token: access,
         refresh_token: refresh,
@@ -1788,7 +1788,7 @@ mod tests {
 
     fn fedex(name: &str, secret: Option<&str>) -> NewClient {
         let mut c = NewClient::new(name, Provider::Fedex, "key");
-        c.client_secret = secret.map(Secret::new);
+        c.client_secret = secret.map(ClientSecret::new);
         c
     }
 
@@ -1808,7 +1808,7 @@ mod tests {
             Environment::Custom
         );
         let mut fa = NewClient::new("fa", Provider::FlowAccount, "id");
-        fa.client_secret = Some(Secret::new("s"));
+        fa.client_secret = Some(ClientSecret::new("s"));
         fa.environment = Some(Environment::Production);
         let fa = m.add_client(fa).await.unwrap();
         assert_eq!(
@@ -1827,10 +1827,10 @@ mod tests {
         let mut iot_sandbox = NewClient::new("b", Provider::Iot, "id");
         iot_sandbox.environment = Some(Environment::Sandbox);
         let mut iot_secret = NewClient::new("c", Provider::Iot, "id");
-        iot_secret.client_secret = Some(Secret::new("s"));
+        iot_secret.client_secret = Some(ClientSecret::new("s"));
         iot_secret.auth_url = Some("https://iot.example".into());
         let mut bad_redirect = NewClient::new("d", Provider::FlowAccount, "id");
-        bad_redirect.client_secret = Some(Secret::new("s"));
+        bad_redirect.client_secret = Some(ClientSecret::new("s"));
         bad_redirect.redirect_uri = Some("https://example.com/cb".into());
         for bad in [
             fedex("", Some("s")),
@@ -1859,13 +1859,13 @@ mod tests {
         let keys = store.keys();
 
         let err = m
-            .connect_iot("iot", &long, Secret::new("pw"))
+            .connect_iot("iot", &long, Password::new("pw"))
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidInput);
         assert!(err.message.contains("username is too long"), "{err:?}");
         let err = m
-            .connect_iot("iot", "op", Secret::new(long.clone()))
+            .connect_iot("iot", "op", Password::new(long.clone()))
             .await
             .unwrap_err();
         assert!(err.message.contains("password is too long"), "{err:?}");
@@ -1874,7 +1874,7 @@ mod tests {
             .connect_fedex(
                 "f",
                 FedexGrant::CspCredentials,
-                Some((long.clone(), Secret::new("s"))),
+                Some((long.clone(), ChildSecret::new("s"))),
             )
             .await
             .unwrap_err();

@@ -508,7 +508,7 @@ pub fn check_length(what: &str, value: &str, max: usize) -> Result<()> {
 }
 
 /// [`check_length`] for a secret, in bytes; the message never shows the value.
-pub fn check_secret_length(what: &str, value: &crate::secret::Secret) -> Result<()> {
+pub fn check_secret_length(what: &str, value: &dyn crate::secret::AnySecret) -> Result<()> {
     let bytes = value.expose().len();
     if bytes > limits::SECRET_BYTES {
         return Err(Error::invalid_input(format!(

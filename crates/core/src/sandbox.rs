@@ -18,7 +18,7 @@ use url::Url;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manager::NewClient;
 use crate::model::{Client, Provider};
-use crate::secret::Secret;
+use crate::secret::ClientSecret;
 
 /// Where a running emulator serves each provider.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub fn demo_clients(e: &SandboxEndpoints) -> Vec<NewClient> {
         "demo-flowaccount",
     );
     fa.sandbox = true;
-    fa.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+    fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
     fa.authorize_url = Some(e.flowaccount_authorize_url.clone());
     fa.token_url = Some(e.flowaccount_token_url.clone());
     let mut fa_loopback = fa.clone();
@@ -53,7 +53,7 @@ pub fn demo_clients(e: &SandboxEndpoints) -> Vec<NewClient> {
     fa_loopback.redirect_uri = Some(DEMO_LOOPBACK_REDIRECT.into());
     let mut fedex = NewClient::new("sandbox-fedex", Provider::Fedex, "demo-fedex-key");
     fedex.sandbox = true;
-    fedex.client_secret = Some(Secret::new("demo-fedex-secret"));
+    fedex.client_secret = Some(ClientSecret::new("demo-fedex-secret"));
     fedex.token_url = Some(e.fedex_token_url.clone());
     let mut iot = NewClient::new("sandbox-iot", Provider::Iot, "demo-iot-client");
     iot.sandbox = true;

@@ -11,7 +11,7 @@ use authdeck_core::authorize::{self, APP_REDIRECT_URI};
 use authdeck_core::manager::{NewClient, PendingAuthorization};
 use authdeck_core::model::{Connection, Provider};
 use authdeck_core::providers::flowaccount;
-use authdeck_core::{ErrorCode, Result, Secret};
+use authdeck_core::{ClientSecret, ErrorCode, Result};
 use authdeck_emulator::{EmulatorConfig, FaBusiness, FaUser};
 use common::Fixture;
 
@@ -36,7 +36,7 @@ async fn fixture() -> Fixture {
 /// The victim's FlowAccount client, with PKCE as given (`None`: the default).
 async fn add_victim_client(f: &Fixture, pkce: Option<bool>) {
     let mut fa = NewClient::new("victim-fa", Provider::FlowAccount, "demo-flowaccount");
-    fa.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+    fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
     fa.authorize_url = Some(f.emulator.flowaccount_authorize_url());
     fa.token_url = Some(f.emulator.flowaccount_token_url());
     if let Some(pkce) = pkce {

@@ -10,7 +10,7 @@ use authdeck_core::authorize::parse_callback;
 use authdeck_core::model::{Expiry, ExpirySource, Provider};
 use authdeck_core::providers::error::{from_response, parse_retry_after, Operation};
 use authdeck_core::providers::{iot, jwt, parse_token_response};
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ErrorCode, RefreshToken};
 use chrono::Utc;
 use proptest::prelude::*;
 
@@ -138,7 +138,7 @@ proptest! {
         body in token_body(),
         planted in prop::bool::ANY,
     ) {
-        let secret = Secret::new("CANARY-s3cr3t-value-1234567890");
+        let secret = RefreshToken::new("CANARY-s3cr3t-value-1234567890");
         let mut body = body;
         if planted {
             body.extend_from_slice(br#" {"error":"invalid_grant","error_description":"CANARY-s3cr3t-value-1234567890"}"#);

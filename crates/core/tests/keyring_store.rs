@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use authdeck_core::store::keyring::{KeyringStore, PROBE_KEY};
 use authdeck_core::store::SecretStore;
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ErrorCode, KeyringValue};
 
 const CHILD_ENV: &str = "AUTHDECK_KEYRING_TEST_CHILD";
 
@@ -59,9 +59,9 @@ fn set_get_overwrite_delete_and_missing() {
     let key = "client/c1/secret";
 
     assert_eq!(s.get(key).unwrap(), None);
-    s.set(key, &Secret::new("first")).unwrap();
+    s.set(key, &KeyringValue::new("first")).unwrap();
     assert_eq!(s.get(key).unwrap().unwrap().expose(), "first");
-    s.set(key, &Secret::new("second")).unwrap();
+    s.set(key, &KeyringValue::new("second")).unwrap();
     assert_eq!(s.get(key).unwrap().unwrap().expose(), "second");
     s.delete(key).unwrap();
     assert_eq!(s.get(key).unwrap(), None);
@@ -75,10 +75,10 @@ fn values_round_trip_exactly() {
     let long = "eyJ".to_owned() + &"x".repeat(8 * 1024);
     let odd = "  ünïcødé\ttoken with spaces\n";
     t.store
-        .set("connection/1/0/access", &Secret::new(long.clone()))
+        .set("connection/1/0/access", &KeyringValue::new(long.clone()))
         .unwrap();
     t.store
-        .set("connection/1/0/refresh", &Secret::new(odd))
+        .set("connection/1/0/refresh", &KeyringValue::new(odd))
         .unwrap();
     let got = t.store.get("connection/1/0/access").unwrap().unwrap();
     assert_eq!(got.expose(), long);
@@ -90,9 +90,9 @@ fn values_round_trip_exactly() {
 fn services_do_not_see_each_other() {
     let a = TestStore::new(&["k"]);
     let b = TestStore::new(&["k"]);
-    a.store.set("k", &Secret::new("from-a")).unwrap();
+    a.store.set("k", &KeyringValue::new("from-a")).unwrap();
     assert_eq!(b.store.get("k").unwrap(), None);
-    b.store.set("k", &Secret::new("from-b")).unwrap();
+    b.store.set("k", &KeyringValue::new("from-b")).unwrap();
     assert_eq!(a.store.get("k").unwrap().unwrap().expose(), "from-a");
     b.store.delete("k").unwrap();
     assert_eq!(a.store.get("k").unwrap().unwrap().expose(), "from-a");
@@ -113,7 +113,9 @@ fn concurrent_calls_from_many_threads() {
         for key in &keys {
             let store = &t.store;
             scope.spawn(move || {
-                store.set(key, &Secret::new(format!("v-{key}"))).unwrap();
+                store
+                    .set(key, &KeyringValue::new(format!("v-{key}")))
+                    .unwrap();
                 assert_eq!(
                     store.get(key).unwrap().unwrap().expose(),
                     format!("v-{key}")
@@ -225,7 +227,7 @@ fn no_session_bus_is_keyring_unavailable_at_once() {
         let started = Instant::now();
         report("get", store.get("k").map(|_| ()), started);
         let started = Instant::now();
-        report("set", store.set("k", &Secret::new("v")), started);
+        report("set", store.set("k", &KeyringValue::new("v")), started);
         return;
     }
     require_real_keyring();
@@ -263,7 +265,7 @@ fn locked_keyring_without_display_is_keyring_unavailable_at_once() {
     if in_child("locked-no-display") {
         let store = KeyringStore::new("authdeck-test-locked").with_timeout(Duration::from_secs(5));
         let started = Instant::now();
-        report("set", store.set("k", &Secret::new("v")), started);
+        report("set", store.set("k", &KeyringValue::new("v")), started);
         let started = Instant::now();
         report("check", store.check(), started);
         return;
@@ -304,7 +306,7 @@ fn locked_keyring_with_an_unanswered_prompt_fails_in_bounded_time() {
         let store = KeyringStore::new("authdeck-test-locked").with_timeout(TIMEOUT);
         // Blocks on the unlock dialog that nobody answers, until our timeout.
         let started = Instant::now();
-        report("set", store.set("k", &Secret::new("v")), started);
+        report("set", store.set("k", &KeyringValue::new("v")), started);
         // The worker is still stuck in that call: these fail without waiting again.
         let started = Instant::now();
         report("get", store.get("k").map(|_| ()), started);

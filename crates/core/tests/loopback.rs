@@ -11,7 +11,7 @@ use std::time::Duration;
 use authdeck_core::loopback::{LoopbackFlows, LoopbackListener};
 use authdeck_core::manager::{NewClient, PendingAuthorization};
 use authdeck_core::model::{Connection, Provider};
-use authdeck_core::{ErrorCode, Result, Secret};
+use authdeck_core::{ClientSecret, ErrorCode, Result};
 use authdeck_emulator::FaClient;
 use common::Fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,7 +36,7 @@ async fn loopback_client(f: &Fixture, name: &str, host: &str) -> String {
         redirect_uris: vec![redirect_uri.clone()],
     });
     let mut fa = NewClient::new(name, Provider::FlowAccount, "demo-flowaccount");
-    fa.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+    fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
     fa.authorize_url = Some(f.emulator.flowaccount_authorize_url());
     fa.token_url = Some(f.emulator.flowaccount_token_url());
     fa.redirect_uri = Some(redirect_uri.clone());

@@ -4,7 +4,7 @@ mod common;
 
 use authdeck_core::manager::LogoutOutcome;
 use authdeck_core::model::{ConnectionState, ExpirySource, FedexGrant, Provider};
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ChildSecret, ClientSecret, ErrorCode, Password};
 use authdeck_emulator::{Fault, FaultKind, FaultScope};
 use common::Fixture;
 
@@ -20,7 +20,7 @@ async fn fedex_each_grant_connects_and_refreshes() {
         let child = grant.needs_child_credentials().then(|| {
             (
                 "demo-child-key".to_string(),
-                Secret::new("demo-child-secret"),
+                ChildSecret::new("demo-child-secret"),
             )
         });
         let conn = f
@@ -50,7 +50,7 @@ async fn fedex_each_grant_connects_and_refreshes() {
 async fn fedex_rejected_credentials_are_invalid_client() {
     let f = Fixture::new().await;
     let mut bad = authdeck_core::manager::NewClient::new("bad", Provider::Fedex, "demo-fedex-key");
-    bad.client_secret = Some(Secret::new("wrong-secret"));
+    bad.client_secret = Some(ClientSecret::new("wrong-secret"));
     bad.token_url = Some(f.emulator.fedex_token_url());
     f.manager.add_client(bad).await.unwrap();
     let err = f
@@ -71,7 +71,7 @@ async fn fedex_rejected_credentials_are_invalid_client() {
         .connect_fedex(
             "fedex",
             FedexGrant::CspCredentials,
-            Some(("demo-child-key".into(), Secret::new("nope"))),
+            Some(("demo-child-key".into(), ChildSecret::new("nope"))),
         )
         .await
         .unwrap_err();
@@ -84,7 +84,7 @@ async fn iot_login_refresh_logout_revokes_the_session() {
     f.add_demo_clients().await;
     let conn = f
         .manager
-        .connect_iot("iot", "operator", Secret::new("operator-pass"))
+        .connect_iot("iot", "operator", Password::new("operator-pass"))
         .await
         .unwrap();
     assert_eq!(conn.provider, Provider::Iot);
@@ -124,7 +124,7 @@ async fn iot_logout_failure_keeps_secrets_and_shows_logout_pending() {
     f.add_demo_clients().await;
     let conn = f
         .manager
-        .connect_iot("iot", "operator", Secret::new("operator-pass"))
+        .connect_iot("iot", "operator", Password::new("operator-pass"))
         .await
         .unwrap();
     f.emulator.control().push_fault(Fault::next(
@@ -154,7 +154,7 @@ async fn iot_wrong_password_is_invalid_credentials_and_stores_nothing() {
     f.add_demo_clients().await;
     let err = f
         .manager
-        .connect_iot("iot", "operator", Secret::new("wrong"))
+        .connect_iot("iot", "operator", Password::new("wrong"))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidCredentials);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use authdeck_core::model::{ConnectionState, ConnectionStatus, ExpirySource, Provider};
 use authdeck_core::providers::{flowaccount, HttpClient};
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ClientSecret, ErrorCode, RefreshToken};
 use authdeck_emulator::TokenStatus;
 use common::Fixture;
 
@@ -114,8 +114,8 @@ async fn reused_old_refresh_token_revokes_the_chain_and_marks_the_connection() {
         &http,
         &f.emulator.flowaccount_token_url().parse().unwrap(),
         "demo-flowaccount",
-        &Secret::new("demo-flowaccount-secret"),
-        &Secret::new(old["refresh_token"].as_str().unwrap()),
+        &ClientSecret::new("demo-flowaccount-secret"),
+        &RefreshToken::new(old["refresh_token"].as_str().unwrap()),
         f.manager.now(),
     )
     .await
@@ -197,7 +197,7 @@ async fn pkce_client_round_trip() {
         Provider::FlowAccount,
         "demo-flowaccount",
     );
-    fa.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+    fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
     fa.authorize_url = Some(f.emulator.flowaccount_authorize_url());
     fa.token_url = Some(f.emulator.flowaccount_token_url());
     fa.pkce = true;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use authdeck_core::model::{ExpirySource, FedexGrant};
 use authdeck_core::providers::http::HttpSettings;
 use authdeck_core::providers::{fedex, jwt, HttpClient, IssuedTokens};
-use authdeck_core::{Error, ErrorCode, Secret};
+use authdeck_core::{ChildSecret, ClientSecret, Error, ErrorCode};
 use authdeck_emulator::{start, EmulatorConfig, Fault, FaultKind, FaultScope, RunningEmulator};
 use url::Url;
 
@@ -27,8 +27,8 @@ async fn request(
     secret: &str,
     child: Option<(&str, &str)>,
 ) -> Result<IssuedTokens, Error> {
-    let secret = Secret::new(secret);
-    let child_secret = child.map(|(_, s)| Secret::new(s));
+    let secret = ClientSecret::new(secret);
+    let child_secret = child.map(|(_, s)| ChildSecret::new(s));
     let child = child.zip(child_secret.as_ref()).map(|((k, _), s)| (k, s));
     fedex::request_token(http, url, grant, KEY, &secret, child, chrono::Utc::now()).await
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use authdeck_core::model::ExpirySource;
 use authdeck_core::providers::http::HttpSettings;
 use authdeck_core::providers::{flowaccount, HttpClient, IssuedTokens};
-use authdeck_core::{Error, ErrorCode, Secret};
+use authdeck_core::{
+    AuthorizationCode, ClientSecret, Error, ErrorCode, PkceVerifier, RefreshToken,
+};
 use authdeck_emulator::{
     start, Control, EmulatorConfig, Fault, FaultKind, FaultScope, RunningEmulator, TokenStatus,
 };
@@ -23,7 +25,7 @@ struct Fixture {
     http: HttpClient,
     authorize_url: Url,
     token_url: Url,
-    secret: Secret,
+    secret: ClientSecret,
 }
 
 impl Fixture {
@@ -35,7 +37,7 @@ impl Fixture {
             http: HttpClient::new(HttpSettings::default()).unwrap(),
             authorize_url: Url::parse(&emu.flowaccount_authorize_url()).unwrap(),
             token_url: Url::parse(&emu.flowaccount_token_url()).unwrap(),
-            secret: Secret::new("demo-flowaccount-secret"),
+            secret: ClientSecret::new("demo-flowaccount-secret"),
             emu,
         }
     }
@@ -45,7 +47,7 @@ impl Fixture {
     }
 
     /// Runs the browser part: authorize URL → login → pick the business → redirect.
-    async fn code(&self, code_challenge: Option<&str>) -> Secret {
+    async fn code(&self, code_challenge: Option<&str>) -> AuthorizationCode {
         let state = "state-4f1d9c0a8b7e6d5c";
         let url = flowaccount::authorize_url(
             &self.authorize_url,
@@ -67,13 +69,13 @@ impl Fixture {
                 .map(|(_, v)| v.into_owned())
         };
         assert_eq!(get("state").as_deref(), Some(state));
-        Secret::new(get("code").expect("redirect carries a code"))
+        AuthorizationCode::new(get("code").expect("redirect carries a code"))
     }
 
     async fn exchange(
         &self,
-        code: &Secret,
-        verifier: Option<&Secret>,
+        code: &AuthorizationCode,
+        verifier: Option<&PkceVerifier>,
     ) -> Result<IssuedTokens, Error> {
         flowaccount::exchange_code(
             &self.http,
@@ -88,7 +90,7 @@ impl Fixture {
         .await
     }
 
-    async fn refresh(&self, refresh_token: &Secret) -> Result<IssuedTokens, Error> {
+    async fn refresh(&self, refresh_token: &RefreshToken) -> Result<IssuedTokens, Error> {
         flowaccount::refresh(
             &self.http,
             &self.token_url,
@@ -101,7 +103,7 @@ impl Fixture {
     }
 }
 
-fn refresh_token(t: &IssuedTokens) -> Secret {
+fn refresh_token(t: &IssuedTokens) -> RefreshToken {
     t.refresh_token
         .clone()
         .expect("offline_access gives a refresh token")
@@ -203,7 +205,7 @@ async fn a_replayed_code_is_refused() {
 #[tokio::test]
 async fn pkce_s256_round_trip_and_wrong_verifier() {
     let f = Fixture::new().await;
-    let verifier = Secret::new(URL_SAFE_NO_PAD.encode([42u8; 32]));
+    let verifier = PkceVerifier::new(URL_SAFE_NO_PAD.encode([42u8; 32]));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose().as_bytes()));
 
     let code = f.code(Some(&challenge)).await;
@@ -211,7 +213,7 @@ async fn pkce_s256_round_trip_and_wrong_verifier() {
     assert!(tokens.refresh_token.is_some());
 
     let code = f.code(Some(&challenge)).await;
-    let wrong = Secret::new(URL_SAFE_NO_PAD.encode([7u8; 32]));
+    let wrong = PkceVerifier::new(URL_SAFE_NO_PAD.encode([7u8; 32]));
     let err = f.exchange(&code, Some(&wrong)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ReauthorizationRequired);
     assert!(!err.detail.unwrap().contains(wrong.expose()));
@@ -221,7 +223,7 @@ async fn pkce_s256_round_trip_and_wrong_verifier() {
 async fn a_wrong_client_secret_is_invalid_client() {
     let mut f = Fixture::new().await;
     let code = f.code(None).await;
-    f.secret = Secret::new("not-the-secret-canary");
+    f.secret = ClientSecret::new("not-the-secret-canary");
     let err = f.exchange(&code, None).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidClient);
     let all = format!("{} {:?}", err.message, err.detail);
@@ -231,7 +233,7 @@ async fn a_wrong_client_secret_is_invalid_client() {
 #[tokio::test]
 async fn faults_map_to_the_right_codes() {
     let f = Fixture::new().await;
-    let any = Secret::new("some-refresh-token");
+    let any = RefreshToken::new("some-refresh-token");
     let cases = [
         (
             FaultKind::ServerError { status: 500 },

@@ -6,7 +6,7 @@ use authdeck_core::model::{ExpirySource, IotBasicAuth, IotBodyEncoding};
 use authdeck_core::providers::http::HttpSettings;
 use authdeck_core::providers::iot::{self, IotClient};
 use authdeck_core::providers::{jwt, presets, HttpClient, IssuedTokens};
-use authdeck_core::{Error, ErrorCode, Secret};
+use authdeck_core::{Error, ErrorCode, Password};
 use authdeck_emulator::{
     start, EmulatorConfig, ExpiresInFormat, Fault, FaultKind, FaultScope, IotBasicMode,
     RunningEmulator,
@@ -54,7 +54,7 @@ impl Fixture {
     }
 
     async fn login(&self, c: &IotClient<'_>, password: &str) -> Result<IssuedTokens, Error> {
-        let password = Secret::new(password);
+        let password = Password::new(password);
         iot::login(
             &self.http,
             c,
@@ -268,7 +268,7 @@ async fn faults_map_to_the_right_codes() {
     f.emu
         .control()
         .push_fault(Fault::next(FaultScope::Iot, FaultKind::Hang, 1));
-    let password = Secret::new("operator-pass");
+    let password = Password::new("operator-pass");
     let err = iot::login(&http, &c, "operator", &password, chrono::Utc::now())
         .await
         .unwrap_err();

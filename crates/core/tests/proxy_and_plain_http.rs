@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use authdeck_core::model::FedexGrant;
 use authdeck_core::providers::{fedex, iot, HttpClient};
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ClientSecret, ErrorCode, Password};
 use authdeck_emulator::{start, EmulatorConfig};
 use url::Url;
 
@@ -87,7 +87,7 @@ async fn loopback_endpoints_bypass_the_proxy_and_remote_ones_use_it(proxy: &Fake
     let now = chrono::Utc::now();
 
     // FedEx over plain http to 127.0.0.1: the client secret must not reach the proxy.
-    let secret = Secret::new("demo-fedex-secret");
+    let secret = ClientSecret::new("demo-fedex-secret");
     let token_url = Url::parse(&emu.fedex_token_url()).unwrap();
     let issued = fedex::request_token(
         &http,
@@ -111,7 +111,7 @@ async fn loopback_endpoints_bypass_the_proxy_and_remote_ones_use_it(proxy: &Fake
         basic: Default::default(),
         body: Default::default(),
     };
-    let password = Secret::new("operator-pass");
+    let password = Password::new("operator-pass");
     iot::login(&http, &client, "operator", &password, now)
         .await
         .expect("the emulator answers directly");
@@ -169,7 +169,7 @@ async fn plain_http_goes_to_ip_literal_loopback_only(proxy: &FakeProxy) {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let http = HttpClient::new(Default::default()).unwrap();
-    let secret = Secret::new("demo-fedex-secret");
+    let secret = ClientSecret::new("demo-fedex-secret");
     for url in [
         format!("http://localhost:{port}/oauth/token"),
         format!("http://LOCALHOST.:{port}/oauth/token"),

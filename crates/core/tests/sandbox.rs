@@ -7,7 +7,7 @@ mod common;
 use authdeck_core::manager::NewClient;
 use authdeck_core::model::{FedexGrant, Provider};
 use authdeck_core::sandbox::{SandboxEndpoints, NOT_RUNNING_MESSAGE};
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ChildSecret, ClientSecret, ErrorCode, Password};
 use authdeck_emulator::{EmulatorConfig, RunningEmulator};
 use common::Fixture;
 
@@ -26,10 +26,10 @@ fn endpoints(e: &RunningEmulator) -> SandboxEndpoints {
     }
 }
 
-fn demo_child() -> Option<(String, Secret)> {
+fn demo_child() -> Option<(String, ChildSecret)> {
     Some((
         "demo-child-key".to_string(),
-        Secret::new("demo-child-secret"),
+        ChildSecret::new("demo-child-secret"),
     ))
 }
 
@@ -125,7 +125,7 @@ async fn a_stopped_sandbox_says_so_for_every_flow_and_real_clients_keep_their_er
     assert_eq!(e.code, ErrorCode::SandboxNotRunning, "{e:?}");
     let e = f
         .manager
-        .connect_iot("sandbox-iot", "operator", Secret::new("operator-pass"))
+        .connect_iot("sandbox-iot", "operator", Password::new("operator-pass"))
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::SandboxNotRunning, "{e:?}");
@@ -139,7 +139,7 @@ async fn a_stopped_sandbox_says_so_for_every_flow_and_real_clients_keep_their_er
 
     // The same dead port in a client of the user's is a plain network failure.
     let mut mine = NewClient::new("mine", Provider::Fedex, "demo-fedex-key");
-    mine.client_secret = Some(Secret::new("demo-fedex-secret"));
+    mine.client_secret = Some(ClientSecret::new("demo-fedex-secret"));
     mine.token_url = Some(ends.fedex_token_url.clone());
     f.manager.add_client(mine).await.unwrap();
     let e = f
@@ -161,7 +161,7 @@ async fn leaving_the_sandbox_removes_its_clients_connections_and_keyring_entries
         .unwrap();
     let real_iot = f
         .manager
-        .connect_iot("iot", "operator", Secret::new("operator-pass"))
+        .connect_iot("iot", "operator", Password::new("operator-pass"))
         .await
         .unwrap();
 
@@ -177,7 +177,7 @@ async fn leaving_the_sandbox_removes_its_clients_connections_and_keyring_entries
         .unwrap();
     let iot = f
         .manager
-        .connect_iot("sandbox-iot", "operator", Secret::new("operator-pass"))
+        .connect_iot("sandbox-iot", "operator", Password::new("operator-pass"))
         .await
         .unwrap();
     let redirect = f
@@ -261,7 +261,7 @@ async fn leaving_a_stopped_sandbox_removes_everything_here() {
         .unwrap();
     let iot = f
         .manager
-        .connect_iot("sandbox-iot", "operator", Secret::new("operator-pass"))
+        .connect_iot("sandbox-iot", "operator", Password::new("operator-pass"))
         .await
         .unwrap();
     running.shutdown().await;

@@ -10,7 +10,7 @@ use authdeck_core::clock::ManualClock;
 use authdeck_core::model::{ConnectionState, Expiry, ExpirySource, FedexGrant};
 use authdeck_core::providers::{flowaccount, HttpClient};
 use authdeck_core::scheduler::{Notice, Scheduler, SchedulerConfig};
-use authdeck_core::{ErrorCode, Secret};
+use authdeck_core::{ClientSecret, ErrorCode, RefreshToken};
 use authdeck_emulator::{Fault, FaultKind, FaultScope};
 use common::Fixture;
 
@@ -136,8 +136,8 @@ async fn permanent_failures_stop_retrying_and_notify_once() {
         &http,
         &f.emulator.flowaccount_token_url().parse().unwrap(),
         "demo-flowaccount",
-        &Secret::new("demo-flowaccount-secret"),
-        &Secret::new(old["refresh_token"].as_str().unwrap()),
+        &ClientSecret::new("demo-flowaccount-secret"),
+        &RefreshToken::new(old["refresh_token"].as_str().unwrap()),
         f.manager.now(),
     )
     .await;

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode};
 use crate::model::Provider;
-use crate::secret::Secret;
+use crate::secret::AnySecret;
 
 /// What we were doing when the provider said no; it changes what an error means
 /// (a 401 on IoT login is a wrong password, on IoT refresh a dead session).
@@ -88,7 +88,7 @@ pub fn from_response(
     status: u16,
     retry_after: Option<&str>,
     body: &[u8],
-    sent_secrets: &[&Secret],
+    sent_secrets: &[&dyn AnySecret],
 ) -> Error {
     let parsed = ParsedBody::parse(body);
     let redactor = Redactor::new(sent_secrets, parsed.parameter_values());
@@ -197,7 +197,7 @@ pub fn invalid_token_response(
     provider: Provider,
     status: u16,
     body: &[u8],
-    sent_secrets: &[&Secret],
+    sent_secrets: &[&dyn AnySecret],
 ) -> Error {
     let parsed = ParsedBody::parse(body);
     let redactor = Redactor::new(sent_secrets, parsed.parameter_values());
@@ -505,7 +505,7 @@ pub(crate) struct Redactor {
 }
 
 impl Redactor {
-    pub(crate) fn new(secrets: &[&Secret], extra: Vec<String>) -> Self {
+    pub(crate) fn new(secrets: &[&dyn AnySecret], extra: Vec<String>) -> Self {
         let mut needles: Vec<String> = Vec::new();
         for s in secrets.iter().map(|s| s.expose().to_string()).chain(extra) {
             if s.is_empty() {
@@ -840,6 +840,9 @@ mod regression_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::{
+        AuthorizationCode, ChildSecret, ClientSecret, Password, PkceVerifier, RefreshToken,
+    };
     use chrono::TimeZone;
 
     fn fa(op: Operation, status: u16, body: &str) -> Error {
@@ -1060,9 +1063,9 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_redacted_everywhere() {
-        let canary = Secret::new("canary+secret/7f3a");
-        let refresh = Secret::new("rt-canary-1234");
-        let sent = [&canary, &refresh];
+        let canary = ClientSecret::new("canary+secret/7f3a");
+        let refresh = RefreshToken::new("rt-canary-1234");
+        let sent: [&dyn AnySecret; 2] = [&canary, &refresh];
         let bodies = [
             format!(
                 r#"{{"error":"invalid_request","error_description":"bad secret {}"}}"#,
@@ -1111,10 +1114,10 @@ mod tests {
 
     #[test]
     fn an_iot_error_echoing_the_password_or_refresh_token_is_redacted_in_the_message() {
-        let password = Secret::new("CANARY-pass-e604");
-        let refresh = Secret::new("CANARY-rt-91aa");
+        let password = Password::new("CANARY-pass-e604");
+        let refresh = RefreshToken::new("CANARY-rt-91aa");
         for (op, secret) in [
-            (Operation::PasswordLogin, &password),
+            (Operation::PasswordLogin, &password as &dyn AnySecret),
             (Operation::Refresh, &refresh),
         ] {
             let body = serde_json::json!({
@@ -1136,10 +1139,10 @@ mod tests {
 
     #[test]
     fn flowaccount_errors_echoing_the_secret_code_or_verifier_are_redacted() {
-        let client_secret = Secret::new("CANARY-fa-secret+/=2b9d");
-        let code = Secret::new("CANARY-code-77e1");
-        let verifier = Secret::new("CANARY-verifier-0c3f-0123456789abcdef");
-        let sent = [&client_secret, &code, &verifier];
+        let client_secret = ClientSecret::new("CANARY-fa-secret+/=2b9d");
+        let code = AuthorizationCode::new("CANARY-code-77e1");
+        let verifier = PkceVerifier::new("CANARY-verifier-0c3f-0123456789abcdef");
+        let sent: [&dyn AnySecret; 3] = [&client_secret, &code, &verifier];
         for s in sent {
             let v = s.expose();
             let bodies = [
@@ -1189,9 +1192,9 @@ mod tests {
 
     #[test]
     fn fedex_errors_echoing_the_secret_or_child_secret_are_redacted() {
-        let client_secret = Secret::new("CANARY-fedex-secret-7f3a");
-        let child_secret = Secret::new("CANARY-child-secret-51c8");
-        let sent = [&client_secret, &child_secret];
+        let client_secret = ClientSecret::new("CANARY-fedex-secret-7f3a");
+        let child_secret = ChildSecret::new("CANARY-child-secret-51c8");
+        let sent: [&dyn AnySecret; 2] = [&client_secret, &child_secret];
         for s in sent {
             let v = s.expose();
             let body = serde_json::json!({
@@ -1222,7 +1225,7 @@ mod tests {
 
     #[test]
     fn unusable_token_answers_clean_their_field_names() {
-        let secret = Secret::new("CANARY-secret-abcd");
+        let secret = ClientSecret::new("CANARY-secret-abcd");
         let body = format!(
             r#"{{"\u001b]2;owned\u0007{}":1,"token_type":"bearer"}}"#,
             secret.expose()
@@ -1247,7 +1250,7 @@ mod tests {
         );
         assert_eq!(clean_text("สวัสดี ok"), "สวัสดี ok");
         // A secret with a control character in it is redacted before cleaning.
-        let tabbed = Secret::new("CANARY\tsecret");
+        let tabbed = Password::new("CANARY\tsecret");
         let r = Redactor::new(&[&tabbed], Vec::new());
         assert_eq!(r.clean("x CANARY\tsecret y"), "x [redacted] y");
         assert_eq!(r.clean("x CANARY secret y"), "x [redacted] y");
@@ -1255,7 +1258,7 @@ mod tests {
 
     #[test]
     fn a_secret_straddling_the_cut_is_redacted_not_truncated() {
-        let s = Secret::new("SECRETSECRETSECRET");
+        let s = RefreshToken::new("SECRETSECRETSECRET");
         let body = format!("{}{}", "a".repeat(195), s.expose());
         let e = from_response(
             Provider::FlowAccount,

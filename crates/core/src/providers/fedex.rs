@@ -11,7 +11,7 @@ use crate::model::{FedexGrant, Provider};
 use crate::providers::error::Operation;
 use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
 use crate::providers::{jwt, HttpClient, IssuedTokens};
-use crate::secret::Secret;
+use crate::secret::{AnySecret, ChildSecret, ClientSecret};
 
 /// `POST` form `grant_type`, `client_id` (API key), `client_secret` (secret key), and for
 /// `csp_credentials` / `client_pc_credentials` also `child_Key` + `child_secret`.
@@ -24,8 +24,8 @@ pub async fn request_token(
     token_url: &Url,
     grant: FedexGrant,
     client_id: &str,
-    client_secret: &Secret,
-    child: Option<(&str, &Secret)>,
+    client_secret: &ClientSecret,
+    child: Option<(&str, &ChildSecret)>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens> {
     let mut fields = vec![
@@ -33,7 +33,7 @@ pub async fn request_token(
         ("client_id", client_id),
         ("client_secret", client_secret.expose()),
     ];
-    let mut secrets = vec![client_secret];
+    let mut secrets: Vec<&dyn AnySecret> = vec![client_secret];
     if grant.needs_child_credentials() {
         let Some((child_key, child_secret)) =
             child.filter(|(key, secret)| !key.trim().is_empty() && !secret.is_empty())
@@ -90,10 +90,11 @@ mod tests {
         let http = HttpClient::new(HttpSettings::default()).unwrap();
         // Port 9 (discard) on loopback: if a request were sent it would fail differently.
         let url = Url::parse("http://127.0.0.1:9/oauth/token").unwrap();
-        let secret = Secret::new("s");
-        let empty = Secret::new("");
+        let secret = ClientSecret::new("s");
+        let child_secret = ChildSecret::new("s");
+        let empty = ChildSecret::new("");
         for grant in [FedexGrant::CspCredentials, FedexGrant::ClientPcCredentials] {
-            for child in [None, Some(("", &secret)), Some(("key", &empty))] {
+            for child in [None, Some(("", &child_secret)), Some(("key", &empty))] {
                 let e = request_token(&http, &url, grant, "id", &secret, child, Utc::now())
                     .await
                     .unwrap_err();

@@ -13,7 +13,7 @@ use crate::model::{Expiry, ExpirySource, Provider};
 use crate::providers::error::Operation;
 use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
 use crate::providers::{jwt, HttpClient, IssuedTokens};
-use crate::secret::Secret;
+use crate::secret::{AnySecret, AuthorizationCode, ClientSecret, PkceVerifier, RefreshToken};
 
 /// Without `offline_access` no refresh token is issued [seed §"การขอ authorization code"].
 pub const SCOPE: &str = "flowaccount-api offline_access";
@@ -55,10 +55,10 @@ pub async fn exchange_code(
     http: &HttpClient,
     token_url: &Url,
     client_id: &str,
-    client_secret: &Secret,
-    code: &Secret,
+    client_secret: &ClientSecret,
+    code: &AuthorizationCode,
     redirect_uri: &str,
-    code_verifier: Option<&Secret>,
+    code_verifier: Option<&PkceVerifier>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens> {
     let mut fields = vec![
@@ -68,7 +68,7 @@ pub async fn exchange_code(
         ("client_id", client_id),
         ("client_secret", client_secret.expose()),
     ];
-    let mut secrets = vec![client_secret, code];
+    let mut secrets: Vec<&dyn AnySecret> = vec![client_secret, code];
     if let Some(verifier) = code_verifier {
         fields.push(("code_verifier", verifier.expose()));
         secrets.push(verifier);
@@ -85,8 +85,8 @@ pub async fn refresh(
     http: &HttpClient,
     token_url: &Url,
     client_id: &str,
-    client_secret: &Secret,
-    refresh_token: &Secret,
+    client_secret: &ClientSecret,
+    refresh_token: &RefreshToken,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens> {
     let fields = vec![
@@ -114,7 +114,7 @@ fn post<'a>(
     url: &'a Url,
     op: Operation,
     fields: Vec<(&'static str, &'a str)>,
-    secrets: Vec<&'a Secret>,
+    secrets: Vec<&'a dyn AnySecret>,
 ) -> FormPost<'a> {
     FormPost {
         provider: Provider::FlowAccount,

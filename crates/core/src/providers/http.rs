@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::Provider;
 use crate::providers::error::{self as perror, Operation, Redactor};
 use crate::providers::presets;
-use crate::secret::Secret;
+use crate::secret::{AccessToken, AnySecret, RefreshToken};
 
 /// Error answers larger than this are cut before parsing (a gateway's HTML page, a
 /// misconfigured URL pointing at a download): only an excerpt is ever kept anyway.
@@ -149,7 +149,7 @@ pub(crate) struct FormPost<'a> {
     pub authorization: Option<String>,
     pub encoding: BodyEncoding,
     pub fields: Vec<(&'static str, &'a str)>,
-    pub secrets: Vec<&'a Secret>,
+    pub secrets: Vec<&'a dyn AnySecret>,
 }
 
 /// A 2xx answer: status and (capped) body.
@@ -241,7 +241,7 @@ pub(crate) fn parse_token(
     op: Operation,
     status: u16,
     body: &[u8],
-    secrets: &[&Secret],
+    secrets: &[&dyn AnySecret],
 ) -> Result<TokenJson> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let Some(Value::Object(map)) = parsed else {
@@ -288,7 +288,7 @@ impl TokenJson {
     /// Every other field cleaned: the request's secrets and the issued tokens redacted
     /// wherever they are echoed, token-bearing fields blanked at any depth, terminal
     /// escapes and control characters removed.
-    fn cleaned(map: Map<String, Value>, sent: &[&Secret]) -> Self {
+    fn cleaned(map: Map<String, Value>, sent: &[&dyn AnySecret]) -> Self {
         let issued: Vec<String> = RAW_FIELDS
             .iter()
             .filter_map(|k| map.get(*k).and_then(Value::as_str))
@@ -313,13 +313,13 @@ impl TokenJson {
         Self(map)
     }
 
-    pub(crate) fn access_token(&self) -> Secret {
-        Secret::new(self.string("access_token").unwrap_or_default())
+    pub(crate) fn access_token(&self) -> AccessToken {
+        AccessToken::new(self.string("access_token").unwrap_or_default())
     }
 
     /// A non-empty `refresh_token`, if any.
-    pub(crate) fn refresh_token(&self) -> Option<Secret> {
-        self.string("refresh_token").map(Secret::new)
+    pub(crate) fn refresh_token(&self) -> Option<RefreshToken> {
+        self.string("refresh_token").map(RefreshToken::new)
     }
 
     /// A non-empty string, or a number as text.
@@ -355,10 +355,11 @@ impl std::fmt::Debug for TokenJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Password;
 
     #[test]
     fn token_answers_are_cleaned_of_echoed_secrets_and_escapes() {
-        let password = Secret::new("CANARY-pass-e604");
+        let password = Password::new("CANARY-pass-e604");
         let body = serde_json::json!({
             "access_token": "at-CANARY-access-1",
             "refresh_token": "rt-CANARY-refresh-1",

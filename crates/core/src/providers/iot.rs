@@ -20,7 +20,7 @@ use crate::model::{Expiry, ExpirySource, IotBasicAuth, IotBodyEncoding, Provider
 use crate::providers::error::{self as perror, number_of, Operation};
 use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
 use crate::providers::{jwt, HttpClient, IssuedTokens};
-use crate::secret::Secret;
+use crate::secret::{AnySecret, Password, RefreshToken};
 
 /// `expires_in` and the JWT `exp` may differ by this much before we say so.
 pub const EXPIRY_TOLERANCE: Duration = Duration::minutes(5);
@@ -54,7 +54,7 @@ impl IotClient<'_> {
         url: &'a Url,
         op: Operation,
         fields: Vec<(&'static str, &'a str)>,
-        secrets: Vec<&'a Secret>,
+        secrets: Vec<&'a dyn AnySecret>,
     ) -> FormPost<'a> {
         FormPost {
             provider: Provider::Iot,
@@ -77,7 +77,7 @@ pub async fn login(
     http: &HttpClient,
     c: &IotClient<'_>,
     username: &str,
-    password: &Secret,
+    password: &Password,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens> {
     let fields = vec![
@@ -101,7 +101,7 @@ pub async fn login(
 pub async fn refresh(
     http: &HttpClient,
     c: &IotClient<'_>,
-    refresh_token: &Secret,
+    refresh_token: &RefreshToken,
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens> {
@@ -120,7 +120,11 @@ pub async fn refresh(
 /// Step 3: `POST {auth_url}/user/logout` with `refresh_token`. Succeeds only when the
 /// HTTP status is 2xx **and** the body's `status` (if any) is 2xx **and** its `error` is
 /// empty. The body's `result` is the revoked token: it is never read out.
-pub async fn logout(http: &HttpClient, c: &IotClient<'_>, refresh_token: &Secret) -> Result<()> {
+pub async fn logout(
+    http: &HttpClient,
+    c: &IotClient<'_>,
+    refresh_token: &RefreshToken,
+) -> Result<()> {
     let post = c.post(
         c.logout_url,
         Operation::Logout,

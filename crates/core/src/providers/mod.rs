@@ -14,17 +14,17 @@ pub mod presets;
 use serde_json::Value;
 
 use crate::model::{Expiry, JwtSummary};
-use crate::secret::Secret;
+use crate::secret::{AccessToken, RefreshToken};
 
 pub use http::HttpClient;
 
 /// A successful token response, normalised across providers.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// `None` when the provider sent none (FedEx always; a refresh that keeps the old
     /// refresh token, RFC 6749 §6).
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     pub token_type: Option<String>,
     pub scope: Option<String>,
     /// `None` when `expires_in` was missing: expiry unknown, never "never".

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use super::SecretStore;
 use crate::error::{Error, ErrorCode, Result};
-use crate::secret::Secret;
+use crate::secret::KeyringValue;
 
 /// How long a [`KeyringStore`] call may take before it fails with `keyring_unavailable`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,7 +125,7 @@ impl fmt::Debug for KeyringStore {
 }
 
 impl SecretStore for KeyringStore {
-    fn set(&self, key: &str, value: &Secret) -> Result<()> {
+    fn set(&self, key: &str, value: &KeyringValue) -> Result<()> {
         let value = value.clone();
         self.call("set", key, move |service, key| {
             Self::entry("set", service, key)?
@@ -134,10 +134,10 @@ impl SecretStore for KeyringStore {
         })
     }
 
-    fn get(&self, key: &str) -> Result<Option<Secret>> {
+    fn get(&self, key: &str) -> Result<Option<KeyringValue>> {
         self.call("get", key, |service, key| {
             match Self::entry("get", service, key)?.get_password() {
-                Ok(value) => Ok(Some(Secret::new(value))),
+                Ok(value) => Ok(Some(KeyringValue::new(value))),
                 Err(keyring::Error::NoEntry) => Ok(None),
                 Err(e) => Err(map_error("get", key, e)),
             }
@@ -419,7 +419,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// `keyring_unavailable`.
 #[derive(Default)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<String, Secret>>,
+    entries: Mutex<HashMap<String, KeyringValue>>,
     unavailable: AtomicBool,
 }
 
@@ -462,7 +462,7 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl SecretStore for MemoryStore {
-    fn set(&self, key: &str, value: &Secret) -> Result<()> {
+    fn set(&self, key: &str, value: &KeyringValue) -> Result<()> {
         self.available()?;
         if key.is_empty() {
             return Err(Error::invalid_input("A keyring key cannot be empty."));
@@ -471,7 +471,7 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
-    fn get(&self, key: &str) -> Result<Option<Secret>> {
+    fn get(&self, key: &str) -> Result<Option<KeyringValue>> {
         self.available()?;
         Ok(lock(&self.entries).get(key).cloned())
     }
@@ -500,9 +500,9 @@ mod tests {
     fn memory_store_set_get_overwrite_delete() {
         let store = MemoryStore::new();
         assert_eq!(store.get("a").unwrap(), None);
-        store.set("a", &Secret::new("one")).unwrap();
+        store.set("a", &KeyringValue::new("one")).unwrap();
         assert_eq!(store.get("a").unwrap().unwrap().expose(), "one");
-        store.set("a", &Secret::new("two")).unwrap();
+        store.set("a", &KeyringValue::new("two")).unwrap();
         assert_eq!(store.get("a").unwrap().unwrap().expose(), "two");
         store.delete("a").unwrap();
         assert_eq!(store.get("a").unwrap(), None);
@@ -514,11 +514,11 @@ mod tests {
     #[test]
     fn memory_store_can_play_an_unavailable_keyring() {
         let store = MemoryStore::new();
-        store.set("a", &Secret::new("one")).unwrap();
+        store.set("a", &KeyringValue::new("one")).unwrap();
         store.set_unavailable(true);
         for result in [
             store.get("a").map(|_| ()),
-            store.set("b", &Secret::new("x")),
+            store.set("b", &KeyringValue::new("x")),
             store.delete("a"),
             store.check(),
         ] {
@@ -532,7 +532,7 @@ mod tests {
     fn memory_store_debug_shows_keys_not_values() {
         let store = MemoryStore::new();
         store
-            .set("client/1/secret", &Secret::new("canary-91c2"))
+            .set("client/1/secret", &KeyringValue::new("canary-91c2"))
             .unwrap();
         let debug = format!("{store:?}");
         assert!(debug.contains("client/1/secret"));

@@ -7,7 +7,7 @@ pub mod paths;
 pub mod vault;
 
 use crate::error::Result;
-use crate::secret::Secret;
+use crate::secret::KeyringValue;
 
 /// Where secrets live. Keys are opaque strings chosen by the store's callers
 /// (`client/<id>/secret`, `connection/<id>/<generation>/refresh`, …), unique within one
@@ -17,9 +17,9 @@ use crate::secret::Secret;
 /// dedicated thread, never directly on the async runtime.
 pub trait SecretStore: Send + Sync + 'static {
     /// Store (create or overwrite) a secret.
-    fn set(&self, key: &str, value: &Secret) -> Result<()>;
+    fn set(&self, key: &str, value: &KeyringValue) -> Result<()>;
     /// Read a secret; `Ok(None)` when there is no entry for the key.
-    fn get(&self, key: &str) -> Result<Option<Secret>>;
+    fn get(&self, key: &str) -> Result<Option<KeyringValue>>;
     /// Delete a secret; deleting a missing entry is not an error.
     fn delete(&self, key: &str) -> Result<()>;
     /// Cheap availability probe: `Err(keyring_unavailable)` when the store cannot be used.

@@ -21,17 +21,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use super::SecretStore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Connection, Expiry};
-use crate::secret::Secret;
+use crate::secret::{
+    AccessToken, ChildSecret, ClientSecret, KeyringValue, PkceVerifier, RefreshToken,
+};
 
 /// The tokens of one connection generation.
 #[derive(Debug, Clone)]
 pub struct TokenBundle {
-    pub access_token: Secret,
-    pub refresh_token: Option<Secret>,
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
     /// Metadata needed to finish a half-done switch after a crash.
     pub access_expires: Option<Expiry>,
     pub refresh_expires: Option<Expiry>,
@@ -50,15 +53,15 @@ struct TokenBundleWire {
 }
 
 impl TokenBundle {
-    fn encode(&self) -> Result<Secret> {
+    fn encode(&self) -> Result<KeyringValue> {
         let wire = self.to_wire();
         let text = serde_json::to_string(&wire);
         wire.zero();
         let text = text.map_err(|_| Error::internal("Could not encode a token bundle."))?;
-        Ok(Secret::new(text))
+        Ok(KeyringValue::new(text))
     }
 
-    fn decode(secret: &Secret) -> Result<Self> {
+    fn decode(secret: &KeyringValue) -> Result<Self> {
         let wire: TokenBundleWire = serde_json::from_str(secret.expose()).map_err(|_| damaged())?;
         Ok(Self::from_wire(wire))
     }
@@ -92,8 +95,8 @@ impl TokenBundle {
 
     fn from_wire(wire: TokenBundleWire) -> Self {
         Self {
-            access_token: Secret::new(wire.access_token),
-            refresh_token: wire.refresh_token.map(Secret::new),
+            access_token: AccessToken::new(wire.access_token),
+            refresh_token: wire.refresh_token.map(RefreshToken::new),
             access_expires: wire.access_expires,
             refresh_expires: wire.refresh_expires,
         }
@@ -101,12 +104,10 @@ impl TokenBundle {
 }
 
 impl TokenBundleWire {
-    /// Move the plain token copies into `Secret`s that zero them on drop.
-    fn zero(self) {
-        drop(Secret::new(self.access_token));
-        if let Some(r) = self.refresh_token {
-            drop(Secret::new(r));
-        }
+    /// Zero the plain token copies.
+    fn zero(mut self) {
+        self.access_token.zeroize();
+        self.refresh_token.zeroize();
     }
 }
 
@@ -119,7 +120,7 @@ fn damaged() -> Error {
 
 fn encode_token_set<'a>(
     members: impl IntoIterator<Item = (&'a str, i64, &'a TokenBundle)>,
-) -> Result<Secret> {
+) -> Result<KeyringValue> {
     let wire = TokenSetWire {
         v: 1,
         members: members
@@ -140,10 +141,10 @@ fn encode_token_set<'a>(
         member.tokens.zero();
     }
     let text = text.map_err(|_| Error::internal("Could not encode a token set."))?;
-    Ok(Secret::new(text))
+    Ok(KeyringValue::new(text))
 }
 
-fn decode_token_set(secret: &Secret) -> Result<TokenSetContents> {
+fn decode_token_set(secret: &KeyringValue) -> Result<TokenSetContents> {
     let wire: TokenSetWire = serde_json::from_str(secret.expose()).map_err(|_| damaged())?;
     Ok(wire
         .members
@@ -158,7 +159,7 @@ pub struct Vault {
     /// Client secrets read or written by this process, by client id. A client's secret
     /// never changes under the same id (a client is removed and added again under a new
     /// id), so this saves two keyring round trips per refresh without going stale.
-    client_secrets: Arc<Mutex<HashMap<String, Secret>>>,
+    client_secrets: Arc<Mutex<HashMap<String, ClientSecret>>>,
 }
 
 fn client_secret_key(client_id: &str) -> String {
@@ -189,7 +190,7 @@ impl Vault {
         }
     }
 
-    fn cached_client_secrets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secret>> {
+    fn cached_client_secrets(&self) -> std::sync::MutexGuard<'_, HashMap<String, ClientSecret>> {
         self.client_secrets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -209,11 +210,11 @@ impl Vault {
         self.run(|s| s.check()).await
     }
 
-    async fn set(&self, key: String, value: Secret) -> Result<()> {
+    async fn set(&self, key: String, value: KeyringValue) -> Result<()> {
         self.run(move |s| s.set(&key, &value)).await
     }
 
-    async fn get(&self, key: String) -> Result<Option<Secret>> {
+    async fn get(&self, key: String) -> Result<Option<KeyringValue>> {
         self.run(move |s| s.get(&key)).await
     }
 
@@ -221,9 +222,9 @@ impl Vault {
         self.run(move |s| s.delete(&key)).await
     }
 
-    pub async fn set_client_secret(&self, client_id: &str, secret: &Secret) -> Result<()> {
+    pub async fn set_client_secret(&self, client_id: &str, secret: &ClientSecret) -> Result<()> {
         self.cached_client_secrets().remove(client_id);
-        self.set(client_secret_key(client_id), secret.clone())
+        self.set(client_secret_key(client_id), secret.into())
             .await?;
         self.cached_client_secrets()
             .insert(client_id.to_owned(), secret.clone());
@@ -232,11 +233,11 @@ impl Vault {
 
     /// The client secret, or a clear error when the keyring lost it. Read from the
     /// keyring once per process and client.
-    pub async fn client_secret(&self, client_id: &str, client_name: &str) -> Result<Secret> {
+    pub async fn client_secret(&self, client_id: &str, client_name: &str) -> Result<ClientSecret> {
         if let Some(secret) = self.cached_client_secrets().get(client_id) {
             return Ok(secret.clone());
         }
-        let secret = self.get(client_secret_key(client_id)).await?.ok_or_else(|| {
+        let secret = self.get(client_secret_key(client_id)).await?.map(ClientSecret::from).ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidClient,
                 format!("The client secret of {client_name:?} is missing from the keyring: remove and add the client again."),
@@ -252,13 +253,16 @@ impl Vault {
         self.delete(client_secret_key(client_id)).await
     }
 
-    pub async fn set_child_secret(&self, connection_id: &str, secret: &Secret) -> Result<()> {
-        self.set(child_secret_key(connection_id), secret.clone())
+    pub async fn set_child_secret(&self, connection_id: &str, secret: &ChildSecret) -> Result<()> {
+        self.set(child_secret_key(connection_id), secret.into())
             .await
     }
 
-    pub async fn child_secret(&self, connection_id: &str) -> Result<Option<Secret>> {
-        self.get(child_secret_key(connection_id)).await
+    pub async fn child_secret(&self, connection_id: &str) -> Result<Option<ChildSecret>> {
+        Ok(self
+            .get(child_secret_key(connection_id))
+            .await?
+            .map(ChildSecret::from))
     }
 
     pub async fn delete_child_secret(&self, connection_id: &str) -> Result<()> {
@@ -341,17 +345,17 @@ impl Vault {
         self.delete(token_set_key(set_id)).await
     }
 
-    pub async fn set_pkce_verifier(&self, state_hash: &str, verifier: &Secret) -> Result<()> {
-        self.set(pkce_key(state_hash), verifier.clone()).await
+    pub async fn set_pkce_verifier(&self, state_hash: &str, verifier: &PkceVerifier) -> Result<()> {
+        self.set(pkce_key(state_hash), verifier.into()).await
     }
 
     /// Read and delete: a verifier is used once.
-    pub async fn take_pkce_verifier(&self, state_hash: &str) -> Result<Option<Secret>> {
+    pub async fn take_pkce_verifier(&self, state_hash: &str) -> Result<Option<PkceVerifier>> {
         let key = pkce_key(state_hash);
         self.run(move |s| {
             let v = s.get(&key)?;
             s.delete(&key)?;
-            Ok(v)
+            Ok(v.map(PkceVerifier::from))
         })
         .await
     }
@@ -447,7 +451,7 @@ pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> 
         }
         (Some((_, true)), _) => return Ok(()),
     };
-    if let Err(e) = secrets.set(&key, &Secret::new(id.clone())) {
+    if let Err(e) = secrets.set(&key, &KeyringValue::new(id.clone())) {
         return postpone(e);
     }
     db.set_store_identity(&id, true).or_else(postpone)
@@ -543,7 +547,9 @@ mod store_tests {
         secrets.set_unavailable(true);
         drop(open(&path, &secrets).unwrap());
         secrets.set_unavailable(false);
-        secrets.set("client/c1/secret", &Secret::new("s")).unwrap();
+        secrets
+            .set("client/c1/secret", &KeyringValue::new("s"))
+            .unwrap();
 
         // The data dir goes; the keyring stays.
         std::fs::remove_dir_all(&dir).unwrap();
@@ -589,7 +595,7 @@ mod store_tests {
         // This process recorded its id; the other one told the keyring first.
         db.set_store_identity("mine", false).unwrap();
         secrets
-            .set(&store_key(&path), &Secret::new("theirs"))
+            .set(&store_key(&path), &KeyringValue::new("theirs"))
             .unwrap();
         check_store(&db, &secrets).unwrap();
         assert_eq!(
@@ -616,7 +622,9 @@ mod store_tests {
         let secrets = MemoryStore::new();
         drop(open(&a, &secrets).unwrap());
         drop(open(&b, &secrets).unwrap());
-        secrets.set("client/x/secret", &Secret::new("s")).unwrap();
+        secrets
+            .set("client/x/secret", &KeyringValue::new("s"))
+            .unwrap();
         std::fs::remove_file(&a).unwrap();
         let db = Db::open(&a).unwrap();
         let report = reset_lost_store(&db, &secrets, false).unwrap();

@@ -10,7 +10,7 @@ use authdeck_core::model::Provider;
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::SecretStore;
-use authdeck_core::Secret;
+use authdeck_core::ClientSecret;
 use authdeck_emulator::{EmulatorConfig, RunningEmulator};
 
 pub fn require_keyring() {
@@ -74,12 +74,12 @@ impl Fixture {
     pub async fn add_demo_clients(&self) {
         let e = &self.emulator;
         let mut fa = NewClient::new("fa", Provider::FlowAccount, "demo-flowaccount");
-        fa.client_secret = Some(Secret::new("demo-flowaccount-secret"));
+        fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
         fa.authorize_url = Some(e.flowaccount_authorize_url());
         fa.token_url = Some(e.flowaccount_token_url());
         self.manager.add_client(fa).await.unwrap();
         let mut fedex = NewClient::new("fedex", Provider::Fedex, "demo-fedex-key");
-        fedex.client_secret = Some(Secret::new("demo-fedex-secret"));
+        fedex.client_secret = Some(ClientSecret::new("demo-fedex-secret"));
         fedex.token_url = Some(e.fedex_token_url());
         self.manager.add_client(fedex).await.unwrap();
         let mut iot = NewClient::new("iot", Provider::Iot, "demo-iot-client");
