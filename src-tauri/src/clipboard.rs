@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authdeck_core::Secret;
+use authdeck_core::AccessToken;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -41,7 +41,7 @@ pub enum Outcome {
 }
 
 /// Clear the clipboard if it still holds `copied`.
-pub fn clear_if_unchanged(clipboard: &dyn Clipboard, copied: &Secret) -> Outcome {
+pub fn clear_if_unchanged(clipboard: &dyn Clipboard, copied: &AccessToken) -> Outcome {
     let Ok(current) = clipboard.read_text() else {
         return Outcome::Failed;
     };
@@ -61,7 +61,7 @@ pub fn clear_if_unchanged(clipboard: &dyn Clipboard, copied: &Secret) -> Outcome
 /// injected: the app passes `tokio::time::sleep`, tests a timer they fire themselves.
 pub fn copy<C, S, F>(
     clipboard: Arc<C>,
-    token: Secret,
+    token: AccessToken,
     sleep: S,
 ) -> Result<impl Future<Output = Outcome> + Send + 'static, String>
 where
@@ -178,7 +178,7 @@ mod tests {
     async fn the_token_is_cleared_after_45_seconds_if_it_is_still_there() {
         let clipboard = Arc::new(Fake::default());
         let (sleep, Timer { fire, asked }) = timer();
-        let later = copy(clipboard.clone(), Secret::new("tok-1"), sleep).unwrap();
+        let later = copy(clipboard.clone(), AccessToken::new("tok-1"), sleep).unwrap();
         let task = tokio::spawn(later);
         assert_eq!(clipboard.holds().as_deref(), Some("tok-1"));
         tokio::task::yield_now().await;
@@ -198,7 +198,7 @@ mod tests {
     async fn what_the_user_copied_since_is_left_alone() {
         let clipboard = Arc::new(Fake::default());
         let (sleep, Timer { fire, .. }) = timer();
-        let task = tokio::spawn(copy(clipboard.clone(), Secret::new("tok-1"), sleep).unwrap());
+        let task = tokio::spawn(copy(clipboard.clone(), AccessToken::new("tok-1"), sleep).unwrap());
         clipboard.user_copies("an invoice number");
         fire.send(()).unwrap();
         assert_eq!(task.await.unwrap(), Outcome::Changed);
@@ -210,8 +210,10 @@ mod tests {
         let clipboard = Arc::new(Fake::default());
         let (sleep1, Timer { fire: fire1, .. }) = timer();
         let (sleep2, Timer { fire: fire2, .. }) = timer();
-        let first = tokio::spawn(copy(clipboard.clone(), Secret::new("tok-1"), sleep1).unwrap());
-        let second = tokio::spawn(copy(clipboard.clone(), Secret::new("tok-12"), sleep2).unwrap());
+        let first =
+            tokio::spawn(copy(clipboard.clone(), AccessToken::new("tok-1"), sleep1).unwrap());
+        let second =
+            tokio::spawn(copy(clipboard.clone(), AccessToken::new("tok-12"), sleep2).unwrap());
         fire1.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Outcome::Changed);
         assert_eq!(clipboard.holds().as_deref(), Some("tok-12"));
@@ -224,17 +226,17 @@ mod tests {
     fn an_unreadable_clipboard_is_left_as_it_is() {
         let clipboard = Fake::default(); // holds no text (say, an image)
         assert_eq!(
-            clear_if_unchanged(&clipboard, &Secret::new("tok")),
+            clear_if_unchanged(&clipboard, &AccessToken::new("tok")),
             Outcome::Failed
         );
         // A prefix or an extension of the token is not the token.
         clipboard.user_copies("tok-1");
         assert_eq!(
-            clear_if_unchanged(&clipboard, &Secret::new("tok")),
+            clear_if_unchanged(&clipboard, &AccessToken::new("tok")),
             Outcome::Changed
         );
         assert_eq!(
-            clear_if_unchanged(&clipboard, &Secret::new("tok-10")),
+            clear_if_unchanged(&clipboard, &AccessToken::new("tok-10")),
             Outcome::Changed
         );
         assert_eq!(clipboard.holds().as_deref(), Some("tok-1"));

@@ -13,6 +13,7 @@ use authdeck_core::{AnySecret, ChildSecret, ClientSecret, Error, ErrorCode, Pass
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager as _, Runtime, State};
 use ts_rs::TS;
+use zeroize::Zeroizing;
 
 use crate::changes::Changes;
 use crate::state::AppState;
@@ -249,33 +250,34 @@ pub async fn open_authorize_url<R: Runtime>(
     let url = started_authorizations(&app)
         .url_of(&id, state.manager().now())
         .ok_or_else(refused)?;
-    if !state
-        .manager()
-        .authorization_is_pending(url.expose())
-        .await?
-    {
+    if !state.manager().authorization_is_pending(&url).await? {
         return Err(refused());
     }
-    open_in_browser(&app, url.expose())
+    open_in_browser(&app, &url)
 }
+
+/// One started authorization: its id, its URL (it carries the state), when it expires.
+type Started = (String, Zeroizing<String>, chrono::DateTime<chrono::Utc>);
 
 /// The authorize URLs `connect_flowaccount` started in this window, by authorization
 /// id, until they expire.
 #[derive(Default)]
-pub struct StartedAuthorizations(
-    std::sync::Mutex<Vec<(String, Secret, chrono::DateTime<chrono::Utc>)>>,
-);
+pub struct StartedAuthorizations(std::sync::Mutex<Vec<Started>>);
 
 impl StartedAuthorizations {
     pub fn add(&self, id: &str, url: &str, expires_at: chrono::DateTime<chrono::Utc>) {
         if let Ok(mut list) = self.0.lock() {
-            list.push((id.to_owned(), Secret::new(url), expires_at));
+            list.push((id.to_owned(), Zeroizing::new(url.to_owned()), expires_at));
         }
     }
 
-    /// The URL of authorization `id`, if this window started it and it has not expired
-    /// at `now`. Forgets expired ones.
-    pub fn url_of(&self, id: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Secret> {
+    /// The URL of authorization `id` (it carries the state: zeroized when dropped), if
+    /// this window started it and it has not expired at `now`. Forgets expired ones.
+    pub fn url_of(
+        &self,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Zeroizing<String>> {
         let mut list = self.0.lock().ok()?;
         list.retain(|(_, _, expires_at)| *expires_at > now);
         list.iter()
@@ -453,7 +455,7 @@ mod tests {
         let started = StartedAuthorizations::default();
         let url = "https://auth.example/connect/authorize?client_id=a&state=s1";
         started.add("id-1", url, now + chrono::Duration::minutes(10));
-        assert_eq!(started.url_of("id-1", now).unwrap().expose(), url);
+        assert_eq!(started.url_of("id-1", now).unwrap().as_str(), url);
         for other in ["id-", "id-12", "", url] {
             assert!(started.url_of(other, now).is_none(), "{other}");
         }

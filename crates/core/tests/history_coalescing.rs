@@ -84,7 +84,7 @@ async fn a_burst_of_forged_redirects_is_one_row_per_minute_and_kind() {
     // Other history is never coalesced: two failed connects are two rows.
     for _ in 0..2 {
         f.manager
-            .connect_iot("iot", "operator", authdeck_core::Secret::new("wrong"))
+            .connect_iot("iot", "operator", authdeck_core::Password::new("wrong"))
             .await
             .unwrap_err();
     }
