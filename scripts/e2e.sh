@@ -12,7 +12,8 @@
 # 3. Stops everything it started, whatever happened, and exits with the tests' code.
 #
 # The app under test sees AUTHDECK_DATA_DIR / AUTHDECK_KEYRING_SERVICE (throwaway dir,
-# unique service) and BROWSER = a script that records the URLs the app opens instead of
+# unique service), AUTHDECK_SANDBOX_PORT=47801 and a random AUTHDECK_EMULATOR_ADMIN_TOKEN
+# (the in-app sandbox's port and /admin token, which the tests read too) and BROWSER = a script that records the URLs the app opens instead of
 # opening a browser. Screenshots go to docs/screenshots/ (overwritten); failure
 # screenshots, page dumps and logs to target/e2e-artifacts/.
 #
@@ -107,6 +108,11 @@ EOF
   export AUTHDECK_E2E_ARTIFACTS="$artifacts"
   export AUTHDECK_DATA_DIR="$tmp/authdeck-data"
   export AUTHDECK_KEYRING_SERVICE="authdeck-e2e-$$-$RANDOM"
+  # The in-app sandbox: on the port the tests expect (it takes a free one otherwise),
+  # with an admin token they know (honoured by debug builds only; never in argv).
+  export AUTHDECK_SANDBOX_PORT=47801
+  AUTHDECK_EMULATOR_ADMIN_TOKEN="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+  export AUTHDECK_EMULATOR_ADMIN_TOKEN
   export BROWSER="$tmp/bin/fake-browser"
   export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/cache"
   export XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime"

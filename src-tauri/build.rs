@@ -30,6 +30,8 @@ fn authdeck_commands() -> &'static [&'static str] {
         "copy_access_token",
         "history",
         "start_sandbox",
+        "stop_sandbox",
+        "leave_sandbox",
         "mark_ready",
     ]
 }

@@ -29,7 +29,8 @@ use serde_json::{json, Value};
 pub const WAIT: Duration = Duration::from_secs(20);
 /// How often a wait polls.
 const POLL: Duration = Duration::from_millis(100);
-/// The in-app sandbox (src-tauri/src/state.rs `SANDBOX_PORT`).
+/// The in-app sandbox: scripts/e2e.sh asks for this port (`AUTHDECK_SANDBOX_PORT`;
+/// without it the app takes a free one).
 pub const SANDBOX_BASE: &str = "http://127.0.0.1:47801";
 
 /// What scripts/e2e.sh tells the tests.
@@ -707,10 +708,14 @@ pub fn keyring_keys(env: &E2eEnv) -> Result<Vec<String>> {
 /// GET a JSON document of the in-app emulator's admin API.
 pub async fn emulator_admin(path: &str) -> Result<Value> {
     let url = format!("{SANDBOX_BASE}{path}");
+    // The sandbox's /admin token, which scripts/e2e.sh gave the app (debug builds honour it).
+    let token = std::env::var("AUTHDECK_EMULATOR_ADMIN_TOKEN")
+        .context("AUTHDECK_EMULATOR_ADMIN_TOKEN is not set: run the tests with scripts/e2e.sh")?;
     let resp = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?
         .get(&url)
+        .bearer_auth(token)
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;

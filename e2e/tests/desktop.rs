@@ -164,6 +164,69 @@ fn fedex_csp_credentials_connect_and_refresh() {
     });
 }
 
+/// The sandbox's rows carry a "Sandbox" badge; the bar says where it runs; stopped, a
+/// sandbox row says the sandbox is not running; "Leave the sandbox" removes its rows,
+/// clients and keyring entries.
+#[test]
+fn sandbox_is_marked_stops_and_is_left_in_one_action() {
+    run("sandbox", |ui: Ui| async move {
+        ui.start_sandbox().await?;
+        ui.wait_text(&testid("sandbox-state"), "running at 127.0.0.1:47801")
+            .await?;
+        ui.connect_fedex_csp().await?;
+        let badge = format!("{} {}", row_of("fedex"), testid("sandbox-badge"));
+        ensure!(
+            ui.find(&badge).await?.is_displayed().await?,
+            "the sandbox row shows no Sandbox badge"
+        );
+        let stored = keyring_keys(&ui.env)?;
+        ensure!(
+            stored.iter().any(|k| k.starts_with("connection/"))
+                && stored.iter().any(|k| k.starts_with("client/")),
+            "no client secret or connection tokens in the keyring after connecting: {stored:?}"
+        );
+
+        ui.click("sandbox-stop").await?;
+        ui.wait_text(&testid("sandbox-state"), "not running")
+            .await?;
+        ui.row_action("fedex", "row-refresh").await?;
+        // The row's error line (its text, whether or not the narrow row shows all of it).
+        let error_css = format!("{} {}", row_of("fedex"), testid("row-error"));
+        wait_for("the sandbox row to say the sandbox is not running", WAIT, || async {
+            let text = ui
+                .js(
+                    "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+                    vec![serde_json::json!(error_css)],
+                )
+                .await?;
+            Ok(text
+                .as_str()
+                .is_some_and(|t| t.starts_with("The sandbox is not running"))
+                .then_some(()))
+        })
+        .await?;
+
+        ui.click("sandbox-leave").await?;
+        ui.click("confirm-ok").await?;
+        ui.wait_gone(&row_of("fedex")).await?;
+        ui.id("empty-state").await?;
+        // Only the store's own id is left (no client secret, token or child secret).
+        let left: Vec<String> = keyring_keys(&ui.env)?
+            .into_iter()
+            .filter(|k| {
+                k.starts_with("client/")
+                    || k.starts_with("connection/")
+                    || k.starts_with("tokenset/")
+            })
+            .collect();
+        ensure!(
+            left.is_empty(),
+            "the keyring still holds {left:?} after leaving the sandbox"
+        );
+        Ok(())
+    });
+}
+
 /// The text of a `<dd>` of the details panel, by its `<dt>`.
 async fn detail(ui: &Ui, key: &str) -> Result<String> {
     let v = ui

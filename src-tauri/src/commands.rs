@@ -9,6 +9,7 @@ use authdeck_core::model::{
     Client, Connection, Environment, FedexGrant, HistoryEntry, IotBasicAuth, IotBodyEncoding,
     Provider,
 };
+use authdeck_core::sandbox::LeaveReport;
 use authdeck_core::{AnySecret, ChildSecret, ClientSecret, Error, ErrorCode, Password};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager as _, Runtime, State};
@@ -22,11 +23,14 @@ use crate::summary::ConnectionSummary;
 /// `Result` of every command.
 pub type CmdResult<T = ()> = Result<T, Error>;
 
+/// The running sandbox (`AppInfo::sandbox` is `None` while it is stopped).
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct SandboxInfo {
     pub base_url: String,
-    /// Names of the demo clients that point at it.
+    /// Names of the sandbox clients that point at it.
     pub clients: Vec<String>,
+    /// Demo names taken by clients of the user's, left alone.
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -40,6 +44,7 @@ pub struct AppInfo {
     pub single_instance: bool,
     /// Why redirects may not reach this window, in plain words.
     pub deep_link_problem: Option<String>,
+    /// The sandbox while it runs; `None` when it is stopped.
     pub sandbox: Option<SandboxInfo>,
 }
 
@@ -415,6 +420,20 @@ pub async fn start_sandbox(state: State<'_, AppState>) -> CmdResult<SandboxInfo>
     state.start_sandbox().await
 }
 
+/// Stop the sandbox; its clients and connections stay.
+#[tauri::command]
+pub async fn stop_sandbox(state: State<'_, AppState>) -> CmdResult {
+    state.stop_sandbox().await;
+    Ok(())
+}
+
+/// "Leave the sandbox": its connections and clients are logged out and removed (with
+/// their keyring entries), then it stops. Nothing else is touched.
+#[tauri::command]
+pub async fn leave_sandbox(state: State<'_, AppState>) -> CmdResult<LeaveReport> {
+    state.leave_sandbox().await
+}
+
 /// The window's first connection list is on screen: records the start-up time and
 /// starts what waited for it (see [`crate::startup`]). Only the first call counts.
 #[tauri::command]
@@ -440,6 +459,7 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     Client::export_all(&cfg)?;
     PendingAuthorization::export_all(&cfg)?;
     LogoutOutcome::export_all(&cfg)?;
+    LeaveReport::export_all(&cfg)?;
     authdeck_core::model::ConnectionStatus::export_all(&cfg)?;
     ErrorCode::export_all(&cfg)?;
     Ok(())

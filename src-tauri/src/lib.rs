@@ -52,6 +52,8 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
             commands::copy_access_token,
             commands::history,
             commands::start_sandbox,
+            commands::stop_sandbox,
+            commands::leave_sandbox,
             commands::mark_ready,
         ])
 }

@@ -6,21 +6,41 @@ use std::sync::Arc;
 use authdeck_core::authorize::{APP_REDIRECT_URI, APP_SCHEME};
 use authdeck_core::loopback::LoopbackFlows;
 use authdeck_core::manager::{Manager, ManagerOptions};
-use authdeck_core::sandbox::{demo_clients, SandboxEndpoints};
+use authdeck_core::sandbox::{LeaveReport, SandboxEndpoints};
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::{Error, ErrorCode, Result};
-use authdeck_emulator::{EmulatorConfig, RunningEmulator};
+use authdeck_emulator::{AdminToken, EmulatorConfig, RunningEmulator};
 use tokio::sync::Mutex;
 
-use crate::changes::ChangeFeed;
+use crate::changes::{ChangeEvent, ChangeFeed};
 use crate::commands::{AppInfo, SandboxInfo, Snapshot};
 use crate::summary::ConnectionSummary;
 
-/// The sandbox's fixed port, shared with `authdeckctl sandbox`, so demo clients added
-/// once keep pointing at the right place.
-pub const SANDBOX_PORT: u16 = 47801;
+/// `AUTHDECK_SANDBOX_PORT`: the port the in-app sandbox listens on. Unset: a free port,
+/// new on every start (the sandbox clients are pointed at it each time).
+pub const SANDBOX_PORT_ENV: &str = "AUTHDECK_SANDBOX_PORT";
+
+/// `AUTHDECK_EMULATOR_ADMIN_TOKEN`: the sandbox's admin token, honoured by debug builds
+/// only (the desktop E2E tests read the emulator's state with it). Release builds
+/// always make up a fresh one and never show it.
+pub const SANDBOX_ADMIN_TOKEN_ENV: &str = "AUTHDECK_EMULATOR_ADMIN_TOKEN";
+
+/// The port asked for in `AUTHDECK_SANDBOX_PORT`, or 0 (any free port).
+pub fn sandbox_port(value: Option<&std::ffi::OsStr>) -> Result<u16> {
+    let Some(value) = value else {
+        return Ok(0);
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u16>().ok())
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{SANDBOX_PORT_ENV} is not a port number (1-65535, or 0 for any free port)."
+            ))
+        })
+}
 
 pub struct AppState {
     manager: Manager,
@@ -106,17 +126,27 @@ impl AppState {
         })
     }
 
-    /// Start the built-in emulator (once) and register the demo clients that point at it.
+    /// Start the built-in emulator (once), on a free port unless `AUTHDECK_SANDBOX_PORT`
+    /// asks for one, and point the sandbox clients at it (adding the missing demo ones).
     pub async fn start_sandbox(&self) -> Result<SandboxInfo> {
         let mut slot = self.sandbox.lock().await;
         if let Some((_, info)) = slot.as_ref() {
             return Ok(info.clone());
         }
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], SANDBOX_PORT));
-        let emulator = authdeck_emulator::start(EmulatorConfig::demo(), addr).await.map_err(|e| {
+        let port = sandbox_port(std::env::var_os(SANDBOX_PORT_ENV).as_deref())?;
+        let mut config = EmulatorConfig::demo();
+        if cfg!(debug_assertions) {
+            if let Ok(token) = std::env::var(SANDBOX_ADMIN_TOKEN_ENV) {
+                config.admin_token = Some(AdminToken::new(token).map_err(|e| {
+                    Error::invalid_input(format!("{SANDBOX_ADMIN_TOKEN_ENV}: {e}"))
+                })?);
+            }
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
             Error::new(
                 ErrorCode::InvalidInput,
-                format!("The sandbox could not start on 127.0.0.1:{SANDBOX_PORT}: is `authdeckctl sandbox` already running?"),
+                format!("The sandbox could not start on 127.0.0.1:{port}: pick another {SANDBOX_PORT_ENV}, or leave it unset for a free port."),
             )
             .with_detail(e.to_string())
         })?;
@@ -126,22 +156,59 @@ impl AppState {
             fedex_token_url: emulator.fedex_token_url(),
             iot_auth_url: emulator.iot_auth_url(),
         };
-        let mut names = Vec::new();
-        for client in demo_clients(&endpoints) {
-            let name = client.name.clone();
-            match self.manager.add_client(client).await {
-                Ok(_) => {}
-                Err(e) if e.code == ErrorCode::AlreadyExists => {}
-                Err(e) => return Err(e),
+        let installed = match self.manager.install_sandbox(&endpoints, true).await {
+            Ok(installed) => installed,
+            Err(e) => {
+                emulator.shutdown().await;
+                return Err(e);
             }
-            names.push(name);
-        }
+        };
         let info = SandboxInfo {
             base_url: emulator.base_url(),
-            clients: names,
+            clients: installed.clients(),
+            skipped: installed.skipped,
         };
         tracing::info!(base_url = %info.base_url, "sandbox started");
         *slot = Some((emulator, info.clone()));
+        drop(slot);
+        self.changes.push(ChangeEvent::AppInfoChanged);
         Ok(info)
+    }
+
+    /// Stop the sandbox if it runs. Its clients stay (they say the sandbox is not
+    /// running until it is started again).
+    pub async fn stop_sandbox(&self) {
+        let running = self.sandbox.lock().await.take();
+        if let Some((emulator, _)) = running {
+            emulator.shutdown().await;
+            tracing::info!("sandbox stopped");
+            self.changes.push(ChangeEvent::AppInfoChanged);
+        }
+    }
+
+    /// "Leave the sandbox": log out and remove every sandbox connection and client
+    /// (while the sandbox still runs, so its sessions are revoked), then stop it.
+    pub async fn leave_sandbox(&self) -> Result<LeaveReport> {
+        let report = self.manager.leave_sandbox().await?;
+        self.stop_sandbox().await;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::sandbox_port;
+
+    #[test]
+    fn the_sandbox_port_is_free_unless_asked_for() {
+        assert_eq!(sandbox_port(None).unwrap(), 0);
+        assert_eq!(sandbox_port(Some(OsStr::new("47801"))).unwrap(), 47801);
+        assert_eq!(sandbox_port(Some(OsStr::new("0"))).unwrap(), 0);
+        for bad in ["", "http", "65536", "-1"] {
+            let e = sandbox_port(Some(OsStr::new(bad))).unwrap_err();
+            assert_eq!(e.code, authdeck_core::ErrorCode::InvalidInput, "{bad:?}");
+        }
     }
 }

@@ -36,6 +36,8 @@ pub struct ConnectionSummary {
     pub last_error: Option<LastError>,
     /// Lets the window ignore an event older than what it shows.
     pub updated_at: DateTime<Utc>,
+    /// A connection of the built-in sandbox (demo data): the row shows a badge.
+    pub sandbox: bool,
 }
 
 impl From<&Connection> for ConnectionSummary {
@@ -56,6 +58,7 @@ impl From<&Connection> for ConnectionSummary {
             state: c.state,
             last_error: c.last_error.clone(),
             updated_at: c.updated_at,
+            sandbox: c.sandbox,
         }
     }
 }

@@ -53,6 +53,9 @@ fn app() -> App {
             commands::refresh,
             commands::logout,
             commands::history,
+            commands::start_sandbox,
+            commands::stop_sandbox,
+            commands::leave_sandbox,
             commands::open_authorize_url,
         ])
         .build(authdeck_app::context())
@@ -382,6 +385,110 @@ fn fedex_grants_take_either_spelling_over_ipc() {
     )
     .is_err());
     assert_eq!(emulator.control().stats().fedex.token_requests, 3);
+    rt.block_on(emulator.shutdown());
+}
+
+fn port_of(url: &Value) -> u16 {
+    url::Url::parse(url.as_str().unwrap())
+        .unwrap()
+        .port()
+        .unwrap()
+}
+
+/// The sandbox from the window: a free port (its clients follow it), badged rows, the
+/// running state in `app_info` with a stop, "not running" when stopped, and one leave
+/// that removes the sandbox's clients and connections only.
+#[test]
+fn the_sandbox_starts_stops_says_when_it_is_not_running_and_is_left_through_ipc() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "ship", "provider": "fedex", "environment": null, "client_id": "demo-fedex-key",
+            "client_secret": "demo-fedex-secret", "authorize_url": null, "token_url": emulator.fedex_token_url(),
+            "auth_url": null, "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let fedex_input = |client: &str| json!({"input": {"client": client, "grant": "client_credentials", "child_key": null, "child_secret": null}});
+    let real = invoke(&app, "connect_fedex", fedex_input("ship")).unwrap();
+    assert_eq!(real["sandbox"], false);
+    assert!(invoke(&app, "app_info", json!({})).unwrap()["sandbox"].is_null());
+
+    let info = invoke(&app, "start_sandbox", json!({})).unwrap();
+    let port = port_of(&info["base_url"]);
+    assert_ne!(port, 47801, "a free port, not a fixed one");
+    assert_eq!(info["clients"].as_array().unwrap().len(), 4, "{info}");
+    assert_eq!(
+        invoke(&app, "app_info", json!({})).unwrap()["sandbox"]["base_url"],
+        info["base_url"]
+    );
+    let clients = invoke(&app, "list_clients", json!({})).unwrap();
+    for c in clients.as_array().unwrap() {
+        let demo = c["name"] != "ship";
+        assert_eq!(c["sandbox"], demo, "{c}");
+        if demo {
+            assert_eq!(port_of(&c["endpoints"]["token_url"]), port);
+        }
+    }
+    let demo = invoke(&app, "connect_fedex", fedex_input("sandbox-fedex")).unwrap();
+    assert_eq!(demo["sandbox"], true);
+    let snapshot = invoke(&app, "snapshot", json!({})).unwrap();
+    for row in snapshot["connections"].as_array().unwrap() {
+        assert_eq!(row["sandbox"], row["id"] == demo["id"], "{row}");
+    }
+
+    // Stopped: app_info says so, and the demo row's refresh says why it fails.
+    invoke(&app, "stop_sandbox", json!({})).unwrap();
+    assert!(invoke(&app, "app_info", json!({})).unwrap()["sandbox"].is_null());
+    let err = invoke(&app, "refresh", json!({"id": demo["id"]})).unwrap_err();
+    assert_eq!(err["code"], "sandbox_not_running", "{err}");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("The sandbox is not running"));
+    invoke(&app, "refresh", json!({"id": real["id"]})).unwrap();
+
+    // Started again: the demo client follows the new run.
+    let again = invoke(&app, "start_sandbox", json!({})).unwrap();
+    let clients = invoke(&app, "list_clients", json!({})).unwrap();
+    let demo_client = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sandbox-fedex")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        port_of(&demo_client["endpoints"]["token_url"]),
+        port_of(&again["base_url"])
+    );
+    invoke(&app, "refresh", json!({"id": demo["id"]})).unwrap();
+
+    let report = invoke(&app, "leave_sandbox", json!({})).unwrap();
+    assert_eq!(
+        report["connections"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert_eq!(report["clients"].as_array().unwrap().len(), 4, "{report}");
+    assert!(invoke(&app, "app_info", json!({})).unwrap()["sandbox"].is_null());
+    let rows = invoke(&app, "snapshot", json!({})).unwrap()["connections"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["id"], real["id"]);
+    let clients = invoke(&app, "list_clients", json!({})).unwrap();
+    assert_eq!(clients.as_array().unwrap().len(), 1);
+    assert_eq!(clients[0]["name"], "ship");
+    // Stopped for real: nothing listens on its port any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port_of(&again["base_url"]))).is_err());
     rt.block_on(emulator.shutdown());
 }
 

@@ -18,27 +18,14 @@ import type { IotConnectInput } from './bindings/IotConnectInput';
 import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { NewClientInput } from './bindings/NewClientInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
+import type { LeaveReport } from './bindings/LeaveReport';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
+import { NEXT_STEP } from './errors';
 
-const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'reauthorization_required',
-  'invalid_client',
-  'invalid_credentials',
-  'access_denied',
-  'invalid_callback',
-  'provider_unavailable',
-  'rate_limited',
-  'invalid_response',
-  'provider_error',
-  'keyring_unavailable',
-  'storage',
-  'not_found',
-  'invalid_input',
-  'already_exists',
-  'busy',
-  'internal',
-]);
+// Every code the shell sends: `NEXT_STEP` is a Record<ErrorCode, …>, so the type checker
+// keeps it complete when a code is added (a second hand-kept list fell behind once).
+const KNOWN_CODES: ReadonlySet<string> = new Set<string>(Object.keys(NEXT_STEP));
 
 /**
  * Commands reject with a `CommandError`. Anything else (a string from a missing
@@ -92,6 +79,9 @@ export const api = {
   copyAccessToken: (id: string) => call<number>('copy_access_token', { id }),
   history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
   startSandbox: () => call<SandboxInfo>('start_sandbox'),
+  stopSandbox: () => call<null>('stop_sandbox'),
+  /** Logs out and removes every sandbox connection and client, then stops the sandbox. */
+  leaveSandbox: () => call<LeaveReport>('leave_sandbox'),
   /** The first list is on screen: the shell records the start-up time. */
   markReady: () => call<null>('mark_ready'),
 };

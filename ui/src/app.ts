@@ -21,6 +21,7 @@ import { ClientsView } from './views/clients';
 import { DetailsPanel } from './views/details';
 import { confirmDialog, openDialog, toast } from './views/dialogs';
 import { ConnectionList, type RowActions } from './views/list';
+import { SandboxBar } from './views/sandbox';
 import type { Provider } from './bindings/Provider';
 
 export interface MountOptions {
@@ -33,6 +34,7 @@ export interface App {
   list: ConnectionList;
   details: DetailsPanel;
   clients: ClientsView;
+  sandboxBar: SandboxBar;
   ticker: Ticker;
   /** Settles once the first list is on screen (or its failure is shown). */
   ready: Promise<void>;
@@ -73,6 +75,11 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     version,
     addButton);
 
+  const sandboxBar = new SandboxBar({
+    onStart: () => startSandbox(),
+    onStop: () => stopSandbox(),
+    onLeave: () => leaveSandbox(),
+  });
   const scroll = h('div', { class: 'list-scroll' });
   const details = new DetailsPanel(ticker);
   const actions: RowActions = {
@@ -94,6 +101,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       if (empty.hidden !== n > 0) empty.hidden = n > 0;
       if (list.el.hidden !== (n === 0)) list.el.hidden = n === 0;
       if (toolbar.hidden !== (n === 0)) toolbar.hidden = n === 0;
+      sandboxBar.setHasData(list.hasSandbox());
     },
   });
   const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
@@ -119,10 +127,10 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   scroll.append(toolbar, empty, list.el);
 
   const connectionsView = h('div', { class: 'connections-view' }, scroll, details.el);
-  const clients = new ClientsView({ onSandbox: () => void startSandbox() });
+  const clients = new ClientsView({ onSandbox: () => void startSandbox(), onLeaveSandbox: () => void leaveSandbox() });
   clients.el.hidden = true;
   const main = h('main', { class: 'main' }, connectionsView, clients.el);
-  const shell = h('div', { class: 'app' }, header, banners, main);
+  const shell = h('div', { class: 'app' }, header, sandboxBar.el, banners, main);
   root.append(shell);
 
   // ---- navigation --------------------------------------------------------------------
@@ -212,9 +220,11 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     buttons.forEach((b) => (b.disabled = true));
     try {
       const info = await api.startSandbox();
+      sandboxBar.setRunning(info);
       const d = openDialog({ title: 'The sandbox is running', testid: 'sandbox-dialog' });
       d.body.append(
-        h('p', {}, 'Local emulators answer at ', h('code', {}, info.base_url), '. Demo clients added: ', info.clients.join(', ') || 'none', '.'),
+        h('p', {}, 'Local emulators answer at ', h('code', {}, info.base_url), ' (a free port, new on every start). Sandbox clients pointing there: ', info.clients.join(', ') || 'none', '.'),
+        ...(info.skipped.length ? [h('p', { class: 'hint' }, 'Not the sandbox\'s, so left as they are: ', info.skipped.join(', '), '.')] : []),
         h('dl', { class: 'kv' },
           h('dt', {}, 'FlowAccount sign-in'), h('dd', {}, h('code', {}, 'demo@example.com'), ' / ', h('code', {}, 'demo')),
           h('dt', {}, 'FedEx child key'), h('dd', {}, h('code', {}, 'demo-child-key'), ' / secret ', h('code', {}, 'demo-child-secret')),
@@ -234,10 +244,40 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     }
   }
 
+  async function stopSandbox(): Promise<void> {
+    try {
+      await api.stopSandbox();
+      sandboxBar.setRunning(null);
+      toast('The sandbox stopped. Its demo clients stay: start it again, or leave it.');
+    } catch (e) {
+      banner(errorLine(toCommandError(e)), 'error');
+    }
+  }
+
+  async function leaveSandbox(): Promise<void> {
+    const ok = await confirmDialog({
+      title: 'Leave the sandbox?',
+      message: 'Every sandbox connection is logged out and removed, with the demo clients and their keyring entries, and the sandbox stops. Your own clients and connections are not touched.',
+      okLabel: 'Leave the sandbox',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      const report = await api.leaveSandbox();
+      sandboxBar.setRunning(null);
+      const n = report.connections.length;
+      toast(`Left the sandbox: ${n} demo connection${n === 1 ? '' : 's'} and ${report.clients.length} demo client${report.clients.length === 1 ? '' : 's'} removed. Nothing else was touched.`);
+      if (!clients.el.hidden) void clients.reload();
+    } catch (e) {
+      banner(errorLine(toCommandError(e)), 'error');
+    }
+  }
+
   // ---- app info --------------------------------------------------------------------
   let deepLinkBannerEl: HTMLElement | null = null;
   function applyAppInfo(info: AppInfo): void {
     clients.setAppInfo(info);
+    sandboxBar.setRunning(info.sandbox);
     setText(version, `v${info.version}`);
     const text = deepLinkBanner(info);
     if (text && !deepLinkBannerEl?.isConnected) deepLinkBannerEl = banner(text, 'warning');
@@ -354,6 +394,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     list,
     details,
     clients,
+    sandboxBar,
     ticker,
     ready,
     openAddConnection,

@@ -22,6 +22,7 @@ export const NEXT_STEP: Record<ErrorCode, string> = {
   already_exists: 'Pick another name',
   busy: 'Wait a moment, then try again',
   internal: 'Restart Authdeck; if it happens again, report it',
+  sandbox_not_running: 'Start the sandbox (Clients & settings → Try the sandbox), then try again',
 };
 
 export interface PlainError {

@@ -257,7 +257,7 @@ describe('clients and sandbox', () => {
   });
 
   it('starts the sandbox and shows the demo credentials', async () => {
-    const b = await start({ start_sandbox: () => ({ base_url: 'http://127.0.0.1:40123', clients: ['demo-flowaccount', 'demo-fedex', 'demo-iot'] }) });
+    const b = await start({ start_sandbox: () => ({ base_url: 'http://127.0.0.1:40123', clients: ['demo-flowaccount', 'demo-fedex', 'demo-iot'], skipped: [] }) });
     $<HTMLButtonElement>(`${tid('empty-state')} ${tid('sandbox-start')}`).click();
     await settle();
     expect(b.callsTo('start_sandbox')).toHaveLength(1);

@@ -8,7 +8,8 @@ describe('error → plain words', () => {
     expect(NEXT_STEP.reauthorization_required).toBe('Reconnect');
     expect(NEXT_STEP.provider_unavailable).toBe('Try again later');
     expect(NEXT_STEP.keyring_unavailable).toBe('Unlock your system keyring');
-    expect(Object.keys(NEXT_STEP)).toHaveLength(16); // every ErrorCode
+    expect(NEXT_STEP.sandbox_not_running).toMatch(/^Start the sandbox/);
+    expect(Object.keys(NEXT_STEP)).toHaveLength(17); // every ErrorCode
   });
 
   it('builds one line: message, then the next step', () => {
@@ -29,6 +30,10 @@ describe('error → plain words', () => {
       code: 'internal', message: 'command refresh not found', detail: null,
     });
     expect(toCommandError({ code: 'made_up', message: 'x' }).code).toBe('internal');
+    // Every code of the bindings is known, the newest too.
+    expect(toCommandError({ code: 'sandbox_not_running', message: 'The sandbox is not running.' }).code).toBe(
+      'sandbox_not_running',
+    );
     expect(toCommandError(new Error('boom')).message).toBe('boom');
   });
 });

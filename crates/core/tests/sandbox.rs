@@ -267,7 +267,7 @@ async fn leaving_a_stopped_sandbox_removes_everything_here() {
     running.shutdown().await;
 
     let report = f.manager.leave_sandbox().await.unwrap();
-    assert_eq!(report.connections, [iot.label.clone()]);
+    assert_eq!(report.connections, std::slice::from_ref(&iot.label));
     assert!(!f.keyring_has(&format!(
         "connection/{}/tokens/{}",
         iot.id, iot.secret_generation

@@ -13,4 +13,8 @@ single_instance: boolean,
 /**
  * Why redirects may not reach this window, in plain words.
  */
-deep_link_problem: string | null, sandbox: SandboxInfo | null, };
+deep_link_problem: string | null, 
+/**
+ * The sandbox while it runs; `None` when it is stopped.
+ */
+sandbox: SandboxInfo | null, };

@@ -12,4 +12,9 @@ export type Client = { id: string, name: string, provider: Provider, environment
 /**
  * Whether a client secret is stored in the keyring (the value is never shown).
  */
-has_secret: boolean, created_at: string, };
+has_secret: boolean, created_at: string, 
+/**
+ * A demo client of the built-in sandbox (see `crate::sandbox`): starting the sandbox
+ * points it at the sandbox's port, "Leave the sandbox" removes it.
+ */
+sandbox: boolean, };

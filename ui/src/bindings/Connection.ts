@@ -55,6 +55,10 @@ jwt?: JwtSummary | null, state: ConnectionState,
  */
 keep_fresh: boolean, last_refresh_at?: string | null, last_error?: LastError | null, created_at: string, updated_at: string, 
 /**
+ * Made with a sandbox client (see [`Client::sandbox`]): demo data.
+ */
+sandbox: boolean, 
+/**
  * Which keyring entries hold the current tokens (see `store`).
  */
 secret_generation: number, };

@@ -14,4 +14,8 @@ export type ConnectionSummary = { id: string, client_id: string, client_name: st
 /**
  * Lets the window ignore an event older than what it shows.
  */
-updated_at: string, };
+updated_at: string, 
+/**
+ * A connection of the built-in sandbox (demo data): the row shows a badge.
+ */
+sandbox: boolean, };

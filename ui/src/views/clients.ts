@@ -24,6 +24,8 @@ const PROVIDER_NAME: Record<Provider, string> = {
 
 export interface ClientsViewOptions {
   onSandbox: () => void;
+  /** "Leave the sandbox" (the app confirms first). */
+  onLeaveSandbox: () => void;
 }
 
 /** Copy non-secret text (the redirect URI); if the clipboard is refused, select it. */
@@ -42,6 +44,7 @@ export class ClientsView {
   readonly el: HTMLElement;
   private readonly listEl: HTMLElement;
   private readonly redirectEl: HTMLInputElement;
+  private readonly leaveSandbox = h('button', { type: 'button', class: 'btn btn-danger-ghost', 'data-testid': 'clients-sandbox-leave' }, 'Leave the sandbox');
   private appInfo: AppInfo | null = null;
 
   // the add form
@@ -110,6 +113,8 @@ export class ClientsView {
 
     const sandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
     sandbox.addEventListener('click', () => this.opts.onSandbox());
+    this.leaveSandbox.addEventListener('click', () => this.opts.onLeaveSandbox());
+    this.leaveSandbox.hidden = true;
 
     this.el = h('section', { class: 'clients-view', 'aria-labelledby': 'clients-title', 'data-testid': 'clients-view' },
       h('h2', { id: 'clients-title' }, 'Clients & settings'),
@@ -121,8 +126,8 @@ export class ClientsView {
       h('div', { class: 'card' }, form),
       h('div', { class: 'card' },
         h('h3', {}, 'Sandbox'),
-        h('p', { class: 'hint' }, 'Starts local FlowAccount, FedEx and IoT emulators and adds demo clients, so you can try every flow without real accounts.'),
-        sandbox));
+        h('p', { class: 'hint' }, 'Starts local FlowAccount, FedEx and IoT emulators (on a free loopback port) and adds demo clients, marked "Sandbox", so you can try every flow without real accounts. "Leave the sandbox" removes them with their connections.'),
+        h('div', { class: 'inline-actions' }, sandbox, this.leaveSandbox)));
     this.syncForm();
   }
 
@@ -152,6 +157,7 @@ export class ClientsView {
       );
     }
     replaceChildren(this.listEl, ...nodes);
+    this.leaveSandbox.hidden = !clients.some((c) => c.sandbox);
   }
 
   private clientItem(c: Client): HTMLElement {
@@ -176,6 +182,7 @@ export class ClientsView {
       h('div', {},
         h('strong', {}, c.name), ' ',
         h('span', { class: 'badge env', 'data-env': c.environment }, c.environment), ' ',
+        ...(c.sandbox ? [h('span', { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge' }, 'Sandbox'), ' '] : []),
         h('span', { class: 'mono muted' }, c.client_id), ' ',
         h('span', { class: 'muted' }, c.has_secret ? '· secret in keyring' : '· no secret'),
         h('div', { class: 'muted small' }, c.endpoints.token_url, ' · added ', formatInstant(c.created_at))),

@@ -138,6 +138,7 @@ class RowView {
   readonly sub: HTMLElement;
   readonly client: HTMLElement;
   readonly env: HTMLElement;
+  readonly sandbox: HTMLElement;
   readonly chip: HTMLElement;
   readonly access: CountdownText;
   readonly refresh: CountdownText | null;
@@ -164,6 +165,8 @@ class RowView {
     this.sub = h('span', { class: 'row-sub' });
     this.client = h('span', { class: 'row-client' });
     this.env = h('span', { class: 'badge env' });
+    this.sandbox = h('span', { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge', title: 'Demo data of the built-in sandbox' }, 'Sandbox');
+    this.sandbox.hidden = true;
     this.chip = h('span', { class: 'chip', 'data-testid': 'status-chip' });
     this.access = new CountdownText(null, now);
     const accessEl = h('span', { class: 'countdown', 'data-testid': 'access-countdown' }, this.access.node);
@@ -195,7 +198,7 @@ class RowView {
         'data-provider': provider,
       },
       h('div', { role: 'gridcell', class: 'cell cell-name' }, this.label, this.sub),
-      h('div', { role: 'gridcell', class: 'cell cell-client' }, this.client, ' ', this.env),
+      h('div', { role: 'gridcell', class: 'cell cell-client' }, this.client, ' ', this.env, ' ', this.sandbox),
       h('div', { role: 'gridcell', class: 'cell cell-status' }, this.chip),
       h('div', { role: 'gridcell', class: 'cell cell-expiry' }, h('span', { class: 'k' }, 'Access'), ' ', accessEl),
       refreshCell,
@@ -217,6 +220,7 @@ class RowView {
     setText(this.client, c.client_name);
     setText(this.env, c.environment);
     if (this.env.dataset.env !== c.environment) this.env.dataset.env = c.environment;
+    if (this.sandbox.hidden === (c.sandbox === true)) this.sandbox.hidden = c.sandbox !== true;
     this.access.setTarget(entry.inputs.accessAt, now);
     if (this.refresh && this.refreshKey) {
       this.refresh.setTarget(entry.inputs.refreshAt, now);
@@ -356,6 +360,12 @@ export class ConnectionList {
 
   has(id: string): boolean {
     return this.entries.has(id);
+  }
+
+  /** Whether any connection shown is the built-in sandbox's. */
+  hasSandbox(): boolean {
+    for (const e of this.entries.values()) if (e.conn.sandbox) return true;
+    return false;
   }
 
   get(id: string): ConnectionSummary | undefined {
