@@ -13,8 +13,8 @@ use authdeck_core::sandbox::LeaveReport;
 use authdeck_core::{AnySecret, ChildSecret, ClientSecret, Error, ErrorCode, Password};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager as _, Runtime, State};
-use tauri_plugin_clipboard_manager::ClipboardExt;
 use ts_rs::TS;
+use zeroize::Zeroizing;
 
 use crate::changes::Changes;
 use crate::state::AppState;
@@ -193,6 +193,7 @@ pub async fn connect_flowaccount<R: Runtime>(
             loopback_finished(&notify, result)
         })
         .await?;
+    remember_started(&app, &pending);
     // No browser is not fatal: the window shows the address to open by hand.
     if let Err(e) = open_in_browser(&app, &pending.authorize_url) {
         tracing::warn!(code = %e.code, "the system browser could not be opened");
@@ -236,12 +237,75 @@ fn loopback_finished<R: Runtime>(app: &AppHandle<R>, result: authdeck_core::Resu
     }
 }
 
-/// Open an authorize URL again (the user closed the tab). Only URLs the app started
-/// (`http(s)`) are opened.
+/// Open the authorize page of a pending authorization again (the user closed the tab).
+/// The argument is the authorization's `id` (from `connect_flowaccount`); only the URL
+/// of an authorization this window started and that is still pending is opened:
+/// anything else is `invalid_input` and nothing is opened.
 #[tauri::command]
-pub async fn open_authorize_url(app: AppHandle, url: String) -> CmdResult {
+pub async fn open_authorize_url<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+) -> CmdResult {
+    let refused = || {
+        Error::invalid_input(
+            "This is not an authorization this window started and that is still pending: start connecting again.",
+        )
+    };
+    let url = started_authorizations(&app)
+        .url_of(&id, state.manager().now())
+        .ok_or_else(refused)?;
+    if !state.manager().authorization_is_pending(&url).await? {
+        return Err(refused());
+    }
     open_in_browser(&app, &url)
 }
+
+/// One started authorization: its id, its URL (it carries the state), when it expires.
+type Started = (String, Zeroizing<String>, chrono::DateTime<chrono::Utc>);
+
+/// The authorize URLs `connect_flowaccount` started in this window, by authorization
+/// id, until they expire.
+#[derive(Default)]
+pub struct StartedAuthorizations(std::sync::Mutex<Vec<Started>>);
+
+impl StartedAuthorizations {
+    pub fn add(&self, id: &str, url: &str, expires_at: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut list) = self.0.lock() {
+            list.push((id.to_owned(), Zeroizing::new(url.to_owned()), expires_at));
+        }
+    }
+
+    /// The URL of authorization `id` (it carries the state: zeroized when dropped), if
+    /// this window started it and it has not expired at `now`. Forgets expired ones.
+    pub fn url_of(
+        &self,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Zeroizing<String>> {
+        let mut list = self.0.lock().ok()?;
+        list.retain(|(_, _, expires_at)| *expires_at > now);
+        list.iter()
+            .find(|(known, _, _)| known == id)
+            .map(|(_, url, _)| url.clone())
+    }
+}
+
+fn started_authorizations<R: Runtime>(app: &AppHandle<R>) -> State<'_, StartedAuthorizations> {
+    app.manage(StartedAuthorizations::default()); // no-op once managed
+    app.state::<StartedAuthorizations>()
+}
+
+/// Remember an authorization this window started, so `open_authorize_url` may open it.
+pub fn remember_started<R: Runtime>(app: &AppHandle<R>, pending: &PendingAuthorization) {
+    started_authorizations(app).add(&pending.id, &pending.authorize_url, pending.expires_at);
+}
+
+/// Opens one URL (or says why not).
+pub type OpenUrl = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
+/// Where URLs are opened, if managed (tests record them); else the system browser.
+pub struct UrlOpener(pub Box<OpenUrl>);
 
 fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> CmdResult {
     let parsed = url::Url::parse(url).map_err(|_| Error::invalid_input("Not a URL."))?;
@@ -250,16 +314,23 @@ fn open_in_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> CmdResult {
             "Only http(s) addresses are opened in the browser.",
         ));
     }
-    // Without the opener plugin (the IPC tests' mock app) nothing is opened.
-    let opener = app
-        .try_state::<tauri_plugin_opener::Opener<R>>()
-        .ok_or_else(|| Error::internal("No system browser opener in this app."))?;
-    opener.open_url(url, None::<&str>).map_err(|e| {
+    // A managed opener (tests record URLs); else the opener plugin. Without either
+    // (the IPC tests' mock app) nothing is opened.
+    let opened = match app.try_state::<UrlOpener>() {
+        Some(opener) => (opener.0)(url),
+        None => match app.try_state::<tauri_plugin_opener::Opener<R>>() {
+            Some(opener) => opener
+                .open_url(url, None::<&str>)
+                .map_err(|e| e.to_string()),
+            None => Err("no system browser opener in this app".to_owned()),
+        },
+    };
+    opened.map_err(|e| {
         Error::new(
             ErrorCode::Internal,
             "The system browser could not be opened: copy the address instead.",
         )
-        .with_detail(e.to_string())
+        .with_detail(e)
     })
 }
 
@@ -314,22 +385,26 @@ pub async fn logout(state: State<'_, AppState>, id: String) -> CmdResult<LogoutO
     state.manager().logout(&id).await
 }
 
-/// Copy a valid access token to the clipboard from Rust: the token never enters the web view.
+/// Copy a valid access token to the clipboard from Rust: the token never enters the web
+/// view. The clipboard is cleared after [`crate::clipboard::CLEAR_AFTER`] if it still
+/// holds the token; returns those seconds (for the window to say so).
 #[tauri::command]
 pub async fn copy_access_token(
     app: AppHandle,
     state: State<'_, AppState>,
     id: String,
-) -> CmdResult {
+) -> CmdResult<u32> {
     let (token, _) = state
         .manager()
         .access_token(&id, std::time::Duration::from_secs(60))
         .await?;
     crate::startup::ensure_clipboard(&app);
-    app.clipboard().write_text(token.expose()).map_err(|e| {
-        Error::new(ErrorCode::Internal, "The clipboard could not be written.")
-            .with_detail(e.to_string())
-    })
+    let system = std::sync::Arc::new(crate::clipboard::SystemClipboard(app.clone()));
+    let clear_later = crate::clipboard::copy(system, token, tokio::time::sleep).map_err(|e| {
+        Error::new(ErrorCode::Internal, "The clipboard could not be written.").with_detail(e)
+    })?;
+    tauri::async_runtime::spawn(clear_later);
+    Ok(crate::clipboard::CLEAR_AFTER.as_secs() as u32)
 }
 
 #[tauri::command]
@@ -388,4 +463,24 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     authdeck_core::model::ConnectionStatus::export_all(&cfg)?;
     ErrorCode::export_all(&cfg)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn started_authorizations_are_found_by_id_until_they_expire() {
+        let now = chrono::Utc::now();
+        let started = StartedAuthorizations::default();
+        let url = "https://auth.example/connect/authorize?client_id=a&state=s1";
+        started.add("id-1", url, now + chrono::Duration::minutes(10));
+        assert_eq!(started.url_of("id-1", now).unwrap().as_str(), url);
+        for other in ["id-", "id-12", "", url] {
+            assert!(started.url_of(other, now).is_none(), "{other}");
+        }
+        let later = now + chrono::Duration::minutes(10);
+        assert!(started.url_of("id-1", later).is_none(), "expired");
+        assert!(started.url_of("id-1", now).is_none(), "and forgotten");
+    }
 }

@@ -6,6 +6,7 @@
 //! it is never logged.
 
 use authdeck_core::authorize::APP_SCHEME;
+use authdeck_core::ErrorCode;
 use tauri::{AppHandle, Manager as _};
 use tauri_plugin_deep_link::DeepLinkExt;
 
@@ -85,12 +86,100 @@ fn complete(app: AppHandle, url: String) {
                 error: Some(error),
             },
         };
+        let raise = raises_window(&result);
         state.changes().push(ChangeEvent::RedirectFinished {
             result: Box::new(result),
         });
-        if let Some(window) = app.get_webview_window("main") {
-            let _ = window.unminimize();
-            let _ = window.set_focus();
+        if raise {
+            bring_forward(&app);
         }
     });
+}
+
+fn bring_forward(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+/// Whether a redirect brings the window forward: only one that completed a connection
+/// or belonged to a pending authorization (the browser's answer to a flow the user
+/// started: declined, provider error). A rejected one (`invalid_callback`: unknown,
+/// replayed or expired state, wrong address, not a redirect at all) never does: any
+/// local program can fire the URL scheme, and a burst of forged links must not steal
+/// the focus. The window still lists what happened, without being raised.
+pub fn raises_window(result: &CallbackResult) -> bool {
+    match &result.error {
+        None => result.ok,
+        Some(error) => error.code != ErrorCode::InvalidCallback,
+    }
+}
+
+/// Whether a second launch (the single-instance callback, which any local program can
+/// also call over D-Bus) brings the window forward by itself: only a plain launch
+/// (`authdeck`, from the menu). One that carries arguments carries a link, and the link
+/// decides once it is completed ([`raises_window`]).
+pub fn second_launch_raises_window(argv: &[String]) -> bool {
+    argv.len() <= 1
+}
+
+/// The single-instance callback: URLs in `argv` reach `on_open_url` through the
+/// plugin's deep-link feature; argv may carry an authorization code: never log it.
+pub fn on_second_launch(app: &AppHandle, argv: &[String]) {
+    if second_launch_raises_window(argv) {
+        bring_forward(app);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authdeck_core::Error;
+
+    fn rejected(error: Error) -> CallbackResult {
+        CallbackResult {
+            ok: false,
+            connection: None,
+            error: Some(error),
+        }
+    }
+
+    #[test]
+    fn a_rejected_link_never_raises_the_window() {
+        for message in [
+            "This redirect does not belong to an authorization started by Authdeck (unknown state): ignored.",
+            "This redirect was already used (replayed state): ignored.",
+            "Not an Authdeck redirect (scheme \"https\", host \"evil.example\"): ignored.",
+        ] {
+            assert!(!raises_window(&rejected(Error::invalid_callback(message))));
+        }
+        let declined = Error::new(ErrorCode::AccessDenied, "The authorization was declined.");
+        assert!(
+            raises_window(&rejected(declined)),
+            "the user's own flow ended"
+        );
+        let provider = Error::new(ErrorCode::ProviderUnavailable, "FlowAccount is down.");
+        assert!(raises_window(&rejected(provider)));
+        let completed = CallbackResult {
+            ok: true,
+            connection: None,
+            error: None,
+        };
+        assert!(raises_window(&completed));
+    }
+
+    #[test]
+    fn only_a_plain_second_launch_raises_the_window() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(second_launch_raises_window(&argv(&["/usr/bin/authdeck"])));
+        assert!(second_launch_raises_window(&[]));
+        assert!(!second_launch_raises_window(&argv(&[
+            "/usr/bin/authdeck",
+            "com.authdeck.desktop:/oauth/callback?code=x&state=y"
+        ])));
+        assert!(!second_launch_raises_window(&argv(&[
+            "authdeck", "anything"
+        ])));
+    }
 }

@@ -2,6 +2,7 @@
 //! browser, notifications and the clipboard to `authdeck-core`; the logic lives there.
 
 pub mod changes;
+pub mod clipboard;
 pub mod commands;
 pub mod deep_link;
 pub mod logging;
@@ -18,13 +19,8 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
     let mut builder = tauri::Builder::default();
     if single_instance {
         // Registered first, so a second launch is caught before anything else starts.
-        builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            // argv may carry an authorization code: never log it. URLs in it reach
-            // `on_open_url` through the plugin's deep-link feature.
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.set_focus();
-            }
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            deep_link::on_second_launch(app, &argv);
         }));
     }
     builder

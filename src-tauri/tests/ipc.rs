@@ -56,6 +56,7 @@ fn app() -> App {
             commands::start_sandbox,
             commands::stop_sandbox,
             commands::leave_sandbox,
+            commands::open_authorize_url,
         ])
         .build(authdeck_app::context())
         .unwrap();
@@ -488,6 +489,87 @@ fn the_sandbox_starts_stops_says_when_it_is_not_running_and_is_left_through_ipc(
     assert_eq!(clients[0]["name"], "ship");
     // Stopped for real: nothing listens on its port any more.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port_of(&again["base_url"]))).is_err());
+    rt.block_on(emulator.shutdown());
+}
+
+/// `open_authorize_url` takes a pending authorization's id and opens exactly the URL of
+/// one this window started and that is still pending; anything else is
+/// `invalid_input` and nothing is opened.
+#[test]
+fn open_authorize_url_opens_only_a_pending_authorization_this_window_started() {
+    use std::sync::{Arc, Mutex};
+    let app = app();
+    let handle = app.window.app_handle().clone();
+    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = opened.clone();
+    handle.manage(commands::UrlOpener(Box::new(move |url| {
+        record.lock().unwrap().push(url.to_owned());
+        Ok(())
+    })));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "fa", "provider": "flowaccount", "environment": null,
+            "client_id": "demo-flowaccount", "client_secret": "demo-flowaccount-secret",
+            "authorize_url": emulator.flowaccount_authorize_url(),
+            "token_url": emulator.flowaccount_token_url(), "auth_url": null,
+            "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let manager = app.window.state::<AppState>().manager().clone();
+    // What `connect_flowaccount` does (minus opening the browser).
+    let pending = rt.block_on(manager.begin_flowaccount("fa")).unwrap();
+    commands::remember_started(&handle, &pending);
+    // Started elsewhere (the CLI, another window): pending, but not this window's.
+    let elsewhere = rt.block_on(manager.begin_flowaccount("fa")).unwrap();
+
+    let open = |id: &str| invoke(&app, "open_authorize_url", json!({ "id": id }));
+    let refused = |id: &str| {
+        let err = open(id).unwrap_err();
+        assert_eq!(err["code"], "invalid_input", "{err}");
+    };
+    refused("no-such-authorization");
+    refused("");
+    refused(&pending.authorize_url); // a URL is not an id
+    refused(&elsewhere.id);
+    assert!(
+        invoke(
+            &app,
+            "open_authorize_url",
+            json!({ "url": pending.authorize_url })
+        )
+        .is_err(),
+        "a URL argument is not accepted"
+    );
+    assert!(opened.lock().unwrap().is_empty(), "nothing was opened");
+
+    open(&pending.id).unwrap();
+    assert_eq!(
+        *opened.lock().unwrap(),
+        std::slice::from_ref(&pending.authorize_url)
+    );
+
+    // Once used, it is no longer pending: not opened again.
+    let redirect = rt
+        .block_on(authdeck_emulator::approve(
+            &pending.authorize_url,
+            "demo@example.com",
+            "demo",
+            "FA-100001",
+        ))
+        .unwrap();
+    invoke(&app, "complete_callback", json!({ "url": redirect })).unwrap();
+    refused(&pending.id);
+    assert_eq!(opened.lock().unwrap().len(), 1);
     rt.block_on(emulator.shutdown());
 }
 

@@ -67,14 +67,16 @@ export const api = {
     call<PendingAuthorization>('connect_flowaccount', { client }),
   /** Give up a started authorization (its loopback listener stops); `false` if it had ended. */
   cancelFlowaccount: (id: string) => call<boolean>('cancel_flowaccount', { id }),
-  openAuthorizeUrl: (url: string) => call<null>('open_authorize_url', { url }),
+  /** Open the authorize page of pending authorization `id` (this window's) again. */
+  openAuthorizeUrl: (id: string) => call<null>('open_authorize_url', { id }),
   completeCallback: (url: string) => call<Connection>('complete_callback', { url }),
   connectFedex: (input: FedexConnectInput) => call<Connection>('connect_fedex', { input }),
   connectIot: (input: IotConnectInput) => call<Connection>('connect_iot', { input }),
   refresh: (id: string) => call<Connection>('refresh', { id }),
   logout: (id: string) => call<LogoutOutcome>('logout', { id }),
   /** Rust writes the clipboard: the token never reaches JS. */
-  copyAccessToken: (id: string) => call<null>('copy_access_token', { id }),
+  /** Rust writes the token to the clipboard; resolves to the seconds until it clears it. */
+  copyAccessToken: (id: string) => call<number>('copy_access_token', { id }),
   history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
   startSandbox: () => call<SandboxInfo>('start_sandbox'),
   stopSandbox: () => call<null>('stop_sandbox'),

@@ -67,7 +67,7 @@ describe('FlowAccount', () => {
 
     $<HTMLButtonElement>(tid('fa-reopen')).click();
     await settle();
-    expect(b.callsTo('open_authorize_url')).toEqual([{ cmd: 'open_authorize_url', args: { url: PENDING.authorize_url } }]);
+    expect(b.callsTo('open_authorize_url')).toEqual([{ cmd: 'open_authorize_url', args: { id: PENDING.id } }]);
 
     set('fa-paste-url', ' io.authdeck.app://callback?code=abc&state=s3cr3t ');
     $<HTMLButtonElement>(tid('fa-paste-submit')).click();

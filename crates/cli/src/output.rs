@@ -321,7 +321,10 @@ pub fn history(entries: &[HistoryEntry]) {
         .map(|e| {
             vec![
                 when(e.at),
-                e.event.clone(),
+                match e.count {
+                    0 | 1 => e.event.clone(),
+                    n => format!("{} ×{n}", e.event),
+                },
                 e.outcome.clone(),
                 e.detail.clone().unwrap_or_default(),
             ]

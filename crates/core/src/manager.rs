@@ -215,15 +215,15 @@ impl Manager {
         outcome: std::result::Result<(), &Error>,
         detail: Option<String>,
     ) {
-        let entry = HistoryEntry {
-            at: self.now(),
-            event: event.to_string(),
-            outcome: match outcome {
+        let entry = HistoryEntry::new(
+            self.now(),
+            event,
+            match outcome {
                 Ok(()) => "ok".to_string(),
                 Err(e) => e.code.as_str().to_string(),
             },
-            detail: detail.or_else(|| outcome.err().map(|e| e.message.clone())),
-        };
+            detail.or_else(|| outcome.err().map(|e| e.message.clone())),
+        );
         let (conn, client) = (
             connection_id.map(str::to_owned),
             client_id.map(str::to_owned),
@@ -237,6 +237,42 @@ impl Manager {
         }
         self.emit(Event::HistoryAdded {
             connection_id: conn2,
+        });
+    }
+
+    /// A rejected redirect, in the history: rejections of one kind (same message, the
+    /// parts a sender chooses masked; same client) within one minute share one row with a
+    /// count, so a burst of forged links cannot flood the history.
+    async fn record_rejection(&self, client_id: Option<&str>, error: &Error) {
+        let detail = format!(
+            "{}{}",
+            error.message,
+            error
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+        let entry = HistoryEntry::new(
+            self.now(),
+            "callback_rejected",
+            error.code.as_str(),
+            Some(detail),
+        );
+        let kind = format!(
+            "callback_rejected:{}:{}",
+            error.code.as_str(),
+            rejection_kind(&error.message)
+        );
+        let client = client_id.map(str::to_owned);
+        if let Err(e) = self
+            .db(move |db| db.add_history_coalesced(None, client.as_deref(), &entry, &kind))
+            .await
+        {
+            tracing::warn!(code = %e.code, "could not write a history entry");
+        }
+        self.emit(Event::HistoryAdded {
+            connection_id: None,
         });
     }
 
@@ -533,6 +569,21 @@ impl Manager {
         })
     }
 
+    /// Whether `authorize_url` carries the `state` of an authorization that is still
+    /// pending: started, not used, not expired. Only that is worth opening again.
+    pub async fn authorization_is_pending(&self, authorize_url: &str) -> Result<bool> {
+        let url = url::Url::parse(authorize_url)
+            .map_err(|_| Error::invalid_input("Not an authorize URL."))?;
+        let mut states = url.query_pairs().filter(|(k, _)| k == "state");
+        let (Some((_, state)), None) = (states.next(), states.next()) else {
+            return Ok(false);
+        };
+        let hash = authorize::state_hash(&state);
+        let now = self.now();
+        let pending = self.db(move |db| db.pending(&hash)).await?;
+        Ok(pending.is_some_and(|p| p.consumed_at.is_none() && p.expires_at > now))
+    }
+
     /// Finish an authorization from the redirect URL the browser was sent to (custom
     /// scheme deep link or loopback). Untrusted input: anything wrong is rejected,
     /// recorded in the history, and changes nothing else.
@@ -555,26 +606,25 @@ impl Manager {
         match result {
             Ok(c) => Ok(c),
             Err((e, client_id)) => {
-                let event = if e.code == ErrorCode::InvalidCallback {
-                    "callback_rejected"
+                if e.code == ErrorCode::InvalidCallback {
+                    self.record_rejection(client_id.as_deref(), &e).await;
                 } else {
-                    "connect"
-                };
-                self.record(
-                    None,
-                    client_id.as_deref(),
-                    event,
-                    Err(&e),
-                    Some(format!(
-                        "{}{}",
-                        e.message,
-                        e.detail
-                            .as_deref()
-                            .map(|d| format!(" ({d})"))
-                            .unwrap_or_default()
-                    )),
-                )
-                .await;
+                    self.record(
+                        None,
+                        client_id.as_deref(),
+                        "connect",
+                        Err(&e),
+                        Some(format!(
+                            "{}{}",
+                            e.message,
+                            e.detail
+                                .as_deref()
+                                .map(|d| format!(" ({d})"))
+                                .unwrap_or_default()
+                        )),
+                    )
+                    .await;
+                }
                 tracing::warn!(code = %e.code, "authorization callback failed");
                 Err(e)
             }
@@ -1588,6 +1638,32 @@ impl Manager {
 
 /// Test hook for the crash-safety tests: in debug builds, `AUTHDECK_CRASH_AT=<name>`
 /// kills the process at that point of the token commit sequence, like `kill -9`.
+/// The kind of a rejection, for coalescing its history rows: its message with every
+/// quoted part (`{:?}` of what the sender chose: a scheme, a host, a parameter name)
+/// masked, so varying those cannot make a burst of forged links into many rows.
+fn rejection_kind(message: &str) -> String {
+    let mut kind = String::with_capacity(message.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in message.chars() {
+        if quoted {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => quoted = false,
+                _ => escaped = false,
+            }
+            continue;
+        }
+        if c == '"' {
+            quoted = true;
+            kind.push_str("\"…\"");
+        } else {
+            kind.push(c);
+        }
+    }
+    kind
+}
+
 fn crash_point(name: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("AUTHDECK_CRASH_AT").is_ok_and(|at| at == name) {
@@ -1683,6 +1759,23 @@ mod tests {
     //! round trips are tested against the emulator in `tests/manager_*.rs`.
     use super::*;
     use crate::store::keyring::MemoryStore;
+
+    #[test]
+    fn rejection_kinds_mask_what_the_sender_chose() {
+        let kind = |m: &str| rejection_kind(m);
+        assert_eq!(
+            kind(r#"Not an Authdeck redirect (scheme "https", host "evil.example"): ignored."#),
+            kind(r#"Not an Authdeck redirect (scheme "x", host "a\"b"): ignored."#),
+        );
+        assert_eq!(
+            kind(r#"The redirect URL repeats the "state" parameter."#),
+            r#"The redirect URL repeats the "…" parameter."#
+        );
+        assert_ne!(
+            kind("This redirect was already used (replayed state): ignored."),
+            kind("This authorization expired (10 minutes): start connecting again.")
+        );
+    }
 
     fn manager(store: Arc<MemoryStore>) -> Manager {
         Manager::new(

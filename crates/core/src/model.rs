@@ -120,16 +120,24 @@ pub struct Endpoints {
 /// The FedEx `grant_type`s (PROVIDERS.md §2). Always written in FedEx's own spelling
 /// (`csp_credentials`); read in that spelling or the kebab-case one (`csp-credentials`),
 /// from the CLI, IPC and the store alike: users copy FedEx's documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FedexGrant {
-    #[serde(alias = "client-credentials")]
     ClientCredentials,
-    #[serde(alias = "csp-credentials")]
     CspCredentials,
-    #[serde(alias = "client-pc-credentials")]
     ClientPcCredentials,
+}
+
+/// Through [`FromStr`]: either spelling.
+impl<'de> Deserialize<'de> for FedexGrant {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse()
+            .map_err(|e: Error| serde::de::Error::custom(e.message))
+    }
 }
 
 impl FedexGrant {
@@ -442,6 +450,33 @@ pub struct HistoryEntry {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How many times it happened. Rejected redirects of one kind share one row per
+    /// minute (a burst of forged links is one row with a count, not thousands); `at` is
+    /// the first of them. Every other entry is 1.
+    #[serde(default = "HistoryEntry::one")]
+    pub count: u32,
+}
+
+impl HistoryEntry {
+    /// One occurrence of `event` at `at`.
+    pub fn new(
+        at: DateTime<Utc>,
+        event: impl Into<String>,
+        outcome: impl Into<String>,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            at,
+            event: event.into(),
+            outcome: outcome.into(),
+            detail,
+            count: 1,
+        }
+    }
+
+    fn one() -> u32 {
+        1
+    }
 }
 
 /// The longest text accepted from a user (CLI argument, IPC field) for each kind of

@@ -11,4 +11,10 @@ event: string,
 /**
  * `ok` or an error code.
  */
-outcome: string, detail?: string | null, };
+outcome: string, detail?: string | null, 
+/**
+ * How many times it happened. Rejected redirects of one kind share one row per
+ * minute (a burst of forged links is one row with a count, not thousands); `at` is
+ * the first of them. Every other entry is 1.
+ */
+count: number, };

@@ -126,7 +126,7 @@ export class AddConnectionDialog {
     const reopen = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-reopen' }, 'Open the page again');
     reopen.addEventListener('click', () => {
       if (!this.pending) return;
-      void busy(reopen, () => api.openAuthorizeUrl(this.pending!.authorize_url)).catch((e) =>
+      void busy(reopen, () => api.openAuthorizeUrl(this.pending!.id)).catch((e) =>
         showError(this.faError, errorLine(toCommandError(e))),
       );
     });

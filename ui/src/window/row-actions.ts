@@ -27,8 +27,8 @@ export function rowActions(list: ListEdits, addConnection: AddConnectionLauncher
     refresh: async (c) => list.upsert(await api.refresh(c.id)),
     logout: (c) => logout(list, c),
     copy: async (c) => {
-      await api.copyAccessToken(c.id);
-      toast(`Access token of ${c.label} copied to the clipboard.`);
+      const clearsIn = await api.copyAccessToken(c.id);
+      toast(`Access token of ${c.label} copied to the clipboard. It is cleared from the clipboard in ${clearsIn} s.`);
     },
     reconnect: (c) => reconnect(list, addConnection, c),
   };

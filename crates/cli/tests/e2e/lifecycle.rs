@@ -303,6 +303,30 @@ fn history_per_connection_and_global_with_a_rejected_callback() {
         "{}",
         text.describe()
     );
+    // A second forged one counts into the same row (one row per kind and minute; the
+    // two runs may straddle a minute boundary, then it is two rows of one).
+    fx.run(&["callback", forged])
+        .assert_one_line_error(1, "invalid_callback");
+    let all = fx.json(&["history"]);
+    let rejected: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "callback_rejected")
+        .collect();
+    let counts: Vec<u64> = rejected
+        .iter()
+        .map(|e| e["count"].as_u64().unwrap())
+        .collect();
+    assert!(counts == [2] || counts == [1, 1], "{all}");
+    if counts == [2] {
+        let text = fx.ok(&["history"]);
+        assert!(
+            text.stdout.contains("callback_rejected ×2"),
+            "{}",
+            text.describe()
+        );
+    }
     let limited = fx.json(&["history", "--limit", "2"]);
     assert_eq!(limited.as_array().unwrap().len(), 2);
 

@@ -27,6 +27,9 @@ fn keyring_doc() -> Value {
     serde_json::from_str(&text).expect("keyring.json is JSON")
 }
 
+/// (connection id, at ms, event, outcome, detail)
+type HistoryRow = (Option<String>, i64, String, String, Option<String>);
+
 /// What v0.1.0 stored, read with plain SQL from the fixture (its schema is released and
 /// fixed), before the current code has touched it.
 struct Stored {
@@ -34,8 +37,8 @@ struct Stored {
     clients: BTreeMap<String, (String, String, String)>,
     /// connection id → its JSON (`model::Connection` as v0.1.0 wrote it)
     connections: BTreeMap<String, Value>,
-    /// (connection id, at ms, event, outcome, detail), oldest first
-    history: Vec<(Option<String>, i64, String, String, Option<String>)>,
+    /// Oldest first.
+    history: Vec<HistoryRow>,
 }
 
 fn read_stored(path: &std::path::Path) -> Stored {

@@ -383,12 +383,7 @@ impl Manager {
             })
             .collect();
         let to_store = switches.clone();
-        let history = HistoryEntry {
-            at: now,
-            event: "refresh".into(),
-            outcome: "ok".into(),
-            detail: None,
-        };
+        let history = HistoryEntry::new(now, "refresh", "ok", None);
         let switched = match self
             .db(move |db| db.switch_connections(&to_store, &history))
             .await

@@ -136,8 +136,21 @@ fn migrations() -> Migrations<'static> {
          WHERE client_id IN (SELECT id FROM clients WHERE json_extract(data, '$.sandbox') = 1);
         "#,
         ),
+        // Coalesced history: events a burst can repeat (rejected redirects: any local
+        // program can fire the URL scheme) count into one row per kind and minute.
+        // `kind` is the coalescing key (NULL: never coalesced), `count` how many.
+        M::up(
+            r#"
+        ALTER TABLE history ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE history ADD COLUMN kind TEXT;
+        CREATE INDEX history_by_kind ON history(kind, at) WHERE kind IS NOT NULL;
+        "#,
+        ),
     ])
 }
+
+/// History rows of one kind coalesce within one clock minute (UTC), in milliseconds.
+pub const HISTORY_COALESCE_MS: i64 = 60_000;
 
 /// A pending FlowAccount authorization, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,9 +436,9 @@ fn add_history(
     entry: &HistoryEntry,
 ) -> rusqlite::Result<usize> {
     c.prepare_cached(
-        "INSERT INTO history (connection_id, client_id, at, event, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO history (connection_id, client_id, at, event, outcome, detail, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, capped_detail(entry.detail.as_deref())])
+    .execute(params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, capped_detail(entry.detail.as_deref()), i64::from(entry.count.max(1))])
 }
 
 fn token_set_ahead_of(
@@ -1038,6 +1051,49 @@ impl Db {
         Ok(())
     }
 
+    /// Add `entry`, or count it into the row of the same `kind` (same connection and
+    /// client) added in the same clock minute ([`HISTORY_COALESCE_MS`]): one row per
+    /// kind and minute, whatever the rate. In one write transaction, so processes sharing
+    /// the database coalesce into the same row too.
+    pub fn add_history_coalesced(
+        &self,
+        connection_id: Option<&str>,
+        client_id: Option<&str>,
+        entry: &HistoryEntry,
+        kind: &str,
+    ) -> Result<()> {
+        let minute = ms(entry.at).div_euclid(HISTORY_COALESCE_MS) * HISTORY_COALESCE_MS;
+        let count = i64::from(entry.count.max(1));
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let counted = tx
+                .prepare_cached(
+                    "UPDATE history SET count = count + ?6 WHERE id = (
+                         SELECT id FROM history
+                         WHERE kind = ?1 AND connection_id IS ?2 AND client_id IS ?3 AND at >= ?4 AND at < ?5
+                         ORDER BY id DESC LIMIT 1)",
+                )?
+                .execute(params![kind, connection_id, client_id, minute, minute + HISTORY_COALESCE_MS, count])?;
+            if counted == 0 {
+                tx.prepare_cached(
+                    "INSERT INTO history (connection_id, client_id, at, event, outcome, detail, count, kind)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    connection_id,
+                    client_id,
+                    ms(entry.at),
+                    entry.event,
+                    entry.outcome,
+                    capped_detail(entry.detail.as_deref()),
+                    count,
+                    kind
+                ])?;
+            }
+            tx.commit()
+        })
+    }
+
     /// Newest first. `connection_id = None` lists everything, including rejected callbacks.
     pub fn history(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<HistoryEntry>> {
         self.with(|c| {
@@ -1047,20 +1103,21 @@ impl Db {
                     event: r.get(1)?,
                     outcome: r.get(2)?,
                     detail: r.get(3)?,
+                    count: u32::try_from(r.get::<_, i64>(4)?.max(1)).unwrap_or(u32::MAX),
                 })
             };
             let limit = limit as i64;
             match connection_id {
                 Some(id) => {
                     let mut stmt = c.prepare_cached(
-                        "SELECT at, event, outcome, detail FROM history WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2",
+                        "SELECT at, event, outcome, detail, count FROM history WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2",
                     )?;
                     let rows = stmt.query_map(params![id, limit], map)?;
                     rows.collect()
                 }
                 None => {
                     let mut stmt = c.prepare_cached(
-                        "SELECT at, event, outcome, detail FROM history ORDER BY id DESC LIMIT ?1",
+                        "SELECT at, event, outcome, detail, count FROM history ORDER BY id DESC LIMIT ?1",
                     )?;
                     let rows = stmt.query_map(params![limit], map)?;
                     rows.collect()
@@ -1357,12 +1414,7 @@ mod tests {
     }
 
     fn refreshed(at: DateTime<Utc>) -> HistoryEntry {
-        HistoryEntry {
-            at,
-            event: "refresh".into(),
-            outcome: "ok".into(),
-            detail: None,
-        }
+        HistoryEntry::new(at, "refresh", "ok", None)
     }
 
     #[test]
@@ -1458,6 +1510,38 @@ mod tests {
     }
 
     #[test]
+    fn coalesced_history_counts_per_kind_minute_and_across_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        // Two handles on one file: the app and an `authdeckctl callback` at once.
+        let (a, b) = (Db::open(&path).unwrap(), Db::open(&path).unwrap());
+        let at = from_ms(1_700_000_000_000 - 1_700_000_000_000 % 60_000 + 1_000);
+        let rejected = |at| HistoryEntry::new(at, "callback_rejected", "invalid_callback", None);
+        for i in 0..10 {
+            let db = if i % 2 == 0 { &a } else { &b };
+            let later = at + chrono::Duration::seconds(i * 5);
+            db.add_history_coalesced(None, None, &rejected(later), "k1")
+                .unwrap();
+        }
+        a.add_history_coalesced(None, Some("client"), &rejected(at), "k1")
+            .unwrap();
+        a.add_history_coalesced(None, None, &rejected(at), "k2")
+            .unwrap();
+        let next_minute = at + chrono::Duration::seconds(59);
+        b.add_history_coalesced(None, None, &rejected(next_minute), "k1")
+            .unwrap();
+        let rows = a.history(None, 100).unwrap();
+        let counts: Vec<u32> = rows.iter().map(|r| r.count).collect();
+        assert_eq!(counts, [1, 1, 1, 10], "{rows:?}");
+        assert_eq!(rows[3].at, at, "dated by the first");
+        assert_eq!(rows[0].at, next_minute);
+        // Plain entries are never merged.
+        a.add_history(None, None, &rejected(at)).unwrap();
+        a.add_history(None, None, &rejected(at)).unwrap();
+        assert_eq!(a.history(None, 100).unwrap().len(), 6);
+    }
+
+    #[test]
     fn migration_turns_pkce_on_for_existing_flowaccount_clients_only() {
         let mut conn = Sqlite::open_in_memory().unwrap();
         migrations().to_version(&mut conn, 2).unwrap();
@@ -1517,12 +1601,7 @@ mod tests {
             .unwrap();
         // History is stored with millisecond precision.
         let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
-        let e = HistoryEntry {
-            at,
-            event: "connect".into(),
-            outcome: "ok".into(),
-            detail: None,
-        };
+        let e = HistoryEntry::new(at, "connect", "ok", None);
         db.add_history(Some("c1"), Some("id-a"), &e).unwrap();
         db.delete_connection("c1").unwrap();
         assert_eq!(db.history(Some("c1"), 10).unwrap(), vec![e]);
@@ -1536,12 +1615,7 @@ mod file_tests {
     use super::*;
 
     fn entry() -> HistoryEntry {
-        HistoryEntry {
-            at: Utc::now(),
-            event: "refresh".into(),
-            outcome: "ok".into(),
-            detail: None,
-        }
+        HistoryEntry::new(Utc::now(), "refresh", "ok", None)
     }
 
     #[test]
@@ -1676,12 +1750,7 @@ mod full_disk_tests {
         );
         let _disk = SmallDisk(mnt.clone());
         let path = mnt.join("authdeck.sqlite3");
-        let entry = HistoryEntry {
-            at: Utc::now(),
-            event: "connect".into(),
-            outcome: "ok".into(),
-            detail: None,
-        };
+        let entry = HistoryEntry::new(Utc::now(), "connect", "ok", None);
         {
             let db = Db::open(&path).unwrap();
             db.add_history(None, None, &entry).unwrap();
