@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
+use authdeck_core::shutdown::Shutdown;
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
@@ -238,11 +239,143 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run_until_signal(cli)) {
         Ok(code) => code,
         Err(e) => {
             report(&e, json);
             ExitCode::from(exit_code(&e))
+        }
+    };
+    // Whatever is still running is safe to drop: every answer is committed (or the stop
+    // gave up waiting and said so).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// Run the command; on SIGINT, SIGTERM or SIGHUP start no new provider call, let the
+/// calls in flight finish and commit (at most the manager's grace), then exit 130, 143
+/// or 129. Further signals say what is being waited for; none drops an answer.
+async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
+    if matches!(cli.command, Command::Sandbox(_)) {
+        // The emulator stops on Ctrl-C by itself.
+        return run(cli, Shutdown::new()).await;
+    }
+    let json = cli.json;
+    let noun = match cli.command {
+        Command::Refresh { .. } | Command::Token { .. } => ("refresh", "refreshes"),
+        _ => ("request", "requests"),
+    };
+    let shutdown = Shutdown::new();
+    let mut signals = signals::Signals::new()?;
+    let grace =
+        Shutdown::grace(authdeck_core::providers::http::HttpSettings::default().request_timeout);
+    let work = run(cli, shutdown.clone());
+    tokio::pin!(work);
+    let signal = tokio::select! {
+        result = &mut work => return result,
+        signal = signals.next() => signal,
+    };
+    shutdown.begin();
+    let count = |n: usize| format!("{n} {}", if n == 1 { noun.0 } else { noun.1 });
+    let waiting = shutdown.in_flight();
+    if waiting > 0 {
+        eprintln!(
+            "authdeckctl: {} received: starting nothing new; waiting for {} in flight to finish saving (at most {} s).",
+            signal.name(),
+            count(waiting),
+            grace.as_secs()
+        );
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut outcome = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.idle() => break,
+            result = &mut work, if outcome.is_none() => outcome = Some(result),
+            again = signals.next() => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                eprintln!(
+                    "authdeckctl: {} again: waiting for {} to finish saving (at most {} s more); stopping now would lose their new tokens.",
+                    again.name(),
+                    count(shutdown.in_flight()),
+                    left.as_secs().max(1)
+                );
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                eprintln!(
+                    "authdeckctl: gave up waiting after {} s for {}: their provider did not answer in time.",
+                    grace.as_secs(),
+                    count(shutdown.in_flight())
+                );
+                break;
+            }
+        }
+    }
+    if let Some(Err(e)) = &outcome {
+        report(e, json);
+    }
+    Ok(ExitCode::from(signal.exit_code()))
+}
+
+mod signals {
+    //! The three signals that ask a process to stop, as one stream.
+    use authdeck_core::{Error, Result};
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+
+    #[derive(Clone, Copy)]
+    pub enum Stop {
+        Interrupt,
+        Terminate,
+        Hangup,
+    }
+
+    impl Stop {
+        pub fn name(self) -> &'static str {
+            match self {
+                Stop::Interrupt => "SIGINT",
+                Stop::Terminate => "SIGTERM",
+                Stop::Hangup => "SIGHUP",
+            }
+        }
+
+        /// 128 + the signal number, as a shell reports a process killed by it.
+        pub fn exit_code(self) -> u8 {
+            match self {
+                Stop::Interrupt => 130,
+                Stop::Terminate => 143,
+                Stop::Hangup => 129,
+            }
+        }
+    }
+
+    pub struct Signals {
+        interrupt: Signal,
+        terminate: Signal,
+        hangup: Signal,
+    }
+
+    impl Signals {
+        /// Installed before any work starts, so no signal finds the default handler.
+        pub fn new() -> Result<Self> {
+            let install = |kind: SignalKind| {
+                signal(kind).map_err(|e| {
+                    Error::internal("Could not install a signal handler.")
+                        .with_detail(e.to_string())
+                })
+            };
+            Ok(Self {
+                interrupt: install(SignalKind::interrupt())?,
+                terminate: install(SignalKind::terminate())?,
+                hangup: install(SignalKind::hangup())?,
+            })
+        }
+
+        pub async fn next(&mut self) -> Stop {
+            tokio::select! {
+                _ = self.interrupt.recv() => Stop::Interrupt,
+                _ = self.terminate.recv() => Stop::Terminate,
+                _ = self.hangup.recv() => Stop::Hangup,
+            }
         }
     }
 }
@@ -287,7 +420,11 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
+async fn open_manager(
+    data_dir: Option<PathBuf>,
+    refresh_concurrency: usize,
+    shutdown: Shutdown,
+) -> Result<Manager> {
     let paths = Paths::resolve(data_dir)?;
     paths.ensure()?;
     let db = tokio::task::spawn_blocking({
@@ -300,12 +437,13 @@ async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> 
     let options = ManagerOptions {
         lock_dir: Some(paths.data_dir.join("locks")),
         refresh_concurrency,
+        shutdown,
         ..ManagerOptions::default()
     };
     Manager::new(db, secrets, options)
 }
 
-async fn run(cli: Cli) -> Result<ExitCode> {
+async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     let json = cli.json;
     if let Command::Sandbox(args) = cli.command {
         return sandbox(args, cli.data_dir).await;
@@ -314,7 +452,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
         _ => ManagerOptions::default().refresh_concurrency,
     };
-    let manager = open_manager(cli.data_dir, concurrency).await?;
+    let manager = open_manager(cli.data_dir, concurrency, shutdown).await?;
     let now = || manager.now();
     let mut secrets = SecretInput::new();
     match cli.command {
@@ -663,7 +801,12 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     println!("Authdeck sandbox listening on {}", emulator.base_url());
     println!("{}", emulator.describe());
     if args.add_clients {
-        let manager = open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await?;
+        let manager = open_manager(
+            data_dir,
+            ManagerOptions::default().refresh_concurrency,
+            Shutdown::new(),
+        )
+        .await?;
         for new in sandbox_clients(&emulator) {
             let name = new.name.clone();
             match manager.add_client(new).await {

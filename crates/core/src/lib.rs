@@ -15,6 +15,7 @@ pub mod providers;
 pub mod sandbox;
 pub mod scheduler;
 pub mod secret;
+pub mod shutdown;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

@@ -19,6 +19,7 @@ use crate::providers::http::HttpSettings;
 use crate::providers::iot::IotClient;
 use crate::providers::{fedex, flowaccount, iot, presets, HttpClient, IssuedTokens};
 use crate::secret::Secret;
+use crate::shutdown::{stopping, Shutdown};
 use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
@@ -55,6 +56,8 @@ pub struct ManagerOptions {
     pub lock_dir: Option<std::path::PathBuf>,
     /// How long to wait for another process to finish with a connection.
     pub lock_wait: Duration,
+    /// The front's handle to stop this manager without dropping an answer.
+    pub shutdown: Shutdown,
 }
 
 impl Default for ManagerOptions {
@@ -65,6 +68,7 @@ impl Default for ManagerOptions {
             clock: Arc::new(SystemClock),
             lock_dir: None,
             lock_wait: crate::locks::DEFAULT_LOCK_WAIT,
+            shutdown: Shutdown::new(),
         }
     }
 }
@@ -146,6 +150,9 @@ struct Inner {
     /// One lock per connection, within and across processes.
     locks: ConnectionLocks,
     events: broadcast::Sender<Event>,
+    shutdown: Shutdown,
+    /// How long the front waits for calls in flight when it stops.
+    shutdown_grace: Duration,
 }
 
 /// Cheap to clone; all clones share one database handle, keyring and HTTP pool.
@@ -161,13 +168,25 @@ impl Manager {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
                 vault: Vault::new(secrets),
+                shutdown_grace: Shutdown::grace(options.http.request_timeout),
                 http: HttpClient::lazy(options.http),
                 clock: options.clock,
                 refresh_concurrency: options.refresh_concurrency.max(1),
                 locks: ConnectionLocks::new(options.lock_dir, options.lock_wait),
                 events,
+                shutdown: options.shutdown,
             }),
         })
+    }
+
+    /// The handle a front stops this manager with (see [`crate::shutdown`]).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
+    /// How long a front waits for the calls in flight once it began a stop.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.inner.shutdown_grace
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -588,6 +607,8 @@ impl Manager {
             CallbackOutcome::Code(code) => code,
         };
         let client = self.client(&pending.client_id).await.map_err(fail)?;
+        // Held until the connection is saved: a stop waits for it.
+        let _in_flight = self.inner.shutdown.begin_call().map_err(fail)?;
         let secret = self
             .inner
             .vault
@@ -656,6 +677,7 @@ impl Manager {
             .vault
             .client_secret(&client.id, &client.name)
             .await?;
+        let _in_flight = self.inner.shutdown.begin_call()?;
         let result = fedex::request_token(
             &self.inner.http,
             &client.endpoints.token_url,
@@ -716,6 +738,7 @@ impl Manager {
                 "The username is empty or not printable.",
             ));
         }
+        let _in_flight = self.inner.shutdown.begin_call()?;
         let result = iot::login(
             &self.inner.http,
             &iot_client(&client)?,
@@ -1100,7 +1123,13 @@ impl Manager {
         seen_generation: Option<i64>,
         batch: Option<BatchSlot<'_>>,
     ) -> Result<Connection> {
-        let _guard = self.inner.locks.acquire(id).await?;
+        if self.inner.shutdown.is_stopping() {
+            return Err(stopping());
+        }
+        let _guard = tokio::select! {
+            guard = self.inner.locks.acquire(id) => guard?,
+            _ = self.inner.shutdown.stopping() => return Err(stopping()),
+        };
         // Re-read under the lock: another caller (or process) may have refreshed it.
         let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
@@ -1135,14 +1164,21 @@ impl Manager {
             ),
             None => (None, self.client(&conn.client_id).await),
         };
+        // Set right before the provider call, held until its answer is committed: a stop
+        // starts no new call and waits for this one.
+        let _in_flight;
         let result = match client {
             Ok(client) => {
                 // A batch bounds its provider calls on their own, so the next connections
                 // get ready (lock, re-read) while these calls are in flight.
                 let _call = match batch {
-                    Some((batch, _)) => Some(batch.provider_call().await?),
+                    Some((batch, _)) => Some(tokio::select! {
+                        call = batch.provider_call() => call?,
+                        _ = self.inner.shutdown.stopping() => return Err(stopping()),
+                    }),
                     None => None,
                 };
+                _in_flight = self.inner.shutdown.begin_call()?;
                 self.refresh_with_provider(&conn, &client, current).await
             }
             Err(e) => Err(e),
@@ -1346,6 +1382,8 @@ impl Manager {
         let conn = self.connection(reference).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
         let conn = self.finish_interrupted_switch(&conn.id, true).await?;
+        // Set once the server is asked; held until the local secrets are gone.
+        let mut in_flight = None;
         let outcome = match conn.provider {
             Provider::Iot => {
                 let revoked = match self.inner.vault.current_tokens(&conn).await? {
@@ -1354,6 +1392,7 @@ impl Manager {
                         ..
                     }) => {
                         let client = self.client(&conn.client_id).await?;
+                        in_flight = Some(self.inner.shutdown.begin_call()?);
                         iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await
                     }
                     _ => Err(Error::new(
@@ -1419,6 +1458,7 @@ impl Manager {
             }
             _ => None,
         };
+        drop(in_flight);
         self.record(Some(&conn.id), Some(&conn.client_id), event, Ok(()), detail)
             .await;
         tracing::info!(connection = %conn.id, "{event}");

@@ -11,3 +11,4 @@ mod connect;
 mod errors;
 mod lifecycle;
 mod rotation;
+mod signals;

@@ -17,7 +17,7 @@ const CRASH_POINTS: [&str; 3] = [
     "after_old_tokens_deleted",
 ];
 
-fn assert_current(fx: &Fixture, id: &str) {
+pub(crate) fn assert_current(fx: &Fixture, id: &str) {
     let tokens = fx
         .current_tokens(id)
         .expect("the stored generation holds tokens");
@@ -133,7 +133,7 @@ pub(crate) fn assert_no_leftovers(fx: &Fixture) {
     );
 }
 
-fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
+pub(crate) fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
     let mut config = EmulatorConfig::demo();
     config.flowaccount.users[0].businesses = (0..n)
         .map(|i| FaBusiness {
@@ -144,7 +144,7 @@ fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
     config
 }
 
-fn all_ok(report: &Value) {
+pub(crate) fn all_ok(report: &Value) {
     for row in report.as_array().expect("a JSON report") {
         assert_eq!(row["ok"], true, "{row}");
     }
