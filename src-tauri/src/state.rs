@@ -38,6 +38,10 @@ impl AppState {
         let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
         let options = ManagerOptions {
             lock_dir: Some(paths.data_dir.join("locks")),
+            journal: Some(authdeck_core::journal::JournalConfig {
+                dir: paths.data_dir.join("journal"),
+                store: paths.keyring_service.clone(),
+            }),
             ..ManagerOptions::default()
         };
         let manager = Manager::new(db, secrets, options)?;

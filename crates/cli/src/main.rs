@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authdeck_core::journal::JournalConfig;
 use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
 use authdeck_core::shutdown::Shutdown;
@@ -438,6 +439,10 @@ async fn open_manager(
         lock_dir: Some(paths.data_dir.join("locks")),
         refresh_concurrency,
         shutdown,
+        journal: Some(JournalConfig {
+            dir: paths.data_dir.join("journal"),
+            store: paths.keyring_service.clone(),
+        }),
         ..ManagerOptions::default()
     };
     Manager::new(db, secrets, options)

@@ -8,6 +8,7 @@
 pub mod authorize;
 pub mod clock;
 pub mod error;
+pub mod journal;
 pub mod locks;
 pub mod manager;
 pub mod model;
