@@ -91,6 +91,9 @@ enum Cmd {
         rounds: usize,
         #[arg(long, default_value_t = 20)]
         latency_ms: u64,
+        /// Each kill falls within this long after the run's last provider answer.
+        #[arg(long, default_value_t = 150)]
+        window_ms: u64,
     },
 }
 
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
             connections,
             rounds,
             latency_ms,
+            window_ms,
         } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
                     connections,
                     rounds,
                     latency_ms,
+                    window_ms,
                 }))
             }),
     };

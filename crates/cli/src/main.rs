@@ -611,9 +611,19 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             connection,
             min_validity,
         } => {
-            let (token, _) = manager
+            let result = manager
                 .access_token(&connection, Duration::from_secs(min_validity))
-                .await?;
+                .await;
+            let result = match result {
+                Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+                    keep_answers(&manager).await?;
+                    manager
+                        .access_token(&connection, Duration::from_secs(min_validity))
+                        .await
+                }
+                other => other,
+            };
+            let (token, _) = result?;
             // The one place a token is printed: the user asked for it, on stdout only.
             println!("{}", token.expose());
         }
@@ -621,7 +631,17 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             connection: Some(connection),
             ..
         } => {
-            let conn = manager.refresh(&connection).await?;
+            let conn = match manager.refresh(&connection).await {
+                Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+                    // The provider may have answered: its tokens must not be dropped.
+                    keep_answers(&manager).await?;
+                    match manager.unsaved_connections().is_empty() {
+                        true => manager.connection(&connection).await?,
+                        false => return Err(e),
+                    }
+                }
+                other => other?,
+            };
             if json {
                 print_json(&ConnectionView::new(&conn, now()))?;
             } else {
@@ -761,8 +781,56 @@ fn open_in_browser(url: &str) {
     eprintln!("(Could not start a browser: open the address above yourself.)");
 }
 
+/// How long the CLI waits for a locked keyring to be unlocked before it gives up on
+/// saving the tokens a provider already sent.
+const KEYRING_WAIT: Duration = Duration::from_secs(120);
+
+/// Save the answers a locked keyring refused, waiting for it to be unlocked (at most
+/// [`KEYRING_WAIT`]); fails naming the connections whose new tokens are not saved.
+async fn keep_answers(manager: &Manager) -> Result<()> {
+    let mut wait = KEYRING_WAIT;
+    // Debug builds only: the tests of a keyring that stays locked wait less.
+    #[cfg(debug_assertions)]
+    if let Some(s) = std::env::var("AUTHDECK_TEST_KEYRING_WAIT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        wait = Duration::from_secs(s);
+    }
+    let at_risk = manager
+        .save_unsaved(wait, |n| {
+            eprintln!(
+                "authdeckctl: Unlock your keyring to keep the refreshed tokens of {n} connection{}; waiting up to {} s…",
+                if n == 1 { "" } else { "s" },
+                wait.as_secs()
+            )
+        })
+        .await;
+    if at_risk.is_empty() {
+        return Ok(());
+    }
+    let labels: Vec<&str> = at_risk.iter().map(|c| c.label.as_str()).collect();
+    Err(Error::new(
+        ErrorCode::KeyringUnavailable,
+        format!(
+            "The refreshed tokens of {} are not saved: the keyring stayed locked. They are kept (encrypted) in the journal: unlock the keyring and run `authdeckctl refresh --all` to save them before anything else uses these connections.",
+            labels.join(", ")
+        ),
+    ))
+}
+
 async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
-    let reports = manager.refresh_all().await?;
+    let mut reports = manager.refresh_all().await?;
+    if !manager.unsaved_connections().is_empty() {
+        let unsaved = manager.unsaved_connections();
+        keep_answers(manager).await?;
+        // Saved once the keyring was unlocked: those rows are refreshed after all.
+        for r in reports.iter_mut().filter(|r| unsaved.contains(&r.id)) {
+            if let Ok(conn) = manager.connection(&r.id).await {
+                r.result = Ok(conn);
+            }
+        }
+    }
     let now = manager.now();
     let failed = reports.iter().filter(|r| r.result.is_err()).count();
     let reauth = reports

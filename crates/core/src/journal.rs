@@ -578,7 +578,8 @@ mod tests {
         let own = journal.own().take().unwrap();
         let mut torn = std::fs::read(&own.path).unwrap();
         drop(own);
-        torn.extend_from_slice(&torn[..20].to_vec());
+        let head = torn[..20].to_vec();
+        torn.extend_from_slice(&head);
         std::fs::write(&path, &torn).unwrap();
 
         let next = Journal::new(config(dir.path(), "s"));

@@ -161,6 +161,8 @@ struct Inner {
     shutdown_grace: Duration,
     journal: Option<Arc<Journal>>,
     journal_key: tokio::sync::OnceCell<JournalKey>,
+    /// When the keyring was last seen unlocked (see `answers`).
+    keyring_proof: std::sync::Mutex<Option<std::time::Instant>>,
     /// Answers whose commit failed, by connection id (see `answers`).
     unsaved: std::sync::Mutex<std::collections::HashMap<String, answers::Unsaved>>,
 }
@@ -187,6 +189,7 @@ impl Manager {
                 shutdown: options.shutdown,
                 journal: options.journal.map(|c| Arc::new(Journal::new(c))),
                 journal_key: tokio::sync::OnceCell::new(),
+                keyring_proof: std::sync::Mutex::new(None),
                 unsaved: Default::default(),
             }),
         })

@@ -13,6 +13,9 @@ use crate::journal::{Answer, Entry, Journal, JournalKey};
 use crate::model::Connection;
 use crate::store::vault::TokenBundle;
 
+/// How long a proof that the keyring is unlocked counts.
+const PROOF_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// An answer whose commit failed, kept until it can be committed.
 pub(super) struct Unsaved {
     pub answer: Answer,
@@ -45,6 +48,7 @@ impl Manager {
             return Ok(None);
         };
         let key = self.journal_key().await?;
+        self.prove_keyring_unlocked().await?;
         if let Some(err) = {
             let j = journal.clone();
             tokio::task::spawn_blocking(move || j.prepare())
@@ -79,9 +83,51 @@ impl Manager {
             .cloned()
     }
 
+    /// A locked collection refuses to read an existing item (gnome-keyring: it asks for
+    /// an unlock prompt, which fails without a display), so reading the journal key is
+    /// the cheap proof (one D-Bus read, no write) that the keyring will take the answer.
+    /// Done at most once a second, so a batch pays it once.
+    async fn prove_keyring_unlocked(&self) -> Result<()> {
+        let fresh = |at: &Option<Instant>| at.is_some_and(|t| t.elapsed() < PROOF_LIFETIME);
+        if fresh(&self.keyring_proof()) {
+            return Ok(());
+        }
+        let checked = Instant::now();
+        if self.inner.vault.journal_key().await?.is_none() {
+            return Err(Error::new(
+                ErrorCode::KeyringUnavailable,
+                "The journal key vanished from the keyring.",
+            ));
+        }
+        *self
+            .inner
+            .keyring_proof
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(checked);
+        Ok(())
+    }
+
+    fn keyring_proof(&self) -> Option<Instant> {
+        *self
+            .inner
+            .keyring_proof
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn read_journal_key(&self) -> Result<Option<JournalKey>> {
+        let read = Instant::now();
         match self.inner.vault.journal_key().await? {
             None => Ok(None),
+            Some(secret) if JournalKey::from_secret(&secret).is_some() => {
+                // A read of an existing item: the keyring is unlocked right now.
+                *self
+                    .inner
+                    .keyring_proof
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(read);
+                Ok(JournalKey::from_secret(&secret))
+            }
             Some(secret) => JournalKey::from_secret(&secret).map(Some).ok_or_else(|| {
                 Error::new(
                     ErrorCode::KeyringUnavailable,
@@ -278,5 +324,58 @@ impl Manager {
             Err(e) => return Err(e),
         };
         self.adopt(conn, answer).await.map(|_| ())
+    }
+}
+
+impl Manager {
+    /// Commit the answers kept in memory (a keyring that was locked when they came),
+    /// retrying every 2 s for at most `wait`. `waiting` is told once, with how many
+    /// connections' tokens are at risk, when the first attempt did not save them all.
+    /// Returns the connections still unsaved (their answers stay in the journal, for
+    /// the next refresh to adopt once the keyring is unlocked).
+    pub async fn save_unsaved(
+        &self,
+        wait: std::time::Duration,
+        waiting: impl FnOnce(usize),
+    ) -> Vec<Connection> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut waiting = Some(waiting);
+        loop {
+            for id in self.unsaved_connections() {
+                let Ok(_guard) = self.inner.locks.acquire(&id).await else {
+                    continue;
+                };
+                match self.connection(&id).await {
+                    Ok(conn) => {
+                        if let Err(e) = self.commit_unsaved(conn).await {
+                            tracing::debug!(connection = %id, code = %e.code, "kept answer not saved yet");
+                        }
+                    }
+                    Err(e) if e.code == ErrorCode::NotFound => {
+                        self.unsaved().remove(&id);
+                    }
+                    Err(_) => {}
+                }
+            }
+            let left = self.unsaved_connections();
+            let now = tokio::time::Instant::now();
+            if left.is_empty() || now >= deadline || self.inner.shutdown.is_stopping() {
+                let mut at_risk = Vec::new();
+                for id in left {
+                    if let Ok(conn) = self.connection(&id).await {
+                        at_risk.push(conn);
+                    }
+                }
+                return at_risk;
+            }
+            if let Some(tell) = waiting.take() {
+                tell(left.len());
+            }
+            let pause = (deadline - now).min(std::time::Duration::from_secs(2));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.inner.shutdown.stopping() => {}
+            }
+        }
     }
 }
