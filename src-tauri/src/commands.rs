@@ -41,6 +41,9 @@ pub struct AppInfo {
     /// Why redirects may not reach this window, in plain words.
     pub deep_link_problem: Option<String>,
     pub sandbox: Option<SandboxInfo>,
+    /// Connections whose refreshed tokens the keyring refused (locked): kept, and saved
+    /// as soon as it is unlocked. Their labels; empty when nothing waits.
+    pub unsaved_tokens: Vec<String>,
 }
 
 /// Everything the window shows when it (re)loads. The first one is in the page before

@@ -156,6 +156,7 @@ pub fn run() {
             startup::build_main_window(app, &snapshot)?;
             deep_link::install(app);
             quit::exit_on_signals(app.handle());
+            quit::save_refused_answers(app.handle());
             startup::finish_at_latest(app.handle());
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Authdeck started");
             Ok(())

@@ -54,6 +54,32 @@ pub fn on_event(app: &AppHandle, event: &RunEvent) {
     });
 }
 
+/// Answers a locked keyring refused are retried every few seconds until it is
+/// unlocked; the window's banner follows (`AppInfo::unsaved_tokens`).
+pub fn save_refused_answers(app: &AppHandle) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    let manager = state.manager().clone();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut shown: Vec<String> = Vec::new();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            if !manager.unsaved_connections().is_empty() {
+                manager
+                    .save_unsaved(std::time::Duration::ZERO, |_| {})
+                    .await;
+            }
+            let now = manager.unsaved_labels();
+            if now != shown {
+                shown = now;
+                crate::changes::push(&app, crate::changes::ChangeEvent::AppInfoChanged);
+            }
+        }
+    });
+}
+
 /// SIGTERM, SIGINT and SIGHUP ask the app to exit like closing its window does.
 #[cfg(unix)]
 pub fn exit_on_signals(app: &AppHandle) {

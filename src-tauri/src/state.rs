@@ -75,6 +75,7 @@ impl AppState {
             data_dir: self.paths.data_dir.display().to_string(),
             single_instance: self.single_instance,
             deep_link_problem: self.deep_link_problem.lock().ok().and_then(|p| p.clone()),
+            unsaved_tokens: self.manager.unsaved_labels(),
             sandbox: self
                 .sandbox
                 .lock()

@@ -48,6 +48,13 @@ export function deepLinkBanner(info: AppInfo): string | null {
   return `${cause.replace(/[.\s]+$/, '')}: FlowAccount's browser redirects can't reach Authdeck. When you connect a business, paste the redirect URL from your browser instead.`;
 }
 
+/** The banner text while refreshed tokens wait for a locked keyring; null when none do. */
+export function keyringBanner(info: AppInfo): string | null {
+  const n = info.unsaved_tokens.length;
+  if (n === 0) return null;
+  return `Unlock your keyring to keep the refreshed tokens of ${n} connection${n === 1 ? '' : 's'} (${info.unsaved_tokens.join(', ')}). They are saved as soon as it is unlocked.`;
+}
+
 const LOGOUT_DONE: Record<LogoutOutcome, string> = {
   revoked: 'Logged out: the IoT platform revoked the session.',
   already_revoked: 'Logged out: the IoT platform had already ended the session.',
@@ -234,12 +241,17 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
 
   // ---- app info --------------------------------------------------------------------
   let deepLinkBannerEl: HTMLElement | null = null;
+  let keyringBannerEl: HTMLElement | null = null;
   function applyAppInfo(info: AppInfo): void {
     clients.setAppInfo(info);
     setText(version, `v${info.version}`);
     const text = deepLinkBanner(info);
     if (text && !deepLinkBannerEl?.isConnected) deepLinkBannerEl = banner(text, 'warning');
     else if (text && deepLinkBannerEl) setText(deepLinkBannerEl.firstElementChild!, text);
+    const keyring = keyringBanner(info);
+    if (keyring && !keyringBannerEl?.isConnected) keyringBannerEl = banner(keyring, 'warning');
+    else if (keyring && keyringBannerEl) setText(keyringBannerEl.firstElementChild!, keyring);
+    else if (!keyring) keyringBannerEl?.remove();
   }
 
   // ---- changes -----------------------------------------------------------------------

@@ -181,6 +181,17 @@ impl Manager {
         self.inner.unsaved.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The labels of the connections whose refreshed tokens wait for the keyring.
+    pub fn unsaved_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self
+            .unsaved()
+            .values()
+            .map(|u| u.answer.connection.label.clone())
+            .collect();
+        labels.sort();
+        labels
+    }
+
     /// Connections whose newest answer is kept in memory, uncommitted.
     pub fn unsaved_connections(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.unsaved().keys().cloned().collect();
