@@ -1161,13 +1161,14 @@ impl Manager {
         if held_back {
             return Err(answers::held_back());
         }
-        let _guard = tokio::select! {
+        // An answer this process kept (the keyring refused it) is saved first.
+        self.settle_unsaved(id).await?;
+        let guard = tokio::select! {
             guard = self.inner.locks.acquire(id) => guard?,
             _ = self.inner.shutdown.stopping() => return Err(stopping()),
         };
         // Re-read under the lock: another caller (or process) may have refreshed it.
         let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
-        let conn = self.commit_unsaved(conn).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
             return Ok(conn); // refreshed by someone else meanwhile: single flight
         }
@@ -1272,7 +1273,7 @@ impl Manager {
                     Err(e) => {
                         if rotated {
                             let answer = answers::staged(&conn, &next, bundle);
-                            self.keep_unsaved(answer, entry);
+                            self.keep_unsaved(answer, entry, guard);
                         }
                         return Err(e);
                     }
@@ -1453,9 +1454,9 @@ impl Manager {
         if self.adopt_journals().await.contains(&conn.id) {
             return Err(answers::held_back());
         }
+        self.settle_unsaved(&conn.id).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
         let conn = self.finish_interrupted_switch(&conn.id, true).await?;
-        let conn = self.commit_unsaved(conn).await?;
         // Set once the server is asked; held until the local secrets are gone.
         let mut in_flight = None;
         let outcome = match conn.provider {

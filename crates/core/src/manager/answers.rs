@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::{crash_point, Event, Manager};
 use crate::error::{Error, ErrorCode, Result};
 use crate::journal::{Answer, Entry, Journal, JournalKey};
+use crate::locks::ConnectionGuard;
 use crate::model::Connection;
 use crate::store::vault::TokenBundle;
 
@@ -20,6 +21,9 @@ const PROOF_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
 pub(super) struct Unsaved {
     pub answer: Answer,
     pub entry: Option<Entry>,
+    /// The connection's lock, held until the answer is saved: no other refresher (in
+    /// any process) may spend the refresh token it replaced.
+    pub _guard: ConnectionGuard,
 }
 
 /// The answer for `next`, refreshed from `old`: at the generation it is committed as.
@@ -171,10 +175,22 @@ impl Manager {
     }
 
     /// Keep an answer whose commit failed, for the next refresh of its connection.
-    pub(super) fn keep_unsaved(&self, answer: Answer, entry: Option<Entry>) {
+    pub(super) fn keep_unsaved(
+        &self,
+        answer: Answer,
+        entry: Option<Entry>,
+        guard: ConnectionGuard,
+    ) {
         let id = answer.connection.id.clone();
         tracing::warn!(connection = %id, "answer kept until it can be committed");
-        self.unsaved().insert(id, Unsaved { answer, entry });
+        self.unsaved().insert(
+            id,
+            Unsaved {
+                answer,
+                entry,
+                _guard: guard,
+            },
+        );
     }
 
     fn unsaved(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Unsaved>> {
@@ -199,22 +215,30 @@ impl Manager {
         ids
     }
 
-    /// Under `conn`'s lock: commit an answer kept in memory for it, if any. Returns the
-    /// connection as stored afterwards.
-    pub(super) async fn commit_unsaved(&self, conn: Connection) -> Result<Connection> {
-        let Some(kept) = self.unsaved().remove(&conn.id) else {
-            return Ok(conn);
+    /// Commit the answer kept in memory for connection `id`, if any, under the lock it
+    /// kept; fails (keeping it) while the keyring still refuses it. Call before taking
+    /// the connection's lock.
+    pub(super) async fn settle_unsaved(&self, id: &str) -> Result<()> {
+        let Some(kept) = self.unsaved().remove(id) else {
+            return Ok(());
+        };
+        let conn = match self.connection(id).await {
+            Ok(conn) => conn,
+            Err(e) if e.code == ErrorCode::NotFound => return Ok(()),
+            Err(e) => {
+                self.unsaved().insert(id.to_owned(), kept);
+                return Err(e);
+            }
         };
         match self.adopt(conn, &kept.answer).await {
-            Ok(adopted) => {
+            Ok(_) => {
                 if let Some(entry) = kept.entry {
                     entry.committed();
                 }
-                Ok(adopted)
+                Ok(())
             }
             Err(e) => {
-                self.unsaved()
-                    .insert(kept.answer.connection.id.clone(), kept);
+                self.unsaved().insert(id.to_owned(), kept);
                 Err(e)
             }
         }
@@ -353,19 +377,8 @@ impl Manager {
         let mut waiting = Some(waiting);
         loop {
             for id in self.unsaved_connections() {
-                let Ok(_guard) = self.inner.locks.acquire(&id).await else {
-                    continue;
-                };
-                match self.connection(&id).await {
-                    Ok(conn) => {
-                        if let Err(e) = self.commit_unsaved(conn).await {
-                            tracing::debug!(connection = %id, code = %e.code, "kept answer not saved yet");
-                        }
-                    }
-                    Err(e) if e.code == ErrorCode::NotFound => {
-                        self.unsaved().remove(&id);
-                    }
-                    Err(_) => {}
+                if let Err(e) = self.settle_unsaved(&id).await {
+                    tracing::debug!(connection = %id, code = %e.code, "kept answer not saved yet");
                 }
             }
             let left = self.unsaved_connections();
