@@ -253,6 +253,23 @@ impl Journal {
         let mut found = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
+            if path.extension().is_some_and(|e| e == "new") {
+                // A process died between creating its file and naming it: nothing in it.
+                // (A minute old at least: one being named right now is left alone.)
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+                if !stale {
+                    continue;
+                }
+                if let Ok(file) = open_private(&path, false) {
+                    if file.try_lock().is_ok() {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+                continue;
+            }
             if Some(&path) == own.as_ref()
                 || path.extension().is_none_or(|e| e != SUFFIX)
                 || !entry.file_type().is_ok_and(|t| t.is_file())
