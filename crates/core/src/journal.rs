@@ -113,6 +113,19 @@ struct Own {
 pub struct Journal {
     config: JournalConfig,
     own: Mutex<Option<Own>>,
+    /// Group commit: one fsync covers every record written before it started, so
+    /// answers that arrive together (a batch) wait for one or two fsyncs, not a queue.
+    sync: Mutex<SyncState>,
+    synced: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Records written so far (their sequence numbers are 1..=written).
+    written: u64,
+    /// Records known durable.
+    synced: u64,
+    syncing: bool,
 }
 
 /// An appended entry; call [`Self::committed`] once its answer is in the store.
@@ -151,6 +164,8 @@ impl Journal {
         Self {
             config,
             own: Mutex::new(None),
+            sync: Mutex::new(SyncState::default()),
+            synced: std::sync::Condvar::new(),
         }
     }
 
@@ -208,7 +223,14 @@ impl Journal {
             own.live += 1;
             (own.file.clone(), own.path.clone())
         };
-        let written = (&*file).write_all(&record).and_then(|()| file.sync_data());
+        let written = (&*file).write_all(&record).and_then(|()| {
+            let seq = {
+                let mut state = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+                state.written += 1;
+                state.written
+            };
+            self.sync_through(&file, seq)
+        });
         if let Err(e) = written {
             self.release(&path);
             return Err(storage(&path, "could not write the journal", e));
@@ -224,6 +246,32 @@ impl Journal {
             path,
             window,
         })
+    }
+
+    /// Return once record `seq` is durable: run an fsync if none is running, else wait
+    /// for the running one (and run the next if it started before `seq` was written).
+    fn sync_through(&self, file: &File, seq: u64) -> std::io::Result<()> {
+        let mut state = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if state.synced >= seq {
+                return Ok(());
+            }
+            if state.syncing {
+                state = self.synced.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            state.syncing = true;
+            let target = state.written;
+            drop(state);
+            let result = file.sync_data();
+            state = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+            state.syncing = false;
+            if result.is_ok() {
+                state.synced = state.synced.max(target);
+            }
+            self.synced.notify_all();
+            result?;
+        }
     }
 
     fn release(&self, path: &Path) {
