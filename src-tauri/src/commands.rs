@@ -46,6 +46,9 @@ pub struct AppInfo {
     pub deep_link_problem: Option<String>,
     /// The sandbox while it runs; `None` when it is stopped.
     pub sandbox: Option<SandboxInfo>,
+    /// Connections whose refreshed tokens the keyring refused (locked): kept, and saved
+    /// as soon as it is unlocked. Their labels; empty when nothing waits.
+    pub unsaved_tokens: Vec<String>,
 }
 
 /// Everything the window shows when it (re)loads. The first one is in the page before

@@ -6,6 +6,7 @@ pub mod clipboard;
 pub mod commands;
 pub mod deep_link;
 pub mod logging;
+pub mod quit;
 pub mod startup;
 pub mod state;
 pub mod summary;
@@ -153,14 +154,19 @@ pub fn run() {
             changes::forward(app.handle());
             startup::build_main_window(app, &snapshot)?;
             deep_link::install(app);
+            quit::exit_on_signals(app.handle());
+            quit::save_refused_answers(app.handle());
             startup::finish_at_latest(app.handle());
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Authdeck started");
             Ok(())
         })
-        .run(context());
-    if let Err(e) = result {
-        eprintln!("authdeck: {e}");
-        std::process::exit(1);
+        .build(context());
+    match result {
+        Ok(app) => app.run(|app, event| quit::on_event(app, &event)),
+        Err(e) => {
+            eprintln!("authdeck: {e}");
+            std::process::exit(1);
+        }
     }
 }
 

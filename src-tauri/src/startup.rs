@@ -217,6 +217,7 @@ mod tests {
                 single_instance: true,
                 deep_link_problem: Some("quote \" backslash \\ </script> \u{2028}".into()),
                 sandbox: None,
+                unsaved_tokens: Vec::new(),
             },
             connections: Vec::new(),
         };

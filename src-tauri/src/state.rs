@@ -62,6 +62,10 @@ impl AppState {
         authdeck_core::store::vault::check_store(&db, secrets.as_ref())?;
         let options = ManagerOptions {
             lock_dir: Some(paths.data_dir.join("locks")),
+            journal: Some(authdeck_core::journal::JournalConfig {
+                dir: paths.data_dir.join("journal"),
+                store: paths.keyring_service.clone(),
+            }),
             ..ManagerOptions::default()
         };
         let manager = Manager::new(db, secrets, options)?;
@@ -100,6 +104,7 @@ impl AppState {
             data_dir: self.paths.data_dir.display().to_string(),
             single_instance: self.single_instance,
             deep_link_problem: self.deep_link_problem.lock().ok().and_then(|p| p.clone()),
+            unsaved_tokens: self.manager.unsaved_labels(),
             sandbox: self
                 .sandbox
                 .lock()

@@ -25,6 +25,7 @@ export const APP_INFO: AppInfo = {
   single_instance: true,
   deep_link_problem: null,
   sandbox: null,
+  unsaved_tokens: [],
 };
 
 export function fakeBackend(opts: {

@@ -363,4 +363,21 @@ describe('the first snapshot (in the page before its scripts) and the change fee
     expect($$(tid('error-banner'))).toHaveLength(1);
     expect($(tid('error-banner')).textContent).toContain('could not register itself');
   });
+
+  it('asks to unlock the keyring while refreshed tokens wait for it, and clears once saved', async () => {
+    let info = APP_INFO;
+    const b = fakeBackend({ handlers: { app_info: () => info } });
+    await start(b);
+    info = { ...APP_INFO, unsaved_tokens: ['FA-100001', 'FA-100002', 'FA-100003'] };
+    await b.changed({ kind: 'app_info_changed' });
+    await settle();
+    expect($$(tid('error-banner'))).toHaveLength(1);
+    expect($(tid('error-banner')).textContent).toContain(
+      'Unlock your keyring to keep the refreshed tokens of 3 connections (FA-100001, FA-100002, FA-100003)',
+    );
+    info = APP_INFO;
+    await b.changed({ kind: 'app_info_changed' });
+    await settle();
+    expect(document.querySelector(tid('error-banner'))).toBeNull();
+  });
 });

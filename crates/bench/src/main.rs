@@ -10,6 +10,8 @@
 //! - `stats`: the emulator's `/admin/stats` counters that matter for the refresh run.
 //! - `criterion`: the mean of a criterion benchmark, in ns.
 
+mod kill9;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -79,6 +81,21 @@ enum Cmd {
     },
     /// Mean time of a criterion benchmark (target/criterion/<id>/new/estimates.json), ns.
     Criterion { dir: PathBuf },
+    /// kill -9 `refresh --all` at random instants; count the grants lost (see kill9.rs).
+    Kill9 {
+        /// The authdeckctl to measure.
+        #[arg(long)]
+        ctl: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 70)]
+        rounds: usize,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Each kill falls within this long after the run's last provider answer.
+        #[arg(long, default_value_t = 150)]
+        window_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -113,6 +130,25 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(stats(&base_url))),
         Cmd::Criterion { dir } => criterion(&dir),
         Cmd::KeyringProbe { items, rounds } => keyring_probe(items, rounds),
+        Cmd::Kill9 {
+            ctl,
+            connections,
+            rounds,
+            latency_ms,
+            window_ms,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(kill9::run(kill9::Options {
+                    ctl,
+                    connections,
+                    rounds,
+                    latency_ms,
+                    window_ms,
+                }))
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,9 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authdeck_core::journal::JournalConfig;
 use authdeck_core::loopback;
 use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
+use authdeck_core::shutdown::Shutdown;
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
@@ -248,7 +250,7 @@ enum SandboxAction {
 
 fn main() -> ExitCode {
     if let Err(e) = authdeck_core::process::harden() {
-        eprintln!("authdeckctl: could not keep secrets out of core dumps: {e}");
+        errln!("authdeckctl: could not keep secrets out of core dumps: {e}");
         return ExitCode::from(1);
     }
     let cli = match Cli::try_parse() {
@@ -271,11 +273,143 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run_until_signal(cli)) {
         Ok(code) => code,
         Err(e) => {
             report(&e, json);
             ExitCode::from(exit_code(&e))
+        }
+    };
+    // Whatever is still running is safe to drop: every answer is committed (or the stop
+    // gave up waiting and said so).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// Run the command; on SIGINT, SIGTERM or SIGHUP start no new provider call, let the
+/// calls in flight finish and commit (at most the manager's grace), then exit 130, 143
+/// or 129. Further signals say what is being waited for; none drops an answer.
+async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
+    if matches!(cli.command, Command::Sandbox(_)) {
+        // The emulator stops on Ctrl-C by itself.
+        return run(cli, Shutdown::new()).await;
+    }
+    let json = cli.json;
+    let noun = match cli.command {
+        Command::Refresh { .. } | Command::Token { .. } => ("refresh", "refreshes"),
+        _ => ("request", "requests"),
+    };
+    let shutdown = Shutdown::new();
+    let mut signals = signals::Signals::new()?;
+    let grace =
+        Shutdown::grace(authdeck_core::providers::http::HttpSettings::default().request_timeout);
+    let work = run(cli, shutdown.clone());
+    tokio::pin!(work);
+    let signal = tokio::select! {
+        result = &mut work => return result,
+        signal = signals.next() => signal,
+    };
+    shutdown.begin();
+    let count = |n: usize| format!("{n} {}", if n == 1 { noun.0 } else { noun.1 });
+    let waiting = shutdown.in_flight();
+    if waiting > 0 {
+        errln!(
+            "authdeckctl: {} received: starting nothing new; waiting for {} in flight to finish saving (at most {} s).",
+            signal.name(),
+            count(waiting),
+            grace.as_secs()
+        );
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut outcome = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.idle() => break,
+            result = &mut work, if outcome.is_none() => outcome = Some(result),
+            again = signals.next() => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                errln!(
+                    "authdeckctl: {} again: waiting for {} to finish saving (at most {} s more); stopping now would lose their new tokens.",
+                    again.name(),
+                    count(shutdown.in_flight()),
+                    left.as_secs().max(1)
+                );
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                errln!(
+                    "authdeckctl: gave up waiting after {} s for {}: their provider did not answer in time.",
+                    grace.as_secs(),
+                    count(shutdown.in_flight())
+                );
+                break;
+            }
+        }
+    }
+    if let Some(Err(e)) = &outcome {
+        report(e, json);
+    }
+    Ok(ExitCode::from(signal.exit_code()))
+}
+
+mod signals {
+    //! The three signals that ask a process to stop, as one stream.
+    use authdeck_core::{Error, Result};
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+
+    #[derive(Clone, Copy)]
+    pub enum Stop {
+        Interrupt,
+        Terminate,
+        Hangup,
+    }
+
+    impl Stop {
+        pub fn name(self) -> &'static str {
+            match self {
+                Stop::Interrupt => "SIGINT",
+                Stop::Terminate => "SIGTERM",
+                Stop::Hangup => "SIGHUP",
+            }
+        }
+
+        /// 128 + the signal number, as a shell reports a process killed by it.
+        pub fn exit_code(self) -> u8 {
+            match self {
+                Stop::Interrupt => 130,
+                Stop::Terminate => 143,
+                Stop::Hangup => 129,
+            }
+        }
+    }
+
+    pub struct Signals {
+        interrupt: Signal,
+        terminate: Signal,
+        hangup: Signal,
+    }
+
+    impl Signals {
+        /// Installed before any work starts, so no signal finds the default handler.
+        pub fn new() -> Result<Self> {
+            let install = |kind: SignalKind| {
+                signal(kind).map_err(|e| {
+                    Error::internal("Could not install a signal handler.")
+                        .with_detail(e.to_string())
+                })
+            };
+            Ok(Self {
+                interrupt: install(SignalKind::interrupt())?,
+                terminate: install(SignalKind::terminate())?,
+                hangup: install(SignalKind::hangup())?,
+            })
+        }
+
+        pub async fn next(&mut self) -> Stop {
+            tokio::select! {
+                _ = self.interrupt.recv() => Stop::Interrupt,
+                _ = self.terminate.recv() => Stop::Terminate,
+                _ = self.hangup.recv() => Stop::Hangup,
+            }
         }
     }
 }
@@ -340,17 +474,26 @@ async fn open_store(data_dir: Option<PathBuf>) -> Result<(Paths, Db, Arc<Keyring
     Ok((paths, db, secrets))
 }
 
-async fn open_manager(data_dir: Option<PathBuf>, refresh_concurrency: usize) -> Result<Manager> {
+async fn open_manager(
+    data_dir: Option<PathBuf>,
+    refresh_concurrency: usize,
+    shutdown: Shutdown,
+) -> Result<Manager> {
     let (paths, db, secrets) = open_store(data_dir).await?;
     let options = ManagerOptions {
         lock_dir: Some(paths.data_dir.join("locks")),
         refresh_concurrency,
+        shutdown,
+        journal: Some(JournalConfig {
+            dir: paths.data_dir.join("journal"),
+            store: paths.keyring_service.clone(),
+        }),
         ..ManagerOptions::default()
     };
     Manager::new(db, secrets, options)
 }
 
-async fn run(cli: Cli) -> Result<ExitCode> {
+async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     let json = cli.json;
     if let Command::Sandbox(args @ SandboxArgs { action: None, .. }) = cli.command {
         return sandbox(args, cli.data_dir).await;
@@ -362,7 +505,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
         _ => ManagerOptions::default().refresh_concurrency,
     };
-    let manager = open_manager(cli.data_dir, concurrency).await?;
+    let manager = open_manager(cli.data_dir, concurrency, shutdown).await?;
     let now = || manager.now();
     let mut secrets = SecretInput::new();
     match cli.command {
@@ -523,9 +666,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             connection,
             min_validity,
         } => {
-            let (token, _) = manager
+            let result = manager
                 .access_token(&connection, Duration::from_secs(min_validity))
-                .await?;
+                .await;
+            let result = match result {
+                Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+                    keep_answers(&manager).await?;
+                    manager
+                        .access_token(&connection, Duration::from_secs(min_validity))
+                        .await
+                }
+                other => other,
+            };
+            let (token, _) = result?;
             // The one place a token is printed: the user asked for it, on stdout only.
             outln!("{}", token.expose());
         }
@@ -533,7 +686,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             connection: Some(connection),
             ..
         } => {
-            let conn = manager.refresh(&connection).await?;
+            let conn = match manager.refresh(&connection).await {
+                Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+                    // The provider may have answered: its tokens must not be dropped.
+                    keep_answers(&manager).await?;
+                    match manager.unsaved_connections().is_empty() {
+                        true => manager.connection(&connection).await?,
+                        false => return Err(e),
+                    }
+                }
+                other => other?,
+            };
             if json {
                 print_json(&ConnectionView::new(&conn, now()))?;
             } else {
@@ -687,8 +850,56 @@ fn removed_meanwhile(result: &Result<authdeck_core::model::Connection>) -> bool 
     matches!(result, Err(e) if e.code == ErrorCode::NotFound)
 }
 
+/// How long the CLI waits for a locked keyring to be unlocked before it gives up on
+/// saving the tokens a provider already sent.
+const KEYRING_WAIT: Duration = Duration::from_secs(120);
+
+/// Save the answers a locked keyring refused, waiting for it to be unlocked (at most
+/// [`KEYRING_WAIT`]); fails naming the connections whose new tokens are not saved.
+async fn keep_answers(manager: &Manager) -> Result<()> {
+    let mut wait = KEYRING_WAIT;
+    // Debug builds only: the tests of a keyring that stays locked wait less.
+    #[cfg(debug_assertions)]
+    if let Some(s) = std::env::var("AUTHDECK_TEST_KEYRING_WAIT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        wait = Duration::from_secs(s);
+    }
+    let at_risk = manager
+        .save_unsaved(wait, |n| {
+            errln!(
+                "authdeckctl: Unlock your keyring to keep the refreshed tokens of {n} connection{}; waiting up to {} s…",
+                if n == 1 { "" } else { "s" },
+                wait.as_secs()
+            )
+        })
+        .await;
+    if at_risk.is_empty() {
+        return Ok(());
+    }
+    let labels: Vec<&str> = at_risk.iter().map(|c| c.label.as_str()).collect();
+    Err(Error::new(
+        ErrorCode::KeyringUnavailable,
+        format!(
+            "The refreshed tokens of {} are not saved: the keyring stayed locked. They are kept (encrypted) in the journal: unlock the keyring and run `authdeckctl refresh --all` to save them before anything else uses these connections.",
+            labels.join(", ")
+        ),
+    ))
+}
+
 async fn refresh_all(manager: &Manager, json: bool) -> Result<ExitCode> {
-    let reports = manager.refresh_all().await?;
+    let mut reports = manager.refresh_all().await?;
+    if !manager.unsaved_connections().is_empty() {
+        let unsaved = manager.unsaved_connections();
+        keep_answers(manager).await?;
+        // Saved once the keyring was unlocked: those rows are refreshed after all.
+        for r in reports.iter_mut().filter(|r| unsaved.contains(&r.id)) {
+            if let Ok(conn) = manager.connection(&r.id).await {
+                r.result = Ok(conn);
+            }
+        }
+    }
     let now = manager.now();
     let skipped = reports
         .iter()
@@ -779,15 +990,20 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     // The admin API's token is not printed: nothing a user does needs it.
     outln!("Authdeck sandbox listening on {}", emulator.base_url());
     outln!("{}", emulator.describe());
-    let installed =
-        match open_manager(data_dir, ManagerOptions::default().refresh_concurrency).await {
-            Ok(manager) => {
-                manager
-                    .install_sandbox(&sandbox_endpoints(&emulator), args.add_clients)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+    let installed = match open_manager(
+        data_dir,
+        ManagerOptions::default().refresh_concurrency,
+        Shutdown::new(),
+    )
+    .await
+    {
+        Ok(manager) => {
+            manager
+                .install_sandbox(&sandbox_endpoints(&emulator), args.add_clients)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match installed {
         Ok(report) => {
             for name in &report.added {

@@ -8,6 +8,7 @@
 pub mod authorize;
 pub mod clock;
 pub mod error;
+pub mod journal;
 pub mod locks;
 pub mod loopback;
 pub mod manager;
@@ -17,6 +18,7 @@ pub mod providers;
 pub mod sandbox;
 pub mod scheduler;
 pub mod secret;
+pub mod shutdown;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

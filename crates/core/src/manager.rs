@@ -13,16 +13,19 @@ use tokio::sync::broadcast;
 use crate::authorize::{self, CallbackOutcome, APP_REDIRECT_URI, PENDING_LIFETIME};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{Error, ErrorCode, Result};
+use crate::journal::{Journal, JournalConfig, JournalKey};
 use crate::locks::ConnectionLocks;
 use crate::model::*;
 use crate::providers::http::HttpSettings;
 use crate::providers::iot::IotClient;
 use crate::providers::{fedex, flowaccount, iot, presets, HttpClient, IssuedTokens};
 use crate::secret::{AccessToken, ChildSecret, ClientSecret, OAuthState, Password, RefreshToken};
+use crate::shutdown::{stopping, Shutdown};
 use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
 
+mod answers;
 mod sandbox;
 mod token_sets;
 use token_sets::BatchSlot;
@@ -56,6 +59,11 @@ pub struct ManagerOptions {
     pub lock_dir: Option<std::path::PathBuf>,
     /// How long to wait for another process to finish with a connection.
     pub lock_wait: Duration,
+    /// The front's handle to stop this manager without dropping an answer.
+    pub shutdown: Shutdown,
+    /// Where answers are made durable before they are committed (`<data dir>/journal`);
+    /// `None`: no journal (unit tests).
+    pub journal: Option<JournalConfig>,
 }
 
 impl Default for ManagerOptions {
@@ -66,6 +74,8 @@ impl Default for ManagerOptions {
             clock: Arc::new(SystemClock),
             lock_dir: None,
             lock_wait: crate::locks::DEFAULT_LOCK_WAIT,
+            shutdown: Shutdown::new(),
+            journal: None,
         }
     }
 }
@@ -159,6 +169,15 @@ struct Inner {
     /// One lock per connection, within and across processes.
     locks: ConnectionLocks,
     events: broadcast::Sender<Event>,
+    shutdown: Shutdown,
+    /// How long the front waits for calls in flight when it stops.
+    shutdown_grace: Duration,
+    journal: Option<Arc<Journal>>,
+    journal_key: tokio::sync::OnceCell<JournalKey>,
+    /// When the keyring was last seen unlocked (see `answers`).
+    keyring_proof: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Answers whose commit failed, by connection id (see `answers`).
+    unsaved: std::sync::Mutex<std::collections::HashMap<String, answers::Unsaved>>,
 }
 
 /// Cheap to clone; all clones share one database handle, keyring and HTTP pool.
@@ -174,13 +193,29 @@ impl Manager {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
                 vault: Vault::new(secrets),
+                shutdown_grace: Shutdown::grace(options.http.request_timeout),
                 http: HttpClient::lazy(options.http),
                 clock: options.clock,
                 refresh_concurrency: options.refresh_concurrency.max(1),
                 locks: ConnectionLocks::new(options.lock_dir, options.lock_wait),
                 events,
+                shutdown: options.shutdown,
+                journal: options.journal.map(|c| Arc::new(Journal::new(c))),
+                journal_key: tokio::sync::OnceCell::new(),
+                keyring_proof: std::sync::Mutex::new(None),
+                unsaved: Default::default(),
             }),
         })
+    }
+
+    /// The handle a front stops this manager with (see [`crate::shutdown`]).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
+    /// How long a front waits for the calls in flight once it began a stop.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.inner.shutdown_grace
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -690,6 +725,8 @@ impl Manager {
             CallbackOutcome::Code(code) => code,
         };
         let client = self.client(&pending.client_id).await.map_err(fail)?;
+        // Held until the connection is saved: a stop waits for it.
+        let _in_flight = self.inner.shutdown.begin_call().map_err(fail)?;
         let secret = self
             .inner
             .vault
@@ -806,6 +843,7 @@ impl Manager {
             .vault
             .client_secret(&client.id, &client.name)
             .await?;
+        let _in_flight = self.inner.shutdown.begin_call()?;
         let result = fedex::request_token(
             &self.inner.http,
             &client.endpoints.token_url,
@@ -869,6 +907,7 @@ impl Manager {
                 "The username is empty or not printable.",
             ));
         }
+        let _in_flight = self.inner.shutdown.begin_call()?;
         let result = iot::login(
             &self.inner.http,
             &iot_client(&client)?,
@@ -1021,12 +1060,23 @@ impl Manager {
         access: AccessToken,
         refresh: Option<RefreshToken>,
     ) -> Result<Connection> {
+        conn.secret_generation = old.secret_generation + 1;
+        let bundle = self.bundle_for(old, &conn, access, refresh).await?;
+        self.commit_bundle(old, conn, bundle).await
+    }
+
+    /// [`Self::commit_tokens`] with the token bundle made already.
+    async fn commit_bundle(
+        &self,
+        old: &Connection,
+        mut conn: Connection,
+        bundle: TokenBundle,
+    ) -> Result<Connection> {
         let old_gen = old.secret_generation;
         let new_gen = old_gen + 1;
         conn.secret_generation = new_gen;
         conn.token_set = None;
         conn.updated_at = self.now();
-        let bundle = self.bundle_for(old, &conn, access, refresh).await?;
         let id = conn.id.clone();
         if let Err(e) = self
             .db(move |db| db.set_pending_generation(&id, Some(new_gen)))
@@ -1259,7 +1309,23 @@ impl Manager {
         if self.inner.db.read_only_reason().is_some() {
             self.db(|db| db.ensure_writable()).await?;
         }
-        let _guard = self.inner.locks.acquire(id).await?;
+        if self.inner.shutdown.is_stopping() {
+            return Err(stopping());
+        }
+        // Answers a dead process journalled come first (a batch adopted them at its start).
+        let held_back = match &batch {
+            Some(slot) => slot.batch.held_back(id),
+            None => self.adopt_journals().await.contains(id),
+        };
+        if held_back {
+            return Err(answers::held_back());
+        }
+        // An answer this process kept (the keyring refused it) is saved first.
+        self.settle_unsaved(id).await?;
+        let guard = tokio::select! {
+            guard = self.inner.locks.acquire(id) => guard?,
+            _ = self.inner.shutdown.stopping() => return Err(stopping()),
+        };
         // Re-read under the lock: another caller (or process) may have refreshed it.
         let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
@@ -1294,19 +1360,33 @@ impl Manager {
             ),
             None => (None, self.client(&conn.client_id).await),
         };
+        // Set right before the provider call, held until its answer is committed: a stop
+        // starts no new call and waits for this one.
+        let _in_flight;
+        let mut journal = None;
         let result = match client {
-            Ok(client) => {
-                // A batch bounds its provider calls on their own, so the next connections
-                // get ready (lock, re-read) while these calls are in flight.
-                let _call = match batch {
-                    Some((batch, _)) => Some(batch.provider_call().await?),
-                    None => None,
-                };
-                let result = self.refresh_with_provider(&conn, &client, current).await;
-                sandbox::explain_failure(&client, result).await
-            }
+            // The journal's key is read before the call: no answer it could not keep.
+            Ok(client) => match self.journal_ready().await {
+                Ok(ready) => {
+                    journal = ready;
+                    // A batch bounds its provider calls on their own, so the next
+                    // connections get ready (lock, re-read) while these are in flight.
+                    let _call = match batch {
+                        Some((batch, _)) => Some(tokio::select! {
+                            call = batch.provider_call() => call?,
+                            _ = self.inner.shutdown.stopping() => return Err(stopping()),
+                        }),
+                        None => None,
+                    };
+                    _in_flight = self.inner.shutdown.begin_call()?;
+                    let result = self.refresh_with_provider(&conn, &client, current).await;
+                    sandbox::explain_failure(&client, result).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
+        let answered = std::time::Instant::now();
         let batch = batch.map(|(batch, preparing)| {
             drop(preparing); // the provider answered: let the next refresh start
             batch
@@ -1315,32 +1395,59 @@ impl Manager {
             Ok(tokens) => {
                 let mut next = conn.clone();
                 let refresh = tokens.refresh_token.clone();
+                // Only an answer with a new refresh token spends the old one.
+                let rotated = refresh.is_some();
                 apply_tokens(&mut next, &tokens, self.now());
                 next.last_refresh_at = Some(self.now());
                 next.last_error = None;
-                let next = match (batch, settled) {
+                let bundle = self
+                    .bundle_for(&conn, &next, tokens.access_token, refresh)
+                    .await?;
+                let in_batch = batch.is_some();
+                let entry = match rotated {
+                    true => {
+                        self.journal_answer(journal, &conn, &next, &bundle, answered, in_batch)
+                            .await
+                    }
+                    false => None,
+                };
+                let committed = match (batch, settled) {
+                    // The committer writes the history with the batch.
                     (Some(batch), Some(settled)) => {
-                        // The committer writes the history with the batch.
-                        let bundle = self
-                            .bundle_for(&conn, &next, tokens.access_token, refresh)
-                            .await?;
-                        batch.commit(conn.clone(), next, bundle, settled).await?
+                        batch
+                            .commit(conn.clone(), next.clone(), bundle.clone(), settled)
+                            .await
                     }
                     _ => {
-                        let next = self
-                            .commit_tokens(&conn, next, tokens.access_token, refresh)
-                            .await?;
-                        self.record(
-                            Some(&next.id),
-                            Some(&next.client_id),
-                            "refresh",
-                            Ok(()),
-                            None,
-                        )
-                        .await;
-                        next
+                        self.commit_bundle(&conn, next.clone(), bundle.clone())
+                            .await
                     }
                 };
+                let next = match committed {
+                    Ok(committed) => {
+                        if let Some(entry) = entry {
+                            entry.committed();
+                        }
+                        committed
+                    }
+                    Err(e) => {
+                        if rotated {
+                            let answer = answers::staged(&conn, &next, bundle);
+                            self.keep_unsaved(answer, entry, guard);
+                        }
+                        return Err(e);
+                    }
+                };
+                if !in_batch {
+                    self.record(
+                        Some(&next.id),
+                        Some(&next.client_id),
+                        "refresh",
+                        Ok(()),
+                        None,
+                    )
+                    .await;
+                }
                 tracing::info!(connection = %next.id, "refreshed");
                 self.emit(Event::ConnectionChanged {
                     connection: Box::new(next.clone()),
@@ -1533,8 +1640,14 @@ impl Manager {
     /// History is kept either way.
     pub async fn logout(&self, reference: &str) -> Result<LogoutOutcome> {
         let conn = self.connection(reference).await?;
+        if self.adopt_journals().await.contains(&conn.id) {
+            return Err(answers::held_back());
+        }
+        self.settle_unsaved(&conn.id).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
         let conn = self.finish_interrupted_switch(&conn.id, true).await?;
+        // Set once the server is asked; held until the local secrets are gone.
+        let mut in_flight = None;
         let outcome = match conn.provider {
             Provider::Iot => {
                 // Without a refresh token there is nothing to send: the server is not
@@ -1545,6 +1658,7 @@ impl Manager {
                         ..
                     }) => {
                         let client = self.client(&conn.client_id).await?;
+                        in_flight = Some(self.inner.shutdown.begin_call()?);
                         let result =
                             iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await;
                         Some(sandbox::explain_failure(&client, result).await)
@@ -1598,6 +1712,7 @@ impl Manager {
             _ => None,
         };
         self.remove_connection_locally(&conn, event, detail).await?;
+        drop(in_flight);
         Ok(outcome)
     }
 

@@ -1,4 +1,4 @@
-// The app's info (version, sandbox, deep-link registration) shown where it belongs:
+// The app's info (version, sandbox, deep-link registration, tokens waiting for the keyring) shown where it belongs:
 // the top bar, the sandbox bar, the clients view and a warning banner.
 
 import type { AppInfo } from '../bindings/AppInfo';
@@ -14,6 +14,13 @@ export function deepLinkBanner(info: AppInfo): string | null {
   return `${cause.replace(/[.\s]+$/, '')}: FlowAccount's browser redirects can't reach Authdeck. When you connect a business, paste the redirect URL from your browser instead.`;
 }
 
+/** The banner text while refreshed tokens wait for a locked keyring; null when none do. */
+export function keyringBanner(info: AppInfo): string | null {
+  const n = info.unsaved_tokens.length;
+  if (n === 0) return null;
+  return `Unlock your keyring to keep the refreshed tokens of ${n} connection${n === 1 ? '' : 's'} (${info.unsaved_tokens.join(', ')}). They are saved as soon as it is unlocked.`;
+}
+
 export interface AppInfoTargets {
   header: Header;
   sandboxBar: SandboxBar;
@@ -24,10 +31,15 @@ export interface AppInfoTargets {
 /** A function that shows an app info on `t`. */
 export function appInfoView(t: AppInfoTargets): (info: AppInfo) => void {
   const deepLink = new StickyBanner(t.banners, 'warning');
+  const keyring = new StickyBanner(t.banners, 'warning');
   return (info) => {
     t.clients.setAppInfo(info);
     t.sandboxBar.setRunning(info.sandbox);
     t.header.setVersion(info.version);
     deepLink.set(deepLinkBanner(info));
+    // Unlike the deep-link problem, this one ends by itself: the banner goes with it.
+    const locked = keyringBanner(info);
+    if (locked) keyring.set(locked);
+    else keyring.clear();
   };
 }

@@ -40,4 +40,10 @@ export class StickyBanner {
     if (text && !this.el?.isConnected) this.el = this.banners.show(text, this.kind);
     else if (text && this.el?.firstElementChild) setText(this.el.firstElementChild, text);
   }
+
+  /** Remove the banner, if it is on screen. */
+  clear(): void {
+    this.el?.remove();
+    this.el = null;
+  }
 }

@@ -338,6 +338,29 @@ fn no_secret_or_token_leaks_into_output_logs_errors_or_files() {
     fx.ok(&["refresh", "--all"]);
     harvest(&fx, &mut canaries);
 
+    // Refreshes killed right after their answers reached the journal: until the next
+    // refresh adopts them, the journal (sealed) holds the only copy of the new tokens.
+    let fa_id = id_of(&fa);
+    for (args, point) in [
+        (vec!["refresh", fa_id.as_str()], "after_answer_journalled"),
+        (vec!["refresh", "--all"], "before_token_set_written"),
+    ] {
+        let killed = fx.run_env(&args, &[("AUTHDECK_CRASH_AT", point)]);
+        assert_eq!(killed.code, None, "{}", killed.describe());
+        let journal: Vec<_> = fx
+            .data_files()
+            .into_iter()
+            .filter(|(p, bytes)| {
+                p.parent().is_some_and(|d| d.ends_with("journal")) && !bytes.is_empty()
+            })
+            .collect();
+        assert!(!journal.is_empty(), "the journal holds the answer");
+        canaries.files.extend(journal);
+        // The next refresh adopts the journalled tokens: harvested as current ones.
+        fx.ok(&args);
+        harvest(&fx, &mut canaries);
+    }
+
     // Provider errors with trace logs on: 500, HTML, malformed JSON.
     for kind in [
         FaultKind::ServerError { status: 500 },

@@ -17,4 +17,5 @@ mod provider_echo;
 mod proxy;
 mod rotation;
 mod sandbox;
+mod signals;
 mod upgrade;

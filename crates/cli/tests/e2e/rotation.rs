@@ -9,15 +9,17 @@ use serde_json::Value;
 use super::common::*;
 
 /// The points `authdeck-core` can be killed at (`AUTHDECK_CRASH_AT`, debug builds):
-/// after the new generation is in the keyring, after SQLite switched to it, after the
-/// old generation is deleted.
-const CRASH_POINTS: [&str; 3] = [
+/// after the answer is in the journal (before any keyring write), after the new
+/// generation is in the keyring, after SQLite switched to it, after the old generation
+/// is deleted.
+const CRASH_POINTS: [&str; 4] = [
+    "after_answer_journalled",
     "after_new_tokens_written",
     "after_generation_switched",
     "after_old_tokens_deleted",
 ];
 
-fn assert_current(fx: &Fixture, id: &str) {
+pub(crate) fn assert_current(fx: &Fixture, id: &str) {
     let tokens = fx
         .current_tokens(id)
         .expect("the stored generation holds tokens");
@@ -76,12 +78,31 @@ fn a_refresh_killed_at_any_crash_point_loses_nothing() {
                 "{point}: generation {stale} left over"
             );
         }
+        assert_journal_empty(&fx);
     }
 }
 
-/// Where a batch refresh (`refresh --all`) can be killed: after its token set is in the
-/// keyring, after SQLite switched the batch to it.
-const BATCH_CRASH_POINTS: [&str; 2] = ["after_token_set_written", "after_token_set_switched"];
+/// Every journalled answer was adopted and forgotten: no journal file is left (each
+/// process removes its own when it ends; the adopter removes a dead one's).
+pub(crate) fn assert_journal_empty(fx: &Fixture) {
+    let dir = fx.data_dir().join("journal");
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "journal files left: {left:?}");
+}
+
+/// Where a batch refresh (`refresh --all`) can be killed: with its answers only in the
+/// journal, after its token set is in the keyring, after SQLite switched the batch to it.
+const BATCH_CRASH_POINTS: [&str; 3] = [
+    "before_token_set_written",
+    "after_token_set_written",
+    "after_token_set_switched",
+];
 
 /// The keyring holds exactly the token entries SQLite points at: each connection's own
 /// entry or its token set, nothing stale (checked through the Secret Service's search).
@@ -133,7 +154,7 @@ pub(crate) fn assert_no_leftovers(fx: &Fixture) {
     );
 }
 
-fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
+pub(crate) fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
     let mut config = EmulatorConfig::demo();
     config.flowaccount.users[0].businesses = (0..n)
         .map(|i| FaBusiness {
@@ -144,7 +165,7 @@ fn businesses(n: usize, prefix: &str) -> EmulatorConfig {
     config
 }
 
-fn all_ok(report: &Value) {
+pub(crate) fn all_ok(report: &Value) {
     for row in report.as_array().expect("a JSON report") {
         assert_eq!(row["ok"], true, "{row}");
     }
@@ -192,6 +213,7 @@ fn a_batch_refresh_killed_at_any_crash_point_loses_nothing() {
             "{point}: {stats:?}"
         );
         assert_no_leftovers(&fx);
+        assert_journal_empty(&fx);
     }
 }
 

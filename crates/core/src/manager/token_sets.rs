@@ -69,6 +69,8 @@ pub(super) struct Batch {
     clients: std::sync::Mutex<HashMap<String, Client>>,
     /// At most `refresh_concurrency` provider calls at a time.
     calls: Arc<Semaphore>,
+    /// Connections with a journalled answer not adopted yet: not refreshed.
+    held_back: std::collections::HashSet<String>,
 }
 
 /// One connection's share of a [`Batch`]: its permit to get ready for its provider call
@@ -89,6 +91,10 @@ impl Drop for Unsettled {
 }
 
 impl Batch {
+    pub(super) fn held_back(&self, id: &str) -> bool {
+        self.held_back.contains(id)
+    }
+
     /// Counts one more refresh that may submit a commit.
     pub(super) fn start(&self) -> Unsettled {
         self.unsettled.fetch_add(1, Ordering::AcqRel);
@@ -197,6 +203,8 @@ impl Manager {
         connections: Vec<Connection>,
     ) -> Vec<(Connection, Result<Connection>)> {
         let started = Instant::now();
+        // What a dead process journalled is adopted before anything is refreshed.
+        let held_back = self.adopt_journals().await;
         let (commits, rx) = mpsc::unbounded_channel();
         let batch = Arc::new(Batch {
             commits,
@@ -204,6 +212,7 @@ impl Manager {
             sets: std::sync::Mutex::new(HashMap::new()),
             clients: std::sync::Mutex::new(HashMap::new()),
             calls: Arc::new(Semaphore::new(self.inner.refresh_concurrency)),
+            held_back,
         });
         // Read the token sets the batch refreshes from ahead, in the order they are
         // needed, while the first provider calls go out: once the committer writes,
@@ -365,6 +374,8 @@ impl Manager {
                 )
             })
             .collect();
+        // Every member's answer is in the journal by now (journalled before submitted).
+        crash_point("before_token_set_written");
         if let Err(e) = self.inner.vault.put_token_set(&set_id, &entries).await {
             // The members stay recorded: should a timed-out write land after all, the
             // next refresh of each member adopts its tokens from it.

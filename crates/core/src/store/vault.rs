@@ -11,6 +11,7 @@
 //!   by a batch refresh in one keyring call (gnome-keyring rewrites its whole file on every
 //!   write and delete, so a thousand per-connection entries cost a thousand rewrites)
 //! - `pending/<state hash>/pkce_verifier` — PKCE verifier of a started authorization
+//! - `journal/key` — the key that seals the answer journal's entries (see `journal`)
 //!
 //! Tokens are written under a *new* generation (a new entry or a new set) and the
 //! connection is switched to it in SQLite afterwards, so an interrupted refresh never
@@ -53,7 +54,7 @@ struct TokenBundleWire {
 }
 
 impl TokenBundle {
-    fn encode(&self) -> Result<KeyringValue> {
+    pub(crate) fn encode(&self) -> Result<KeyringValue> {
         let wire = self.to_wire();
         let text = serde_json::to_string(&wire);
         wire.zero();
@@ -61,7 +62,7 @@ impl TokenBundle {
         Ok(KeyringValue::new(text))
     }
 
-    fn decode(secret: &KeyringValue) -> Result<Self> {
+    pub(crate) fn decode(secret: &KeyringValue) -> Result<Self> {
         let wire: TokenBundleWire = serde_json::from_str(secret.expose()).map_err(|_| damaged())?;
         Ok(Self::from_wire(wire))
     }
@@ -177,6 +178,9 @@ fn tokens_key(connection_id: &str, generation: i64) -> String {
 fn token_set_key(set_id: &str) -> String {
     format!("tokenset/{set_id}")
 }
+
+/// The one key that seals the answer journal's entries (see `journal`).
+pub const JOURNAL_KEY: &str = "journal/key";
 
 fn pkce_key(state_hash: &str) -> String {
     format!("pending/{state_hash}/pkce_verifier")
@@ -343,6 +347,15 @@ impl Vault {
 
     pub async fn delete_token_set(&self, set_id: &str) -> Result<()> {
         self.delete(token_set_key(set_id)).await
+    }
+
+    /// The key of the answer journal (see `journal`); `None` before the first refresh.
+    pub async fn journal_key(&self) -> Result<Option<KeyringValue>> {
+        self.get(JOURNAL_KEY.to_owned()).await
+    }
+
+    pub async fn set_journal_key(&self, key: &KeyringValue) -> Result<()> {
+        self.set(JOURNAL_KEY.to_owned(), key.clone()).await
     }
 
     pub async fn set_pkce_verifier(&self, state_hash: &str, verifier: &PkceVerifier) -> Result<()> {
