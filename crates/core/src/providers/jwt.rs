@@ -18,7 +18,7 @@ pub fn decode(token: &str) -> Option<JwtSummary> {
         return None;
     }
     // Shown and stored like any provider text: cleaned of escapes and control characters.
-    let clean = crate::providers::error::Redactor::new(&[], Vec::new());
+    let clean = crate::providers::redact::Redactor::new(&[], Vec::new());
     let header = clean.clean_json(&decode_object(header)?);
     let claims = clean.clean_json(&decode_object(claims)?);
     Some(JwtSummary { header, claims })
@@ -27,7 +27,7 @@ pub fn decode(token: &str) -> Option<JwtSummary> {
 /// The `exp` claim (NumericDate, epoch seconds; RFC 7519 §4.1.4). Tolerates a numeric
 /// string or a fractional value.
 pub fn exp(summary: &JwtSummary) -> Option<DateTime<Utc>> {
-    let secs = crate::providers::error::number_of(summary.claims.get("exp")?)?;
+    let secs = crate::providers::json::number_of(summary.claims.get("exp")?)?;
     DateTime::from_timestamp_millis((secs * 1000.0).round() as i64)
 }
 
