@@ -7,6 +7,7 @@ use crate::secret::{
     AuthorizationCode, ChildSecret, ClientSecret, Password, PkceVerifier, RefreshToken,
 };
 use chrono::TimeZone;
+use std::time::Duration;
 
 fn fa(op: Operation, status: u16, body: &str) -> Error {
     from_response(
@@ -554,4 +555,150 @@ fn token_shaped_text_is_blanked_in_excerpts() {
     let d = e.detail.unwrap();
     assert!(!d.contains("eyJhbGci") && !d.contains("opaque123"), "{d}");
     assert!(d.contains("x=1"), "{d}");
+}
+
+/// A real reqwest failure against a loopback listener that misbehaves as `serve` does.
+async fn transport_failure(
+    serve: impl FnOnce(std::net::TcpStream) + Send + 'static,
+    read_json: bool,
+) -> reqwest::Error {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            serve(stream);
+        }
+    });
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let resp = match client.post(&url).body("x").send().await {
+        Ok(resp) => resp,
+        Err(e) => return e,
+    };
+    if read_json {
+        resp.json::<Value>().await.unwrap_err()
+    } else {
+        resp.bytes().await.unwrap_err()
+    }
+}
+
+/// Reads the request head, then answers `reply` (or nothing) and closes or holds.
+fn answer(reply: &'static [u8], hold: bool) -> impl FnOnce(std::net::TcpStream) + Send {
+    move |mut s| {
+        use std::io::{Read, Write};
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(reply);
+        if hold {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+}
+
+fn transport_shown(e: &reqwest::Error) -> (ErrorCode, String, String) {
+    let err = from_transport(Provider::FlowAccount, e);
+    let detail = err.detail.clone().unwrap_or_default();
+    let kind = detail.split(':').next().unwrap_or_default().to_string();
+    (err.code, err.message, kind)
+}
+
+#[tokio::test]
+async fn each_transport_failure_has_its_code_message_and_kind() {
+    // Nothing listens: connection refused.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let refused = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{port}/token"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        transport_shown(&refused),
+        (
+            ErrorCode::ProviderUnavailable,
+            "FlowAccount could not be reached (connection failed): check the network and try again."
+                .into(),
+            "connect error".into()
+        )
+    );
+
+    // Accepted, never answered.
+    let hung = transport_failure(answer(b"", true), false).await;
+    assert_eq!(
+        transport_shown(&hung),
+        (
+            ErrorCode::ProviderUnavailable,
+            "FlowAccount did not answer in time (timeout): check the network and try again.".into(),
+            "timeout".into()
+        )
+    );
+
+    // Accepted, closed without an answer.
+    let closed = transport_failure(answer(b"", false), false).await;
+    assert_eq!(
+        transport_shown(&closed),
+        (
+            ErrorCode::ProviderUnavailable,
+            "FlowAccount closed the connection before answering (connection reset): check the network and try again."
+                .into(),
+            "request error".into()
+        )
+    );
+
+    // A body cut short of its Content-Length: reqwest reports a failed body read as a
+    // decode error, and decode is checked before a reset.
+    let cut = transport_failure(
+        answer(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"a\":",
+            false,
+        ),
+        false,
+    )
+    .await;
+    assert_eq!(
+        transport_shown(&cut),
+        (
+            ErrorCode::InvalidResponse,
+            "FlowAccount sent an answer that could not be decoded.".into(),
+            "decode error".into()
+        )
+    );
+
+    // A complete answer that is not the JSON asked for.
+    let garbled = transport_failure(
+        answer(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnope", false),
+        true,
+    )
+    .await;
+    assert_eq!(
+        transport_shown(&garbled),
+        (
+            ErrorCode::InvalidResponse,
+            "FlowAccount sent an answer that could not be decoded.".into(),
+            "decode error".into()
+        )
+    );
+
+    // A request that cannot even be built.
+    let unbuildable = reqwest::Client::new()
+        .post("not a url")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        transport_shown(&unbuildable),
+        (
+            ErrorCode::Internal,
+            "FlowAccount could not be asked (bad request setup).".into(),
+            "transport error".into()
+        )
+    );
 }
