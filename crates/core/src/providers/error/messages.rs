@@ -1,13 +1,16 @@
 //! The sentences a person reads when a provider call fails: who refused, why, and what
 //! to do next.
 
+use super::TransportFailure;
 use crate::error::ErrorCode;
 use crate::model::Provider;
 use crate::providers::redact::truncate;
+
 use crate::providers::Operation;
+use std::time::Duration;
 
 /// The provider as the subject of a sentence.
-pub(super) fn subject(provider: Provider) -> &'static str {
+fn subject(provider: Provider) -> &'static str {
     match provider {
         Provider::FlowAccount => "FlowAccount",
         Provider::Fedex => "FedEx",
@@ -15,7 +18,7 @@ pub(super) fn subject(provider: Provider) -> &'static str {
     }
 }
 
-pub(super) fn message_for(
+fn message_for(
     provider: Provider,
     op: Operation,
     code: ErrorCode,
@@ -62,4 +65,66 @@ pub(super) fn message_for(
             format!("{who} refused the request ({what}): check the client settings and try again.")
         }
     }
+}
+
+/// The sentence for a failure below HTTP (no usable answer).
+pub(super) fn for_transport(
+    provider: Provider,
+    failure: TransportFailure,
+    code: ErrorCode,
+) -> String {
+    let who = subject(provider);
+    let what = match failure {
+        TransportFailure::Timeout => "did not answer in time (timeout)",
+        TransportFailure::Connect => "could not be reached (connection failed)",
+        TransportFailure::Decode => "sent an answer that could not be decoded",
+        TransportFailure::Reset => "closed the connection before answering (connection reset)",
+        TransportFailure::Body => "broke off while sending its answer (incomplete body)",
+        TransportFailure::Redirect => {
+            "redirected instead of answering: check the URL in the client settings"
+        }
+        TransportFailure::Builder => "could not be asked (bad request setup)",
+        TransportFailure::Unreachable => "could not be reached",
+    };
+    if code == ErrorCode::ProviderUnavailable {
+        format!("{who} {what}: check the network and try again.")
+    } else {
+        format!("{who} {what}.")
+    }
+}
+
+/// The sentence for a non-success HTTP answer classified as `code`. `retry` is the
+/// parsed `Retry-After` of a rate-limited answer; `provider_code` the provider's own
+/// (redacted) error code, asked for only when the sentence names it.
+pub(super) fn for_response(
+    provider: Provider,
+    op: Operation,
+    code: ErrorCode,
+    status: u16,
+    retry: Option<Duration>,
+    provider_code: impl FnOnce() -> Option<String>,
+) -> String {
+    let who = subject(provider);
+    match code {
+        ErrorCode::RateLimited => match retry {
+            Some(d) => format!(
+                "{who} is limiting requests: wait {} seconds and try again.",
+                d.as_secs().max(1)
+            ),
+            None => format!("{who} is limiting requests: wait a minute and try again."),
+        },
+        ErrorCode::InvalidResponse => format!(
+            "{who}'s endpoint redirected instead of answering (HTTP {status}): check the URL in the client settings."
+        ),
+        ErrorCode::ProviderUnavailable => {
+            format!("{who} is not available right now (HTTP {status}): try again later.")
+        }
+        other => message_for(provider, op, other, status, provider_code()),
+    }
+}
+
+/// The sentence for a 2xx answer without a usable token.
+pub(super) fn unusable_token(provider: Provider) -> String {
+    let who = subject(provider);
+    format!("{who} answered without a usable token: try again later, and check the token URL if it keeps happening.")
 }

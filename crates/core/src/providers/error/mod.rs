@@ -34,7 +34,6 @@ use crate::providers::Operation;
 use crate::secret::AnySecret;
 pub(crate) use body::embedded_error_status;
 use body::ParsedBody;
-use messages::{message_for, subject};
 
 /// Turns a non-success HTTP answer into an [`Error`].
 ///
@@ -51,37 +50,17 @@ pub fn from_response(
     let parsed = ParsedBody::parse(body);
     let redactor = Redactor::new(sent_secrets, parsed.parameter_values());
     let code = classify(provider, op, status, &parsed);
-    let who = subject(provider);
 
     let mut detail = format!("HTTP {status}");
     parsed.describe(&redactor, &mut detail);
 
-    let mut retry = None;
-    let message = match code {
-        ErrorCode::RateLimited => {
-            retry = retry_after.and_then(|v| parse_retry_after(v, Utc::now()));
-            match retry {
-                Some(d) => format!(
-                    "{who} is limiting requests: wait {} seconds and try again.",
-                    d.as_secs().max(1)
-                ),
-                None => format!("{who} is limiting requests: wait a minute and try again."),
-            }
-        }
-        ErrorCode::InvalidResponse => format!(
-            "{who}'s endpoint redirected instead of answering (HTTP {status}): check the URL in the client settings."
-        ),
-        ErrorCode::ProviderUnavailable => {
-            format!("{who} is not available right now (HTTP {status}): try again later.")
-        }
-        other => message_for(
-            provider,
-            op,
-            other,
-            status,
-            parsed.primary_code().map(|c| redactor.excerpt(&c)),
-        ),
+    let retry = match code {
+        ErrorCode::RateLimited => retry_after.and_then(|v| parse_retry_after(v, Utc::now())),
+        _ => None,
     };
+    let message = messages::for_response(provider, op, code, status, retry, || {
+        parsed.primary_code().map(|c| redactor.excerpt(&c))
+    });
 
     let mut err = Error::new(code, message).with_detail(detail);
     if let Some(d) = retry {
@@ -95,52 +74,10 @@ pub fn from_response(
 /// The detail is built from the error's kind and its source chain, never from its
 /// top-level `Display`, which may carry the request URL.
 pub fn from_transport(provider: Provider, err: &reqwest::Error) -> Error {
-    let who = subject(provider);
     let chain = source_chain(err);
-    let (code, what) = if err.is_timeout() {
-        (
-            ErrorCode::ProviderUnavailable,
-            "did not answer in time (timeout)",
-        )
-    } else if err.is_connect() {
-        (
-            ErrorCode::ProviderUnavailable,
-            "could not be reached (connection failed)",
-        )
-    } else if err.is_decode() {
-        (
-            ErrorCode::InvalidResponse,
-            "sent an answer that could not be decoded",
-        )
-    } else if looks_like_reset(err, &chain) {
-        (
-            ErrorCode::ProviderUnavailable,
-            "closed the connection before answering (connection reset)",
-        )
-    } else if err.is_body() {
-        (
-            ErrorCode::ProviderUnavailable,
-            "broke off while sending its answer (incomplete body)",
-        )
-    } else if err.is_redirect() {
-        (
-            ErrorCode::InvalidResponse,
-            "redirected instead of answering: check the URL in the client settings",
-        )
-    } else if err.is_builder() {
-        (
-            ErrorCode::Internal,
-            "could not be asked (bad request setup)",
-        )
-    } else {
-        (ErrorCode::ProviderUnavailable, "could not be reached")
-    };
-    let message = if code == ErrorCode::ProviderUnavailable {
-        format!("{who} {what}: check the network and try again.")
-    } else {
-        format!("{who} {what}.")
-    };
-    let kind = transport_kind(err);
+    let (failure, kind) = classify_transport(err, &chain);
+    let code = failure.code();
+    let message = messages::for_transport(provider, failure, code);
     let detail = if chain.is_empty() {
         kind.to_string()
     } else {
@@ -159,7 +96,6 @@ pub fn invalid_token_response(
 ) -> Error {
     let parsed = ParsedBody::parse(body);
     let redactor = Redactor::new(sent_secrets, parsed.parameter_values());
-    let who = subject(provider);
     let detail = match &parsed {
         ParsedBody::Empty => format!("HTTP {status}; empty body"),
         ParsedBody::Json(Value::Object(map)) => {
@@ -177,7 +113,7 @@ pub fn invalid_token_response(
     };
     Error::new(
         ErrorCode::InvalidResponse,
-        format!("{who} answered without a usable token: try again later, and check the token URL if it keeps happening."),
+        messages::unusable_token(provider),
     )
     .with_detail(detail)
 }
@@ -283,20 +219,59 @@ fn looks_like_reset(err: &reqwest::Error, chain: &[String]) -> bool {
     })
 }
 
-fn transport_kind(err: &reqwest::Error) -> &'static str {
-    if err.is_timeout() {
-        "timeout"
-    } else if err.is_connect() {
-        "connect error"
-    } else if err.is_decode() {
-        "decode error"
-    } else if err.is_body() {
-        "body error"
-    } else if err.is_request() {
-        "request error"
-    } else if err.is_redirect() {
-        "redirect error"
-    } else {
-        "transport error"
+/// What went wrong below HTTP, as far as the user is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TransportFailure {
+    Timeout,
+    Connect,
+    Decode,
+    Reset,
+    Body,
+    Redirect,
+    Builder,
+    Unreachable,
+}
+
+impl TransportFailure {
+    fn code(self) -> ErrorCode {
+        match self {
+            Self::Decode | Self::Redirect => ErrorCode::InvalidResponse,
+            Self::Builder => ErrorCode::Internal,
+            Self::Timeout | Self::Connect | Self::Reset | Self::Body | Self::Unreachable => {
+                ErrorCode::ProviderUnavailable
+            }
+        }
     }
+}
+
+/// The one reading of a reqwest error: the failure to report, and the kind named in
+/// `detail`. Timeout and connect are found in the source chain and win over the rest;
+/// reqwest's other kinds (decode, body, request, redirect, builder) are exclusive. A
+/// reset (an I/O reset or a closed connection in the chain) is reported as such unless
+/// the error is a timeout, a connect failure or a decode error.
+fn classify_transport(err: &reqwest::Error, chain: &[String]) -> (TransportFailure, &'static str) {
+    use TransportFailure::*;
+    let (failure, kind) = if err.is_timeout() {
+        (Timeout, "timeout")
+    } else if err.is_connect() {
+        (Connect, "connect error")
+    } else if err.is_decode() {
+        (Decode, "decode error")
+    } else if err.is_body() {
+        (Body, "body error")
+    } else if err.is_request() {
+        (Unreachable, "request error")
+    } else if err.is_redirect() {
+        (Redirect, "redirect error")
+    } else if err.is_builder() {
+        (Builder, "transport error")
+    } else {
+        (Unreachable, "transport error")
+    };
+    let failure = match failure {
+        Timeout | Connect | Decode => failure,
+        _ if looks_like_reset(err, chain) => Reset,
+        _ => failure,
+    };
+    (failure, kind)
 }
