@@ -18,7 +18,7 @@ use url::Url;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Provider;
 use crate::providers::error;
-use crate::providers::json::number_of;
+use crate::providers::json::{number_of, string_of};
 use crate::providers::presets;
 use crate::providers::redact::Redactor;
 use crate::providers::Operation;
@@ -327,11 +327,7 @@ impl TokenJson {
 
     /// A non-empty string, or a number as text.
     pub(crate) fn string(&self, key: &str) -> Option<String> {
-        match self.0.get(key)? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+        string_of(self.0.get(key)?)
     }
 
     pub(crate) fn value(&self, key: &str) -> Option<&Value> {

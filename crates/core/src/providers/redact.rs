@@ -97,8 +97,7 @@ impl Redactor {
             Value::Object(m) => Value::Object(
                 m.iter()
                     .map(|(k, v)| {
-                        let hidden = TOKEN_FIELDS.iter().any(|t| k.eq_ignore_ascii_case(t));
-                        let v = if hidden {
+                        let v = if is_token_field(k) {
                             Value::String(REDACTED.into())
                         } else {
                             self.clean_json(v)
@@ -110,6 +109,11 @@ impl Redactor {
             other => other.clone(),
         }
     }
+}
+
+/// Whether a JSON key names a field that may carry a token or a secret.
+fn is_token_field(key: &str) -> bool {
+    TOKEN_FIELDS.iter().any(|t| key.eq_ignore_ascii_case(t))
 }
 
 /// Provider text made safe to store and show: terminal escape sequences removed as a
@@ -201,8 +205,7 @@ pub(crate) fn json_excerpt(v: &Value) -> String {
             Value::Object(m) => Value::Object(
                 m.iter()
                     .map(|(k, v)| {
-                        let hidden = TOKEN_FIELDS.iter().any(|t| k.eq_ignore_ascii_case(t));
-                        let v = if hidden {
+                        let v = if is_token_field(k) {
                             Value::String(REDACTED.into())
                         } else if k == "parameterList" {
                             scrub_parameters(v)
