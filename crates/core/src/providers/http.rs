@@ -163,7 +163,7 @@ pub(crate) struct Answer {
 
 impl FormPost<'_> {
     /// Sends the form. Non-2xx answers and transport failures come back as [`Error`]s
-    /// (see [`perror`]); a 2xx comes back as is.
+    /// (see [`error`]); a 2xx comes back as is.
     pub(crate) async fn send(&self, http: &HttpClient) -> Result<Answer> {
         presets::check_plain_http(self.url)?;
         let started = Instant::now();
