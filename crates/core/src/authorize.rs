@@ -193,7 +193,7 @@ pub fn denied_error(error: &str, description: Option<&str>) -> Error {
 }
 
 /// Printable, bounded text from an untrusted source: no terminal escapes, control
-/// characters or bidi overrides (the provider's text, as in `providers::error`).
+/// characters or bidi overrides (the provider's text, as in `providers::redact`).
 fn sanitize(text: &str, max: usize) -> String {
     // Line breaks and tabs go (as they always did); other controls are read as part of
     // an escape sequence first.
@@ -201,7 +201,7 @@ fn sanitize(text: &str, max: usize) -> String {
         .chars()
         .filter(|c| !matches!(c, '\t' | '\n' | '\r' | '\u{0b}' | '\u{0c}'))
         .collect();
-    crate::providers::error::clean_text(&unbroken)
+    crate::providers::redact::clean_text(&unbroken)
         .chars()
         .take(max)
         .collect()

@@ -8,7 +8,8 @@
 
 use authdeck_core::authorize::parse_callback;
 use authdeck_core::model::{Expiry, ExpirySource, Provider};
-use authdeck_core::providers::error::{from_response, parse_retry_after, Operation};
+use authdeck_core::providers::error::{from_response, parse_retry_after};
+use authdeck_core::providers::Operation;
 use authdeck_core::providers::{iot, jwt, parse_token_response};
 use authdeck_core::{ErrorCode, RefreshToken};
 use chrono::Utc;

@@ -8,8 +8,8 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::model::{FedexGrant, Provider};
-use crate::providers::error::Operation;
 use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
+use crate::providers::Operation;
 use crate::providers::{jwt, HttpClient, IssuedTokens};
 use crate::secret::{AnySecret, ChildSecret, ClientSecret};
 

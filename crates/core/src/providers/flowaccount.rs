@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::error::Result;
 use crate::model::{Expiry, ExpirySource, Provider};
-use crate::providers::error::Operation;
 use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
+use crate::providers::Operation;
 use crate::providers::{jwt, HttpClient, IssuedTokens};
 use crate::secret::{AnySecret, AuthorizationCode, ClientSecret, PkceVerifier, RefreshToken};
 

@@ -17,8 +17,11 @@ use url::Url;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::Provider;
-use crate::providers::error::{self as perror, Operation, Redactor};
+use crate::providers::error;
+use crate::providers::json::{number_of, string_of};
 use crate::providers::presets;
+use crate::providers::redact::Redactor;
+use crate::providers::Operation;
 use crate::secret::{AccessToken, AnySecret, RefreshToken};
 
 /// Error answers larger than this are cut before parsing (a gateway's HTML page, a
@@ -160,7 +163,7 @@ pub(crate) struct Answer {
 
 impl FormPost<'_> {
     /// Sends the form. Non-2xx answers and transport failures come back as [`Error`]s
-    /// (see [`perror`]); a 2xx comes back as is.
+    /// (see [`error`]); a 2xx comes back as is.
     pub(crate) async fn send(&self, http: &HttpClient) -> Result<Answer> {
         presets::check_plain_http(self.url)?;
         let started = Instant::now();
@@ -198,12 +201,12 @@ impl FormPost<'_> {
             Err(e) => {
                 let e = e.without_url();
                 tracing::debug!(provider = %self.provider, op = %self.op, elapsed_ms, kind = "transport", "provider call failed");
-                return Err(perror::from_transport(self.provider, &e));
+                return Err(error::from_transport(self.provider, &e));
             }
         };
         tracing::debug!(provider = %self.provider, op = %self.op, status, elapsed_ms, "provider call");
         if !(200..300).contains(&status) {
-            return Err(perror::from_response(
+            return Err(error::from_response(
                 self.provider,
                 self.op,
                 status,
@@ -245,7 +248,7 @@ pub(crate) fn parse_token(
 ) -> Result<TokenJson> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let Some(Value::Object(map)) = parsed else {
-        return Err(perror::invalid_token_response(
+        return Err(error::invalid_token_response(
             provider, status, body, secrets,
         ));
     };
@@ -253,11 +256,11 @@ pub(crate) fn parse_token(
         Some(Value::String(t)) if !t.trim().is_empty() => Ok(TokenJson::cleaned(map, secrets)),
         _ => {
             let value = Value::Object(map);
-            match perror::embedded_error_status(&value) {
-                Some(embedded) => Err(perror::from_response(
+            match error::embedded_error_status(&value) {
+                Some(embedded) => Err(error::from_response(
                     provider, op, embedded, None, body, secrets,
                 )),
-                None => Err(perror::invalid_token_response(
+                None => Err(error::invalid_token_response(
                     provider, status, body, secrets,
                 )),
             }
@@ -324,11 +327,7 @@ impl TokenJson {
 
     /// A non-empty string, or a number as text.
     pub(crate) fn string(&self, key: &str) -> Option<String> {
-        match self.0.get(key)? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+        string_of(self.0.get(key)?)
     }
 
     pub(crate) fn value(&self, key: &str) -> Option<&Value> {
@@ -340,7 +339,7 @@ impl TokenJson {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<crate::model::Expiry> {
-        let secs = perror::number_of(self.value("expires_in")?)?;
+        let secs = number_of(self.value("expires_in")?)?;
         crate::model::Expiry::in_seconds(now, secs, crate::model::ExpirySource::RelativeSeconds)
     }
 }

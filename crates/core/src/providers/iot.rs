@@ -17,8 +17,10 @@ use url::Url;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Expiry, ExpirySource, IotBasicAuth, IotBodyEncoding, Provider};
-use crate::providers::error::{self as perror, number_of, Operation};
+use crate::providers::error;
 use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
+use crate::providers::json::number_of;
+use crate::providers::Operation;
 use crate::providers::{jwt, HttpClient, IssuedTokens};
 use crate::secret::{AnySecret, Password, RefreshToken};
 
@@ -144,9 +146,9 @@ pub async fn logout(
         )
         .with_detail(format!("HTTP {}; logout answer is not JSON", answer.status)));
     };
-    match perror::embedded_error_status(&body) {
+    match error::embedded_error_status(&body) {
         None => Ok(()),
-        Some(status) => Err(perror::from_response(
+        Some(status) => Err(error::from_response(
             Provider::Iot,
             Operation::Logout,
             status,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::JwtSummary;
+use crate::providers::json::{number_of, string_of};
 
 /// Decodes a compact JWS (`header.claims.signature`). `None` when the token is not one
 /// (opaque tokens, JWE, garbage): that is normal, not an error.
@@ -18,7 +19,7 @@ pub fn decode(token: &str) -> Option<JwtSummary> {
         return None;
     }
     // Shown and stored like any provider text: cleaned of escapes and control characters.
-    let clean = crate::providers::error::Redactor::new(&[], Vec::new());
+    let clean = crate::providers::redact::Redactor::new(&[], Vec::new());
     let header = clean.clean_json(&decode_object(header)?);
     let claims = clean.clean_json(&decode_object(claims)?);
     Some(JwtSummary { header, claims })
@@ -27,17 +28,13 @@ pub fn decode(token: &str) -> Option<JwtSummary> {
 /// The `exp` claim (NumericDate, epoch seconds; RFC 7519 §4.1.4). Tolerates a numeric
 /// string or a fractional value.
 pub fn exp(summary: &JwtSummary) -> Option<DateTime<Utc>> {
-    let secs = crate::providers::error::number_of(summary.claims.get("exp")?)?;
+    let secs = number_of(summary.claims.get("exp")?)?;
     DateTime::from_timestamp_millis((secs * 1000.0).round() as i64)
 }
 
 /// `ctx.owner` of an IoT user token (PROVIDERS.md §3), the user id sent on refresh.
 pub fn ctx_owner(summary: &JwtSummary) -> Option<String> {
-    match summary.claims.get("ctx")?.get("owner")? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    string_of(summary.claims.get("ctx")?.get("owner")?)
 }
 
 fn decode_object(part: &str) -> Option<Value> {

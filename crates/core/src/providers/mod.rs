@@ -8,8 +8,12 @@ pub mod fedex;
 pub mod flowaccount;
 pub mod http;
 pub mod iot;
+pub(crate) mod json;
 pub mod jwt;
 pub mod presets;
+pub mod redact;
+
+use std::fmt;
 
 use serde_json::Value;
 
@@ -17,6 +21,35 @@ use crate::model::{Expiry, JwtSummary};
 use crate::secret::{AccessToken, RefreshToken};
 
 pub use http::HttpClient;
+
+/// What we were doing when the provider said no; it changes what an error means
+/// (a 401 on IoT login is a wrong password, on IoT refresh a dead session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    AuthorizationCode,
+    Refresh,
+    ClientCredentials,
+    PasswordLogin,
+    Logout,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::Refresh => "refresh",
+            Self::ClientCredentials => "client_credentials",
+            Self::PasswordLogin => "password_login",
+            Self::Logout => "logout",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A successful token response, normalised across providers.
 #[derive(Debug, Clone)]
@@ -53,7 +86,6 @@ pub fn parse_token_response(
     now: chrono::DateTime<chrono::Utc>,
 ) -> crate::Result<IssuedTokens> {
     use crate::model::Provider;
-    use error::Operation;
     let op = match provider {
         Provider::FlowAccount => Operation::Refresh,
         Provider::Fedex => Operation::ClientCredentials,
