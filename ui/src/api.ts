@@ -15,10 +15,10 @@ import type { ErrorCode } from './bindings/ErrorCode';
 import type { FedexConnectInput } from './bindings/FedexConnectInput';
 import type { HistoryEntry } from './bindings/HistoryEntry';
 import type { IotConnectInput } from './bindings/IotConnectInput';
+import type { LeaveReport } from './bindings/LeaveReport';
 import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { NewClientInput } from './bindings/NewClientInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
-import type { LeaveReport } from './bindings/LeaveReport';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
 import { NEXT_STEP } from './errors';
@@ -38,8 +38,7 @@ export function toCommandError(e: unknown): CommandError {
       return { code: code as ErrorCode, message, detail: typeof detail === 'string' ? detail : null };
     }
   }
-  const message =
-    typeof e === 'string' ? e : e instanceof Error ? e.message : 'Something went wrong in Authdeck.';
+  const message = typeof e === 'string' ? e : e instanceof Error ? e.message : 'Something went wrong in Authdeck.';
   return { code: 'internal', message, detail: null };
 }
 
@@ -63,8 +62,7 @@ export const api = {
   addClient: (input: NewClientInput) => call<Client>('add_client', { input }),
   removeClient: (name: string) => call<null>('remove_client', { name }),
   /** `client`: the client's id or name. The shell has already opened the browser. */
-  connectFlowaccount: (client: string) =>
-    call<PendingAuthorization>('connect_flowaccount', { client }),
+  connectFlowaccount: (client: string) => call<PendingAuthorization>('connect_flowaccount', { client }),
   /** Give up a started authorization (its loopback listener stops); `false` if it had ended. */
   cancelFlowaccount: (id: string) => call<boolean>('cancel_flowaccount', { id }),
   /** Open the authorize page of pending authorization `id` (this window's) again. */

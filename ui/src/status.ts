@@ -2,9 +2,9 @@
 // crates/core/src/model.rs exactly: stored state first, then a dead refresh token,
 // then a recorded error, then the access token's expiry.
 
-import type { ConnectionSummary } from './bindings/ConnectionSummary';
 import type { ConnectionState } from './bindings/ConnectionState';
 import type { ConnectionStatus } from './bindings/ConnectionStatus';
+import type { ConnectionSummary } from './bindings/ConnectionSummary';
 
 /** `EXPIRING_SOON` in model.rs: access tokens expiring within 5 minutes. */
 export const EXPIRING_SOON_MS = 5 * 60 * 1000;

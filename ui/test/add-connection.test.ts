@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { mountApp, type App } from '../src/app';
+import { type App, mountApp } from '../src/app';
 import { Ticker } from '../src/countdown';
 import { $, $$, fakeBackend, settle, tid } from './backend';
 import { NOW, client, conn, iso } from './fixtures';
@@ -28,7 +28,10 @@ const PENDING = {
   expires_at: iso(Date.now() + 600_000),
 };
 
-async function start(handlers: Record<string, (a: Record<string, unknown>) => unknown> = {}, connections = [] as ReturnType<typeof conn>[]) {
+async function start(
+  handlers: Record<string, (a: Record<string, unknown>) => unknown> = {},
+  connections = [] as ReturnType<typeof conn>[],
+) {
   backend = fakeBackend({ clients: CLIENTS, connections, handlers });
   app = mountApp(document.body, { ticker: new Ticker({ doc: null }) });
   await app.ready;
@@ -92,7 +95,9 @@ describe('FlowAccount', () => {
       error: { code: 'invalid_callback', message: 'This sign-in request has expired.', detail: null },
     });
     expect($(tid('fa-waiting')).hidden).toBe(false);
-    expect($(tid('fa-waiting-error')).textContent).toBe('This sign-in request has expired. Next: Start the connection again from Authdeck.');
+    expect($(tid('fa-waiting-error')).textContent).toBe(
+      'This sign-in request has expired. Next: Start the connection again from Authdeck.',
+    );
     expect(document.querySelector(tid('error-banner'))).toBeNull(); // shown in the dialog instead
 
     const made = conn({ id: 'n2', label: 'SC-9', updated_at: iso(NOW) });
@@ -114,7 +119,10 @@ describe('FlowAccount', () => {
   });
 
   it('start failures are shown with the next step', async () => {
-    await start({ connect_flowaccount: () => Promise.reject({ code: 'keyring_unavailable', message: 'The system keyring is locked.' }) });
+    await start({
+      connect_flowaccount: () =>
+        Promise.reject({ code: 'keyring_unavailable', message: 'The system keyring is locked.' }),
+    });
     await openTab('flowaccount');
     $<HTMLButtonElement>(tid('fa-start')).click();
     await settle();
@@ -135,7 +143,9 @@ describe('FlowAccount', () => {
 
 describe('FedEx', () => {
   it('sends the child credentials for csp/pc grants and clears the secret', async () => {
-    const b = await start({ connect_fedex: () => conn({ id: 'fx', provider: 'fedex', label: 'Shipping / ck', updated_at: iso(NOW) }) });
+    const b = await start({
+      connect_fedex: () => conn({ id: 'fx', provider: 'fedex', label: 'Shipping / ck', updated_at: iso(NOW) }),
+    });
     await openTab('fedex');
     const child = $(tid('fedex-child-key')).closest('.field-group') as HTMLElement;
     expect(child.hidden).toBe(true);
@@ -148,14 +158,21 @@ describe('FedEx', () => {
     expect(secret.value).toBe(''); // cleared as soon as it was read
     await settle();
     expect(b.callsTo('connect_fedex')).toEqual([
-      { cmd: 'connect_fedex', args: { input: { client: 'client-fx', grant: 'csp_credentials', child_key: 'ck-1', child_secret: 'child-s3cret' } } },
+      {
+        cmd: 'connect_fedex',
+        args: {
+          input: { client: 'client-fx', grant: 'csp_credentials', child_key: 'ck-1', child_secret: 'child-s3cret' },
+        },
+      },
     ]);
     expect(secret.isConnected).toBe(false); // the dialog closed on success
     expect($(`[data-connection-id="fx"]`)).toBeTruthy();
   });
 
   it('client_credentials sends no child credentials; missing ones are caught before the call', async () => {
-    const b = await start({ connect_fedex: () => Promise.reject({ code: 'invalid_client', message: 'FedEx rejected the API key.' }) });
+    const b = await start({
+      connect_fedex: () => Promise.reject({ code: 'invalid_client', message: 'FedEx rejected the API key.' }),
+    });
     await openTab('fedex');
     set('fedex-grant', 'client_pc_credentials');
     $<HTMLButtonElement>(tid('fedex-submit')).click();
@@ -169,13 +186,16 @@ describe('FedEx', () => {
     expect(b.callsTo('connect_fedex')[0]!.args).toEqual({
       input: { client: 'client-fx', grant: 'client_credentials', child_key: null, child_secret: null },
     });
-    expect($(tid('fedex-error')).textContent).toBe("FedEx rejected the API key. Next: Check the client's ID and secret in Clients & settings.");
+    expect($(tid('fedex-error')).textContent).toBe(
+      "FedEx rejected the API key. Next: Check the client's ID and secret in Clients & settings.",
+    );
   });
 });
 
 describe('IoT', () => {
   it('logs in once and clears the password field, even when the login fails', async () => {
-    let answer: () => unknown = () => Promise.reject({ code: 'invalid_credentials', message: 'Wrong username or password.' });
+    let answer: () => unknown = () =>
+      Promise.reject({ code: 'invalid_credentials', message: 'Wrong username or password.' });
     const b = await start({ connect_iot: () => answer() });
     await openTab('iot');
     set('iot-username', 'operator');
@@ -186,19 +206,31 @@ describe('IoT', () => {
     expect(b.callsTo('connect_iot')).toEqual([
       { cmd: 'connect_iot', args: { input: { client: 'client-iot', username: 'operator', password: 'wrong-pass' } } },
     ]);
-    expect($(tid('iot-error')).textContent).toBe('Wrong username or password. Next: Check the username and password, then log in again.');
+    expect($(tid('iot-error')).textContent).toBe(
+      'Wrong username or password. Next: Check the username and password, then log in again.',
+    );
 
-    answer = () => conn({ id: 'io', provider: 'iot', label: 'operator', username: 'operator', updated_at: iso(NOW) } as never);
+    answer = () =>
+      conn({ id: 'io', provider: 'iot', label: 'operator', username: 'operator', updated_at: iso(NOW) } as never);
     set('iot-password', 'operator-pass');
     $<HTMLButtonElement>(tid('iot-submit')).click();
     await settle();
-    expect(b.callsTo('connect_iot')[1]!.args).toEqual({ input: { client: 'client-iot', username: 'operator', password: 'operator-pass' } });
+    expect(b.callsTo('connect_iot')[1]!.args).toEqual({
+      input: { client: 'client-iot', username: 'operator', password: 'operator-pass' },
+    });
     expect(document.querySelector(tid('iot-password'))).toBeNull(); // dialog closed
     expect($(`[data-connection-id="io"]`)).toBeTruthy();
   });
 
   it('row Reconnect opens the login form prefilled with the username', async () => {
-    const dead = conn({ id: 'io', provider: 'iot', label: 'operator', username: 'operator', client_id: 'client-iot', state: 'reauthorization_required' } as never);
+    const dead = conn({
+      id: 'io',
+      provider: 'iot',
+      label: 'operator',
+      username: 'operator',
+      client_id: 'client-iot',
+      state: 'reauthorization_required',
+    } as never);
     await start({}, [dead]);
     $<HTMLButtonElement>(`[data-connection-id="io"] ${tid('row-reconnect')}`).click();
     await settle(10);
@@ -225,9 +257,18 @@ describe('clients and sandbox', () => {
     expect($<HTMLInputElement>(tid('client-pkce')).checked).toBe(true);
     expect(b.callsTo('add_client')[0]!.args).toEqual({
       input: {
-        name: 'Office FA 2', provider: 'flowaccount', environment: 'sandbox', client_id: 'fa-id-2',
-        client_secret: 'fa-s3cret', authorize_url: null, token_url: null, auth_url: null,
-        redirect_uri: null, pkce: true, iot_basic_auth: 'raw', iot_body: 'form',
+        name: 'Office FA 2',
+        provider: 'flowaccount',
+        environment: 'sandbox',
+        client_id: 'fa-id-2',
+        client_secret: 'fa-s3cret',
+        authorize_url: null,
+        token_url: null,
+        auth_url: null,
+        redirect_uri: null,
+        pkce: true,
+        iot_basic_auth: 'raw',
+        iot_body: 'form',
       },
     });
   });
@@ -257,12 +298,25 @@ describe('clients and sandbox', () => {
   });
 
   it('starts the sandbox and shows the demo credentials', async () => {
-    const b = await start({ start_sandbox: () => ({ base_url: 'http://127.0.0.1:40123', clients: ['demo-flowaccount', 'demo-fedex', 'demo-iot'], skipped: [] }) });
+    const b = await start({
+      start_sandbox: () => ({
+        base_url: 'http://127.0.0.1:40123',
+        clients: ['demo-flowaccount', 'demo-fedex', 'demo-iot'],
+        skipped: [],
+      }),
+    });
     $<HTMLButtonElement>(`${tid('empty-state')} ${tid('sandbox-start')}`).click();
     await settle();
     expect(b.callsTo('start_sandbox')).toHaveLength(1);
     const text = $(tid('sandbox-dialog')).textContent ?? '';
-    for (const s of ['demo@example.com', 'demo-child-key', 'demo-child-secret', 'operator', 'operator-pass', 'http://127.0.0.1:40123']) {
+    for (const s of [
+      'demo@example.com',
+      'demo-child-key',
+      'demo-child-secret',
+      'operator',
+      'operator-pass',
+      'http://127.0.0.1:40123',
+    ]) {
       expect(text).toContain(s);
     }
   });

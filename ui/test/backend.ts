@@ -4,10 +4,10 @@ import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 
 import type { AppInfo } from '../src/bindings/AppInfo';
 import type { CallbackResult } from '../src/bindings/CallbackResult';
-import type { Client } from '../src/bindings/Client';
-import type { Connection } from '../src/bindings/Connection';
 import type { ChangeEvent } from '../src/bindings/ChangeEvent';
 import type { Changes } from '../src/bindings/Changes';
+import type { Client } from '../src/bindings/Client';
+import type { Connection } from '../src/bindings/Connection';
 import type { Snapshot } from '../src/bindings/Snapshot';
 
 export interface Call {
@@ -28,12 +28,14 @@ export const APP_INFO: AppInfo = {
   unsaved_tokens: [],
 };
 
-export function fakeBackend(opts: {
-  connections?: Connection[];
-  clients?: Client[];
-  appInfo?: Partial<AppInfo>;
-  handlers?: Record<string, Handler>;
-} = {}) {
+export function fakeBackend(
+  opts: {
+    connections?: Connection[];
+    clients?: Client[];
+    appInfo?: Partial<AppInfo>;
+    handlers?: Record<string, Handler>;
+  } = {},
+) {
   const calls: Call[] = [];
   const appInfo = (): AppInfo => ({ ...APP_INFO, ...opts.appInfo });
   // The change feed: event i has version i + 1.
@@ -55,15 +57,13 @@ export function fakeBackend(opts: {
     }),
     ...opts.handlers,
   };
-  mockIPC(
-    (cmd, payload) => {
-      const args = (payload ?? {}) as Record<string, unknown>;
-      calls.push({ cmd, args });
-      const h = handlers[cmd];
-      if (!h) return Promise.reject({ code: 'internal', message: `no fake for ${cmd}` });
-      return h(args);
-    },
-  );
+  mockIPC((cmd, payload) => {
+    const args = (payload ?? {}) as Record<string, unknown>;
+    calls.push({ cmd, args });
+    const h = handlers[cmd];
+    if (!h) return Promise.reject({ code: 'internal', message: `no fake for ${cmd}` });
+    return h(args);
+  });
   /** Add a change to the feed; waits until the window has had it. */
   const changed = async (event: ChangeEvent): Promise<void> => {
     feed.push(event);

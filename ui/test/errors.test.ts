@@ -24,10 +24,14 @@ describe('error → plain words', () => {
 
   it('normalises whatever a command rejects with into a CommandError', () => {
     expect(toCommandError({ code: 'rate_limited', message: 'Slow down.', detail: 'HTTP 429' })).toEqual({
-      code: 'rate_limited', message: 'Slow down.', detail: 'HTTP 429',
+      code: 'rate_limited',
+      message: 'Slow down.',
+      detail: 'HTTP 429',
     });
     expect(toCommandError('command refresh not found')).toEqual({
-      code: 'internal', message: 'command refresh not found', detail: null,
+      code: 'internal',
+      message: 'command refresh not found',
+      detail: null,
     });
     expect(toCommandError({ code: 'made_up', message: 'x' }).code).toBe('internal');
     // Every code of the bindings is known, the newest too.

@@ -36,7 +36,10 @@ export function client(over: Partial<Client> = {}): Client {
     provider: 'flowaccount',
     environment: 'sandbox',
     client_id: 'fa-app-id',
-    endpoints: { authorize_url: 'https://sandbox-auth.flowaccount.com/connect/authorize', token_url: 'https://openapi.flowaccount.com/test/token' },
+    endpoints: {
+      authorize_url: 'https://sandbox-auth.flowaccount.com/connect/authorize',
+      token_url: 'https://openapi.flowaccount.com/test/token',
+    },
     options: { pkce: false, iot_basic_auth: 'raw', iot_body: 'form' },
     has_secret: true,
     created_at: iso(NOW - 10_000),

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { mountApp, type App } from '../src/app';
+import { type App, mountApp } from '../src/app';
+import type { Snapshot } from '../src/bindings/Snapshot';
 import { Ticker } from '../src/countdown';
 import { $, $$, APP_INFO, fakeBackend, settle, tid } from './backend';
-import type { Snapshot } from '../src/bindings/Snapshot';
 import { NOW, conn, iso } from './fixtures';
 
 let app: App | null = null;
@@ -31,14 +31,23 @@ const rowIds = (provider: string) =>
 
 describe('the connections list', () => {
   it('renders rows grouped by provider and marks the first render', async () => {
-    await start(fakeBackend({
-      connections: [
-        conn({ id: 'b', label: 'Beta Co', support_code: 'B-1' }),
-        conn({ id: 'a', label: 'Alpha Co' }),
-        conn({ id: 'f', provider: 'fedex', label: 'Shipping', grant: 'csp_credentials', child_key: 'ck-1', refresh_expires: null } as never),
-        conn({ id: 'i', provider: 'iot', label: 'operator', username: 'operator' } as never),
-      ],
-    }));
+    await start(
+      fakeBackend({
+        connections: [
+          conn({ id: 'b', label: 'Beta Co', support_code: 'B-1' }),
+          conn({ id: 'a', label: 'Alpha Co' }),
+          conn({
+            id: 'f',
+            provider: 'fedex',
+            label: 'Shipping',
+            grant: 'csp_credentials',
+            child_key: 'ck-1',
+            refresh_expires: null,
+          } as never),
+          conn({ id: 'i', provider: 'iot', label: 'operator', username: 'operator' } as never),
+        ],
+      }),
+    );
     expect(document.documentElement.dataset.listReady).toBe('true');
     expect(performance.getEntriesByName('authdeck:list-rendered').length).toBeGreaterThan(0);
     expect(rowIds('flowaccount')).toEqual(['a', 'b']); // sorted by label
@@ -83,7 +92,10 @@ describe('the connections list', () => {
   it('ignores an event older than the row it would replace', async () => {
     const b = fakeBackend({ connections: [conn({ id: 'a', label: 'New name', updated_at: iso(NOW) })] });
     await start(b);
-    await b.changed({ kind: 'connection_changed', connection: conn({ id: 'a', label: 'Old name', updated_at: iso(NOW - 5000) }) });
+    await b.changed({
+      kind: 'connection_changed',
+      connection: conn({ id: 'a', label: 'Old name', updated_at: iso(NOW - 5000) }),
+    });
     expect($('.row-label', row('a')).textContent).toBe('New name');
   });
 
@@ -95,7 +107,10 @@ describe('the connections list', () => {
     backend = b;
     app = mountApp(document.body, { ticker: new Ticker({ doc: null }) });
     await settle();
-    await b.changed({ kind: 'connection_changed', connection: conn({ id: 'late', label: 'Late', updated_at: iso(NOW) }) });
+    await b.changed({
+      kind: 'connection_changed',
+      connection: conn({ id: 'late', label: 'Late', updated_at: iso(NOW) }),
+    });
     // The list was read before the change (version 0): the change follows from the feed.
     release({ version: 0, app_info: APP_INFO, connections: [conn({ id: 'x', label: 'Early' })] });
     await app.ready;
@@ -114,7 +129,11 @@ describe('the connections list', () => {
     await b.callback({
       ok: false,
       connection: null,
-      error: { code: 'invalid_callback', message: 'This redirect does not match a sign-in started here.', detail: null },
+      error: {
+        code: 'invalid_callback',
+        message: 'This redirect does not match a sign-in started here.',
+        detail: null,
+      },
     });
     const banner = $$(tid('error-banner')).pop()!;
     expect(banner.textContent).toContain('This redirect does not match a sign-in started here.');
@@ -159,8 +178,17 @@ describe('row actions', () => {
 
   it('refresh success updates the row in place and clears the row error', async () => {
     const b = fakeBackend({
-      connections: [conn({ id: 'a', last_error: { code: 'provider_unavailable', message: 'Timed out.', at: iso(NOW) } } as never)],
-      handlers: { refresh: () => conn({ id: 'a', updated_at: iso(NOW), access_expires: { at: iso(Date.now() + 7200_000), source: 'relative_seconds' } } as never) },
+      connections: [
+        conn({ id: 'a', last_error: { code: 'provider_unavailable', message: 'Timed out.', at: iso(NOW) } } as never),
+      ],
+      handlers: {
+        refresh: () =>
+          conn({
+            id: 'a',
+            updated_at: iso(NOW),
+            access_expires: { at: iso(Date.now() + 7200_000), source: 'relative_seconds' },
+          } as never),
+      },
     });
     await start(b);
     const el = row('a');
@@ -206,18 +234,27 @@ describe('row actions', () => {
   });
 
   it('copy asks Rust to write the clipboard; the token never comes back', async () => {
-    const b = fakeBackend({ connections: [conn({ id: 'a', label: 'Alpha' })], handlers: { copy_access_token: () => 45 } });
+    const b = fakeBackend({
+      connections: [conn({ id: 'a', label: 'Alpha' })],
+      handlers: { copy_access_token: () => 45 },
+    });
     await start(b);
     $<HTMLButtonElement>(tid('row-copy'), row('a')).click();
     await settle();
     expect(b.callsTo('copy_access_token')).toEqual([{ cmd: 'copy_access_token', args: { id: 'a' } }]);
     // The toast says when Rust takes the token off the clipboard again (the seconds it answered).
-    expect($(tid('toast')).textContent).toBe('Access token of Alpha copied to the clipboard. It is cleared from the clipboard in 45 s.');
+    expect($(tid('toast')).textContent).toBe(
+      'Access token of Alpha copied to the clipboard. It is cleared from the clipboard in 45 s.',
+    );
   });
 
   it('arrow keys move the selection and the details panel follows', async () => {
     const b = fakeBackend({
-      connections: [conn({ id: 'a', label: 'A' }), conn({ id: 'b', label: 'B' }), conn({ id: 'i', provider: 'iot', label: 'C', username: 'u' } as never)],
+      connections: [
+        conn({ id: 'a', label: 'A' }),
+        conn({ id: 'b', label: 'B' }),
+        conn({ id: 'i', provider: 'iot', label: 'C', username: 'u' } as never),
+      ],
     });
     await start(b);
     row('a').click();
@@ -239,8 +276,13 @@ describe('row actions', () => {
 describe('details and filter', () => {
   it('the details panel shows tokens, expiry sources, decoded JWT and history', async () => {
     const c = conn({
-      id: 'i', provider: 'iot', label: 'operator', username: 'operator', user_id: 'U974814773204',
-      scope: 'user', token_type: 'Bearer',
+      id: 'i',
+      provider: 'iot',
+      label: 'operator',
+      username: 'operator',
+      user_id: 'U974814773204',
+      scope: 'user',
+      token_type: 'Bearer',
       access_expires: { at: iso(NOW + 86_400_000), source: 'jwt_exp' },
       refresh_expires: null,
       jwt: { header: { alg: 'HS256', typ: 'JWT' }, claims: { ctx: { owner: 'U974814773204' }, iss: 'cer:usertoken' } },
@@ -263,7 +305,9 @@ describe('details and filter', () => {
     expect(text).toContain('Refresh token expires');
     expect(text).toMatch(/Refresh token expires\s*unknown/);
     expect(text).toContain('op@example.com');
-    expect($$('pre.json', panel).map((p) => p.textContent)).toContain(JSON.stringify({ alg: 'HS256', typ: 'JWT' }, null, 2));
+    expect($$('pre.json', panel).map((p) => p.textContent)).toContain(
+      JSON.stringify({ alg: 'HS256', typ: 'JWT' }, null, 2),
+    );
     expect($('.history', panel).textContent).toContain('connect');
     expect(b.callsTo('connection_details')).toEqual([{ cmd: 'connection_details', args: { id: 'i' } }]);
 
@@ -274,10 +318,15 @@ describe('details and filter', () => {
   });
 
   it('the filter hides non-matching rows and updates the group counts', async () => {
-    await start(fakeBackend({
-      connections: [conn({ id: 'a', label: 'Alpha', support_code: 'SC-1' }), conn({ id: 'b', label: 'Beta', support_code: 'SC-2' }),
-        conn({ id: 'i', provider: 'iot', label: 'operator', username: 'operator' } as never)],
-    }));
+    await start(
+      fakeBackend({
+        connections: [
+          conn({ id: 'a', label: 'Alpha', support_code: 'SC-1' }),
+          conn({ id: 'b', label: 'Beta', support_code: 'SC-2' }),
+          conn({ id: 'i', provider: 'iot', label: 'operator', username: 'operator' } as never),
+        ],
+      }),
+    );
     const f = $<HTMLInputElement>(tid('list-filter'));
     f.value = 'sc-2';
     f.dispatchEvent(new Event('input'));
@@ -294,14 +343,22 @@ describe('details and filter', () => {
 });
 
 describe('the first snapshot (in the page before its scripts) and the change feed', () => {
-  const snap = (over: Partial<Snapshot> = {}): Snapshot => ({ version: 7, app_info: APP_INFO, connections: [], ...over });
+  const snap = (over: Partial<Snapshot> = {}): Snapshot => ({
+    version: 7,
+    app_info: APP_INFO,
+    connections: [],
+    ...over,
+  });
 
   it('renders the list at mount, before any IPC, then follows the changes after its version', async () => {
     const b = fakeBackend();
     backend = b;
     app = mountApp(document.body, {
       ticker: new Ticker({ doc: null }),
-      firstSnapshot: snap({ version: 0, connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
+      firstSnapshot: snap({
+        version: 0,
+        connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })],
+      }),
     });
     // Synchronously: rows and the ready mark, no command called yet.
     expect(rowIds('flowaccount')).toEqual(['a', 'b']);
@@ -316,18 +373,29 @@ describe('the first snapshot (in the page before its scripts) and the change fee
     expect(order.indexOf('mark_ready')).toBeLessThan(order.indexOf('changes'));
     expect(b.callsTo('changes')[0]!.args).toEqual({ after: 0 });
     expect(b.callsTo('snapshot')).toHaveLength(0);
-    await b.changed({ kind: 'connection_changed', connection: conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }) });
+    await b.changed({
+      kind: 'connection_changed',
+      connection: conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }),
+    });
     expect(row('a')).toBe(before);
     expect($(tid('status-chip'), before).textContent).toBe('Re-authorization needed');
     expect(b.callsTo('changes').map((c) => c.args)).toEqual([{ after: 0 }, { after: 1 }]);
   });
 
   it('resync loads the snapshot again and reconciles it in place', async () => {
-    const b = fakeBackend({ connections: [conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }), conn({ id: 'c', label: 'Gamma' })] });
+    const b = fakeBackend({
+      connections: [
+        conn({ id: 'a', label: 'Alpha', state: 'reauthorization_required', updated_at: iso(NOW) }),
+        conn({ id: 'c', label: 'Gamma' }),
+      ],
+    });
     backend = b;
     app = mountApp(document.body, {
       ticker: new Ticker({ doc: null }),
-      firstSnapshot: snap({ version: 0, connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })] }),
+      firstSnapshot: snap({
+        version: 0,
+        connections: [conn({ id: 'a', label: 'Alpha' }), conn({ id: 'b', label: 'Beta' })],
+      }),
     });
     const before = row('a');
     await app.ready;

@@ -14,7 +14,10 @@ const PROVIDERS = ['flowaccount', 'fedex', 'iot'] as const;
 const VIEW = 768;
 
 /** Labels sort in index order, so row i of a group is connection i's place. */
-function thousand(accessAt: (i: number) => number, provider?: (i: number) => (typeof PROVIDERS)[number]): ConnectionSummary[] {
+function thousand(
+  accessAt: (i: number) => number,
+  provider?: (i: number) => (typeof PROVIDERS)[number],
+): ConnectionSummary[] {
   return Array.from({ length: 1000 }, (_, i) => {
     const p = provider ? provider(i) : PROVIDERS[i % 3]!;
     return conn({
@@ -65,7 +68,12 @@ afterEach(() => {
 describe('1,000 connections', () => {
   it('only the rows in view exist in the DOM; a small overscan from the first tick on', () => {
     const { list, ticker } = mount();
-    list.setAll(thousand((i) => NOW + 2 * 3600_000 + i * 1000, () => 'flowaccount'));
+    list.setAll(
+      thousand(
+        (i) => NOW + 2 * 3600_000 + i * 1000,
+        () => 'flowaccount',
+      ),
+    );
     // The first frame: the rows in view only.
     expect(rowEls(list.el).every((el) => inView(el))).toBe(true);
     expect(rowEls(list.el).length).toBe(Math.ceil((VIEW - FALLBACK_HEIGHTS.group) / FALLBACK_HEIGHTS.row));
@@ -83,7 +91,12 @@ describe('1,000 connections', () => {
 
   it('scrolling shows later rows, in order, on recycled elements', () => {
     const { list, ticker, scrollTo } = mount();
-    list.setAll(thousand((i) => NOW + 2 * 3600_000 + i * 1000, () => 'flowaccount'));
+    list.setAll(
+      thousand(
+        (i) => NOW + 2 * 3600_000 + i * 1000,
+        () => 'flowaccount',
+      ),
+    );
     const before = new Set(rowEls(list.el));
     // Row 500 at the top of the view (the group header is above row 0).
     scrollTo(FALLBACK_HEIGHTS.group + 500 * FALLBACK_HEIGHTS.row);
@@ -111,7 +124,8 @@ describe('1,000 connections', () => {
     const accessAt = (i: number) => NOW + 30 * 60_000 + i * 1000 + 500;
     list.setAll(thousand(accessAt, () => 'flowaccount'));
     scrollTo(FALLBACK_HEIGHTS.group + 800 * FALLBACK_HEIGHTS.row);
-    const countdown = (id: string) => list.rowElement(id)!.querySelector('[data-testid="access-countdown"]')!.textContent;
+    const countdown = (id: string) =>
+      list.rowElement(id)!.querySelector('[data-testid="access-countdown"]')!.textContent;
     expect(countdown('c0800')).toBe(formatCountdown(accessAt(800), Date.now()));
     expect(countdown('c0805')).toBe(formatCountdown(accessAt(805), Date.now()));
     vi.advanceTimersByTime(600); // the aligned tick at NOW + 1 s
@@ -126,7 +140,8 @@ describe('1,000 connections', () => {
   it('a tick writes exactly the countdown texts on screen whose value changed', async () => {
     const { list, ticker } = mount();
     // Rows alternate: within the hour (seconds change every tick) and hours away.
-    const accessAt = (i: number) => (i % 2 === 0 ? NOW + 10 * 60_000 + i * 1000 + 500 : NOW + 3 * 3600_000 + i * 7000 + 500);
+    const accessAt = (i: number) =>
+      i % 2 === 0 ? NOW + 10 * 60_000 + i * 1000 + 500 : NOW + 3 * 3600_000 + i * 7000 + 500;
     const conns = thousand(accessAt);
     list.setAll(conns);
     vi.advanceTimersByTime(600); // the first tick (NOW + 1 s) adds the overscan rows
@@ -174,7 +189,12 @@ describe('1,000 connections', () => {
 
   it('End and arrow keys move the selection through rows not yet in the DOM, keeping focus', () => {
     const { list, ticker, scroll } = mount();
-    list.setAll(thousand((i) => NOW + 2 * 3600_000 + i * 1000, () => 'flowaccount'));
+    list.setAll(
+      thousand(
+        (i) => NOW + 2 * 3600_000 + i * 1000,
+        () => 'flowaccount',
+      ),
+    );
     list.select('c0000', true);
     const key = (k: string) =>
       (document.activeElement as HTMLElement).dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true }));

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { mountApp, type App } from '../src/app';
+import { type App, mountApp } from '../src/app';
 import { Ticker } from '../src/countdown';
 import { errorLine } from '../src/errors';
 import { $, fakeBackend, settle, tid } from './backend';
@@ -30,12 +30,14 @@ const RUNNING = { base_url: 'http://127.0.0.1:40123', clients: ['sandbox-fedex']
 
 describe('the sandbox in the window', () => {
   it('badges sandbox rows only', async () => {
-    await start(fakeBackend({
-      connections: [
-        conn({ id: 'demo', label: 'Demo', sandbox: true }),
-        conn({ id: 'real', label: 'Real', sandbox: false }),
-      ],
-    }));
+    await start(
+      fakeBackend({
+        connections: [
+          conn({ id: 'demo', label: 'Demo', sandbox: true }),
+          conn({ id: 'real', label: 'Real', sandbox: false }),
+        ],
+      }),
+    );
     expect($(tid('sandbox-badge'), row('demo')).hidden).toBe(false);
     expect($(tid('sandbox-badge'), row('demo')).textContent).toBe('Sandbox');
     expect($(tid('sandbox-badge'), row('real')).hidden).toBe(true);
@@ -112,7 +114,10 @@ describe('the sandbox in the window', () => {
 
   it('marks sandbox clients and offers to leave from Clients & settings', async () => {
     const b = fakeBackend({
-      clients: [client({ id: 'x', name: 'sandbox-fedex', sandbox: true }), client({ id: 'y', name: 'mine', sandbox: false })],
+      clients: [
+        client({ id: 'x', name: 'sandbox-fedex', sandbox: true }),
+        client({ id: 'y', name: 'mine', sandbox: false }),
+      ],
     });
     await start(b);
     $(tid('nav-clients')).click();
@@ -124,11 +129,14 @@ describe('the sandbox in the window', () => {
   });
 
   it('shows a failed refresh of a stopped sandbox row as such, not as a crash', async () => {
-    const message = 'The sandbox is not running — start it from the window (Try the sandbox) or with `authdeckctl sandbox`, then try again.';
-    await start(fakeBackend({
-      connections: [conn({ id: 'demo', sandbox: true })],
-      handlers: { refresh: () => Promise.reject({ code: 'sandbox_not_running', message }) },
-    }));
+    const message =
+      'The sandbox is not running — start it from the window (Try the sandbox) or with `authdeckctl sandbox`, then try again.';
+    await start(
+      fakeBackend({
+        connections: [conn({ id: 'demo', sandbox: true })],
+        handlers: { refresh: () => Promise.reject({ code: 'sandbox_not_running', message }) },
+      }),
+    );
     $(tid('row-refresh'), row('demo')).click();
     await settle();
     const line = $(tid('row-error'), row('demo')).textContent ?? '';
@@ -139,7 +147,8 @@ describe('the sandbox in the window', () => {
   it('words a sandbox client whose sandbox is not running', () => {
     const line = errorLine({
       code: 'sandbox_not_running',
-      message: 'The sandbox is not running — start it from the window (Try the sandbox) or with `authdeckctl sandbox`, then try again.',
+      message:
+        'The sandbox is not running — start it from the window (Try the sandbox) or with `authdeckctl sandbox`, then try again.',
     });
     expect(line).toMatch(/^The sandbox is not running/);
     expect(line).toContain('Next: Start the sandbox');

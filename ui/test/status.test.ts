@@ -31,13 +31,19 @@ describe('status mapping (mirrors Connection::status_at)', () => {
     const lastError = { code: 'provider_unavailable', message: 'Down.', at: iso(NOW) } as never;
     expect(statusAt(conn({ last_error: lastError }), NOW)).toBe('error');
     expect(statusAt(conn({ last_error: lastError, access_expires: at(NOW - 1) }), NOW)).toBe('error');
-    expect(statusAt(conn({ last_error: lastError, refresh_expires: at(NOW - 1) }), NOW)).toBe('reauthorization_required');
+    expect(statusAt(conn({ last_error: lastError, refresh_expires: at(NOW - 1) }), NOW)).toBe(
+      'reauthorization_required',
+    );
   });
 
   it('stored state wins over time and errors', () => {
     const lastError = { code: 'busy', message: 'x', at: iso(NOW) } as never;
-    expect(statusAt(conn({ state: 'logout_pending', access_expires: at(NOW - 1), last_error: lastError }), NOW)).toBe('logout_pending');
-    expect(statusAt(conn({ state: 'reauthorization_required', access_expires: at(NOW + 3600_000) }), NOW)).toBe('reauthorization_required');
+    expect(statusAt(conn({ state: 'logout_pending', access_expires: at(NOW - 1), last_error: lastError }), NOW)).toBe(
+      'logout_pending',
+    );
+    expect(statusAt(conn({ state: 'reauthorization_required', access_expires: at(NOW + 3600_000) }), NOW)).toBe(
+      'reauthorization_required',
+    );
     expect(statusAt(conn({ state: 'logout_pending', refresh_expires: at(NOW - 1) }), NOW)).toBe('logout_pending');
   });
 

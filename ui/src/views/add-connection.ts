@@ -10,11 +10,11 @@ import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { FedexGrant } from '../bindings/FedexGrant';
 import type { PendingAuthorization } from '../bindings/PendingAuthorization';
 import type { Provider } from '../bindings/Provider';
-import { formatCountdown, type Ticker } from '../countdown';
+import { type Ticker, formatCountdown } from '../countdown';
 import { h, setText } from '../dom';
 import { errorLine } from '../errors';
 import { parseInstant } from '../status';
-import { openDialog, type DialogHandle } from './dialogs';
+import { type DialogHandle, openDialog } from './dialogs';
 import { busy, errorSlot, field, input, secretInput, select, setOptions, showError } from './form';
 
 export interface AddConnectionOptions {
@@ -42,9 +42,7 @@ export const GRANT_LABEL: Record<FedexGrant, string> = {
 };
 
 function clientOptions(clients: Client[], provider: Provider): [string, string][] {
-  return clients
-    .filter((c) => c.provider === provider)
-    .map((c) => [c.id, `${c.name} (${c.environment})`]);
+  return clients.filter((c) => c.provider === provider).map((c) => [c.id, `${c.name} (${c.environment})`]);
 }
 
 export class AddConnectionDialog {
@@ -85,11 +83,20 @@ export class AddConnectionDialog {
     });
     const tablist = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Provider' });
     for (const p of ['flowaccount', 'fedex', 'iot'] as const) {
-      const tab = h('button', {
-        type: 'button', role: 'tab', class: 'tab', id: `tab-${p}`,
-        'aria-controls': `panel-${p}`, 'aria-selected': 'false', tabindex: -1,
-        'data-testid': `tab-${p}`,
-      }, TAB_TITLE[p]);
+      const tab = h(
+        'button',
+        {
+          type: 'button',
+          role: 'tab',
+          class: 'tab',
+          id: `tab-${p}`,
+          'aria-controls': `panel-${p}`,
+          'aria-selected': 'false',
+          tabindex: -1,
+          'data-testid': `tab-${p}`,
+        },
+        TAB_TITLE[p],
+      );
       tab.addEventListener('click', () => this.selectTab(p, false));
       this.tabs[p] = tab;
       tablist.append(tab);
@@ -99,29 +106,52 @@ export class AddConnectionDialog {
         this.dialog.close();
         opts.onManageClients();
       });
-      this.noClient[p] = h('p', { class: 'notice' },
-        `No ${TAB_TITLE[p]} client yet: an app registration is needed first. `, create);
+      this.noClient[p] = h(
+        'p',
+        { class: 'notice' },
+        `No ${TAB_TITLE[p]} client yet: an app registration is needed first. `,
+        create,
+      );
       this.noClient[p].hidden = true;
     }
     tablist.addEventListener('keydown', (e) => this.onTabKey(e));
 
     // ---- FlowAccount -----------------------------------------------------------------
-    this.faStart = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fa-start' }, 'Open FlowAccount sign-in');
+    this.faStart = h(
+      'button',
+      { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fa-start' },
+      'Open FlowAccount sign-in',
+    );
     this.faStartError = errorSlot('fa-error');
-    const faForm = h('form', { novalidate: true, class: 'form' },
+    const faForm = h(
+      'form',
+      { novalidate: true, class: 'form' },
       this.noClient.flowaccount,
-      field('Client', this.pickers.flowaccount, 'The app registration to authorize with. One client serves many businesses.'),
+      field(
+        'Client',
+        this.pickers.flowaccount,
+        'The app registration to authorize with. One client serves many businesses.',
+      ),
       h('p', { class: 'hint' }, 'Your browser opens FlowAccount: sign in and pick the business to connect.'),
       this.faStartError,
-      h('div', { class: 'dialog-actions' }, this.faStart));
+      h('div', { class: 'dialog-actions' }, this.faStart),
+    );
     faForm.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.startFlowAccount();
     });
 
     this.faExpires = h('span', { class: 'countdown' });
-    this.faPaste = input({ 'data-testid': 'fa-paste-url', placeholder: 'com.authdeck.desktop:/oauth/callback?code=…&state=…', inputmode: 'url' });
-    this.faPasteSubmit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'fa-paste-submit' }, 'Finish with this URL');
+    this.faPaste = input({
+      'data-testid': 'fa-paste-url',
+      placeholder: 'com.authdeck.desktop:/oauth/callback?code=…&state=…',
+      inputmode: 'url',
+    });
+    this.faPasteSubmit = h(
+      'button',
+      { type: 'submit', class: 'btn', 'data-testid': 'fa-paste-submit' },
+      'Finish with this URL',
+    );
     this.faError = errorSlot('fa-waiting-error');
     const reopen = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-reopen' }, 'Open the page again');
     reopen.addEventListener('click', () => {
@@ -132,41 +162,67 @@ export class AddConnectionDialog {
     });
     const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-cancel' }, 'Cancel');
     cancel.addEventListener('click', () => this.cancelWaiting());
-    const pasteForm = h('form', { novalidate: true, class: 'form paste' },
-      field('Redirect URL', this.faPaste, "If the browser could not hand the redirect to Authdeck, copy the address it ended on and paste it here."),
-      h('div', { class: 'inline-actions' }, this.faPasteSubmit));
+    const pasteForm = h(
+      'form',
+      { novalidate: true, class: 'form paste' },
+      field(
+        'Redirect URL',
+        this.faPaste,
+        'If the browser could not hand the redirect to Authdeck, copy the address it ended on and paste it here.',
+      ),
+      h('div', { class: 'inline-actions' }, this.faPasteSubmit),
+    );
     pasteForm.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.completePasted();
     });
-    this.faWaiting = h('div', { class: 'waiting', 'data-testid': 'fa-waiting', role: 'status', 'aria-live': 'polite' },
-      h('p', {}, h('span', { class: 'spinner', 'aria-hidden': 'true' }),
-        ' Waiting for FlowAccount… Finish signing in in your browser.'),
+    this.faWaiting = h(
+      'div',
+      { class: 'waiting', 'data-testid': 'fa-waiting', role: 'status', 'aria-live': 'polite' },
+      h(
+        'p',
+        {},
+        h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+        ' Waiting for FlowAccount… Finish signing in in your browser.',
+      ),
       h('p', {}, 'This sign-in request expires in ', this.faExpires, '.'),
       this.faError,
       h('div', { class: 'inline-actions' }, reopen, cancel),
-      pasteForm);
+      pasteForm,
+    );
     this.faWaiting.hidden = true;
     this.panels.flowaccount = h('div', {}, faForm, this.faWaiting);
 
     // ---- FedEx -------------------------------------------------------------------------
-    this.fedexGrant = select({ 'data-testid': 'fedex-grant' },
-      (Object.keys(GRANT_LABEL) as FedexGrant[]).map((g) => [g, GRANT_LABEL[g]] as const));
+    this.fedexGrant = select(
+      { 'data-testid': 'fedex-grant' },
+      (Object.keys(GRANT_LABEL) as FedexGrant[]).map((g) => [g, GRANT_LABEL[g]] as const),
+    );
     this.fedexChildKey = input({ 'data-testid': 'fedex-child-key' });
     this.fedexChildSecret = secretInput('fedex-child-secret');
-    this.fedexChild = h('div', { class: 'field-group' },
+    this.fedexChild = h(
+      'div',
+      { class: 'field-group' },
       field('Child key', this.fedexChildKey),
-      field('Child secret', this.fedexChildSecret, 'Stored in your system keyring, never shown again.'));
+      field('Child secret', this.fedexChildSecret, 'Stored in your system keyring, never shown again.'),
+    );
     this.fedexGrant.addEventListener('change', () => this.syncGrant());
     this.fedexError = errorSlot('fedex-error');
-    const fedexSubmit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fedex-submit' }, 'Connect');
-    const fedexForm = h('form', { novalidate: true, class: 'form' },
+    const fedexSubmit = h(
+      'button',
+      { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fedex-submit' },
+      'Connect',
+    );
+    const fedexForm = h(
+      'form',
+      { novalidate: true, class: 'form' },
       this.noClient.fedex,
       field('Project (client)', this.pickers.fedex),
       field('Grant type', this.fedexGrant),
       this.fedexChild,
       this.fedexError,
-      h('div', { class: 'dialog-actions' }, fedexSubmit));
+      h('div', { class: 'dialog-actions' }, fedexSubmit),
+    );
     fedexForm.addEventListener('submit', (e) => {
       e.preventDefault();
       void busy(fedexSubmit, () => this.connectFedex());
@@ -179,13 +235,16 @@ export class AddConnectionDialog {
     this.iotPassword.setAttribute('autocomplete', 'current-password');
     this.iotError = errorSlot('iot-error');
     const iotSubmit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'iot-submit' }, 'Log in');
-    const iotForm = h('form', { novalidate: true, class: 'form' },
+    const iotForm = h(
+      'form',
+      { novalidate: true, class: 'form' },
       this.noClient.iot,
       field('Client', this.pickers.iot),
       field('Username or e-mail', this.iotUsername),
       field('Password', this.iotPassword, 'Used for this one login and never stored.'),
       this.iotError,
-      h('div', { class: 'dialog-actions' }, iotSubmit));
+      h('div', { class: 'dialog-actions' }, iotSubmit),
+    );
     iotForm.addEventListener('submit', (e) => {
       e.preventDefault();
       void busy(iotSubmit, () => this.connectIot());
@@ -337,7 +396,11 @@ export class AddConnectionDialog {
     if (result.ok && result.connection != null) {
       this.finish(result.connection);
     } else {
-      const err: CommandError = result.error ?? { code: 'invalid_callback', message: 'The redirect could not be used.', detail: null };
+      const err: CommandError = result.error ?? {
+        code: 'invalid_callback',
+        message: 'The redirect could not be used.',
+        detail: null,
+      };
       showError(this.faError, errorLine(err));
     }
     return true;

@@ -110,12 +110,14 @@ export class DetailsPanel {
       ['Account', subtitle(c)],
       ['Client', `${c.client_name} (${c.environment})`],
       ['Status', STATUS_LABEL[statusAt(c, now)]],
-      ['Scopes', f ? f.scope ?? '—' : later],
-      ['Token type', f ? f.token_type ?? '—' : later],
+      ['Scopes', f ? (f.scope ?? '—') : later],
+      ['Token type', f ? (f.token_type ?? '—') : later],
       ['Access token expires', this.expiry(c.access_expires, now)],
       [
         'Refresh token expires',
-        c.provider === 'fedex' ? 'No refresh token (FedEx): refresh requests a new token' : this.expiry(c.refresh_expires, now),
+        c.provider === 'fedex'
+          ? 'No refresh token (FedEx): refresh requests a new token'
+          : this.expiry(c.refresh_expires, now),
       ],
       ['Last refresh', f ? formatInstant(f.last_refresh_at) : later],
       ['Last error', c.last_error != null ? `${errorLine(c.last_error)} (${formatInstant(c.last_error.at)})` : '—'],
@@ -124,7 +126,11 @@ export class DetailsPanel {
     if (c.provider === 'fedex') rows.splice(5, 0, ['Keep fresh', f ? (f.keep_fresh ? 'yes' : 'no') : later]);
     // FlowAccount grants slide: Authdeck keeps them alive while it runs; closed, they lapse.
     if (c.provider === 'flowaccount' && c.refresh_expires != null) {
-      rows.splice(rows.findIndex(([k]) => k === 'Last refresh'), 0, ['Lapses if Authdeck stays closed', this.expiry(c.refresh_expires, now)]);
+      rows.splice(
+        rows.findIndex(([k]) => k === 'Last refresh'),
+        0,
+        ['Lapses if Authdeck stays closed', this.expiry(c.refresh_expires, now)],
+      );
     }
     if (c.support_code != null) rows.splice(2, 0, ['supportCode', c.support_code]);
     if (f?.user_id != null) rows.splice(2, 0, ['User id', f.user_id]);
@@ -146,7 +152,12 @@ export class DetailsPanel {
     if (e == null) return 'unknown';
     const cd = new CountdownText(parseInstant(e.at), now);
     this.countdowns.push({ c: cd });
-    return h('span', {}, h('span', { class: 'countdown' }, cd.node), ` — ${formatInstant(e.at)}, from ${SOURCE_LABEL[e.source]}`);
+    return h(
+      'span',
+      {},
+      h('span', { class: 'countdown' }, cd.node),
+      ` — ${formatInstant(e.at)}, from ${SOURCE_LABEL[e.source]}`,
+    );
   }
 
   private historyNode(): Node {

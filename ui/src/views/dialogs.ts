@@ -23,9 +23,7 @@ const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
 function focusables(root: HTMLElement): HTMLElement[] {
-  return Array.from(root.querySelectorAll<HTMLElement>(FOCUSABLE)).filter(
-    (el) => !el.closest('[hidden]'),
-  );
+  return Array.from(root.querySelectorAll<HTMLElement>(FOCUSABLE)).filter((el) => !el.closest('[hidden]'));
 }
 
 export function openDialog(opts: DialogOptions): DialogHandle {
@@ -112,7 +110,11 @@ export function confirmDialog(opts: ConfirmOptions): Promise<boolean> {
   return new Promise((resolve) => {
     let answer = false;
     const d = openDialog({ title: opts.title, testid: 'confirm-dialog', onClose: () => resolve(answer) });
-    const ok = h('button', { type: 'button', class: `btn ${opts.danger ? 'btn-danger' : 'btn-primary'}`, 'data-testid': 'confirm-ok' }, opts.okLabel);
+    const ok = h(
+      'button',
+      { type: 'button', class: `btn ${opts.danger ? 'btn-danger' : 'btn-primary'}`, 'data-testid': 'confirm-ok' },
+      opts.okLabel,
+    );
     const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'confirm-cancel' }, 'Cancel');
     ok.addEventListener('click', () => {
       answer = true;

@@ -32,10 +32,7 @@ export function select(
   return s;
 }
 
-export function setOptions(
-  s: HTMLSelectElement,
-  options: readonly (readonly [value: string, text: string])[],
-): void {
+export function setOptions(s: HTMLSelectElement, options: readonly (readonly [value: string, text: string])[]): void {
   const keep = s.value;
   s.textContent = '';
   for (const [value, text] of options) s.append(h('option', { value }, text));

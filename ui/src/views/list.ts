@@ -73,7 +73,6 @@ function compareConns(a: ConnectionSummary, b: ConnectionSummary): number {
   return collator.compare(a.label, b.label) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-
 export class ConnectionList {
   readonly el: HTMLElement;
   private readonly entries = new Map<string, Entry>();
@@ -285,7 +284,15 @@ export class ConnectionList {
   // ---- data ------------------------------------------------------------------------
 
   private newEntry(conn: ConnectionSummary): Entry {
-    const e: Entry = { id: conn.id, conn, inputs: statusInputs(conn), search: '', actionError: null, busy: null, flashUntil: 0 };
+    const e: Entry = {
+      id: conn.id,
+      conn,
+      inputs: statusInputs(conn),
+      search: '',
+      actionError: null,
+      busy: null,
+      flashUntil: 0,
+    };
     e.search = searchText(conn);
     return e;
   }
@@ -332,7 +339,16 @@ export class ConnectionList {
       const gv = this.groupViews[p];
       setText(gv.count, shown.length === rows.length ? String(shown.length) : `${shown.length} of ${rows.length}`);
       if (shown.length === 0) continue;
-      items.push({ key: `group:${p}`, index: items.length, first: false, last: false, top, height: hs.group, provider: p, entry: null });
+      items.push({
+        key: `group:${p}`,
+        index: items.length,
+        first: false,
+        last: false,
+        top,
+        height: hs.group,
+        provider: p,
+        entry: null,
+      });
       top += hs.group;
       shown.forEach((e, i) => {
         const height = entryError(e) !== null ? hs.rowWithError : hs.row;
@@ -437,7 +453,12 @@ export class ConnectionList {
     for (const [key, view] of this.rendered) {
       if (wanted.has(key)) continue;
       // A row holding focus (a clicked button) stays until focus leaves it.
-      if (view instanceof RowView && view.el.contains(document.activeElement) && view.entry && this.itemIndex.has(view.entry.id)) {
+      if (
+        view instanceof RowView &&
+        view.el.contains(document.activeElement) &&
+        view.entry &&
+        this.itemIndex.has(view.entry.id)
+      ) {
         wanted.set(key, this.items[this.itemIndex.get(view.entry.id)!]!);
         continue;
       }

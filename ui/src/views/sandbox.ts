@@ -42,8 +42,15 @@ export class SandboxBar {
     this.start = button('sandbox-bar-start', 'Start the sandbox', opts.onStart);
     this.stop = button('sandbox-stop', 'Stop', opts.onStop);
     this.leave = button('sandbox-leave', 'Leave the sandbox', opts.onLeave);
-    this.el = h('div', { class: 'sandbox-bar', role: 'status', 'data-testid': 'sandbox-bar' },
-      h('span', { class: 'badge badge-sandbox' }, 'Sandbox'), this.text, this.start, this.stop, this.leave);
+    this.el = h(
+      'div',
+      { class: 'sandbox-bar', role: 'status', 'data-testid': 'sandbox-bar' },
+      h('span', { class: 'badge badge-sandbox' }, 'Sandbox'),
+      this.text,
+      this.start,
+      this.stop,
+      this.leave,
+    );
     this.render();
   }
 
@@ -69,9 +76,12 @@ export class SandboxBar {
     const hidden = running === null && !this.hasData;
     if (this.el.hidden !== hidden) this.el.hidden = hidden;
     this.el.dataset.state = running ? 'running' : 'stopped';
-    setText(this.text, running
-      ? `The sandbox is running at ${sandboxAddress(running)}: demo data only.`
-      : 'The sandbox is not running: its demo connections cannot refresh until it is started again.');
+    setText(
+      this.text,
+      running
+        ? `The sandbox is running at ${sandboxAddress(running)}: demo data only.`
+        : 'The sandbox is not running: its demo connections cannot refresh until it is started again.',
+    );
     this.start.hidden = running !== null;
     this.stop.hidden = running === null;
   }
