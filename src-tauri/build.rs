@@ -1,5 +1,5 @@
 fn main() {
-    // tauri.conf.json lives at the repository root (see README, "Layout").
+    // tauri.conf.json lives at the repository root (README, "How it works": the tree).
     let attributes = tauri_build::Attributes::new()
         .config_path("../tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(authdeck_commands()));

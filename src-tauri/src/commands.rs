@@ -444,8 +444,9 @@ pub fn mark_ready(app: AppHandle) {
     crate::startup::mark_ready(&app);
 }
 
-/// The TypeScript side of this file is generated: `cargo test -p authdeck-app bindings`
-/// writes `ui/src/bindings/`, and CI fails when the committed files differ.
+/// The TypeScript side of this file is generated: `make bindings` (the bindings test with
+/// `UPDATE_BINDINGS=1`) writes `ui/src/bindings/`; without it the test only compares,
+/// and fails when the committed files differ.
 pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> {
     let cfg = ts_rs::Config::new()
         .with_out_dir(dir)

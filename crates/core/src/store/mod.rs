@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::secret::KeyringValue;
 
 /// Where secrets live. Keys are opaque strings chosen by the store's callers
-/// (`client/<id>/secret`, `connection/<id>/<generation>/refresh`, …), unique within one
+/// (`client/<id>/secret`, `connection/<id>/tokens/<generation>`, `tokenset/<id>`, …; see
+/// `vault.rs`), unique within one
 /// keyring *service* name.
 ///
 /// All methods block (D-Bus round trips): call them from `spawn_blocking` or a
