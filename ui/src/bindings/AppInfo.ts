@@ -13,7 +13,11 @@ single_instance: boolean,
 /**
  * Why redirects may not reach this window, in plain words.
  */
-deep_link_problem: string | null, sandbox: SandboxInfo | null, 
+deep_link_problem: string | null, 
+/**
+ * The sandbox while it runs; `None` when it is stopped.
+ */
+sandbox: SandboxInfo | null, 
 /**
  * Connections whose refreshed tokens the keyring refused (locked): kept, and saved
  * as soon as it is unlocked. Their labels; empty when nothing waits.
