@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use authdeck_core::store::SecretStore;
 use authdeck_emulator::{EmulatorConfig, FaClient, Fault, FaultKind, FaultScope};
 use serde_json::Value;
 
@@ -285,6 +286,24 @@ fn no_secret_or_token_leaks_into_output_logs_errors_or_files() {
     let url = fx.begin_flowaccount("fa");
     let state = query_param(&url, "state").unwrap();
     canaries.add("authorization state", &state, &["connect"]);
+    // PKCE is on by default: the verifier waits in the keyring until the callback.
+    let verifier_keys: Vec<String> = fx
+        .keyring_keys()
+        .into_iter()
+        .filter(|k| k.ends_with("/pkce_verifier"))
+        .collect();
+    assert!(
+        !verifier_keys.is_empty(),
+        "a pending FlowAccount authorization keeps a PKCE verifier"
+    );
+    for key in &verifier_keys {
+        let verifier = fx
+            .keyring()
+            .get(key)
+            .expect("the keyring answers")
+            .expect("the verifier is stored");
+        canaries.add("PKCE verifier", verifier.expose(), &[]);
+    }
     let redirect = fx.approve(&url, FA_BUSINESS);
     let code = query_param(&redirect, "code").expect("code in the redirect");
     canaries.add("authorization code", &code, &[]);
@@ -431,6 +450,14 @@ fn no_secret_or_token_leaks_into_output_logs_errors_or_files() {
             .any(|r| r.stderr.contains("hyper") || r.stderr.contains("reqwest")),
         "HTTP-stack logs reached stderr"
     );
+    // The answer journal's key: with it, a journal file could be opened.
+    let journal_key = fx
+        .keyring()
+        .get("journal/key")
+        .expect("the keyring answers")
+        .expect("refreshes made a journal key");
+    canaries.add("journal key", journal_key.expose(), &[]);
+
     let token_canaries = canaries
         .list
         .iter()
