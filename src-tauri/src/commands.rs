@@ -77,6 +77,24 @@ pub struct CallbackResult {
     pub error: Option<Error>,
 }
 
+impl From<authdeck_core::Result<Connection>> for CallbackResult {
+    /// What the window is told of a redirect that was handled (deep link or loopback).
+    fn from(result: authdeck_core::Result<Connection>) -> Self {
+        match result {
+            Ok(connection) => Self {
+                ok: true,
+                connection: Some(ConnectionSummary::from(&connection)),
+                error: None,
+            },
+            Err(error) => Self {
+                ok: false,
+                connection: None,
+                error: Some(error),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, TS)]
 pub struct NewClientInput {
     pub name: String,
@@ -215,18 +233,7 @@ pub async fn cancel_flowaccount(state: State<'_, AppState>, id: String) -> CmdRe
 /// a deep link, and bring it forward when a connection was made.
 fn loopback_finished<R: Runtime>(app: &AppHandle<R>, result: authdeck_core::Result<Connection>) {
     let connected = result.is_ok();
-    let result = match result {
-        Ok(connection) => CallbackResult {
-            ok: true,
-            connection: Some(ConnectionSummary::from(&connection)),
-            error: None,
-        },
-        Err(error) => CallbackResult {
-            ok: false,
-            connection: None,
-            error: Some(error),
-        },
-    };
+    let result = CallbackResult::from(result);
     app.state::<AppState>()
         .changes()
         .push(crate::changes::ChangeEvent::RedirectFinished {

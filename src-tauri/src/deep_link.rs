@@ -13,7 +13,6 @@ use tauri_plugin_deep_link::DeepLinkExt;
 use crate::changes::{self, ChangeEvent};
 use crate::commands::CallbackResult;
 use crate::state::AppState;
-use crate::summary::ConnectionSummary;
 
 /// Is there a D-Bus session bus? Without one, single-instance cannot forward a second
 /// launch and silently starts a second app instead: detect it and say so.
@@ -74,18 +73,7 @@ pub fn register_scheme(app: &AppHandle) {
 fn complete(app: AppHandle, url: String) {
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        let result = match state.manager().complete_callback(&url).await {
-            Ok(connection) => CallbackResult {
-                ok: true,
-                connection: Some(ConnectionSummary::from(&connection)),
-                error: None,
-            },
-            Err(error) => CallbackResult {
-                ok: false,
-                connection: None,
-                error: Some(error),
-            },
-        };
+        let result = CallbackResult::from(state.manager().complete_callback(&url).await);
         let raise = raises_window(&result);
         state.changes().push(ChangeEvent::RedirectFinished {
             result: Box::new(result),
