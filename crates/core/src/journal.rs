@@ -30,6 +30,7 @@ use std::time::Instant;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::model::Connection;
@@ -62,7 +63,7 @@ impl JournalKey {
             .map_err(|_| Error::internal("The system's random number generator failed."))?;
         let text = KeyringValue::new(base64_encode(&raw));
         let key = Self::from_raw(&raw);
-        raw.fill(0);
+        raw.zeroize();
         Ok((key, text))
     }
 
@@ -73,7 +74,7 @@ impl JournalKey {
             .decode(secret.expose())
             .ok()?;
         let key = (raw.len() == KEY_LEN).then(|| Self::from_raw(&raw));
-        raw.fill(0);
+        raw.zeroize();
         key
     }
 
@@ -355,7 +356,7 @@ impl Journal {
                     (conn, generation, answer)
                 })
                 .collect();
-            bytes.fill(0);
+            bytes.zeroize();
             found.push(Orphan {
                 path,
                 _lock: file,
