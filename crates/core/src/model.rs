@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    #[cfg_attr(feature = "clap", value(name = "flowaccount"))]
     FlowAccount,
     Fedex,
     Iot,
@@ -66,11 +68,14 @@ impl FromStr for Provider {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Sandbox,
     Production,
     /// Endpoints given by hand (a private deployment, or the local emulator).
+    // The CLI lists the values without help (this doc comment would be it).
+    #[cfg_attr(feature = "clap", value(help = None::<&str>))]
     Custom,
 }
 
@@ -122,10 +127,23 @@ pub struct Endpoints {
 /// from the CLI, IPC and the store alike: users copy FedEx's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum FedexGrant {
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "client_credentials", alias = "client-credentials")
+    )]
     ClientCredentials,
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "csp_credentials", alias = "csp-credentials")
+    )]
     CspCredentials,
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "client_pc_credentials", alias = "client-pc-credentials")
+    )]
     ClientPcCredentials,
 }
 
@@ -186,6 +204,7 @@ impl FromStr for FedexGrant {
 /// The seed reads "Basic <Application Client ID>" (raw); base64 of `id:` is the RFC form.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum IotBasicAuth {
     #[default]
@@ -197,6 +216,7 @@ pub enum IotBasicAuth {
 /// is not a real type: urlencoded by default, multipart as a setting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum IotBodyEncoding {
     #[default]
