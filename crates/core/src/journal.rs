@@ -185,7 +185,7 @@ impl Journal {
         // Locked before it gets the name scanners look for: never mistaken for an orphan.
         let temp = dir.join(format!("{name}.new"));
         let path = dir.join(format!("{name}.{SUFFIX}"));
-        let file = open_private(&temp, true)?;
+        let file = open_private(&temp, Open::CreateNew)?;
         file.try_lock()
             .map_err(|e| storage(&temp, "could not lock the journal file", e))?;
         std::fs::rename(&temp, &path)
@@ -311,7 +311,7 @@ impl Journal {
                 if !stale {
                     continue;
                 }
-                if let Ok(file) = open_private(&path, false) {
+                if let Ok(file) = open_private(&path, Open::Existing) {
                     if file.try_lock().is_ok() {
                         let _ = std::fs::remove_file(&path);
                     }
@@ -324,7 +324,7 @@ impl Journal {
             {
                 continue;
             }
-            let Ok(file) = open_private(&path, false) else {
+            let Ok(file) = open_private(&path, Open::Existing) else {
                 continue;
             };
             match file.try_lock() {
@@ -511,10 +511,19 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| storage(dir, "could not create the journal directory", e))
 }
 
-fn open_private(path: &Path, create: bool) -> Result<File> {
+/// Which journal file [`open_private`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// A new one (fails if the path exists).
+    CreateNew,
+    /// One already there.
+    Existing,
+}
+
+fn open_private(path: &Path, open: Open) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).append(true);
-    if create {
+    if open == Open::CreateNew {
         options.create_new(true);
     }
     #[cfg(unix)]

@@ -28,7 +28,7 @@ use crate::store::SecretStore;
 mod answers;
 mod sandbox;
 mod token_sets;
-use token_sets::BatchSlot;
+use token_sets::{BatchSlot, SharedSet};
 
 /// What changed, for fronts that keep a live view.
 #[derive(Debug, Clone, Serialize)]
@@ -1107,7 +1107,7 @@ impl Manager {
             ));
         }
         crash_point("after_generation_switched");
-        self.release_superseded(vec![(old.clone(), None)], true)
+        self.release_superseded(vec![(old.clone(), None)], SharedSet::Rewrite)
             .await;
         crash_point("after_old_tokens_deleted");
         Ok(conn)
@@ -1139,16 +1139,16 @@ impl Manager {
     /// of a batch refresh leaves it in a token set (see `token_sets`). Those are the
     /// provider's newest tokens (the refresh token of g may already be spent, and reusing
     /// it could revoke the whole grant), so they are adopted before anything uses g.
-    /// Call with the connection's lock held. `probe`: look for an orphan own entry even
-    /// when no write is marked (one keyring call; batch refreshes rely on the marks).
-    async fn finish_interrupted_switch(&self, id: &str, probe: bool) -> Result<Connection> {
+    /// Call with the connection's lock held. `probe`: whether to look for an orphan own
+    /// entry even when no write is marked.
+    async fn finish_interrupted_switch(&self, id: &str, probe: OrphanProbe) -> Result<Connection> {
         let key = id.to_owned();
         let (conn, ahead) = self.db(move |db| db.connection_for_update(&key)).await?;
         let next = conn.secret_generation + 1;
         // A batch looks in the keyring only for a generation marked as being written (most
         // find no mark and cost no keyring call here); `probe` always looks.
         let own = match (conn.pending_generation, probe) {
-            (None, false) => None,
+            (None, OrphanProbe::MarkedOnly) => None,
             (pending, _) => {
                 let found = match pending.is_none_or(|p| p == next) {
                     true => self.inner.vault.tokens(&conn.id, next).await?,
@@ -1209,8 +1209,11 @@ impl Manager {
         {
             return self.connection(&conn.id).await;
         }
-        self.release_superseded(vec![(conn.clone(), token_set_of_adopted)], true)
-            .await;
+        self.release_superseded(
+            vec![(conn.clone(), token_set_of_adopted)],
+            SharedSet::Rewrite,
+        )
+        .await;
         tracing::warn!(connection = %conn.id, "finished an interrupted token update");
         self.record(
             Some(&conn.id),
@@ -1327,7 +1330,11 @@ impl Manager {
             _ = self.inner.shutdown.stopping() => return Err(stopping()),
         };
         // Re-read under the lock: another caller (or process) may have refreshed it.
-        let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
+        let probe = match batch {
+            None => OrphanProbe::Always,
+            Some(_) => OrphanProbe::MarkedOnly,
+        };
+        let conn = self.finish_interrupted_switch(id, probe).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
             return Ok(conn); // refreshed by someone else meanwhile: single flight
         }
@@ -1645,7 +1652,9 @@ impl Manager {
         }
         self.settle_unsaved(&conn.id).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
-        let conn = self.finish_interrupted_switch(&conn.id, true).await?;
+        let conn = self
+            .finish_interrupted_switch(&conn.id, OrphanProbe::Always)
+            .await?;
         // Set once the server is asked; held until the local secrets are gone.
         let mut in_flight = None;
         let outcome = match conn.provider {
@@ -1734,7 +1743,8 @@ impl Manager {
             }
             Some(set) => {
                 // Rewrite the set without this connection's tokens (or delete it).
-                self.try_sweep_token_set(set, Some(&conn.id), true).await?;
+                self.try_sweep_token_set(set, Some(&conn.id), SharedSet::Rewrite)
+                    .await?;
             }
         }
         self.inner.vault.delete_child_secret(&conn.id).await?;
@@ -1866,6 +1876,16 @@ fn bundle_of(conn: &Connection, access: AccessToken, refresh: Option<RefreshToke
         access_expires: conn.access_expires,
         refresh_expires: conn.refresh_expires,
     }
+}
+
+/// Whether [`Manager::finish_interrupted_switch`] looks in the keyring for an orphan
+/// own entry when no write is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrphanProbe {
+    /// Always look (one keyring call).
+    Always,
+    /// Only when a write is marked (batch refreshes rely on the marks).
+    MarkedOnly,
 }
 
 #[cfg(test)]
