@@ -544,39 +544,22 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ConnectionState, Environment, Provider};
+    use crate::model::{Environment, Provider};
 
     fn answer(id: &str, generation: i64) -> Answer {
         let now = chrono::Utc::now();
         Answer {
             connection: Connection {
-                id: id.into(),
-                client_id: "c".into(),
-                client_name: "c".into(),
-                provider: Provider::FlowAccount,
-                environment: Environment::Sandbox,
-                label: "l".into(),
-                support_code: None,
-                grant: None,
-                child_key: None,
-                username: None,
-                user_id: None,
-                userinfo: None,
-                scope: None,
-                token_type: None,
-                access_expires: None,
-                refresh_expires: None,
-                jwt: None,
-                state: ConnectionState::Active,
-                keep_fresh: false,
-                last_refresh_at: None,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
                 secret_generation: generation,
-                token_set: None,
-                pending_generation: None,
-                sandbox: false,
+                ..Connection::new(
+                    id,
+                    "c",
+                    "c",
+                    Provider::FlowAccount,
+                    Environment::Sandbox,
+                    "l",
+                    now,
+                )
             },
             tokens: TokenBundle {
                 access_token: crate::secret::AccessToken::new("CANARY-access-token-journal"),

@@ -992,33 +992,16 @@ impl Manager {
             }
             None => {
                 let mut conn = customize(Connection {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    client_id: client.id.clone(),
-                    client_name: client.name.clone(),
-                    provider: client.provider,
-                    environment: client.environment,
-                    label,
-                    support_code: None,
-                    grant: None,
-                    child_key: None,
-                    username: None,
-                    user_id: None,
-                    userinfo: None,
-                    scope: None,
-                    token_type: None,
-                    access_expires: None,
-                    refresh_expires: None,
-                    jwt: None,
-                    state: ConnectionState::Active,
-                    keep_fresh: false,
-                    last_refresh_at: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
                     sandbox: client.sandbox,
-                    secret_generation: 1,
-                    token_set: None,
-                    pending_generation: None,
+                    ..Connection::new(
+                        uuid::Uuid::new_v4().to_string(),
+                        &client.id,
+                        &client.name,
+                        client.provider,
+                        client.environment,
+                        label,
+                        now,
+                    )
                 });
                 apply_tokens(&mut conn, &tokens, now);
                 let bundle = bundle_of(&conn, tokens.access_token, tokens.refresh_token);
@@ -1462,26 +1445,15 @@ impl Manager {
                 Ok(next)
             }
             Err(e) => {
-                let mut failed = conn.clone();
-                if e.code == ErrorCode::ReauthorizationRequired {
-                    failed.state = ConnectionState::ReauthorizationRequired;
-                }
-                failed.last_error = Some(LastError::of(&e, self.now()));
-                if let Err(save) = self.save_metadata(&failed).await {
+                let state = (e.code == ErrorCode::ReauthorizationRequired)
+                    .then_some(ConnectionState::ReauthorizationRequired);
+                tracing::warn!(connection = %conn.id, code = %e.code, "refresh failed");
+                if let Err(save) = self
+                    .record_failure(&conn, state, "refresh", &e, IfUnsaved::Announce)
+                    .await
+                {
                     tracing::warn!(code = %save.code, "could not record a refresh failure");
                 }
-                tracing::warn!(connection = %conn.id, code = %e.code, "refresh failed");
-                self.record(
-                    Some(&conn.id),
-                    Some(&conn.client_id),
-                    "refresh",
-                    Err(&e),
-                    None,
-                )
-                .await;
-                self.emit(Event::ConnectionChanged {
-                    connection: Box::new(failed),
-                });
                 Err(e)
             }
         }
@@ -1564,6 +1536,34 @@ impl Manager {
                 .ok_or_else(|| reauthorization_required(conn)),
             None => Err(tokens_missing_error(conn)),
         }
+    }
+
+    /// A failed `event` on `conn`: its `last_error` (and `state`, if given) saved, the
+    /// failure in the history, the change announced. Returns a failed save's error;
+    /// `if_unsaved` says whether the history and the window still hear of the failure.
+    async fn record_failure(
+        &self,
+        conn: &Connection,
+        state: Option<ConnectionState>,
+        event: &str,
+        e: &Error,
+        if_unsaved: IfUnsaved,
+    ) -> Result<()> {
+        let mut failed = conn.clone();
+        if let Some(state) = state {
+            failed.state = state;
+        }
+        failed.last_error = Some(LastError::of(e, self.now()));
+        let saved = self.save_metadata(&failed).await;
+        if saved.is_err() && if_unsaved == IfUnsaved::Stop {
+            return saved;
+        }
+        self.record(Some(&conn.id), Some(&conn.client_id), event, Err(e), None)
+            .await;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(failed),
+        });
+        saved
     }
 
     /// The keyring has no tokens where SQLite says this connection's are (deleted behind
@@ -1681,21 +1681,9 @@ impl Manager {
                         LogoutOutcome::AlreadyRevoked
                     }
                     Some(Err(e)) => {
-                        let mut pending = conn.clone();
-                        pending.state = ConnectionState::LogoutPending;
-                        pending.last_error = Some(LastError::of(&e, self.now()));
-                        self.save_metadata(&pending).await?;
-                        self.record(
-                            Some(&conn.id),
-                            Some(&conn.client_id),
-                            "logout",
-                            Err(&e),
-                            None,
-                        )
-                        .await;
-                        self.emit(Event::ConnectionChanged {
-                            connection: Box::new(pending),
-                        });
+                        let pending = Some(ConnectionState::LogoutPending);
+                        self.record_failure(&conn, pending, "logout", &e, IfUnsaved::Stop)
+                            .await?;
                         return Err(Error {
                             message: format!("{} The logout is pending: retry it.", e.message),
                             ..e
@@ -1876,6 +1864,15 @@ fn bundle_of(conn: &Connection, access: AccessToken, refresh: Option<RefreshToke
         access_expires: conn.access_expires,
         refresh_expires: conn.refresh_expires,
     }
+}
+
+/// What [`Manager::record_failure`] does when the failure could not be saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfUnsaved {
+    /// Still record it in the history and announce the connection.
+    Announce,
+    /// Stop there (the caller returns the save's error).
+    Stop,
 }
 
 /// Whether [`Manager::finish_interrupted_switch`] looks in the keyring for an orphan

@@ -435,6 +435,48 @@ pub struct Connection {
 pub const EXPIRING_SOON: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Connection {
+    /// A new connection of a client, active, at generation 1, with nothing learned from
+    /// the provider yet; callers set what differs (`Connection { grant, ..Connection::new(..) }`).
+    pub fn new(
+        id: impl Into<String>,
+        client_id: impl Into<String>,
+        client_name: impl Into<String>,
+        provider: Provider,
+        environment: Environment,
+        label: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            client_id: client_id.into(),
+            client_name: client_name.into(),
+            provider,
+            environment,
+            label: label.into(),
+            support_code: None,
+            grant: None,
+            child_key: None,
+            username: None,
+            user_id: None,
+            userinfo: None,
+            scope: None,
+            token_type: None,
+            access_expires: None,
+            refresh_expires: None,
+            jwt: None,
+            state: ConnectionState::Active,
+            keep_fresh: false,
+            last_refresh_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            sandbox: false,
+            secret_generation: 1,
+            token_set: None,
+            pending_generation: None,
+        }
+    }
+
     pub fn status_at(&self, now: DateTime<Utc>) -> ConnectionStatus {
         match self.state {
             ConnectionState::ReauthorizationRequired => {
