@@ -23,7 +23,7 @@ use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::{Error, ErrorCode, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::input::SecretInput;
 use crate::output::ConnectionView;
@@ -107,52 +107,13 @@ enum ClientCommand {
     Remove { name: String },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ProviderArg {
-    Flowaccount,
-    Fedex,
-    Iot,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum EnvArg {
-    Sandbox,
-    Production,
-    Custom,
-}
-
-// The variants are FedEx's own grant_type names, spelled as FedEx does (help and
-// errors list them so); the kebab-case forms are accepted too.
-#[allow(clippy::enum_variant_names)]
-#[derive(Clone, Copy, ValueEnum)]
-enum GrantArg {
-    #[value(name = "client_credentials", alias = "client-credentials")]
-    ClientCredentials,
-    #[value(name = "csp_credentials", alias = "csp-credentials")]
-    CspCredentials,
-    #[value(name = "client_pc_credentials", alias = "client-pc-credentials")]
-    ClientPcCredentials,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BasicArg {
-    Raw,
-    Base64,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BodyArg {
-    Form,
-    Multipart,
-}
-
 #[derive(Args)]
 struct ClientAdd {
-    provider: ProviderArg,
+    provider: Provider,
     #[arg(long)]
     name: String,
     #[arg(long = "env", value_enum)]
-    environment: Option<EnvArg>,
+    environment: Option<Environment>,
     #[arg(long)]
     client_id: String,
     /// Read the client secret from the first line of stdin (else $AUTHDECK_CLIENT_SECRET).
@@ -179,10 +140,10 @@ struct ClientAdd {
     pkce: bool,
     /// IoT platform: how the Basic header carries the client id.
     #[arg(long, value_enum, default_value = "raw")]
-    iot_basic: BasicArg,
+    iot_basic: IotBasicAuth,
     /// IoT platform: token request body encoding.
     #[arg(long, value_enum, default_value = "form")]
-    iot_body: BodyArg,
+    iot_body: IotBodyEncoding,
 }
 
 #[derive(Subcommand)]
@@ -200,7 +161,7 @@ enum ConnectCommand {
         #[arg(long)]
         client: String,
         #[arg(long, value_enum, default_value = "client_credentials")]
-        grant: GrantArg,
+        grant: FedexGrant,
         /// csp_credentials / client_pc_credentials: the child key.
         #[arg(long)]
         child_key: Option<String>,
@@ -510,17 +471,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     let mut secrets = SecretInput::new();
     match cli.command {
         Command::Client(ClientCommand::Add(a)) => {
-            let provider = match a.provider {
-                ProviderArg::Flowaccount => Provider::FlowAccount,
-                ProviderArg::Fedex => Provider::Fedex,
-                ProviderArg::Iot => Provider::Iot,
-            };
+            let provider = a.provider;
             let mut new = NewClient::new(a.name, provider, a.client_id);
-            new.environment = a.environment.map(|e| match e {
-                EnvArg::Sandbox => Environment::Sandbox,
-                EnvArg::Production => Environment::Production,
-                EnvArg::Custom => Environment::Custom,
-            });
+            new.environment = a.environment;
             new.client_secret = secrets.read(
                 "client secret",
                 a.client_secret_stdin,
@@ -538,14 +491,8 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
                 }
                 new.pkce = false;
             }
-            new.iot_basic_auth = match a.iot_basic {
-                BasicArg::Raw => IotBasicAuth::Raw,
-                BasicArg::Base64 => IotBasicAuth::Base64,
-            };
-            new.iot_body = match a.iot_body {
-                BodyArg::Form => IotBodyEncoding::Form,
-                BodyArg::Multipart => IotBodyEncoding::Multipart,
-            };
+            new.iot_basic_auth = a.iot_basic;
+            new.iot_body = a.iot_body;
             let client = manager.add_client(new).await?;
             if json {
                 print_json(&client)?;
@@ -585,11 +532,6 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             child_secret_stdin,
             keep_fresh,
         }) => {
-            let grant = match grant {
-                GrantArg::ClientCredentials => FedexGrant::ClientCredentials,
-                GrantArg::CspCredentials => FedexGrant::CspCredentials,
-                GrantArg::ClientPcCredentials => FedexGrant::ClientPcCredentials,
-            };
             let child = match child_key {
                 Some(key) => Some((
                     key,

@@ -186,7 +186,7 @@ impl Journal {
         // Locked before it gets the name scanners look for: never mistaken for an orphan.
         let temp = dir.join(format!("{name}.new"));
         let path = dir.join(format!("{name}.{SUFFIX}"));
-        let file = open_private(&temp, true)?;
+        let file = open_private(&temp, Open::CreateNew)?;
         file.try_lock()
             .map_err(|e| storage(&temp, "could not lock the journal file", e))?;
         std::fs::rename(&temp, &path)
@@ -312,7 +312,7 @@ impl Journal {
                 if !stale {
                     continue;
                 }
-                if let Ok(file) = open_private(&path, false) {
+                if let Ok(file) = open_private(&path, Open::Existing) {
                     if file.try_lock().is_ok() {
                         let _ = std::fs::remove_file(&path);
                     }
@@ -325,7 +325,7 @@ impl Journal {
             {
                 continue;
             }
-            let Ok(file) = open_private(&path, false) else {
+            let Ok(file) = open_private(&path, Open::Existing) else {
                 continue;
             };
             match file.try_lock() {
@@ -512,10 +512,19 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| storage(dir, "could not create the journal directory", e))
 }
 
-fn open_private(path: &Path, create: bool) -> Result<File> {
+/// Which journal file [`open_private`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// A new one (fails if the path exists).
+    CreateNew,
+    /// One already there.
+    Existing,
+}
+
+fn open_private(path: &Path, open: Open) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).append(true);
-    if create {
+    if open == Open::CreateNew {
         options.create_new(true);
     }
     #[cfg(unix)]
@@ -536,39 +545,22 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ConnectionState, Environment, Provider};
+    use crate::model::{Environment, Provider};
 
     fn answer(id: &str, generation: i64) -> Answer {
         let now = chrono::Utc::now();
         Answer {
             connection: Connection {
-                id: id.into(),
-                client_id: "c".into(),
-                client_name: "c".into(),
-                provider: Provider::FlowAccount,
-                environment: Environment::Sandbox,
-                label: "l".into(),
-                support_code: None,
-                grant: None,
-                child_key: None,
-                username: None,
-                user_id: None,
-                userinfo: None,
-                scope: None,
-                token_type: None,
-                access_expires: None,
-                refresh_expires: None,
-                jwt: None,
-                state: ConnectionState::Active,
-                keep_fresh: false,
-                last_refresh_at: None,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
                 secret_generation: generation,
-                token_set: None,
-                pending_generation: None,
-                sandbox: false,
+                ..Connection::new(
+                    id,
+                    "c",
+                    "c",
+                    Provider::FlowAccount,
+                    Environment::Sandbox,
+                    "l",
+                    now,
+                )
             },
             tokens: TokenBundle {
                 access_token: crate::secret::AccessToken::new("CANARY-access-token-journal"),

@@ -28,7 +28,7 @@ use crate::store::SecretStore;
 mod answers;
 mod sandbox;
 mod token_sets;
-use token_sets::BatchSlot;
+use token_sets::{BatchSlot, SharedSet};
 
 /// What changed, for fronts that keep a live view.
 #[derive(Debug, Clone, Serialize)]
@@ -992,33 +992,16 @@ impl Manager {
             }
             None => {
                 let mut conn = customize(Connection {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    client_id: client.id.clone(),
-                    client_name: client.name.clone(),
-                    provider: client.provider,
-                    environment: client.environment,
-                    label,
-                    support_code: None,
-                    grant: None,
-                    child_key: None,
-                    username: None,
-                    user_id: None,
-                    userinfo: None,
-                    scope: None,
-                    token_type: None,
-                    access_expires: None,
-                    refresh_expires: None,
-                    jwt: None,
-                    state: ConnectionState::Active,
-                    keep_fresh: false,
-                    last_refresh_at: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
                     sandbox: client.sandbox,
-                    secret_generation: 1,
-                    token_set: None,
-                    pending_generation: None,
+                    ..Connection::new(
+                        uuid::Uuid::new_v4().to_string(),
+                        &client.id,
+                        &client.name,
+                        client.provider,
+                        client.environment,
+                        label,
+                        now,
+                    )
                 });
                 apply_tokens(&mut conn, &tokens, now);
                 let bundle = bundle_of(&conn, tokens.access_token, tokens.refresh_token);
@@ -1107,7 +1090,7 @@ impl Manager {
             ));
         }
         crash_point("after_generation_switched");
-        self.release_superseded(vec![(old.clone(), None)], true)
+        self.release_superseded(vec![(old.clone(), None)], SharedSet::Rewrite)
             .await;
         crash_point("after_old_tokens_deleted");
         Ok(conn)
@@ -1139,16 +1122,16 @@ impl Manager {
     /// of a batch refresh leaves it in a token set (see `token_sets`). Those are the
     /// provider's newest tokens (the refresh token of g may already be spent, and reusing
     /// it could revoke the whole grant), so they are adopted before anything uses g.
-    /// Call with the connection's lock held. `probe`: look for an orphan own entry even
-    /// when no write is marked (one keyring call; batch refreshes rely on the marks).
-    async fn finish_interrupted_switch(&self, id: &str, probe: bool) -> Result<Connection> {
+    /// Call with the connection's lock held. `probe`: whether to look for an orphan own
+    /// entry even when no write is marked.
+    async fn finish_interrupted_switch(&self, id: &str, probe: OrphanProbe) -> Result<Connection> {
         let key = id.to_owned();
         let (conn, ahead) = self.db(move |db| db.connection_for_update(&key)).await?;
         let next = conn.secret_generation + 1;
         // A batch looks in the keyring only for a generation marked as being written (most
         // find no mark and cost no keyring call here); `probe` always looks.
         let own = match (conn.pending_generation, probe) {
-            (None, false) => None,
+            (None, OrphanProbe::MarkedOnly) => None,
             (pending, _) => {
                 let found = match pending.is_none_or(|p| p == next) {
                     true => self.inner.vault.tokens(&conn.id, next).await?,
@@ -1209,8 +1192,11 @@ impl Manager {
         {
             return self.connection(&conn.id).await;
         }
-        self.release_superseded(vec![(conn.clone(), token_set_of_adopted)], true)
-            .await;
+        self.release_superseded(
+            vec![(conn.clone(), token_set_of_adopted)],
+            SharedSet::Rewrite,
+        )
+        .await;
         tracing::warn!(connection = %conn.id, "finished an interrupted token update");
         self.record(
             Some(&conn.id),
@@ -1327,7 +1313,11 @@ impl Manager {
             _ = self.inner.shutdown.stopping() => return Err(stopping()),
         };
         // Re-read under the lock: another caller (or process) may have refreshed it.
-        let conn = self.finish_interrupted_switch(id, batch.is_none()).await?;
+        let probe = match batch {
+            None => OrphanProbe::Always,
+            Some(_) => OrphanProbe::MarkedOnly,
+        };
+        let conn = self.finish_interrupted_switch(id, probe).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
             return Ok(conn); // refreshed by someone else meanwhile: single flight
         }
@@ -1455,26 +1445,15 @@ impl Manager {
                 Ok(next)
             }
             Err(e) => {
-                let mut failed = conn.clone();
-                if e.code == ErrorCode::ReauthorizationRequired {
-                    failed.state = ConnectionState::ReauthorizationRequired;
-                }
-                failed.last_error = Some(LastError::of(&e, self.now()));
-                if let Err(save) = self.save_metadata(&failed).await {
+                let state = (e.code == ErrorCode::ReauthorizationRequired)
+                    .then_some(ConnectionState::ReauthorizationRequired);
+                tracing::warn!(connection = %conn.id, code = %e.code, "refresh failed");
+                if let Err(save) = self
+                    .record_failure(&conn, state, "refresh", &e, IfUnsaved::Announce)
+                    .await
+                {
                     tracing::warn!(code = %save.code, "could not record a refresh failure");
                 }
-                tracing::warn!(connection = %conn.id, code = %e.code, "refresh failed");
-                self.record(
-                    Some(&conn.id),
-                    Some(&conn.client_id),
-                    "refresh",
-                    Err(&e),
-                    None,
-                )
-                .await;
-                self.emit(Event::ConnectionChanged {
-                    connection: Box::new(failed),
-                });
                 Err(e)
             }
         }
@@ -1557,6 +1536,34 @@ impl Manager {
                 .ok_or_else(|| reauthorization_required(conn)),
             None => Err(tokens_missing_error(conn)),
         }
+    }
+
+    /// A failed `event` on `conn`: its `last_error` (and `state`, if given) saved, the
+    /// failure in the history, the change announced. Returns a failed save's error;
+    /// `if_unsaved` says whether the history and the window still hear of the failure.
+    async fn record_failure(
+        &self,
+        conn: &Connection,
+        state: Option<ConnectionState>,
+        event: &str,
+        e: &Error,
+        if_unsaved: IfUnsaved,
+    ) -> Result<()> {
+        let mut failed = conn.clone();
+        if let Some(state) = state {
+            failed.state = state;
+        }
+        failed.last_error = Some(LastError::of(e, self.now()));
+        let saved = self.save_metadata(&failed).await;
+        if saved.is_err() && if_unsaved == IfUnsaved::Stop {
+            return saved;
+        }
+        self.record(Some(&conn.id), Some(&conn.client_id), event, Err(e), None)
+            .await;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(failed),
+        });
+        saved
     }
 
     /// The keyring has no tokens where SQLite says this connection's are (deleted behind
@@ -1645,7 +1652,9 @@ impl Manager {
         }
         self.settle_unsaved(&conn.id).await?;
         let _guard = self.inner.locks.acquire(&conn.id).await?;
-        let conn = self.finish_interrupted_switch(&conn.id, true).await?;
+        let conn = self
+            .finish_interrupted_switch(&conn.id, OrphanProbe::Always)
+            .await?;
         // Set once the server is asked; held until the local secrets are gone.
         let mut in_flight = None;
         let outcome = match conn.provider {
@@ -1672,21 +1681,9 @@ impl Manager {
                         LogoutOutcome::AlreadyRevoked
                     }
                     Some(Err(e)) => {
-                        let mut pending = conn.clone();
-                        pending.state = ConnectionState::LogoutPending;
-                        pending.last_error = Some(LastError::of(&e, self.now()));
-                        self.save_metadata(&pending).await?;
-                        self.record(
-                            Some(&conn.id),
-                            Some(&conn.client_id),
-                            "logout",
-                            Err(&e),
-                            None,
-                        )
-                        .await;
-                        self.emit(Event::ConnectionChanged {
-                            connection: Box::new(pending),
-                        });
+                        let pending = Some(ConnectionState::LogoutPending);
+                        self.record_failure(&conn, pending, "logout", &e, IfUnsaved::Stop)
+                            .await?;
                         return Err(Error {
                             message: format!("{} The logout is pending: retry it.", e.message),
                             ..e
@@ -1734,7 +1731,8 @@ impl Manager {
             }
             Some(set) => {
                 // Rewrite the set without this connection's tokens (or delete it).
-                self.try_sweep_token_set(set, Some(&conn.id), true).await?;
+                self.try_sweep_token_set(set, Some(&conn.id), SharedSet::Rewrite)
+                    .await?;
             }
         }
         self.inner.vault.delete_child_secret(&conn.id).await?;
@@ -1866,6 +1864,25 @@ fn bundle_of(conn: &Connection, access: AccessToken, refresh: Option<RefreshToke
         access_expires: conn.access_expires,
         refresh_expires: conn.refresh_expires,
     }
+}
+
+/// What [`Manager::record_failure`] does when the failure could not be saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfUnsaved {
+    /// Still record it in the history and announce the connection.
+    Announce,
+    /// Stop there (the caller returns the save's error).
+    Stop,
+}
+
+/// Whether [`Manager::finish_interrupted_switch`] looks in the keyring for an orphan
+/// own entry when no write is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrphanProbe {
+    /// Always look (one keyring call).
+    Always,
+    /// Only when a write is marked (batch refreshes rely on the marks).
+    MarkedOnly,
 }
 
 #[cfg(test)]

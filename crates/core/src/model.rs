@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    #[cfg_attr(feature = "clap", value(name = "flowaccount"))]
     FlowAccount,
     Fedex,
     Iot,
@@ -66,11 +68,14 @@ impl FromStr for Provider {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Sandbox,
     Production,
     /// Endpoints given by hand (a private deployment, or the local emulator).
+    // The CLI lists the values without help (this doc comment would be it).
+    #[cfg_attr(feature = "clap", value(help = None::<&str>))]
     Custom,
 }
 
@@ -122,10 +127,23 @@ pub struct Endpoints {
 /// from the CLI, IPC and the store alike: users copy FedEx's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum FedexGrant {
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "client_credentials", alias = "client-credentials")
+    )]
     ClientCredentials,
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "csp_credentials", alias = "csp-credentials")
+    )]
     CspCredentials,
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "client_pc_credentials", alias = "client-pc-credentials")
+    )]
     ClientPcCredentials,
 }
 
@@ -186,6 +204,7 @@ impl FromStr for FedexGrant {
 /// The seed reads "Basic <Application Client ID>" (raw); base64 of `id:` is the RFC form.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum IotBasicAuth {
     #[default]
@@ -197,6 +216,7 @@ pub enum IotBasicAuth {
 /// is not a real type: urlencoded by default, multipart as a setting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum IotBodyEncoding {
     #[default]
@@ -415,6 +435,48 @@ pub struct Connection {
 pub const EXPIRING_SOON: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Connection {
+    /// A new connection of a client, active, at generation 1, with nothing learned from
+    /// the provider yet; callers set what differs (`Connection { grant, ..Connection::new(..) }`).
+    pub fn new(
+        id: impl Into<String>,
+        client_id: impl Into<String>,
+        client_name: impl Into<String>,
+        provider: Provider,
+        environment: Environment,
+        label: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            client_id: client_id.into(),
+            client_name: client_name.into(),
+            provider,
+            environment,
+            label: label.into(),
+            support_code: None,
+            grant: None,
+            child_key: None,
+            username: None,
+            user_id: None,
+            userinfo: None,
+            scope: None,
+            token_type: None,
+            access_expires: None,
+            refresh_expires: None,
+            jwt: None,
+            state: ConnectionState::Active,
+            keep_fresh: false,
+            last_refresh_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            sandbox: false,
+            secret_generation: 1,
+            token_set: None,
+            pending_generation: None,
+        }
+    }
+
     pub fn status_at(&self, now: DateTime<Utc>) -> ConnectionStatus {
         match self.state {
             ConnectionState::ReauthorizationRequired => {

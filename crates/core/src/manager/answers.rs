@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{crash_point, Event, Manager};
+use super::{crash_point, Event, Manager, OrphanProbe};
 use crate::error::{Error, ErrorCode, Result};
 use crate::journal::{Answer, Entry, Journal, JournalKey};
 use crate::locks::ConnectionGuard;
@@ -353,7 +353,10 @@ impl Manager {
 
     async fn adopt_orphan(&self, id: &str, answer: &Answer) -> Result<()> {
         let _guard = self.inner.locks.acquire(id).await?;
-        let conn = match self.finish_interrupted_switch(id, true).await {
+        let conn = match self
+            .finish_interrupted_switch(id, OrphanProbe::Always)
+            .await
+        {
             Ok(conn) => conn,
             Err(e) if e.code == ErrorCode::NotFound => return Ok(()), // logged out since
             Err(e) => return Err(e),

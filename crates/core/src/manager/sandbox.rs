@@ -90,7 +90,10 @@ impl Manager {
     /// session to revoke).
     async fn forget_sandbox_connection(&self, id: &str) -> Result<()> {
         let _guard = self.inner.locks.acquire(id).await?;
-        let conn = match self.finish_interrupted_switch(id, true).await {
+        let conn = match self
+            .finish_interrupted_switch(id, OrphanProbe::Always)
+            .await
+        {
             Ok(conn) => conn,
             Err(e) if e.code == ErrorCode::NotFound => return Ok(()),
             Err(e) => return Err(e),

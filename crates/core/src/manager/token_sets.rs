@@ -334,7 +334,7 @@ impl Manager {
             let flush = Instant::now();
             let superseded = self.commit_batch(pending).await;
             let committed = flush.elapsed();
-            self.release_superseded(superseded, false).await;
+            self.release_superseded(superseded, SharedSet::Keep).await;
             tracing::debug!(
                 size,
                 commit_ms = committed.as_millis() as u64,
@@ -420,12 +420,12 @@ impl Manager {
 
     /// Step 4 for connections that switched away from `old` (to the token set given,
     /// if any): delete their own old entries, and sweep the token sets they left
-    /// (`rewrite`: also rewrite a set that other connections still use, without the ones
-    /// that left).
+    /// (`shared`: whether a set that other connections still use is rewritten without
+    /// the ones that left).
     pub(super) async fn release_superseded(
         &self,
         old: Vec<(Connection, Option<String>)>,
-        rewrite: bool,
+        shared: SharedSet,
     ) {
         let mut sets = BTreeSet::new();
         let mut cleared: HashMap<String, Vec<String>> = HashMap::new();
@@ -455,21 +455,21 @@ impl Manager {
             }
         }
         for set in sets {
-            self.sweep_token_set(&set, None, rewrite).await;
+            self.sweep_token_set(&set, None, shared).await;
         }
     }
 
     /// Tidy one token set: delete it when no connection uses it (or is being switched to
-    /// it), else (`rewrite`) rewrite it without the members that left it — and without
+    /// it), else ([`SharedSet::Rewrite`]) rewrite it without the members that left it — and without
     /// `remove`, a connection being removed. Returns `true` when the set is gone. Best
     /// effort: a failure is logged and the set swept again later.
     pub(super) async fn sweep_token_set(
         &self,
         set: &str,
         remove: Option<&str>,
-        rewrite: bool,
+        shared: SharedSet,
     ) -> bool {
-        match self.try_sweep_token_set(set, remove, rewrite).await {
+        match self.try_sweep_token_set(set, remove, shared).await {
             Ok(gone) => gone,
             Err(e) => {
                 tracing::warn!(set, code = %e.code, "token set not swept");
@@ -496,7 +496,7 @@ impl Manager {
         &self,
         set: &str,
         remove: Option<&str>,
-        rewrite: bool,
+        shared: SharedSet,
     ) -> Result<bool> {
         let lock = format!("set-{set}");
         let guard = self.inner.locks.acquire(&lock).await?;
@@ -542,7 +542,7 @@ impl Manager {
             .filter(|m| !keep.contains(m))
             .cloned()
             .collect();
-        if departed.is_empty() || !rewrite {
+        if departed.is_empty() || shared == SharedSet::Keep {
             return Ok(false);
         }
         if let Some(contents) = self.inner.vault.token_set(set).await? {
@@ -563,12 +563,21 @@ impl Manager {
         let ids = self.db(|db| db.token_set_ids()).await?;
         let mut removed = 0;
         for id in ids {
-            if self.sweep_token_set(&id, None, true).await {
+            if self.sweep_token_set(&id, None, SharedSet::Rewrite).await {
                 removed += 1;
             }
         }
         Ok(removed)
     }
+}
+
+/// What tidying a token set does to one that other connections still use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SharedSet {
+    /// Rewrite it without the connections that left it.
+    Rewrite,
+    /// Leave it as it is (a later sweep rewrites it).
+    Keep,
 }
 
 fn switched_elsewhere() -> Error {

@@ -1243,33 +1243,19 @@ mod tests {
     fn connection(id: &str, client_id: &str, label: &str) -> Connection {
         let now = Utc::now();
         Connection {
-            id: id.into(),
-            client_id: client_id.into(),
-            client_name: "c".into(),
-            provider: Provider::Fedex,
-            environment: Environment::Sandbox,
-            label: label.into(),
-            support_code: None,
             grant: Some(FedexGrant::ClientCredentials),
-            child_key: None,
-            username: None,
-            user_id: None,
-            userinfo: None,
             scope: Some("CXS".into()),
             token_type: Some("bearer".into()),
             access_expires: Some(Expiry::new(now, ExpirySource::RelativeSeconds)),
-            refresh_expires: None,
-            jwt: None,
-            state: ConnectionState::Active,
-            keep_fresh: false,
-            last_refresh_at: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            sandbox: false,
-            secret_generation: 1,
-            token_set: None,
-            pending_generation: None,
+            ..Connection::new(
+                id,
+                client_id,
+                "c",
+                Provider::Fedex,
+                Environment::Sandbox,
+                label,
+                now,
+            )
         }
     }
 
