@@ -920,6 +920,8 @@ async fn reset(data_dir: Option<PathBuf>, yes: bool) -> Result<ExitCode> {
 }
 
 async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+    // Before the sandbox listens: a stop request always finds our handler.
+    let mut stop = signals::Signals::new()?;
     let mut config = authdeck_emulator::EmulatorConfig::demo();
     config.latency = Duration::from_millis(args.latency_ms);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
@@ -972,25 +974,9 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     outln!("Press Ctrl-C to stop.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    wait_for_stop().await;
+    stop.next().await;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn sandbox_endpoints(
