@@ -1,0 +1,371 @@
+//! The one façade the CLI and the desktop app call: clients, connections, the
+//! FlowAccount authorization round trip, refresh, token, logout, history, and a stream
+//! of change events. Every trigger (button, scheduler, CLI) goes through the same
+//! methods, so there is one refresh code path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::authorize::{self, CallbackOutcome, APP_REDIRECT_URI, PENDING_LIFETIME};
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::{Error, ErrorCode, Result};
+use crate::journal::{Journal, JournalConfig, JournalKey};
+use crate::locks::ConnectionLocks;
+use crate::model::*;
+use crate::providers::http::HttpSettings;
+use crate::providers::iot::IotClient;
+use crate::providers::{fedex, flowaccount, iot, presets, HttpClient, IssuedTokens};
+use crate::secret::{AccessToken, ChildSecret, ClientSecret, OAuthState, Password, RefreshToken};
+use crate::shutdown::{stopping, Shutdown};
+use crate::store::db::{Db, PendingRecord};
+use crate::store::vault::{TokenBundle, Vault};
+use crate::store::SecretStore;
+
+mod answers;
+mod clients;
+mod commit;
+mod connect;
+mod history;
+mod logout;
+mod refresh;
+mod sandbox;
+mod token_sets;
+use token_sets::{BatchSlot, SharedSet};
+
+/// What changed, for fronts that keep a live view.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    ConnectionChanged {
+        connection: Box<Connection>,
+    },
+    ConnectionRemoved {
+        id: String,
+    },
+    ClientsChanged,
+    /// Something was written to the history (e.g. a rejected callback).
+    HistoryAdded {
+        connection_id: Option<String>,
+    },
+}
+
+#[derive(Clone)]
+pub struct ManagerOptions {
+    pub http: HttpSettings,
+    /// How many refreshes `refresh_all` runs at once.
+    pub refresh_concurrency: usize,
+    pub clock: SharedClock,
+    /// Where cross-process connection locks live (`<data dir>/locks`); `None` locks
+    /// within this process only (unit tests).
+    pub lock_dir: Option<std::path::PathBuf>,
+    /// How long to wait for another process to finish with a connection.
+    pub lock_wait: Duration,
+    /// The front's handle to stop this manager without dropping an answer.
+    pub shutdown: Shutdown,
+    /// Where answers are made durable before they are committed (`<data dir>/journal`);
+    /// `None`: no journal (unit tests).
+    pub journal: Option<JournalConfig>,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings::default(),
+            refresh_concurrency: 16,
+            clock: Arc::new(SystemClock),
+            lock_dir: None,
+            lock_wait: crate::locks::DEFAULT_LOCK_WAIT,
+            shutdown: Shutdown::new(),
+            journal: None,
+        }
+    }
+}
+
+/// A new app registration, as entered by the user.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub provider: Provider,
+    /// `None`: sandbox, unless custom URLs are given (then `custom`).
+    pub environment: Option<Environment>,
+    pub client_id: String,
+    pub client_secret: Option<ClientSecret>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    /// IoT platform: the deployment's `auth_url`.
+    pub auth_url: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub pkce: bool,
+    pub iot_basic_auth: IotBasicAuth,
+    pub iot_body: IotBodyEncoding,
+    /// A demo client of the built-in sandbox (`crate::sandbox::demo_clients`).
+    pub sandbox: bool,
+}
+
+impl NewClient {
+    pub fn new(name: impl Into<String>, provider: Provider, client_id: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            provider,
+            environment: None,
+            client_id: client_id.into(),
+            client_secret: None,
+            authorize_url: None,
+            token_url: None,
+            auth_url: None,
+            redirect_uri: None,
+            // PKCE (S256) by default for FlowAccount: it defeats code injection (RFC 9700
+            // §4.5); `pkce = false` is the explicit opt-out.
+            pkce: provider == Provider::FlowAccount,
+            iot_basic_auth: IotBasicAuth::Raw,
+            iot_body: IotBodyEncoding::Form,
+            sandbox: false,
+        }
+    }
+}
+
+/// A started FlowAccount authorization: send the user's system browser to `authorize_url`.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PendingAuthorization {
+    /// Names this authorization (to cancel it, or to match a redirect): the SHA-256 of
+    /// its `state`, as SQLite stores it. Not a secret.
+    pub id: String,
+    /// Carries the `state`: show it to the user or open it, never log it.
+    pub authorize_url: String,
+    pub redirect_uri: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum LogoutOutcome {
+    /// IoT: the server revoked the session, local secrets are deleted.
+    Revoked,
+    /// IoT: the server no longer knew the session; local secrets are deleted.
+    AlreadyRevoked,
+    /// IoT: the session's tokens were missing from the keyring, so the server could not be
+    /// asked to end it: the local record is deleted, and the session may still be active
+    /// at the server until it expires (log in again, then log out, to end it).
+    TokensMissing,
+    /// FlowAccount / FedEx: local secrets deleted (no revocation endpoint is documented).
+    Disconnected,
+}
+
+/// One line of `refresh_all`'s result.
+#[derive(Debug)]
+pub struct RefreshReport {
+    pub id: String,
+    pub label: String,
+    pub result: Result<Connection>,
+}
+
+struct Inner {
+    db: Arc<Db>,
+    vault: Vault,
+    http: HttpClient,
+    clock: SharedClock,
+    refresh_concurrency: usize,
+    /// One lock per connection, within and across processes.
+    locks: ConnectionLocks,
+    events: broadcast::Sender<Event>,
+    shutdown: Shutdown,
+    /// How long the front waits for calls in flight when it stops.
+    shutdown_grace: Duration,
+    journal: Option<Arc<Journal>>,
+    journal_key: tokio::sync::OnceCell<JournalKey>,
+    /// When the keyring was last seen unlocked (see `answers`).
+    keyring_proof: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Answers whose commit failed, by connection id (see `answers`).
+    unsaved: std::sync::Mutex<std::collections::HashMap<String, answers::Unsaved>>,
+}
+
+/// Cheap to clone; all clones share one database handle, keyring and HTTP pool.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl Manager {
+    pub fn new(db: Db, secrets: Arc<dyn SecretStore>, options: ManagerOptions) -> Result<Self> {
+        let (events, _) = broadcast::channel(256);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db: Arc::new(db),
+                vault: Vault::new(secrets),
+                shutdown_grace: Shutdown::grace(options.http.request_timeout),
+                http: HttpClient::lazy(options.http),
+                clock: options.clock,
+                refresh_concurrency: options.refresh_concurrency.max(1),
+                locks: ConnectionLocks::new(options.lock_dir, options.lock_wait),
+                events,
+                shutdown: options.shutdown,
+                journal: options.journal.map(|c| Arc::new(Journal::new(c))),
+                journal_key: tokio::sync::OnceCell::new(),
+                keyring_proof: std::sync::Mutex::new(None),
+                unsaved: Default::default(),
+            }),
+        })
+    }
+
+    /// The handle a front stops this manager with (see [`crate::shutdown`]).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
+    /// How long a front waits for the calls in flight once it began a stop.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.inner.shutdown_grace
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    fn emit(&self, event: Event) {
+        // No receivers is fine (the CLI has none).
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Run a (blocking) database call on the blocking pool.
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|_| Error::internal("A database call panicked."))?
+    }
+
+    // ---- connections: reading ------------------------------------------------------
+
+    pub async fn list(&self) -> Result<Vec<Connection>> {
+        self.db(|db| db.connections()).await
+    }
+
+    pub async fn connection(&self, reference: &str) -> Result<Connection> {
+        let r = reference.to_owned();
+        self.db(move |db| db.connection(&r)).await
+    }
+}
+
+/// Test hook for the crash-safety tests: in debug builds, `AUTHDECK_CRASH_AT=<name>`
+/// kills the process at that point of the token commit sequence, like `kill -9`.
+fn crash_point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("AUTHDECK_CRASH_AT").is_ok_and(|at| at == name) {
+        std::process::abort();
+    }
+    let _ = name;
+}
+
+/// The connection's grant is dead: say what the user must do for this provider.
+fn reauthorization_required(conn: &Connection) -> Error {
+    Error::new(
+        ErrorCode::ReauthorizationRequired,
+        reauthorize_message(conn),
+    )
+}
+
+/// The connection's tokens are not in the keyring any more: say so, and how to get new
+/// ones (for this provider).
+fn tokens_missing_error(conn: &Connection) -> Error {
+    Error::new(
+        ErrorCode::ReauthorizationRequired,
+        format!(
+            "The tokens of {} are missing from the system keyring (deleted outside Authdeck?). {}",
+            conn.label,
+            match conn.provider {
+                Provider::FlowAccount =>
+                    "Reconnect the business (authorize it again) to get new ones.",
+                Provider::Iot => "Log in again to get new ones.",
+                Provider::Fedex => "Connect the project again to get a new token.",
+            }
+        ),
+    )
+}
+
+fn reauthorize_message(conn: &Connection) -> String {
+    match conn.provider {
+        Provider::FlowAccount => format!(
+            "FlowAccount business {} must be authorized again: connect it again.",
+            conn.label
+        ),
+        Provider::Iot => format!("The IoT session of {} has ended: log in again.", conn.label),
+        Provider::Fedex => format!("FedEx project {} must be connected again.", conn.label),
+    }
+}
+
+fn iot_client(client: &Client) -> Result<IotClient<'_>> {
+    Ok(IotClient {
+        token_url: &client.endpoints.token_url,
+        logout_url: client
+            .endpoints
+            .logout_url
+            .as_ref()
+            .ok_or_else(|| Error::internal("IoT client without logout URL."))?,
+        client_id: &client.client_id,
+        basic: client.options.iot_basic_auth,
+        body: client.options.iot_body,
+    })
+}
+
+/// Copy what a token response says about a connection into it.
+fn apply_tokens(conn: &mut Connection, tokens: &IssuedTokens, now: chrono::DateTime<Utc>) {
+    conn.token_type = tokens.token_type.clone().or(conn.token_type.take());
+    conn.scope = tokens.scope.clone().or(conn.scope.take());
+    conn.access_expires = tokens.access_expires;
+    if tokens.refresh_expires.is_some() || tokens.refresh_token.is_some() {
+        conn.refresh_expires = tokens.refresh_expires;
+    }
+    if tokens.support_code.is_some() {
+        conn.support_code = tokens.support_code.clone();
+    }
+    if tokens.userinfo.is_some() {
+        conn.userinfo = tokens.userinfo.clone();
+    }
+    if tokens.user_id.is_some() {
+        conn.user_id = tokens.user_id.clone();
+    }
+    conn.jwt = tokens.jwt.clone();
+    conn.updated_at = now;
+}
+
+fn bundle_of(conn: &Connection, access: AccessToken, refresh: Option<RefreshToken>) -> TokenBundle {
+    TokenBundle {
+        access_token: access,
+        refresh_token: refresh,
+        access_expires: conn.access_expires,
+        refresh_expires: conn.refresh_expires,
+    }
+}
+
+/// What [`Manager::record_failure`] does when the failure could not be saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfUnsaved {
+    /// Still record it in the history and announce the connection.
+    Announce,
+    /// Stop there (the caller returns the save's error).
+    Stop,
+}
+
+/// Whether [`Manager::finish_interrupted_switch`] looks in the keyring for an orphan
+/// own entry when no write is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrphanProbe {
+    /// Always look (one keyring call).
+    Always,
+    /// Only when a write is marked (batch refreshes rely on the marks).
+    MarkedOnly,
+}

@@ -1,0 +1,424 @@
+//! Refreshing: one connection, many, or all of them, through the one refresh code
+//! path every trigger uses; the keep-fresh switch; handing out a valid access token.
+
+use super::*;
+
+impl Manager {
+    /// Refresh a connection now (FedEx: request a new token). If another caller
+    /// refreshed it while this one waited for the lock, that result is returned instead
+    /// of refreshing twice.
+    pub async fn refresh(&self, reference: &str) -> Result<Connection> {
+        let conn = self.connection(reference).await?;
+        self.refresh_connection(&conn.id, Some(conn.secret_generation), None)
+            .await
+    }
+
+    /// Refresh every active connection, `refresh_concurrency` provider calls at a time,
+    /// committing the new tokens in batches (see `token_sets`).
+    pub async fn refresh_all(&self) -> Result<Vec<RefreshReport>> {
+        let connections: Vec<Connection> = self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ConnectionState::Active)
+            .collect();
+        let mut reports: Vec<RefreshReport> = self
+            .refresh_batch(connections)
+            .await
+            .into_iter()
+            .map(|(conn, result)| RefreshReport {
+                id: conn.id,
+                label: conn.label,
+                result,
+            })
+            .collect();
+        reports.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        Ok(reports)
+    }
+
+    /// Refresh the given connections (by id) as one batch, like [`Self::refresh_all`].
+    /// One result per id, in order.
+    pub async fn refresh_many(&self, ids: &[String]) -> Vec<Result<Connection>> {
+        let mut connections = Vec::new();
+        let mut results: Vec<Option<Result<Connection>>> = Vec::new();
+        for id in ids {
+            match self.connection(id).await {
+                Ok(conn) => {
+                    connections.push(conn);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut refreshed = self.refresh_batch(connections).await.into_iter();
+        results
+            .into_iter()
+            .map(|r| match r {
+                Some(r) => r,
+                None => refreshed
+                    .next()
+                    .map(|(_, r)| r)
+                    .unwrap_or_else(|| Err(Error::internal("A refresh result went missing."))),
+            })
+            .collect()
+    }
+
+    /// Refresh one connection under its lock. `batch`: part of a batch refresh, whose
+    /// committer writes the new tokens (see `token_sets`); else they are committed here.
+    pub(super) async fn refresh_connection(
+        &self,
+        id: &str,
+        seen_generation: Option<i64>,
+        batch: Option<BatchSlot<'_>>,
+    ) -> Result<Connection> {
+        // New tokens that cannot be stored must not be asked for (a full disk).
+        if self.inner.db.read_only_reason().is_some() {
+            self.db(|db| db.ensure_writable()).await?;
+        }
+        if self.inner.shutdown.is_stopping() {
+            return Err(stopping());
+        }
+        // Answers a dead process journalled come first (a batch adopted them at its start).
+        let held_back = match &batch {
+            Some(slot) => slot.batch.held_back(id),
+            None => self.adopt_journals().await.contains(id),
+        };
+        if held_back {
+            return Err(answers::held_back());
+        }
+        // An answer this process kept (the keyring refused it) is saved first.
+        self.settle_unsaved(id).await?;
+        let guard = tokio::select! {
+            guard = self.inner.locks.acquire(id) => guard?,
+            _ = self.inner.shutdown.stopping() => return Err(stopping()),
+        };
+        // Re-read under the lock: another caller (or process) may have refreshed it.
+        let probe = match batch {
+            None => OrphanProbe::Always,
+            Some(_) => OrphanProbe::MarkedOnly,
+        };
+        let conn = self.finish_interrupted_switch(id, probe).await?;
+        if seen_generation.is_some_and(|g| g != conn.secret_generation) {
+            return Ok(conn); // refreshed by someone else meanwhile: single flight
+        }
+        match conn.state {
+            ConnectionState::LogoutPending => {
+                return Err(Error::invalid_input(
+                    "A logout of this connection is pending: retry the logout.",
+                ));
+            }
+            ConnectionState::ReauthorizationRequired => {
+                return Err(reauthorization_required(&conn));
+            }
+            ConnectionState::Active => {}
+        }
+        let (batch, settled) = match batch {
+            Some(slot) => {
+                let BatchSlot {
+                    batch,
+                    preparing,
+                    settled,
+                } = slot;
+                (Some((batch, preparing)), Some(settled))
+            }
+            None => (None, None),
+        };
+        let (current, client) = match batch {
+            Some((batch, _)) => (
+                batch.cached_tokens(self, &conn).await?,
+                batch.client(self, &conn.client_id).await,
+            ),
+            None => (None, self.client(&conn.client_id).await),
+        };
+        // Set right before the provider call, held until its answer is committed: a stop
+        // starts no new call and waits for this one.
+        let _in_flight;
+        let mut journal = None;
+        let result = match client {
+            // The journal's key is read before the call: no answer it could not keep.
+            Ok(client) => match self.journal_ready().await {
+                Ok(ready) => {
+                    journal = ready;
+                    // A batch bounds its provider calls on their own, so the next
+                    // connections get ready (lock, re-read) while these are in flight.
+                    let _call = match batch {
+                        Some((batch, _)) => Some(tokio::select! {
+                            call = batch.provider_call() => call?,
+                            _ = self.inner.shutdown.stopping() => return Err(stopping()),
+                        }),
+                        None => None,
+                    };
+                    _in_flight = self.inner.shutdown.begin_call()?;
+                    let result = self.refresh_with_provider(&conn, &client, current).await;
+                    sandbox::explain_failure(&client, result).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let answered = std::time::Instant::now();
+        let batch = batch.map(|(batch, preparing)| {
+            drop(preparing); // the provider answered: let the next refresh start
+            batch
+        });
+        match result {
+            Ok(tokens) => {
+                let mut next = conn.clone();
+                let refresh = tokens.refresh_token.clone();
+                // Only an answer with a new refresh token spends the old one.
+                let rotated = refresh.is_some();
+                apply_tokens(&mut next, &tokens, self.now());
+                next.last_refresh_at = Some(self.now());
+                next.last_error = None;
+                let bundle = self
+                    .bundle_for(&conn, &next, tokens.access_token, refresh)
+                    .await?;
+                let in_batch = batch.is_some();
+                let entry = match rotated {
+                    true => {
+                        self.journal_answer(journal, &conn, &next, &bundle, answered, in_batch)
+                            .await
+                    }
+                    false => None,
+                };
+                let committed = match (batch, settled) {
+                    // The committer writes the history with the batch.
+                    (Some(batch), Some(settled)) => {
+                        batch
+                            .commit(conn.clone(), next.clone(), bundle.clone(), settled)
+                            .await
+                    }
+                    _ => {
+                        self.commit_bundle(&conn, next.clone(), bundle.clone())
+                            .await
+                    }
+                };
+                let next = match committed {
+                    Ok(committed) => {
+                        if let Some(entry) = entry {
+                            entry.committed();
+                        }
+                        committed
+                    }
+                    Err(e) => {
+                        if rotated {
+                            let answer = answers::staged(&conn, &next, bundle);
+                            self.keep_unsaved(answer, entry, guard);
+                        }
+                        return Err(e);
+                    }
+                };
+                if !in_batch {
+                    self.record(
+                        Some(&next.id),
+                        Some(&next.client_id),
+                        "refresh",
+                        Ok(()),
+                        None,
+                    )
+                    .await;
+                }
+                tracing::info!(connection = %next.id, "refreshed");
+                self.emit(Event::ConnectionChanged {
+                    connection: Box::new(next.clone()),
+                });
+                Ok(next)
+            }
+            Err(e) => {
+                let state = (e.code == ErrorCode::ReauthorizationRequired)
+                    .then_some(ConnectionState::ReauthorizationRequired);
+                tracing::warn!(connection = %conn.id, code = %e.code, "refresh failed");
+                if let Err(save) = self
+                    .record_failure(&conn, state, "refresh", &e, IfUnsaved::Announce)
+                    .await
+                {
+                    tracing::warn!(code = %save.code, "could not record a refresh failure");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `current`: the connection's current tokens when the caller already has them.
+    async fn refresh_with_provider(
+        &self,
+        conn: &Connection,
+        client: &Client,
+        current: Option<TokenBundle>,
+    ) -> Result<IssuedTokens> {
+        let now = self.now();
+        let http = &self.inner.http;
+        match conn.provider {
+            Provider::FlowAccount => {
+                let refresh = self.current_refresh_token(conn, current).await?;
+                let secret = self
+                    .inner
+                    .vault
+                    .client_secret(&client.id, &client.name)
+                    .await?;
+                flowaccount::refresh(
+                    http,
+                    &client.endpoints.token_url,
+                    &client.client_id,
+                    &secret,
+                    &refresh,
+                    now,
+                )
+                .await
+            }
+            Provider::Fedex => {
+                let grant = conn.grant.unwrap_or(FedexGrant::ClientCredentials);
+                let secret = self
+                    .inner
+                    .vault
+                    .client_secret(&client.id, &client.name)
+                    .await?;
+                let child_secret = match &conn.child_key {
+                    Some(_) => Some(self.inner.vault.child_secret(&conn.id).await?.ok_or_else(|| {
+                        Error::new(ErrorCode::InvalidClient, "The child secret is missing from the keyring: connect this project again.")
+                    })?),
+                    None => None,
+                };
+                let child = conn.child_key.as_deref().zip(child_secret.as_ref());
+                fedex::request_token(
+                    http,
+                    &client.endpoints.token_url,
+                    grant,
+                    &client.client_id,
+                    &secret,
+                    child,
+                    now,
+                )
+                .await
+            }
+            Provider::Iot => {
+                let refresh = self.current_refresh_token(conn, current).await?;
+                let user_id = conn.user_id.as_deref().ok_or_else(|| {
+                    Error::new(ErrorCode::ReauthorizationRequired, "The IoT platform did not say who this account is, so it cannot be renewed: log in again.")
+                })?;
+                iot::refresh(http, &iot_client(client)?, &refresh, user_id, now).await
+            }
+        }
+    }
+
+    async fn current_refresh_token(
+        &self,
+        conn: &Connection,
+        current: Option<TokenBundle>,
+    ) -> Result<RefreshToken> {
+        let current = match current {
+            Some(tokens) => Some(tokens),
+            None => self.inner.vault.current_tokens(conn).await?,
+        };
+        match current {
+            Some(bundle) => bundle
+                .refresh_token
+                .ok_or_else(|| reauthorization_required(conn)),
+            None => Err(tokens_missing_error(conn)),
+        }
+    }
+
+    /// A failed `event` on `conn`: its `last_error` (and `state`, if given) saved, the
+    /// failure in the history, the change announced. Returns a failed save's error;
+    /// `if_unsaved` says whether the history and the window still hear of the failure.
+    pub(super) async fn record_failure(
+        &self,
+        conn: &Connection,
+        state: Option<ConnectionState>,
+        event: &str,
+        e: &Error,
+        if_unsaved: IfUnsaved,
+    ) -> Result<()> {
+        let mut failed = conn.clone();
+        if let Some(state) = state {
+            failed.state = state;
+        }
+        failed.last_error = Some(LastError::of(e, self.now()));
+        let saved = self.save_metadata(&failed).await;
+        if saved.is_err() && if_unsaved == IfUnsaved::Stop {
+            return saved;
+        }
+        self.record(Some(&conn.id), Some(&conn.client_id), event, Err(e), None)
+            .await;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(failed),
+        });
+        saved
+    }
+
+    /// The keyring has no tokens where SQLite says this connection's are (deleted behind
+    /// Authdeck's back, or a keyring reset): the grant cannot be used any more. The
+    /// connection is marked for re-authorization, so the window offers Reconnect.
+    async fn tokens_missing(&self, mut conn: Connection) -> Error {
+        let e = tokens_missing_error(&conn);
+        conn.state = ConnectionState::ReauthorizationRequired;
+        conn.last_error = Some(LastError::of(&e, self.now()));
+        match self.save_metadata(&conn).await {
+            Ok(()) => self.emit(Event::ConnectionChanged {
+                connection: Box::new(conn.clone()),
+            }),
+            Err(save) => {
+                tracing::warn!(code = %save.code, "could not record missing tokens")
+            }
+        }
+        tracing::warn!(connection = %conn.id, "tokens missing from the keyring");
+        e
+    }
+
+    /// FedEx: whether the scheduler re-requests this connection's token before it
+    /// expires (other providers are always kept fresh).
+    pub async fn set_keep_fresh(&self, reference: &str, keep_fresh: bool) -> Result<Connection> {
+        let conn = self.connection(reference).await?;
+        let _guard = self.inner.locks.acquire(&conn.id).await?;
+        let mut conn = self.connection(&conn.id).await?;
+        conn.keep_fresh = keep_fresh;
+        self.save_metadata(&conn).await?;
+        let conn = self.connection(&conn.id).await?;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(conn.clone()),
+        });
+        Ok(conn)
+    }
+
+    /// A valid access token: the cached one, or a refreshed one when it expires within
+    /// `min_validity` (or has already expired).
+    pub async fn access_token(
+        &self,
+        reference: &str,
+        min_validity: Duration,
+    ) -> Result<(AccessToken, Connection)> {
+        let mut conn = self.connection(reference).await?;
+        let min_validity =
+            chrono::Duration::from_std(min_validity).unwrap_or(chrono::Duration::zero());
+        for _ in 0..3 {
+            if conn.state == ConnectionState::ReauthorizationRequired {
+                return Err(reauthorization_required(&conn));
+            }
+            let fresh_enough = match &conn.access_expires {
+                Some(e) => e.at - self.now() > min_validity,
+                None => true, // unknown expiry: the cached token is all we can offer
+            };
+            if !fresh_enough {
+                conn = self
+                    .refresh_connection(&conn.id, Some(conn.secret_generation), None)
+                    .await?;
+            }
+            if let Some(bundle) = self.inner.vault.current_tokens(&conn).await? {
+                return Ok((bundle.access_token, conn));
+            }
+            // Either switched to a new generation between our two reads (read again), or
+            // the keyring lost the tokens SQLite still points at.
+            let again = self.connection(&conn.id).await?;
+            if again.secret_generation == conn.secret_generation
+                && again.token_set == conn.token_set
+            {
+                return Err(self.tokens_missing(again).await);
+            }
+            conn = again;
+        }
+        Err(Error::new(
+            ErrorCode::Busy,
+            "The connection kept changing while its token was read: try again.",
+        ))
+    }
+}
