@@ -14,7 +14,9 @@ use ts_rs::TS;
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct ConnectionSummary {
     pub id: String,
-    pub client_id: String,
+    /// Authdeck's key of the connection's client (see [`Connection::client_key`]).
+    #[serde(rename = "client_id")]
+    pub client_key: String,
     pub client_name: String,
     pub provider: Provider,
     pub environment: Environment,
@@ -44,7 +46,7 @@ impl From<&Connection> for ConnectionSummary {
     fn from(c: &Connection) -> Self {
         Self {
             id: c.id.clone(),
-            client_id: c.client_id.clone(),
+            client_key: c.client_key.clone(),
             client_name: c.client_name.clone(),
             provider: c.provider,
             environment: c.environment,

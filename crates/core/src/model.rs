@@ -367,8 +367,11 @@ impl LastError {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Connection {
     pub id: String,
-    /// `Client::id` of the app registration this connection was made with.
-    pub client_id: String,
+    /// `Client::id`: Authdeck's own key of the client this connection was made with (not
+    /// the provider's OAuth `Client::client_id`). Serialised as `client_id`, the name
+    /// scripts reading `--json` and the window already use.
+    #[serde(rename = "client_id")]
+    pub client_key: String,
     pub client_name: String,
     pub provider: Provider,
     pub environment: Environment,
@@ -439,7 +442,7 @@ impl Connection {
     /// the provider yet; callers set what differs (`Connection { grant, ..Connection::new(..) }`).
     pub fn new(
         id: impl Into<String>,
-        client_id: impl Into<String>,
+        client_key: impl Into<String>,
         client_name: impl Into<String>,
         provider: Provider,
         environment: Environment,
@@ -448,7 +451,7 @@ impl Connection {
     ) -> Self {
         Self {
             id: id.into(),
-            client_id: client_id.into(),
+            client_key: client_key.into(),
             client_name: client_name.into(),
             provider,
             environment,

@@ -262,7 +262,7 @@ impl Manager {
         tracing::warn!(connection = %conn.id, "adopted an answer that was not committed");
         self.record(
             Some(&conn.id),
-            Some(&conn.client_id),
+            Some(&conn.client_key),
             "recovered",
             Ok(()),
             Some("saved refreshed tokens whose commit was interrupted".into()),

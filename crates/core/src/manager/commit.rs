@@ -258,7 +258,7 @@ impl Manager {
         tracing::warn!(connection = %conn.id, "finished an interrupted token update");
         self.record(
             Some(&conn.id),
-            Some(&conn.client_id),
+            Some(&conn.client_key),
             "recovered",
             Ok(()),
             Some("finished a token update that was interrupted".into()),

@@ -41,7 +41,7 @@ impl Manager {
         let id = state_hash.clone();
         let record = PendingRecord {
             state_hash,
-            client_id: client.id.clone(),
+            client_key: client.id.clone(),
             redirect_uri: redirect_uri.clone(),
             pkce: challenge.is_some(),
             reconnect_connection_id: None,
@@ -107,13 +107,13 @@ impl Manager {
         }
         match result {
             Ok(c) => Ok(c),
-            Err((e, client_id)) => {
+            Err((e, client_key)) => {
                 if e.code == ErrorCode::InvalidCallback {
-                    self.record_rejection(client_id.as_deref(), &e).await;
+                    self.record_rejection(client_key.as_deref(), &e).await;
                 } else {
                     self.record(
                         None,
-                        client_id.as_deref(),
+                        client_key.as_deref(),
                         "connect",
                         Err(&e),
                         Some(format!(
@@ -146,8 +146,8 @@ impl Manager {
             .await
             .map_err(|e| (e, None))?
             .ok_or_else(|| (Error::invalid_callback("This redirect does not belong to an authorization started by Authdeck (unknown state): ignored."), None))?;
-        let client_id = Some(pending.client_id.clone());
-        let fail = |e: Error| (e, client_id.clone());
+        let client_key = Some(pending.client_key.clone());
+        let fail = |e: Error| (e, client_key.clone());
         if pending.consumed_at.is_some() {
             return Err(fail(Error::invalid_callback(
                 "This redirect was already used (replayed state): ignored.",
@@ -191,7 +191,7 @@ impl Manager {
             }
             CallbackOutcome::Code(code) => code,
         };
-        let client = self.client(&pending.client_id).await.map_err(fail)?;
+        let client = self.client(&pending.client_key).await.map_err(fail)?;
         // Held until the connection is saved: a stop waits for it.
         let _in_flight = self.inner.shutdown.begin_call().map_err(fail)?;
         let secret = self

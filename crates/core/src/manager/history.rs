@@ -7,7 +7,7 @@ impl Manager {
     pub(super) async fn record(
         &self,
         connection_id: Option<&str>,
-        client_id: Option<&str>,
+        client_key: Option<&str>,
         event: &str,
         outcome: std::result::Result<(), &Error>,
         detail: Option<String>,
@@ -23,7 +23,7 @@ impl Manager {
         );
         let (conn, client) = (
             connection_id.map(str::to_owned),
-            client_id.map(str::to_owned),
+            client_key.map(str::to_owned),
         );
         let conn2 = conn.clone();
         if let Err(e) = self
@@ -40,7 +40,7 @@ impl Manager {
     /// A rejected redirect, in the history: rejections of one kind (same message, the
     /// parts a sender chooses masked; same client) within one minute share one row with a
     /// count, so a burst of forged links cannot flood the history.
-    pub(super) async fn record_rejection(&self, client_id: Option<&str>, error: &Error) {
+    pub(super) async fn record_rejection(&self, client_key: Option<&str>, error: &Error) {
         let detail = format!(
             "{}{}",
             error.message,
@@ -61,7 +61,7 @@ impl Manager {
             error.code.as_str(),
             rejection_kind(&error.message)
         );
-        let client = client_id.map(str::to_owned);
+        let client = client_key.map(str::to_owned);
         if let Err(e) = self
             .db(move |db| db.add_history_coalesced(None, client.as_deref(), &entry, &kind))
             .await

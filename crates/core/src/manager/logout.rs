@@ -28,7 +28,7 @@ impl Manager {
                         refresh_token: Some(refresh),
                         ..
                     }) => {
-                        let client = self.client(&conn.client_id).await?;
+                        let client = self.client(&conn.client_key).await?;
                         in_flight = Some(self.inner.shutdown.begin_call()?);
                         let result =
                             iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await;
@@ -101,8 +101,14 @@ impl Manager {
         let id = conn.id.clone();
         self.db(move |db| db.delete_connection(&id)).await?;
         self.inner.locks.remove(&conn.id);
-        self.record(Some(&conn.id), Some(&conn.client_id), event, Ok(()), detail)
-            .await;
+        self.record(
+            Some(&conn.id),
+            Some(&conn.client_key),
+            event,
+            Ok(()),
+            detail,
+        )
+        .await;
         tracing::info!(connection = %conn.id, "{event}");
         self.emit(Event::ConnectionRemoved {
             id: conn.id.clone(),

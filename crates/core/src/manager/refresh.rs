@@ -126,9 +126,9 @@ impl Manager {
         let (current, client) = match batch {
             Some((batch, _)) => (
                 batch.cached_tokens(self, &conn).await?,
-                batch.client(self, &conn.client_id).await,
+                batch.client(self, &conn.client_key).await,
             ),
-            None => (None, self.client(&conn.client_id).await),
+            None => (None, self.client(&conn.client_key).await),
         };
         // Set right before the provider call, held until its answer is committed: a stop
         // starts no new call and waits for this one.
@@ -211,7 +211,7 @@ impl Manager {
                 if !in_batch {
                     self.record(
                         Some(&next.id),
-                        Some(&next.client_id),
+                        Some(&next.client_key),
                         "refresh",
                         Ok(()),
                         None,
@@ -338,7 +338,7 @@ impl Manager {
         if saved.is_err() && if_unsaved == IfUnsaved::Stop {
             return saved;
         }
-        self.record(Some(&conn.id), Some(&conn.client_id), event, Err(e), None)
+        self.record(Some(&conn.id), Some(&conn.client_key), event, Err(e), None)
             .await;
         self.emit(Event::ConnectionChanged {
             connection: Box::new(failed),

@@ -63,7 +63,7 @@ impl Manager {
             .collect();
         let mut report = LeaveReport::default();
         for conn in self.list().await? {
-            let Some(client) = clients.iter().find(|c| c.id == conn.client_id) else {
+            let Some(client) = clients.iter().find(|c| c.id == conn.client_key) else {
                 continue;
             };
             let logged_out = listening(&client.endpoints.token_url).await

@@ -152,11 +152,30 @@ fn migrations() -> Migrations<'static> {
 /// History rows of one kind coalesce within one clock minute (UTC), in milliseconds.
 pub const HISTORY_COALESCE_MS: i64 = 60_000;
 
+/// Whether the keyring has been told a store's id (see `vault::check_store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Recorded here only: the keyring write is still to be done.
+    Pending,
+    /// The keyring holds the same id.
+    Registered,
+}
+
+impl From<bool> for Registration {
+    fn from(registered: bool) -> Self {
+        if registered {
+            Self::Registered
+        } else {
+            Self::Pending
+        }
+    }
+}
+
 /// A pending FlowAccount authorization, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRecord {
     pub state_hash: String,
-    pub client_id: String,
+    pub client_key: String,
     pub redirect_uri: String,
     pub pkce: bool,
     pub reconnect_connection_id: Option<String>,
@@ -432,13 +451,13 @@ fn update_connection(
 fn add_history(
     c: &Sqlite,
     connection_id: Option<&str>,
-    client_id: Option<&str>,
+    client_key: Option<&str>,
     entry: &HistoryEntry,
 ) -> rusqlite::Result<usize> {
     c.prepare_cached(
         "INSERT INTO history (connection_id, client_id, at, event, outcome, detail, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![connection_id, client_id, ms(entry.at), entry.event, entry.outcome, capped_detail(entry.detail.as_deref()), i64::from(entry.count.max(1))])
+    .execute(params![connection_id, client_key, ms(entry.at), entry.event, entry.outcome, capped_detail(entry.detail.as_deref()), i64::from(entry.count.max(1))])
 }
 
 fn token_set_ahead_of(
@@ -599,19 +618,23 @@ impl Db {
     // ---- store identity ------------------------------------------------------------
 
     /// This store's id and whether the keyring has been told (see `vault::check_store`).
-    pub fn store_identity(&self) -> Result<Option<(String, bool)>> {
+    pub fn store_identity(&self) -> Result<Option<(String, Registration)>> {
         self.with(|c| {
             c.query_row(
                 "SELECT id, registered FROM store_identity LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    let registered: bool = r.get(1)?;
+                    Ok((r.get(0)?, Registration::from(registered)))
+                },
             )
             .optional()
         })
     }
 
     /// Record this store's id (the only one).
-    pub fn set_store_identity(&self, id: &str, registered: bool) -> Result<()> {
+    pub fn set_store_identity(&self, id: &str, registration: Registration) -> Result<()> {
+        let registered = registration == Registration::Registered;
         self.write(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM store_identity", [])?;
@@ -712,11 +735,11 @@ impl Db {
         Ok(())
     }
 
-    pub fn connection_count_for_client(&self, client_id: &str) -> Result<usize> {
+    pub fn connection_count_for_client(&self, client_key: &str) -> Result<usize> {
         self.with(|c| {
             c.query_row(
                 "SELECT COUNT(*) FROM connections WHERE client_id = ?1",
-                [client_id],
+                [client_key],
                 |r| r.get::<_, i64>(0),
             )
         })
@@ -733,7 +756,7 @@ impl Db {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     conn.id,
-                    conn.client_id,
+                    conn.client_key,
                     natural_key,
                     conn.label,
                     data,
@@ -798,13 +821,13 @@ impl Db {
 
     pub fn connection_by_natural_key(
         &self,
-        client_id: &str,
+        client_key: &str,
         natural_key: &str,
     ) -> Result<Option<Connection>> {
         let row: Option<ConnectionRow> = self.with(|c| {
             c.query_row(
                 &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE client_id = ?1 AND natural_key = ?2"),
-                [client_id, natural_key],
+                [client_key, natural_key],
                 connection_row,
             )
             .optional()
@@ -853,7 +876,7 @@ impl Db {
             for ((conn, expected), data) in switches.iter().zip(&data) {
                 let ok = update_connection(&tx, conn, data, *expected)? == 1;
                 if ok {
-                    add_history(&tx, Some(&conn.id), Some(&conn.client_id), history)?;
+                    add_history(&tx, Some(&conn.id), Some(&conn.client_key), history)?;
                 }
                 switched.push(ok);
             }
@@ -1044,10 +1067,10 @@ impl Db {
     pub fn add_history(
         &self,
         connection_id: Option<&str>,
-        client_id: Option<&str>,
+        client_key: Option<&str>,
         entry: &HistoryEntry,
     ) -> Result<()> {
-        self.write(|c| add_history(c, connection_id, client_id, entry))?;
+        self.write(|c| add_history(c, connection_id, client_key, entry))?;
         Ok(())
     }
 
@@ -1058,7 +1081,7 @@ impl Db {
     pub fn add_history_coalesced(
         &self,
         connection_id: Option<&str>,
-        client_id: Option<&str>,
+        client_key: Option<&str>,
         entry: &HistoryEntry,
         kind: &str,
     ) -> Result<()> {
@@ -1073,7 +1096,7 @@ impl Db {
                          WHERE kind = ?1 AND connection_id IS ?2 AND client_id IS ?3 AND at >= ?4 AND at < ?5
                          ORDER BY id DESC LIMIT 1)",
                 )?
-                .execute(params![kind, connection_id, client_id, minute, minute + HISTORY_COALESCE_MS, count])?;
+                .execute(params![kind, connection_id, client_key, minute, minute + HISTORY_COALESCE_MS, count])?;
             if counted == 0 {
                 tx.prepare_cached(
                     "INSERT INTO history (connection_id, client_id, at, event, outcome, detail, count, kind)
@@ -1081,7 +1104,7 @@ impl Db {
                 )?
                 .execute(params![
                     connection_id,
-                    client_id,
+                    client_key,
                     ms(entry.at),
                     entry.event,
                     entry.outcome,
@@ -1133,7 +1156,7 @@ impl Db {
             c.execute(
                 "INSERT INTO pending_authorizations (state_hash, client_id, redirect_uri, pkce, reconnect_connection_id, created_at, expires_at, consumed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
-                params![p.state_hash, p.client_id, p.redirect_uri, p.pkce, p.reconnect_connection_id, ms(p.created_at), ms(p.expires_at)],
+                params![p.state_hash, p.client_key, p.redirect_uri, p.pkce, p.reconnect_connection_id, ms(p.created_at), ms(p.expires_at)],
             )
         })?;
         Ok(())
@@ -1148,7 +1171,7 @@ impl Db {
                 |r| {
                     Ok(PendingRecord {
                         state_hash: r.get(0)?,
-                        client_id: r.get(1)?,
+                        client_key: r.get(1)?,
                         redirect_uri: r.get(2)?,
                         pkce: r.get(3)?,
                         reconnect_connection_id: r.get(4)?,
@@ -1480,7 +1503,7 @@ mod tests {
         let now = Utc::now();
         let p = PendingRecord {
             state_hash: "h".into(),
-            client_id: "c".into(),
+            client_key: "c".into(),
             redirect_uri: "x:/y".into(),
             pkce: true,
             reconnect_connection_id: None,
@@ -1559,7 +1582,7 @@ mod tests {
         let now = Utc::now();
         db.insert_pending(&PendingRecord {
             state_hash: "h".into(),
-            client_id: "c".into(),
+            client_key: "c".into(),
             redirect_uri: "x:/y".into(),
             pkce: true,
             reconnect_connection_id: None,

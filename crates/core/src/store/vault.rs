@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
+use super::db::Registration;
 use super::SecretStore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Connection, Expiry};
@@ -429,7 +430,7 @@ pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> 
         Ok(())
     };
     let recorded = db.store_identity()?;
-    if let Some((_, true)) = recorded {
+    if let Some((_, Registration::Registered)) = recorded {
         return Ok(()); // registered: the one SQLite read of the fast path
     }
     let known = match secrets.get(&key) {
@@ -438,12 +439,12 @@ pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> 
     };
     let id = match (recorded, known) {
         // Recorded, then interrupted before the keyring was told.
-        (Some((id, false)), None) => id,
+        (Some((id, Registration::Pending)), None) => id,
         // Another process registering the same new store at the same moment won (a
         // lost store has no id recorded: it never gets here).
-        (Some((_, false)), Some(theirs)) => {
+        (Some((_, Registration::Pending)), Some(theirs)) => {
             return db
-                .set_store_identity(theirs.expose(), true)
+                .set_store_identity(theirs.expose(), Registration::Registered)
                 .or_else(postpone);
         }
         (None, Some(theirs)) => {
@@ -452,22 +453,23 @@ pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> 
             }
             // A store from before store ids (e.g. a backup restored): it is that store.
             return db
-                .set_store_identity(theirs.expose(), true)
+                .set_store_identity(theirs.expose(), Registration::Registered)
                 .or_else(postpone);
         }
         (None, None) => {
             let id = uuid::Uuid::new_v4().to_string();
-            if let Err(e) = db.set_store_identity(&id, false) {
+            if let Err(e) = db.set_store_identity(&id, Registration::Pending) {
                 return postpone(e);
             }
             id
         }
-        (Some((_, true)), _) => return Ok(()),
+        (Some((_, Registration::Registered)), _) => return Ok(()),
     };
     if let Err(e) = secrets.set(&key, &KeyringValue::new(id.clone())) {
         return postpone(e);
     }
-    db.set_store_identity(&id, true).or_else(postpone)
+    db.set_store_identity(&id, Registration::Registered)
+        .or_else(postpone)
 }
 
 /// What [`reset_lost_store`] did.
@@ -530,7 +532,7 @@ pub fn reset_lost_store(
         secrets.delete(key)?;
     }
     secrets.delete(&own)?;
-    db.set_store_identity(&uuid::Uuid::new_v4().to_string(), false)?;
+    db.set_store_identity(&uuid::Uuid::new_v4().to_string(), Registration::Pending)?;
     check_store(db, secrets)?;
     Ok(report)
 }
@@ -606,14 +608,15 @@ mod store_tests {
         let secrets = MemoryStore::new();
         let db = Db::open(&path).unwrap();
         // This process recorded its id; the other one told the keyring first.
-        db.set_store_identity("mine", false).unwrap();
+        db.set_store_identity("mine", Registration::Pending)
+            .unwrap();
         secrets
             .set(&store_key(&path), &KeyringValue::new("theirs"))
             .unwrap();
         check_store(&db, &secrets).unwrap();
         assert_eq!(
             db.store_identity().unwrap(),
-            Some(("theirs".to_string(), true))
+            Some(("theirs".to_string(), Registration::Registered))
         );
     }
 
