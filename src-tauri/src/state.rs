@@ -1,16 +1,12 @@
 //! What the app holds while it runs: the core's manager, the in-process sandbox
 //! emulator once the user starts it, and the feed of changes the window follows.
 
-use std::sync::Arc;
-
 use authdeck_core::authorize::{APP_REDIRECT_URI, APP_SCHEME};
 use authdeck_core::loopback::LoopbackFlows;
 use authdeck_core::manager::{Manager, ManagerOptions};
 use authdeck_core::sandbox::{LeaveReport, SandboxEndpoints};
-use authdeck_core::store::db::Db;
-use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
-use authdeck_core::{Error, ErrorCode, Result};
+use authdeck_core::{Error, Result};
 use authdeck_emulator::{AdminToken, EmulatorConfig, RunningEmulator};
 use tokio::sync::Mutex;
 
@@ -56,19 +52,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn open(paths: Paths, single_instance: bool) -> Result<Self> {
-        paths.ensure()?;
-        let db = Db::open(&paths.database())?;
-        let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
-        authdeck_core::store::vault::check_store(&db, secrets.as_ref())?;
-        let options = ManagerOptions {
-            lock_dir: Some(paths.data_dir.join("locks")),
-            journal: Some(authdeck_core::journal::JournalConfig {
-                dir: paths.data_dir.join("journal"),
-                store: paths.keyring_service.clone(),
-            }),
-            ..ManagerOptions::default()
-        };
-        let manager = Manager::new(db, secrets, options)?;
+        let manager = Manager::open(&paths, ManagerOptions::default())?;
         // Just the cause: the window words the consequence and the way out.
         let problem = (!single_instance).then(|| "No D-Bus session bus".to_string());
         Ok(Self {
@@ -148,19 +132,13 @@ impl AppState {
             }
         }
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
-            Error::new(
-                ErrorCode::InvalidInput,
-                format!("The sandbox could not start on 127.0.0.1:{port}: pick another {SANDBOX_PORT_ENV}, or leave it unset for a free port."),
-            )
-            .with_detail(e.to_string())
-        })?;
-        let endpoints = SandboxEndpoints {
-            flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
-            flowaccount_token_url: emulator.flowaccount_token_url(),
-            fedex_token_url: emulator.fedex_token_url(),
-            iot_auth_url: emulator.iot_auth_url(),
-        };
+        let emulator = authdeck_core::sandbox::start(
+            config,
+            addr,
+            &format!("pick another {SANDBOX_PORT_ENV}, or leave it unset for a free port."),
+        )
+        .await?;
+        let endpoints = SandboxEndpoints::of(&emulator);
         let installed = match self.manager.install_sandbox(&endpoints, true).await {
             Ok(installed) => installed,
             Err(e) => {

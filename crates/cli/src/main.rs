@@ -11,13 +11,12 @@ mod input;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use authdeck_core::journal::JournalConfig;
 use authdeck_core::loopback;
 use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
+use authdeck_core::sandbox::SandboxEndpoints;
 use authdeck_core::shutdown::Shutdown;
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
@@ -417,41 +416,17 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
 
 /// Open the store: the data directory, the database (checked to be the store the keyring
 /// belongs to, see `vault::check_store`) and the keyring.
-async fn open_store(data_dir: Option<PathBuf>) -> Result<(Paths, Db, Arc<KeyringStore>)> {
-    let paths = Paths::resolve(data_dir)?;
-    paths.ensure()?;
-    let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
-    let db = tokio::task::spawn_blocking({
-        let path = paths.database();
-        let secrets = secrets.clone();
-        move || {
-            let db = Db::open(&path)?;
-            authdeck_core::store::vault::check_store(&db, secrets.as_ref())?;
-            Ok::<_, Error>(db)
-        }
-    })
-    .await
-    .map_err(|_| Error::internal("Opening the database panicked."))??;
-    Ok((paths, db, secrets))
-}
-
 async fn open_manager(
     data_dir: Option<PathBuf>,
     refresh_concurrency: usize,
     shutdown: Shutdown,
 ) -> Result<Manager> {
-    let (paths, db, secrets) = open_store(data_dir).await?;
     let options = ManagerOptions {
-        lock_dir: Some(paths.data_dir.join("locks")),
         refresh_concurrency,
         shutdown,
-        journal: Some(JournalConfig {
-            dir: paths.data_dir.join("journal"),
-            store: paths.keyring_service.clone(),
-        }),
         ..ManagerOptions::default()
     };
-    Manager::new(db, secrets, options)
+    Manager::open_async(Paths::resolve(data_dir)?, options).await
 }
 
 async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
@@ -925,12 +900,12 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     let mut config = authdeck_emulator::EmulatorConfig::demo();
     config.latency = Duration::from_millis(args.latency_ms);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let emulator = authdeck_emulator::start(config, addr).await.map_err(|e| {
-        Error::invalid_input(format!(
-            "Cannot start the sandbox on 127.0.0.1:{}: {e}. Pick another --port (or leave it out for a free one).",
-            args.port
-        ))
-    })?;
+    let emulator = authdeck_core::sandbox::start(
+        config,
+        addr,
+        "pick another --port (or leave it out for a free one).",
+    )
+    .await?;
     // The admin API's token is not printed: nothing a user does needs it.
     outln!("Authdeck sandbox listening on {}", emulator.base_url());
     outln!("{}", emulator.describe());
@@ -943,7 +918,7 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     {
         Ok(manager) => {
             manager
-                .install_sandbox(&sandbox_endpoints(&emulator), args.add_clients)
+                .install_sandbox(&SandboxEndpoints::of(&emulator), args.add_clients)
                 .await
         }
         Err(e) => Err(e),
@@ -977,15 +952,4 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     stop.next().await;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-fn sandbox_endpoints(
-    emulator: &authdeck_emulator::RunningEmulator,
-) -> authdeck_core::sandbox::SandboxEndpoints {
-    authdeck_core::sandbox::SandboxEndpoints {
-        flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
-        flowaccount_token_url: emulator.flowaccount_token_url(),
-        fedex_token_url: emulator.fedex_token_url(),
-        iot_auth_url: emulator.iot_auth_url(),
-    }
 }

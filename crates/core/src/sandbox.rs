@@ -29,6 +29,36 @@ pub struct SandboxEndpoints {
     pub iot_auth_url: String,
 }
 
+/// Run the emulator as the built-in sandbox on `addr` (port 0: a free one). `port_hint`
+/// says how the user picks another port (the app and the CLI take it differently).
+#[cfg(feature = "emulator")]
+pub async fn start(
+    config: authdeck_emulator::EmulatorConfig,
+    addr: std::net::SocketAddr,
+    port_hint: &str,
+) -> Result<authdeck_emulator::RunningEmulator> {
+    authdeck_emulator::start(config, addr).await.map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidInput,
+            format!("The sandbox could not start on {addr}: {port_hint}"),
+        )
+        .with_detail(e.to_string())
+    })
+}
+
+#[cfg(feature = "emulator")]
+impl SandboxEndpoints {
+    /// Where `emulator` serves each provider.
+    pub fn of(emulator: &authdeck_emulator::RunningEmulator) -> Self {
+        Self {
+            flowaccount_authorize_url: emulator.flowaccount_authorize_url(),
+            flowaccount_token_url: emulator.flowaccount_token_url(),
+            fedex_token_url: emulator.fedex_token_url(),
+            iot_auth_url: emulator.iot_auth_url(),
+        }
+    }
+}
+
 /// The loopback redirect the emulator's demo FlowAccount client also accepts.
 pub const DEMO_LOOPBACK_REDIRECT: &str = "http://127.0.0.1:53682/callback";
 

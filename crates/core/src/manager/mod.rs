@@ -31,6 +31,7 @@ mod commit;
 mod connect;
 mod history;
 mod logout;
+mod open;
 mod refresh;
 mod sandbox;
 mod token_sets;
