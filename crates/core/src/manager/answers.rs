@@ -10,8 +10,8 @@ use std::time::Instant;
 use super::{crash_point, Event, Manager, OrphanProbe};
 use crate::error::{Error, ErrorCode, Result};
 use crate::journal::{Answer, Entry, Journal, JournalKey};
-use crate::locks::ConnectionGuard;
 use crate::model::Connection;
+use crate::store::backend::Lease;
 use crate::store::vault::TokenBundle;
 
 /// How long a proof that the keyring is unlocked counts.
@@ -23,7 +23,7 @@ pub(super) struct Unsaved {
     pub entry: Option<Entry>,
     /// The connection's lock, held until the answer is saved: no other refresher (in
     /// any process) may spend the refresh token it replaced.
-    pub _guard: ConnectionGuard,
+    pub _guard: Lease,
 }
 
 /// The answer for `next`, refreshed from `old`: at the generation it is committed as.
@@ -175,12 +175,7 @@ impl Manager {
     }
 
     /// Keep an answer whose commit failed, for the next refresh of its connection.
-    pub(super) fn keep_unsaved(
-        &self,
-        answer: Answer,
-        entry: Option<Entry>,
-        guard: ConnectionGuard,
-    ) {
+    pub(super) fn keep_unsaved(&self, answer: Answer, entry: Option<Entry>, guard: Lease) {
         let id = answer.connection.id.clone();
         tracing::warn!(connection = %id, "answer kept until it can be committed");
         self.unsaved().insert(
@@ -352,7 +347,7 @@ impl Manager {
     }
 
     async fn adopt_orphan(&self, id: &str, answer: &Answer) -> Result<()> {
-        let _guard = self.inner.locks.acquire(id).await?;
+        let _lease = self.inner.store.lock(id).await?;
         let conn = match self
             .finish_interrupted_switch(id, OrphanProbe::Always)
             .await

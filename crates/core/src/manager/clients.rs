@@ -7,7 +7,7 @@ impl Manager {
     pub async fn add_client(&self, new: NewClient) -> Result<Client> {
         let client = self.validate_new_client(&new)?;
         let name = client.name.clone();
-        if self.db(move |db| db.client(&name)).await.is_ok() {
+        if self.inner.store.client(&name).await.is_ok() {
             return Err(Error::new(
                 ErrorCode::AlreadyExists,
                 format!(
@@ -16,18 +16,10 @@ impl Manager {
                 ),
             ));
         }
-        // Secret first: if the keyring is unavailable, nothing is written anywhere.
-        if let Some(secret) = &new.client_secret {
-            self.inner
-                .vault
-                .set_client_secret(&client.id, secret)
-                .await?;
-        }
-        let stored = client.clone();
-        if let Err(e) = self.db(move |db| db.insert_client(&stored)).await {
-            let _ = self.inner.vault.delete_client_secret(&client.id).await;
-            return Err(e);
-        }
+        self.inner
+            .store
+            .insert_client(&client, new.client_secret.as_ref())
+            .await?;
         tracing::info!(client = %client.id, provider = %client.provider, "client added");
         self.emit(Event::ClientsChanged);
         Ok(client)
@@ -159,19 +151,19 @@ impl Manager {
     }
 
     pub async fn clients(&self) -> Result<Vec<Client>> {
-        self.db(|db| db.clients()).await
+        self.inner.store.clients().await
     }
 
     pub async fn client(&self, reference: &str) -> Result<Client> {
-        let r = reference.to_owned();
-        self.db(move |db| db.client(&r)).await
+        self.inner.store.client(reference).await
     }
 
     pub async fn remove_client(&self, reference: &str) -> Result<()> {
         let client = self.client(reference).await?;
-        let id = client.id.clone();
         let n = self
-            .db(move |db| db.connection_count_for_client(&id))
+            .inner
+            .store
+            .connection_count_for_client(&client.id)
             .await?;
         if n > 0 {
             return Err(Error::invalid_input(format!(
@@ -179,9 +171,7 @@ impl Manager {
                 client.name
             )));
         }
-        self.inner.vault.delete_client_secret(&client.id).await?;
-        let id = client.id.clone();
-        self.db(move |db| db.delete_client(&id)).await?;
+        self.inner.store.remove_client(&client).await?;
         self.emit(Event::ClientsChanged);
         Ok(())
     }

@@ -16,14 +16,15 @@ impl Manager {
         child_secret: Option<ChildSecret>,
         customize: impl FnOnce(Connection) -> Connection,
     ) -> Result<Connection> {
-        let (cid, key) = (client.id.clone(), natural_key.clone());
         let existing = self
-            .db(move |db| db.connection_by_natural_key(&cid, &key))
+            .inner
+            .store
+            .connection_by_natural_key(&client.id, &natural_key)
             .await?;
         let now = self.now();
         match existing {
             Some(old) => {
-                let _guard = self.inner.locks.acquire(&old.id).await?;
+                let _lease = self.inner.store.lock(&old.id).await?;
                 let old = self.connection(&old.id).await?;
                 if let Some(secret) = &child_secret {
                     self.inner.vault.set_child_secret(&old.id, secret).await?;

@@ -27,16 +27,8 @@ impl Manager {
             .unwrap_or_else(|| APP_REDIRECT_URI.to_string());
         let state: OAuthState = authorize::random_token();
         let state_hash = authorize::state_hash(state.expose());
-        let challenge = if client.options.pkce {
-            let verifier = authorize::random_token();
-            self.inner
-                .vault
-                .set_pkce_verifier(&state_hash, &verifier)
-                .await?;
-            Some(authorize::pkce_challenge(&verifier))
-        } else {
-            None
-        };
+        let verifier: Option<PkceVerifier> = client.options.pkce.then(authorize::random_token);
+        let challenge = verifier.as_ref().map(authorize::pkce_challenge);
         let now = self.now();
         let id = state_hash.clone();
         let record = PendingRecord {
@@ -50,11 +42,10 @@ impl Manager {
             consumed_at: None,
         };
         let expires_at = record.expires_at;
-        self.db(move |db| {
-            db.purge_pending(now - chrono::Duration::days(1))?;
-            db.insert_pending(&record)
-        })
-        .await?;
+        self.inner
+            .store
+            .insert_pending(&record, verifier.as_ref(), now - chrono::Duration::days(1))
+            .await?;
         let url = flowaccount::authorize_url(
             &authorize_url,
             &client.client_id,
@@ -82,7 +73,7 @@ impl Manager {
         };
         let hash = authorize::state_hash(&state);
         let now = self.now();
-        let pending = self.db(move |db| db.pending(&hash)).await?;
+        let pending = self.inner.store.pending(&hash).await?;
         Ok(pending.is_some_and(|p| p.consumed_at.is_none() && p.expires_at > now))
     }
 
@@ -98,10 +89,7 @@ impl Manager {
                 Ok(_) => "ok",
                 Err((e, _)) => e.code.as_str(),
             };
-            if let Err(e) = self
-                .db(move |db| db.set_pending_outcome(&hash, outcome))
-                .await
-            {
+            if let Err(e) = self.inner.store.set_pending_outcome(&hash, outcome).await {
                 tracing::warn!(code = %e.code, "could not record how an authorization ended");
             }
         }
@@ -140,9 +128,10 @@ impl Manager {
     ) -> std::result::Result<Connection, (Error, Option<String>)> {
         let callback = authorize::parse_callback(raw_url).map_err(|e| (e, None))?;
         let hash = authorize::state_hash(callback.state.expose());
-        let h = hash.clone();
         let pending = self
-            .db(move |db| db.pending(&h))
+            .inner
+            .store
+            .pending(&hash)
             .await
             .map_err(|e| (e, None))?
             .ok_or_else(|| (Error::invalid_callback("This redirect does not belong to an authorization started by Authdeck (unknown state): ignored."), None))?;
@@ -162,9 +151,10 @@ impl Manager {
         if !authorize::matches_redirect(&callback, &pending.redirect_uri) {
             return Err(fail(Error::invalid_callback("The redirect arrived at a different address than the authorization was started with: ignored.")));
         }
-        let h = hash.clone();
         if !self
-            .db(move |db| db.consume_pending(&h, now))
+            .inner
+            .store
+            .consume_pending(&hash, now)
             .await
             .map_err(fail)?
         {
@@ -175,7 +165,7 @@ impl Manager {
         *used = Some(hash.clone());
         let verifier = if pending.pkce {
             self.inner
-                .vault
+                .store
                 .take_pkce_verifier(&hash)
                 .await
                 .map_err(fail)?
@@ -233,43 +223,36 @@ impl Manager {
     /// else `ok`, an error code (e.g. `invalid_grant` for a refused code), `cancelled`,
     /// or `expired`. `id` is [`PendingAuthorization::id`].
     pub async fn authorization_outcome(&self, id: &str) -> Result<Option<String>> {
-        let hash = id.to_owned();
         let now = self.now();
-        self.db(move |db| {
-            let Some(pending) = db.pending(&hash)? else {
-                return Err(Error::not_found(
-                    "No such authorization (it may have been purged).",
-                ));
-            };
-            match db.pending_outcome(&hash)? {
-                Some(outcome) => Ok(Some(outcome)),
-                None if pending.expires_at <= now => Ok(Some("expired".into())),
-                None => Ok(None),
-            }
-        })
-        .await
+        let Some(pending) = self.inner.store.pending(id).await? else {
+            return Err(Error::not_found(
+                "No such authorization (it may have been purged).",
+            ));
+        };
+        match self.inner.store.pending_outcome(id).await? {
+            Some(outcome) => Ok(Some(outcome)),
+            None if pending.expires_at <= now => Ok(Some("expired".into())),
+            None => Ok(None),
+        }
     }
 
     /// Give up a started authorization: its redirect, should it still arrive, is
     /// rejected as already used. `false` if it had ended already.
     pub async fn cancel_authorization(&self, id: &str) -> Result<bool> {
-        let hash = id.to_owned();
         let now = self.now();
-        let cancelled = self
-            .db(move |db| {
-                if db.pending(&hash)?.is_none() {
-                    return Err(Error::not_found("No such authorization."));
-                }
-                let cancelled = db.consume_pending(&hash, now)?;
-                if cancelled {
-                    db.set_pending_outcome(&hash, "cancelled")?;
-                }
-                Ok(cancelled)
-            })
-            .await?;
+        if self.inner.store.pending(id).await?.is_none() {
+            return Err(Error::not_found("No such authorization."));
+        }
+        let cancelled = self.inner.store.consume_pending(id, now).await?;
+        if cancelled {
+            self.inner
+                .store
+                .set_pending_outcome(id, "cancelled")
+                .await?;
+        }
         if cancelled {
             // The verifier is of no use any more.
-            let _ = self.inner.vault.take_pkce_verifier(id).await;
+            let _ = self.inner.store.take_pkce_verifier(id).await;
             tracing::info!("authorization cancelled");
         }
         Ok(cancelled)

@@ -21,19 +21,16 @@ impl Manager {
             },
             detail.or_else(|| outcome.err().map(|e| e.message.clone())),
         );
-        let (conn, client) = (
-            connection_id.map(str::to_owned),
-            client_key.map(str::to_owned),
-        );
-        let conn2 = conn.clone();
         if let Err(e) = self
-            .db(move |db| db.add_history(conn.as_deref(), client.as_deref(), &entry))
+            .inner
+            .store
+            .record(connection_id, client_key, &entry, None)
             .await
         {
             tracing::warn!(code = %e.code, "could not write a history entry");
         }
         self.emit(Event::HistoryAdded {
-            connection_id: conn2,
+            connection_id: connection_id.map(str::to_owned),
         });
     }
 
@@ -61,9 +58,10 @@ impl Manager {
             error.code.as_str(),
             rejection_kind(&error.message)
         );
-        let client = client_key.map(str::to_owned);
         if let Err(e) = self
-            .db(move |db| db.add_history_coalesced(None, client.as_deref(), &entry, &kind))
+            .inner
+            .store
+            .record(None, client_key, &entry, Some(&kind))
             .await
         {
             tracing::warn!(code = %e.code, "could not write a history entry");
@@ -88,10 +86,9 @@ impl Manager {
                 Err(e) => return Err(e),
             },
         };
-        let missing = id.clone();
-        let entries = self.db(move |db| db.history(id.as_deref(), limit)).await?;
+        let entries = self.inner.store.history(id.as_deref(), limit).await?;
         if entries.is_empty() {
-            if let Some(r) = missing {
+            if let Some(r) = id {
                 if self.connection(&r).await.is_err() {
                     return Err(Error::not_found(format!(
                         "No connection or history for {r:?}."

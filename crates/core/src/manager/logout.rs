@@ -13,7 +13,7 @@ impl Manager {
             return Err(answers::held_back());
         }
         self.settle_unsaved(&conn.id).await?;
-        let _guard = self.inner.locks.acquire(&conn.id).await?;
+        let _lease = self.inner.store.lock(&conn.id).await?;
         let conn = self
             .finish_interrupted_switch(&conn.id, OrphanProbe::Always)
             .await?;
@@ -100,7 +100,7 @@ impl Manager {
         self.inner.vault.delete_child_secret(&conn.id).await?;
         let id = conn.id.clone();
         self.db(move |db| db.delete_connection(&id)).await?;
-        self.inner.locks.remove(&conn.id);
+        self.inner.store.forget_lock(&conn.id);
         self.record(
             Some(&conn.id),
             Some(&conn.client_key),

@@ -19,8 +19,11 @@ use crate::model::*;
 use crate::providers::http::HttpSettings;
 use crate::providers::iot::IotClient;
 use crate::providers::{fedex, flowaccount, iot, presets, HttpClient, IssuedTokens};
-use crate::secret::{AccessToken, ChildSecret, ClientSecret, OAuthState, Password, RefreshToken};
+use crate::secret::{
+    AccessToken, ChildSecret, ClientSecret, OAuthState, Password, PkceVerifier, RefreshToken,
+};
 use crate::shutdown::{stopping, Shutdown};
+use crate::store::backend::{Backend, LocalBackend};
 use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
@@ -173,8 +176,12 @@ struct Inner {
     http: HttpClient,
     clock: SharedClock,
     refresh_concurrency: usize,
-    /// One lock per connection, within and across processes.
-    locks: ConnectionLocks,
+    /// Where clients, connections, their locks, history and pending authorizations
+    /// are kept (see `store::backend`).
+    store: Arc<dyn Backend>,
+    /// The local backend's locks, for what is not behind the seam yet (token sets, the
+    /// journal key); shared with `store`.
+    locks: Arc<ConnectionLocks>,
     events: broadcast::Sender<Event>,
     shutdown: Shutdown,
     /// How long the front waits for calls in flight when it stops.
@@ -196,15 +203,20 @@ pub struct Manager {
 impl Manager {
     pub fn new(db: Db, secrets: Arc<dyn SecretStore>, options: ManagerOptions) -> Result<Self> {
         let (events, _) = broadcast::channel(256);
+        let db = Arc::new(db);
+        let vault = Vault::new(secrets);
+        let locks = Arc::new(ConnectionLocks::new(options.lock_dir, options.lock_wait));
+        let store = Arc::new(LocalBackend::new(db.clone(), vault.clone(), locks.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
-                db: Arc::new(db),
-                vault: Vault::new(secrets),
+                db,
+                vault,
+                store,
                 shutdown_grace: Shutdown::grace(options.http.request_timeout),
                 http: HttpClient::lazy(options.http),
                 clock: options.clock,
                 refresh_concurrency: options.refresh_concurrency.max(1),
-                locks: ConnectionLocks::new(options.lock_dir, options.lock_wait),
+                locks,
                 events,
                 shutdown: options.shutdown,
                 journal: options.journal.map(|c| Arc::new(Journal::new(c))),
@@ -252,12 +264,11 @@ impl Manager {
     // ---- connections: reading ------------------------------------------------------
 
     pub async fn list(&self) -> Result<Vec<Connection>> {
-        self.db(|db| db.connections()).await
+        self.inner.store.connections().await
     }
 
     pub async fn connection(&self, reference: &str) -> Result<Connection> {
-        let r = reference.to_owned();
-        self.db(move |db| db.connection(&r)).await
+        self.inner.store.connection(reference).await
     }
 }
 

@@ -89,7 +89,7 @@ impl Manager {
         // An answer this process kept (the keyring refused it) is saved first.
         self.settle_unsaved(id).await?;
         let guard = tokio::select! {
-            guard = self.inner.locks.acquire(id) => guard?,
+            lease = self.inner.store.lock(id) => lease?,
             _ = self.inner.shutdown.stopping() => return Err(stopping()),
         };
         // Re-read under the lock: another caller (or process) may have refreshed it.
@@ -369,7 +369,7 @@ impl Manager {
     /// expires (other providers are always kept fresh).
     pub async fn set_keep_fresh(&self, reference: &str, keep_fresh: bool) -> Result<Connection> {
         let conn = self.connection(reference).await?;
-        let _guard = self.inner.locks.acquire(&conn.id).await?;
+        let _lease = self.inner.store.lock(&conn.id).await?;
         let mut conn = self.connection(&conn.id).await?;
         conn.keep_fresh = keep_fresh;
         self.save_metadata(&conn).await?;

@@ -31,8 +31,7 @@ impl Manager {
                     {
                         client.endpoints = wanted.endpoints;
                         client.environment = wanted.environment;
-                        let stored = client.clone();
-                        self.db(move |db| db.update_client(&stored)).await?;
+                        self.inner.store.update_client(&client).await?;
                         tracing::info!(client = %client.id, "sandbox client re-pointed");
                         self.emit(Event::ClientsChanged);
                     }
@@ -89,7 +88,7 @@ impl Manager {
     /// Remove a sandbox connection here only (its sandbox is gone, so there is no
     /// session to revoke).
     async fn forget_sandbox_connection(&self, id: &str) -> Result<()> {
-        let _guard = self.inner.locks.acquire(id).await?;
+        let _lease = self.inner.store.lock(id).await?;
         let conn = match self
             .finish_interrupted_switch(id, OrphanProbe::Always)
             .await

@@ -1,6 +1,7 @@
 //! Persistence: metadata and history in SQLite ([`db`]), every secret in the OS keyring
 //! behind [`SecretStore`] ([`keyring`]). No secret ever lands in SQLite.
 
+pub mod backend;
 pub mod db;
 pub mod keyring;
 pub mod paths;
