@@ -52,7 +52,7 @@ pub fn install(app: &tauri::App) {
 /// Register as the handler of `com.authdeck.desktop:` links (unpackaged builds). It runs
 /// `update-desktop-database` and `xdg-mime`, so it waits until the list is on screen
 /// (`startup::finish`) and runs off the main thread; a failure is shown in the window.
-pub fn register_scheme(app: &AppHandle) {
+pub fn register_scheme<R: tauri::Runtime>(app: &AppHandle<R>) {
     #[cfg(target_os = "linux")]
     if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() && !installed_by_package() {
         let app = app.clone();
