@@ -112,6 +112,43 @@ pub struct NewClientInput {
     pub iot_body: IotBodyEncoding,
 }
 
+impl From<NewClientInput> for NewClient {
+    /// Field for field, every one named on both sides (no `..`): a field added to
+    /// either type does not compile here until it is handled. Blank text counts as not
+    /// given; the window never makes a sandbox client.
+    fn from(input: NewClientInput) -> Self {
+        let NewClientInput {
+            name,
+            provider,
+            environment,
+            client_id,
+            client_secret,
+            authorize_url,
+            token_url,
+            auth_url,
+            redirect_uri,
+            pkce,
+            iot_basic_auth,
+            iot_body,
+        } = input;
+        NewClient {
+            name,
+            provider,
+            environment,
+            client_id,
+            client_secret: non_empty_secret(client_secret),
+            authorize_url: non_empty(authorize_url),
+            token_url: non_empty(token_url),
+            auth_url: non_empty(auth_url),
+            redirect_uri: non_empty(redirect_uri),
+            pkce,
+            iot_basic_auth,
+            iot_body,
+            sandbox: false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, TS)]
 pub struct FedexConnectInput {
     pub client: String,
@@ -179,17 +216,7 @@ pub async fn list_clients(state: State<'_, AppState>) -> CmdResult<Vec<Client>> 
 
 #[tauri::command]
 pub async fn add_client(state: State<'_, AppState>, input: NewClientInput) -> CmdResult<Client> {
-    let mut new = NewClient::new(input.name, input.provider, input.client_id);
-    new.environment = input.environment;
-    new.client_secret = non_empty_secret(input.client_secret);
-    new.authorize_url = non_empty(input.authorize_url);
-    new.token_url = non_empty(input.token_url);
-    new.auth_url = non_empty(input.auth_url);
-    new.redirect_uri = non_empty(input.redirect_uri);
-    new.pkce = input.pkce;
-    new.iot_basic_auth = input.iot_basic_auth;
-    new.iot_body = input.iot_body;
-    state.manager().add_client(new).await
+    state.manager().add_client(NewClient::from(input)).await
 }
 
 #[tauri::command]
@@ -543,6 +570,35 @@ mod tests {
                       fn helper() {}\n#[tauri::command(rename_all = \"snake_case\")]\n\
                       /// doc\npub async fn b(\n";
         assert_eq!(tauri_commands_in(source), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_new_client_from_the_window_drops_blank_text_and_is_never_a_sandbox_client() {
+        let input: NewClientInput = serde_json::from_value(serde_json::json!({
+            "name": "Books", "provider": "flowaccount", "environment": "production",
+            "client_id": "id-1", "client_secret": "  s3cret \t", "authorize_url": "  ",
+            "token_url": " https://t.example/token ", "auth_url": null, "redirect_uri": "",
+            "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }))
+        .unwrap();
+        let new = NewClient::from(input);
+        assert_eq!(
+            (new.name.as_str(), new.client_id.as_str()),
+            ("Books", "id-1")
+        );
+        assert_eq!(new.provider, Provider::FlowAccount);
+        assert_eq!(new.environment, Some(Environment::Production));
+        assert_eq!(
+            new.client_secret.as_ref().map(|s| s.expose()),
+            Some("s3cret")
+        );
+        assert_eq!(new.token_url.as_deref(), Some("https://t.example/token"));
+        assert_eq!(
+            (new.authorize_url, new.auth_url, new.redirect_uri),
+            (None, None, None)
+        );
+        assert!(!new.pkce, "the window's explicit opt-out is kept");
+        assert!(!new.sandbox);
     }
 
     #[test]
