@@ -99,7 +99,7 @@ fn turn_compositing_off(
 
 pub fn run() {
     prefer_composited_rendering_off();
-    let single_instance = deep_link::session_bus_available()
+    let single_instance = deep_link::single_instance_available()
         && std::env::var_os("AUTHDECK_SINGLE_INSTANCE_OFF").is_none();
     // The store opens and the first list is read while GTK and the plugins start.
     let preload = std::thread::spawn(move || startup::preload(single_instance));

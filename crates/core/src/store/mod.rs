@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod keyring;
+pub mod native;
 pub mod paths;
 pub mod vault;
 
