@@ -1,37 +1,19 @@
+/// `const COMMANDS`: the names in src/command_list.rs, the app's one list of commands.
+macro_rules! authdeck_commands {
+    ($($name:ident),* $(,)?) => {
+        const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+include!("src/command_list.rs");
+
 fn main() {
     // tauri.conf.json lives at the repository root (README, "How it works": the tree).
     let attributes = tauri_build::Attributes::new()
         .config_path("../tauri.conf.json")
-        .app_manifest(tauri_build::AppManifest::new().commands(authdeck_commands()));
+        // Each command gets an `allow-…` permission; permissions/default.toml grants
+        // them, and the main window's capability grants that set.
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(error) = tauri_build::try_build(attributes) {
         panic!("tauri-build failed: {error:#}");
     }
-}
-
-/// Every IPC command of the app; each gets an `allow-…` permission, and the main
-/// window's capability grants exactly these.
-fn authdeck_commands() -> &'static [&'static str] {
-    &[
-        "app_info",
-        "snapshot",
-        "changes",
-        "connection_details",
-        "list_clients",
-        "add_client",
-        "remove_client",
-        "connect_flowaccount",
-        "cancel_flowaccount",
-        "open_authorize_url",
-        "complete_callback",
-        "connect_fedex",
-        "connect_iot",
-        "refresh",
-        "logout",
-        "copy_access_token",
-        "history",
-        "start_sandbox",
-        "stop_sandbox",
-        "leave_sandbox",
-        "mark_ready",
-    ]
 }

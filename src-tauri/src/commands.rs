@@ -112,6 +112,43 @@ pub struct NewClientInput {
     pub iot_body: IotBodyEncoding,
 }
 
+impl From<NewClientInput> for NewClient {
+    /// Field for field, every one named on both sides (no `..`): a field added to
+    /// either type does not compile here until it is handled. Blank text counts as not
+    /// given; the window never makes a sandbox client.
+    fn from(input: NewClientInput) -> Self {
+        let NewClientInput {
+            name,
+            provider,
+            environment,
+            client_id,
+            client_secret,
+            authorize_url,
+            token_url,
+            auth_url,
+            redirect_uri,
+            pkce,
+            iot_basic_auth,
+            iot_body,
+        } = input;
+        NewClient {
+            name,
+            provider,
+            environment,
+            client_id,
+            client_secret: non_empty_secret(client_secret),
+            authorize_url: non_empty(authorize_url),
+            token_url: non_empty(token_url),
+            auth_url: non_empty(auth_url),
+            redirect_uri: non_empty(redirect_uri),
+            pkce,
+            iot_basic_auth,
+            iot_body,
+            sandbox: false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, TS)]
 pub struct FedexConnectInput {
     pub client: String,
@@ -179,17 +216,7 @@ pub async fn list_clients(state: State<'_, AppState>) -> CmdResult<Vec<Client>> 
 
 #[tauri::command]
 pub async fn add_client(state: State<'_, AppState>, input: NewClientInput) -> CmdResult<Client> {
-    let mut new = NewClient::new(input.name, input.provider, input.client_id);
-    new.environment = input.environment;
-    new.client_secret = non_empty_secret(input.client_secret);
-    new.authorize_url = non_empty(input.authorize_url);
-    new.token_url = non_empty(input.token_url);
-    new.auth_url = non_empty(input.auth_url);
-    new.redirect_uri = non_empty(input.redirect_uri);
-    new.pkce = input.pkce;
-    new.iot_basic_auth = input.iot_basic_auth;
-    new.iot_body = input.iot_body;
-    state.manager().add_client(new).await
+    state.manager().add_client(NewClient::from(input)).await
 }
 
 #[tauri::command]
@@ -399,8 +426,8 @@ pub async fn logout(state: State<'_, AppState>, id: String) -> CmdResult<LogoutO
 /// view. The clipboard is cleared after [`crate::clipboard::CLEAR_AFTER`] if it still
 /// holds the token; returns those seconds (for the window to say so).
 #[tauri::command]
-pub async fn copy_access_token(
-    app: AppHandle,
+pub async fn copy_access_token<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     id: String,
 ) -> CmdResult<u32> {
@@ -447,9 +474,24 @@ pub async fn leave_sandbox(state: State<'_, AppState>) -> CmdResult<LeaveReport>
 /// The window's first connection list is on screen: records the start-up time and
 /// starts what waited for it (see [`crate::startup`]). Only the first call counts.
 #[tauri::command]
-pub fn mark_ready(app: AppHandle) {
+pub fn mark_ready<R: Runtime>(app: AppHandle<R>) {
     crate::startup::mark_ready(&app);
 }
+
+/// `handler()` and `COMMANDS` from the one list of commands (src/command_list.rs).
+macro_rules! authdeck_commands {
+    ($($name:ident),* $(,)?) => {
+        /// The name of every IPC command, as the window invokes it.
+        pub const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+
+        /// The invoke handler of every IPC command: the app's (`crate::builder`) and
+        /// the IPC tests' mock app's.
+        pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($name),*]
+        }
+    };
+}
+include!("command_list.rs");
 
 /// The TypeScript side of this file is generated: `make bindings` (the bindings test with
 /// `UPDATE_BINDINGS=1`) writes `ui/src/bindings/`; without it the test only compares,
@@ -479,6 +521,85 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `#[tauri::command]` fns of this file, by name, in the order they appear.
+    fn tauri_commands_in(source: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut lines = source.lines().map(str::trim);
+        while let Some(line) = lines.next() {
+            if !line.starts_with("#[tauri::command") {
+                continue;
+            }
+            let signature = lines
+                .find(|l| !l.starts_with("#[") && !l.starts_with("//"))
+                .unwrap_or_default();
+            let name = signature
+                .split("fn ")
+                .nth(1)
+                .and_then(|rest| rest.split(['(', '<']).next())
+                .unwrap_or_else(|| panic!("no fn after #[tauri::command]: {signature:?}"));
+            names.push(name.to_owned());
+        }
+        names
+    }
+
+    /// A command written here but left out of src/command_list.rs would be unreachable
+    /// (and ungranted); one listed twice would be registered twice.
+    #[test]
+    fn every_tauri_command_is_listed_once() {
+        let mut written = tauri_commands_in(include_str!("commands.rs"));
+        assert!(
+            written.len() > 10,
+            "the scan found the commands: {written:?}"
+        );
+        written.sort();
+        let mut listed: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
+        listed.sort();
+        let mut unique = listed.clone();
+        unique.dedup();
+        assert_eq!(unique, listed, "a command is listed twice");
+        assert_eq!(
+            written, listed,
+            "the #[tauri::command] fns of commands.rs and src/command_list.rs differ"
+        );
+    }
+
+    #[test]
+    fn the_command_scan_finds_generic_and_sync_commands() {
+        let source = "#[tauri::command]\npub fn a<R: Runtime>(app: AppHandle<R>) {}\n\
+                      fn helper() {}\n#[tauri::command(rename_all = \"snake_case\")]\n\
+                      /// doc\npub async fn b(\n";
+        assert_eq!(tauri_commands_in(source), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_new_client_from_the_window_drops_blank_text_and_is_never_a_sandbox_client() {
+        let input: NewClientInput = serde_json::from_value(serde_json::json!({
+            "name": "Books", "provider": "flowaccount", "environment": "production",
+            "client_id": "id-1", "client_secret": "  s3cret \t", "authorize_url": "  ",
+            "token_url": " https://t.example/token ", "auth_url": null, "redirect_uri": "",
+            "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }))
+        .unwrap();
+        let new = NewClient::from(input);
+        assert_eq!(
+            (new.name.as_str(), new.client_id.as_str()),
+            ("Books", "id-1")
+        );
+        assert_eq!(new.provider, Provider::FlowAccount);
+        assert_eq!(new.environment, Some(Environment::Production));
+        assert_eq!(
+            new.client_secret.as_ref().map(|s| s.expose()),
+            Some("s3cret")
+        );
+        assert_eq!(new.token_url.as_deref(), Some("https://t.example/token"));
+        assert_eq!(
+            (new.authorize_url, new.auth_url, new.redirect_uri),
+            (None, None, None)
+        );
+        assert!(!new.pkce, "the window's explicit opt-out is kept");
+        assert!(!new.sandbox);
+    }
 
     #[test]
     fn started_authorizations_are_found_by_id_until_they_expire() {

@@ -14,22 +14,11 @@ use crate::changes::{self, ChangeEvent};
 use crate::commands::CallbackResult;
 use crate::state::AppState;
 
-/// Is there a D-Bus session bus? Without one, single-instance cannot forward a second
-/// launch and silently starts a second app instead: detect it and say so.
-pub fn session_bus_available() -> bool {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
-        return true;
-    }
-    // systemd user sessions provide the bus at a well-known path without the variable.
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists())
-}
-
-/// The .deb's desktop entry already declares the scheme with an `Exec=` Debian's
-/// xdg-open can run; the plugin's runtime registration would replace it with a quoted
-/// one it cannot. So only unpackaged builds (development, a copied binary) register.
-fn installed_by_package() -> bool {
-    !cfg!(debug_assertions) && std::env::current_exe().is_ok_and(|exe| exe.starts_with("/usr/"))
+/// Can a second launch reach this process (the single-instance plugin)? Without that,
+/// a redirect the OS hands to a new `authdeck` starts a second app instead: detect it
+/// and say so ([`os`]).
+pub fn single_instance_available() -> bool {
+    os::single_instance_available()
 }
 
 /// Listen for redirects: forwarded by a second launch, or the one that started the app.
@@ -49,25 +38,88 @@ pub fn install(app: &tauri::App) {
     }
 }
 
-/// Register as the handler of `com.authdeck.desktop:` links (unpackaged builds). It runs
-/// `update-desktop-database` and `xdg-mime`, so it waits until the list is on screen
-/// (`startup::finish`) and runs off the main thread; a failure is shown in the window.
-pub fn register_scheme(app: &AppHandle) {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_none() && !installed_by_package() {
-        let app = app.clone();
-        std::thread::spawn(move || {
-            if let Err(e) = app.deep_link().register_all() {
-                tracing::warn!(error = %e, "could not register the URL scheme handler");
-                app.state::<AppState>().report_deep_link_problem(format!(
-                    "Authdeck could not register itself for {APP_SCHEME}: links"
-                ));
-                changes::push(&app, ChangeEvent::AppInfoChanged);
-            }
-        });
+/// Register as the handler of `com.authdeck.desktop:` links where the OS lets a program
+/// do so at run time and no package did it already ([`os`]). It runs helper programs
+/// on Linux (`update-desktop-database`, `xdg-mime`), so it waits until the list is on
+/// screen (`startup::finish`) and runs off the main thread; a failure is shown in the
+/// window. `AUTHDECK_NO_SCHEME_REGISTRATION` turns it off (the tests, a managed desktop).
+pub fn register_scheme<R: tauri::Runtime>(app: &AppHandle<R>) {
+    if !os::registers_at_runtime() || std::env::var_os("AUTHDECK_NO_SCHEME_REGISTRATION").is_some()
+    {
+        return;
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = app;
+    let app = app.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = app.deep_link().register_all() {
+            tracing::warn!(error = %e, "could not register the URL scheme handler");
+            app.state::<AppState>().report_deep_link_problem(format!(
+                "Authdeck could not register itself for {APP_SCHEME}: links"
+            ));
+            changes::push(&app, ChangeEvent::AppInfoChanged);
+        }
+    });
+}
+
+/// What differs by OS: whether a second launch can reach this process, and how the OS
+/// learns that Authdeck handles its URL scheme (docs/PLATFORMS.md).
+#[cfg(target_os = "linux")]
+mod os {
+    /// The plugin forwards a second launch over the D-Bus session bus: is there one?
+    pub fn single_instance_available() -> bool {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
+            return true;
+        }
+        // systemd user sessions provide the bus at a well-known path without the variable.
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists())
+    }
+
+    /// The deep-link plugin writes a `…-handler.desktop` file with the scheme's MIME
+    /// type and makes it the default (`xdg-mime`). But the .deb's desktop entry already
+    /// declares the scheme with an `Exec=` Debian's xdg-open can run, and the plugin's
+    /// would replace it with a quoted one it cannot. So only unpackaged builds
+    /// (development, a copied binary) register.
+    pub fn registers_at_runtime() -> bool {
+        let installed_by_package = !cfg!(debug_assertions)
+            && std::env::current_exe().is_ok_and(|exe| exe.starts_with("/usr/"));
+        !installed_by_package
+    }
+}
+
+/// What differs by OS: whether a second launch can reach this process, and how the OS
+/// learns that Authdeck handles its URL scheme (docs/PLATFORMS.md).
+#[cfg(windows)]
+mod os {
+    /// The plugin uses a named mutex and a window message: nothing to detect.
+    pub fn single_instance_available() -> bool {
+        true
+    }
+
+    /// The deep-link plugin writes `HKCU\Software\Classes\com.authdeck.desktop` (the
+    /// current user's, no administrator rights) with this executable as its command.
+    /// An installer (the Tauri bundler's NSIS/MSI `deep-link` config) may register the
+    /// scheme too; registering again names the same program and keeps a moved or
+    /// portable copy reachable, so every start registers. Untested: no Windows here.
+    pub fn registers_at_runtime() -> bool {
+        true
+    }
+}
+
+/// What differs by OS: whether a second launch can reach this process, and how the OS
+/// learns that Authdeck handles its URL scheme (docs/PLATFORMS.md).
+#[cfg(not(any(target_os = "linux", windows)))]
+mod os {
+    /// macOS: the plugin needs nothing the session lacks (untested).
+    pub fn single_instance_available() -> bool {
+        true
+    }
+
+    /// macOS: the scheme is declared in the app bundle's `Info.plist` (the Tauri
+    /// bundler writes it from tauri.conf.json); a program cannot register at run time
+    /// (the plugin answers `UnsupportedPlatform`).
+    pub fn registers_at_runtime() -> bool {
+        false
+    }
 }
 
 fn complete(app: AppHandle, url: String) {

@@ -34,33 +34,11 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
         )
         // Notifications and the clipboard are registered later (startup::finish,
         // startup::ensure_clipboard): nothing needs them before the list is on screen.
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::snapshot,
-            commands::changes,
-            commands::connection_details,
-            commands::list_clients,
-            commands::add_client,
-            commands::remove_client,
-            commands::connect_flowaccount,
-            commands::cancel_flowaccount,
-            commands::open_authorize_url,
-            commands::complete_callback,
-            commands::connect_fedex,
-            commands::connect_iot,
-            commands::refresh,
-            commands::logout,
-            commands::copy_access_token,
-            commands::history,
-            commands::start_sandbox,
-            commands::stop_sandbox,
-            commands::leave_sandbox,
-            commands::mark_ready,
-        ])
+        .invoke_handler(commands::handler())
 }
 
 /// Keep tokens fresh in the background; tell the user about what needs them.
-pub(crate) fn start_scheduler(app: &tauri::AppHandle) {
+pub(crate) fn start_scheduler<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     use authdeck_core::scheduler::{Notice, Scheduler, SchedulerConfig};
     use tauri_plugin_notification::NotificationExt;
 
@@ -121,7 +99,7 @@ fn turn_compositing_off(
 
 pub fn run() {
     prefer_composited_rendering_off();
-    let single_instance = deep_link::session_bus_available()
+    let single_instance = deep_link::single_instance_available()
         && std::env::var_os("AUTHDECK_SINGLE_INSTANCE_OFF").is_none();
     // The store opens and the first list is read while GTK and the plugins start.
     let preload = std::thread::spawn(move || startup::preload(single_instance));

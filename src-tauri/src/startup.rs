@@ -86,7 +86,7 @@ pub fn build_main_window(app: &tauri::App, snapshot: &Snapshot) -> tauri::Result
 /// block the window's first draw waiting for the page's first frame, up to its 500 ms
 /// limit: one launch in four took ~0.8 s instead of ~0.35 s (measured, 2026-11-22).
 /// Built hidden and shown when the page is there, none did.
-pub fn show_main_window(app: &tauri::AppHandle) {
+pub fn show_main_window<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     use tauri::Manager as _;
     SHOWN.call_once(|| match app.get_webview_window(MAIN_WINDOW) {
         Some(window) => {
@@ -124,7 +124,7 @@ pub fn since_process_start_ms() -> Option<f64> {
 }
 
 /// The first list is rendered. Only the first call counts.
-pub fn mark_ready(app: &tauri::AppHandle) {
+pub fn mark_ready<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     if MARKED.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -151,7 +151,7 @@ pub fn mark_ready(app: &tauri::AppHandle) {
 }
 
 /// Run [`finish`] after [`FINISH_AT_LATEST`] if the window has not asked for it.
-pub fn finish_at_latest(app: &tauri::AppHandle) {
+pub fn finish_at_latest<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(FINISH_AT_LATEST).await;
@@ -166,7 +166,7 @@ pub fn finish_at_latest(app: &tauri::AppHandle) {
 /// What waits for the first list: the URL-scheme registration (it runs two helper
 /// programs), notifications, and the scheduler's first pass over every connection.
 /// Runs once.
-pub fn finish(app: &tauri::AppHandle) {
+pub fn finish<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     FINISHED.call_once(|| {
         crate::deep_link::register_scheme(app);
         if let Err(e) = app.plugin(tauri_plugin_notification::init()) {
@@ -193,7 +193,7 @@ fn release_startup_memory() {
 }
 
 /// The clipboard plugin opens its own X11 connection and thread: only when first used.
-pub fn ensure_clipboard(app: &tauri::AppHandle) {
+pub fn ensure_clipboard<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     CLIPBOARD.call_once(|| {
         if let Err(e) = app.plugin(tauri_plugin_clipboard_manager::init()) {
             tracing::warn!(error = %e, "the clipboard is not available");

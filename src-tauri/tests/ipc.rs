@@ -37,27 +37,7 @@ fn app() -> App {
         ),
     };
     let app = mock_builder()
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::snapshot,
-            commands::changes,
-            commands::connection_details,
-            commands::list_clients,
-            commands::add_client,
-            commands::remove_client,
-            commands::complete_callback,
-            commands::connect_flowaccount,
-            commands::cancel_flowaccount,
-            commands::connect_fedex,
-            commands::connect_iot,
-            commands::refresh,
-            commands::logout,
-            commands::history,
-            commands::start_sandbox,
-            commands::stop_sandbox,
-            commands::leave_sandbox,
-            commands::open_authorize_url,
-        ])
+        .invoke_handler(commands::handler())
         .build(authdeck_app::context())
         .unwrap();
     app.manage(AppState::open(paths, false).unwrap());
@@ -124,6 +104,41 @@ fn command_failure_matches_the_frontend_wire_contract() {
     assert_eq!(err["code"], "invalid_input");
     // Malformed IPC arguments are rejected by deserialisation before any command runs.
     assert!(invoke(&app, "refresh", json!({"id": 42})).is_err());
+}
+
+/// The app's real capabilities (tauri.conf.json, capabilities/, permissions/default.toml)
+/// grant the main window every command of src/command_list.rs: a command added to the
+/// list but not to permissions/default.toml fails here. The handler only says it was
+/// reached, so no command runs.
+#[test]
+fn every_listed_command_is_granted_to_the_main_window() {
+    let app = mock_builder()
+        .invoke_handler(|invoke: tauri::ipc::Invoke<tauri::test::MockRuntime>| {
+            let name = invoke.message.command().to_owned();
+            invoke.resolver.resolve(format!("reached {name}"));
+            true
+        })
+        .build(authdeck_app::context())
+        .unwrap();
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    let app = App {
+        _app: app,
+        window,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    for &name in commands::COMMANDS {
+        assert_eq!(
+            invoke(&app, name, json!({})),
+            Ok(json!(format!("reached {name}"))),
+            "{name}: add allow-{} to src-tauri/permissions/default.toml",
+            name.replace('_', "-")
+        );
+    }
+    // Not a command of the app: the same window is refused (the check can fail).
+    let refused = invoke(&app, "not_a_command", json!({})).unwrap_err();
+    assert!(refused.to_string().contains("not allowed"), "{refused}");
 }
 
 /// Only the app's own pages may call its commands; remote content may not.

@@ -1,7 +1,8 @@
 //! One lock per connection, held while its tokens are refreshed, replaced or revoked:
 //! an in-process async mutex (tasks of this process queue cheaply) plus, when a lock
-//! directory is configured, an OS file lock (`flock`) that the app and every
-//! `authdeckctl` process share.
+//! directory is configured, an OS file lock that the app and every `authdeckctl`
+//! process share: std's `File::try_lock` (Rust 1.89), `flock` on Linux and macOS,
+//! `LockFileEx` on Windows, so this module has nothing OS-specific of its own.
 //!
 //! File locks belong to the open file: a process that crashes or is killed releases
 //! them, so a lock can never stay stuck. Waiting is bounded.

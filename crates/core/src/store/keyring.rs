@@ -1,5 +1,5 @@
 //! Secrets in the OS keyring: [`KeyringStore`] (Secret Service on Linux, Keychain on
-//! macOS, Credential Manager on Windows, through the `keyring` crate), and
+//! macOS, Credential Manager on Windows: the OS's store is picked in [`native`]), and
 //! [`MemoryStore`] for unit tests.
 //!
 //! Every entry is `service` = the store's service name (see
@@ -34,7 +34,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::SecretStore;
+use super::{native, SecretStore};
 use crate::error::{Error, ErrorCode, Result};
 use crate::secret::KeyringValue;
 
@@ -83,8 +83,8 @@ impl KeyringStore {
         self.timeout
     }
 
-    fn entry(op: &str, service: &str, key: &str) -> Result<keyring::Entry> {
-        keyring::Entry::new(service, key).map_err(|e| map_error(op, key, e))
+    fn entry(op: &str, service: &str, key: &str) -> Result<native::Entry> {
+        native::entry(service, key).map_err(|e| map_error(op, key, e))
     }
 
     fn call<T: Send + 'static>(
@@ -138,7 +138,7 @@ impl SecretStore for KeyringStore {
         self.call("get", key, |service, key| {
             match Self::entry("get", service, key)?.get_password() {
                 Ok(value) => Ok(Some(KeyringValue::new(value))),
-                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(native::Error::NoEntry) => Ok(None),
                 Err(e) => Err(map_error("get", key, e)),
             }
         })
@@ -147,7 +147,7 @@ impl SecretStore for KeyringStore {
     fn delete(&self, key: &str) -> Result<()> {
         self.call("delete", key, |service, key| {
             match Self::entry("delete", service, key)?.delete_credential() {
-                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                Ok(()) | Err(native::Error::NoEntry) => Ok(()),
                 Err(e) => Err(map_error("delete", key, e)),
             }
         })
@@ -168,7 +168,7 @@ impl SecretStore for KeyringStore {
                 .set_password("probe")
                 .map_err(|e| map_error("check", key, e))?;
             match entry.delete_credential() {
-                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                Ok(()) | Err(native::Error::NoEntry) => Ok(()),
                 Err(e) => Err(map_error("check", key, e)),
             }
         })
@@ -180,12 +180,10 @@ impl KeyringStore {
     /// Service's search.
     fn search_keys(&self) -> Result<Vec<String>> {
         self.call("list", "*", |service, _| {
-            if let Err(e) = keyring::Entry::store_status() {
+            if let Err(e) = native::status() {
                 return Err(map_error("list", "*", clone_store_error(e)));
             }
-            let spec = HashMap::from([("service", service)]);
-            let entries =
-                keyring_core::Entry::search(&spec).map_err(|e| map_error("list", "*", e))?;
+            let entries = native::search(service).map_err(|e| map_error("list", "*", e))?;
             let mut keys: Vec<String> = entries
                 .iter()
                 .filter_map(|entry| match entry.get_specifiers() {
@@ -200,16 +198,16 @@ impl KeyringStore {
     }
 }
 
-/// `keyring::Error` is not `Clone`; the store's creation error is kept as a static.
-fn clone_store_error(e: &keyring::Error) -> keyring::Error {
-    keyring::Error::PlatformFailure(e.to_string().into())
+/// `native::Error` is not `Clone`; the store's creation error is kept as a static.
+fn clone_store_error(e: &native::Error) -> native::Error {
+    native::Error::PlatformFailure(e.to_string().into())
 }
 
 /// Turns a `keyring` error (not `NoEntry`, which callers handle) into ours. The detail
 /// names the operation and key, never a value: `BadEncoding` / `BadDataFormat` carry
 /// the stored bytes and are reported without them.
-fn map_error(op: &str, key: &str, err: keyring::Error) -> Error {
-    use keyring::Error as K;
+fn map_error(op: &str, key: &str, err: native::Error) -> Error {
+    use native::Error as K;
     let unavailable = |detail: String| {
         Error::new(ErrorCode::KeyringUnavailable, UNAVAILABLE_MESSAGE)
             .with_detail(format!("keyring {op} {key}: {detail}"))
@@ -221,7 +219,7 @@ fn map_error(op: &str, key: &str, err: keyring::Error) -> Error {
         K::NoDefaultStore => {
             // The store is created once per process; its creation error says why
             // (typically: no D-Bus session bus, or no Secret Service on it).
-            let why = match keyring::Entry::store_status() {
+            let why = match native::status() {
                 Err(e) => e.to_string(),
                 Ok(()) => "no default credential store".to_owned(),
             };
@@ -258,7 +256,7 @@ fn map_error(op: &str, key: &str, err: keyring::Error) -> Error {
             "The keyring does not support an operation Authdeck needs.",
             format!("unsupported: {what}"),
         ),
-        // `keyring::Error` is non-exhaustive; these Display impls carry no values.
+        // `native::Error` is non-exhaustive; these Display impls carry no values.
         other => unavailable(other.to_string()),
     }
 }
@@ -637,7 +635,7 @@ mod tests {
         let e = map_error(
             "get",
             "client/1/secret",
-            keyring::Error::NoStorageAccess(boxed("locked")),
+            native::Error::NoStorageAccess(boxed("locked")),
         );
         assert_eq!(e.code, ErrorCode::KeyringUnavailable);
         assert_eq!(e.message, UNAVAILABLE_MESSAGE);
@@ -645,16 +643,16 @@ mod tests {
         let e = map_error(
             "get",
             "k",
-            keyring::Error::PlatformFailure(boxed("D-Bus error")),
+            native::Error::PlatformFailure(boxed("D-Bus error")),
         );
         assert_eq!(e.code, ErrorCode::KeyringUnavailable);
-        let e = map_error("get", "k", keyring::Error::NoDefaultStore);
+        let e = map_error("get", "k", native::Error::NoDefaultStore);
         assert_eq!(e.code, ErrorCode::KeyringUnavailable);
 
         let e = map_error(
             "get",
             "k",
-            keyring::Error::BadEncoding(b"canary-\xff".to_vec()),
+            native::Error::BadEncoding(b"canary-\xff".to_vec()),
         );
         assert_eq!(e.code, ErrorCode::Internal);
         let json = serde_json::to_string(&e).unwrap();

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod db;
 pub mod keyring;
+pub mod native;
 pub mod paths;
 pub mod vault;
 

@@ -29,8 +29,9 @@ pub struct Paths {
 impl Paths {
     /// Resolve from the `--data-dir` flag and the process environment:
     ///
-    /// - data dir: `flag` > `$AUTHDECK_DATA_DIR` > `$XDG_DATA_HOME/authdeck` >
-    ///   `$HOME/.local/share/authdeck`;
+    /// - data dir: `flag` > `$AUTHDECK_DATA_DIR` > the OS's default: on Linux
+    ///   `$XDG_DATA_HOME/authdeck` > `$HOME/.local/share/authdeck` (Windows and macOS:
+    ///   their application data folder, see `os`);
     /// - keyring service: `$AUTHDECK_KEYRING_SERVICE` > `"authdeck"` for the default data
     ///   dir > `"authdeck-"` + the first 12 hex digits of SHA-256(absolute data dir).
     pub fn resolve(data_dir_flag: Option<PathBuf>) -> Result<Paths> {
@@ -47,7 +48,7 @@ impl Paths {
 
         // The default is computed even when overridden: an override that names the
         // default directory keeps the default service name.
-        let default_dir = default_data_dir(env);
+        let default_dir = os::default_data_dir(env);
         let chosen = data_dir_flag
             .filter(|flag| !flag.as_os_str().is_empty())
             .or_else(|| env(DATA_DIR_ENV).map(PathBuf::from));
@@ -106,19 +107,9 @@ impl Paths {
                 if let Some(parent) = dir.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| fail("create", e))?;
                 }
-                let mut builder = std::fs::DirBuilder::new();
-                #[cfg(unix)]
-                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-                match builder.create(dir) {
+                match os::create_private_dir(dir) {
                     Ok(()) => {
-                        // `mode` above is filtered by the umask: ours, so set it exactly.
-                        #[cfg(unix)]
-                        {
-                            use std::os::unix::fs::PermissionsExt;
-                            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                                .map_err(|e| fail("restrict access to", e))?;
-                        }
-                        return Ok(());
+                        return os::make_private(dir).map_err(|e| fail("restrict access to", e));
                     }
                     // Created by another process meanwhile: check it like any existing one.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -145,25 +136,93 @@ impl Paths {
         if !meta.is_dir() {
             return refuse("it is not a directory".into());
         }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let me = unsafe { libc::geteuid() };
-            if meta.uid() != me {
-                return refuse(format!(
-                    "it belongs to another user (uid {}, you are {me})",
-                    meta.uid()
-                ));
-            }
-            let mode = meta.mode() & 0o7777;
-            if mode & 0o022 != 0 {
-                return refuse(format!(
-                    "others can write to it (mode {mode:04o}); make it private with `chmod 700` if it is yours"
-                ));
-            }
+        match os::why_not_private(meta) {
+            Some(why) => refuse(why),
+            None => Ok(()),
         }
+    }
+}
+
+/// What differs by OS: where the data lives by default, and what makes a directory
+/// private (docs/PLATFORMS.md).
+#[cfg(unix)]
+mod os {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    use std::path::{Path, PathBuf};
+
+    use crate::error::Result;
+
+    /// Linux and the BSDs: `$XDG_DATA_HOME/authdeck`, else `$HOME/.local/share/authdeck`
+    /// (XDG Base Directory spec).
+    #[cfg(not(target_os = "macos"))]
+    pub fn default_data_dir(env: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
+        super::xdg_data_dir(env)
+    }
+
+    /// macOS: `~/Library/Application Support/Authdeck`. Untested: no Mac here.
+    #[cfg(target_os = "macos")]
+    pub fn default_data_dir(_env: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
+        super::platform_data_dir()
+    }
+
+    /// Create `dir` (its parent exists), 0700 before the umask.
+    pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+        std::fs::DirBuilder::new().mode(0o700).create(dir)
+    }
+
+    /// The mode given at creation is filtered by the umask: ours, so set it exactly.
+    pub fn make_private(dir: &Path) -> std::io::Result<()> {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+
+    /// Why an existing directory is not private to the user, if it is not: another
+    /// owner, or writable by the group or others.
+    pub fn why_not_private(meta: &std::fs::Metadata) -> Option<String> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Some(format!(
+                "it belongs to another user (uid {}, you are {me})",
+                meta.uid()
+            ));
+        }
+        let mode = meta.mode() & 0o7777;
+        (mode & 0o022 != 0).then(|| {
+            format!(
+                "others can write to it (mode {mode:04o}); make it private with `chmod 700` if it is yours"
+            )
+        })
+    }
+}
+
+/// What differs by OS: where the data lives by default, and what makes a directory
+/// private (docs/PLATFORMS.md). Untested: no Windows machine here.
+#[cfg(windows)]
+mod os {
+    use std::path::{Path, PathBuf};
+
+    use crate::error::Result;
+
+    /// `%APPDATA%\Authdeck` (the roaming profile's application data).
+    pub fn default_data_dir(_env: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
+        super::platform_data_dir()
+    }
+
+    /// The new directory inherits the profile folder's ACL (the user, SYSTEM and
+    /// administrators): private to the user in a default profile.
+    pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir(dir)
+    }
+
+    /// Nothing to narrow (see [`create_private_dir`]).
+    pub fn make_private(_dir: &Path) -> std::io::Result<()> {
         Ok(())
+    }
+
+    /// Not checked yet: an ACL check (owner = the user, no write for others) is what
+    /// belongs here.
+    pub fn why_not_private(_meta: &std::fs::Metadata) -> Option<String> {
+        None
     }
 }
 
@@ -182,9 +241,21 @@ pub(crate) fn io_cause(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// The OS's per-user application data folder + `Authdeck` (the `dirs` crate:
+/// `FOLDERID_RoamingAppData` on Windows, `~/Library/Application Support` on macOS).
+#[cfg(any(windows, target_os = "macos"))]
+fn platform_data_dir() -> Result<PathBuf> {
+    dirs::data_dir().map(|dir| dir.join("Authdeck")).ok_or_else(|| {
+        Error::invalid_input(format!(
+            "Cannot tell where to keep Authdeck's data: no application data folder. Pass --data-dir or set {DATA_DIR_ENV}."
+        ))
+    })
+}
+
 /// `$XDG_DATA_HOME/authdeck`, else `$HOME/.local/share/authdeck` (XDG Base Directory
 /// spec: a relative `XDG_DATA_HOME` is invalid and ignored).
-fn default_data_dir(env: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
+#[cfg_attr(any(windows, target_os = "macos"), allow(dead_code))]
+fn xdg_data_dir(env: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
     if let Some(xdg) = env("XDG_DATA_HOME").map(PathBuf::from) {
         if xdg.is_absolute() {
             return Ok(xdg.join("authdeck"));
