@@ -112,31 +112,31 @@ async fn run_once(
     last: &mut i64,
     tx: &mpsc::Sender<FeedEvent>,
 ) -> Result<(), Error> {
-    let db = store.db();
-    let (client, mut conn) = db.pg().connect(db.tls()).await.map_err(db_error)?;
     let (ntx, mut nrx) = mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(m) = messages.next().await {
-            match m {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if ntx.send(Ok(n.payload().to_string())).is_err() {
+    let client = store
+        .db()
+        .connect_with(|mut conn| async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(m) = messages.next().await {
+                match m {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if ntx.send(Ok(n.payload().to_string())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = ntx.send(Err(db_error(e)));
                         return;
                     }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = ntx.send(Err(db_error(e)));
-                    return;
-                }
             }
-        }
-        let _ = ntx.send(Err(Error::new(
-            authdeck_core::ErrorCode::TeamUnavailable,
-            "The team database closed the change feed's session.",
-        )));
-    });
-    let _guard = AbortOnDrop(driver);
+            let _ = ntx.send(Err(Error::new(
+                authdeck_core::ErrorCode::TeamUnavailable,
+                "The team database closed the change feed's session.",
+            )));
+        })
+        .await?;
     client
         .batch_execute(&format!(
             "SET application_name = 'authdeck-feed'; LISTEN {}",
@@ -181,14 +181,6 @@ async fn run_once(
             },
             _ = tx.closed() => return Ok(()),
         }
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -233,10 +233,17 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<i32> {
 
 /// The schema version of the database (0 when it has none).
 pub async fn current(client: &tokio_postgres::Client) -> Result<i32> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('authdeck.migrations') IS NOT NULL", &[])
+        .await
+        .map_err(crate::db_error)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
     let row = client
         .query_one(
-            "SELECT CASE WHEN to_regclass('authdeck.migrations') IS NULL THEN 0
-                    ELSE (SELECT coalesce(max(version), 0) FROM authdeck.migrations) END",
+            "SELECT coalesce(max(version), 0) FROM authdeck.migrations",
             &[],
         )
         .await

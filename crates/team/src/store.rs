@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use authdeck_core::{Error, ErrorCode, Result};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -172,13 +172,9 @@ impl std::fmt::Debug for TeamStore {
 }
 
 fn pool(db: &DbConfig) -> Result<Pool> {
-    let manager = Manager::from_config(
-        db.pg().clone(),
-        db.tls(),
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = db.manager(ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    });
     Pool::builder(manager)
         .max_size(8)
         .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -130,22 +130,93 @@ impl DbConfig {
         &self.pg
     }
 
-    pub(crate) fn tls(&self) -> MakeRustlsConnect {
-        self.tls.clone()
+    /// A deadpool manager for this address. Plain uses `NoTls` (the rustls connector
+    /// refuses a Unix socket path as a server name even when TLS is off).
+    pub(crate) fn manager(
+        &self,
+        config: deadpool_postgres::ManagerConfig,
+    ) -> deadpool_postgres::Manager {
+        match self.policy {
+            TlsPolicy::Plain => deadpool_postgres::Manager::from_config(
+                self.pg.clone(),
+                tokio_postgres::NoTls,
+                config,
+            ),
+            TlsPolicy::VerifyFull => {
+                deadpool_postgres::Manager::from_config(self.pg.clone(), self.tls.clone(), config)
+            }
+        }
     }
 
-    /// One new session, its connection task spawned on the current runtime. For what
-    /// must own its session (locks, LISTEN) rather than borrow one from the pool.
+    /// One new session, its connection driven by a spawned task. For what must own its
+    /// session (locks) rather than borrow one from the pool.
     pub async fn connect(&self) -> Result<tokio_postgres::Client> {
-        let (client, conn) = self.pg.connect(self.tls()).await.map_err(crate::db_error)?;
-        tokio::spawn(async move {
+        self.connect_with(|conn| async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "team store session ended");
             }
-        });
+        })
+        .await
+    }
+
+    /// One new session; `drive` runs the connection (e.g. to read its notifications).
+    pub(crate) async fn connect_with<D, F>(&self, drive: D) -> Result<tokio_postgres::Client>
+    where
+        D: FnOnce(Box<dyn Session>) -> F,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (client, session): (_, Box<dyn Session>) = match self.policy {
+            TlsPolicy::Plain => {
+                let (c, conn) = self
+                    .pg
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(crate::db_error)?;
+                (c, Box::new(conn))
+            }
+            TlsPolicy::VerifyFull => {
+                let (c, conn) = self
+                    .pg
+                    .connect(self.tls.clone())
+                    .await
+                    .map_err(crate::db_error)?;
+                (c, Box::new(conn))
+            }
+        };
+        tokio::spawn(drive(session));
         Ok(client)
     }
 }
+
+/// A session's connection half, whatever its stream: poll it to drive the session and
+/// read its notifications.
+pub(crate) trait Session:
+    std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send + Unpin
+{
+    fn poll_message(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<
+        Option<std::result::Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>,
+    >;
+}
+
+impl<S, T> Session for tokio_postgres::Connection<S, T>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    fn poll_message(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<
+        Option<std::result::Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>,
+    > {
+        tokio_postgres::Connection::poll_message(self, cx)
+    }
+}
+
+impl DbConfig {}
 
 fn rustls_config(rootcert: Option<PathBuf>) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
