@@ -41,11 +41,24 @@ use tokio_postgres::error::SqlState;
 /// SQLSTATE in the detail. Never a value from a row.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> Error {
     let Some(db) = e.as_db_error() else {
+        let text = e.to_string();
+        let cause = std::error::Error::source(&e).map(|s| s.to_string());
+        let detail = match cause {
+            Some(cause) => format!("{text}: {cause}"),
+            None => text.clone(),
+        };
+        if text.contains("TLS") {
+            return Error::new(
+                ErrorCode::TeamUnavailable,
+                "The team database's certificate could not be verified (verify-full): check the host name in the address and the CA (sslrootcert).",
+            )
+            .with_detail(detail);
+        }
         return Error::new(
             ErrorCode::TeamUnavailable,
             "The team database cannot be reached: nothing was changed. Try again when it is back.",
         )
-        .with_detail(e.to_string());
+        .with_detail(detail);
     };
     let code = db.code();
     let detail = format!("SQLSTATE {}: {}", code.code(), db.message());

@@ -22,6 +22,9 @@ pub struct PgOptions {
     /// `log_statement=all`: every statement the server receives goes to its log, for the
     /// canary tests that grep it.
     pub log_statement_all: bool,
+    /// `ssl=on` with a server certificate for `localhost` only (not `127.0.0.1`),
+    /// signed by a throwaway CA ([`PgCluster::ca_path`]); made with the `openssl` CLI.
+    pub tls: bool,
 }
 
 /// A running throwaway cluster. Superuser `postgres`, trust authentication on the socket
@@ -174,9 +177,98 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
+        if cluster.options.tls {
+            cluster.make_certificates();
+        }
         let mut cluster = cluster;
         cluster.pg_ctl_start();
         cluster
+    }
+
+    /// The throwaway CA that signed the server certificate (with [`PgOptions::tls`]).
+    pub fn ca_path(&self) -> PathBuf {
+        self.root.join("ca.pem")
+    }
+
+    fn make_certificates(&self) {
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&self.root)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run openssl (package `openssl`) for the TLS test cluster: {e}")
+                });
+            assert!(
+                out.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=authdeck test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        openssl(&csr);
+        std::fs::write(
+            self.root.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap_or_else(|e| panic!("server.ext: {e}"));
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["server.key", "server.crt"] {
+            let path = self.root.join(f);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .unwrap_or_else(|e| panic!("chmod {f}: {e}"));
+            self.chown_to_postgres(&path);
+        }
     }
 
     fn chown_to_postgres(&self, path: &Path) {
@@ -276,6 +368,13 @@ impl PgCluster {
         );
         if self.options.log_statement_all {
             o.push_str(" -c log_statement=all");
+        }
+        if self.options.tls {
+            o.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.root.join("server.crt").display(),
+                self.root.join("server.key").display()
+            ));
         }
         o
     }

@@ -344,6 +344,7 @@ async fn the_wrong_key_or_an_old_key_is_refused_at_open() {
 async fn no_canary_secret_in_pg_dump_or_the_statement_log() {
     let cluster = PgCluster::start_with(PgOptions {
         log_statement_all: true,
+        ..PgOptions::default()
     });
     let (store, _) = init(&cluster, "desk-1").await;
     let canary = "CANARY-7f3a9c1e-refresh-token";
@@ -516,4 +517,92 @@ async fn the_store_comes_back_after_a_server_restart() {
         store.token_set("c1").await.unwrap().unwrap().1.as_slice(),
         b"t1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_full_checks_the_certificate_chain_and_the_host_name() {
+    let cluster = PgCluster::start_with(PgOptions {
+        tls: true,
+        ..PgOptions::default()
+    });
+    let ca = cluster.ca_path();
+    let address = |host: &str, ca: &std::path::Path| {
+        format!(
+            "host={host} port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+            cluster.port(),
+            ca.display()
+        )
+    };
+    // The right CA and the certificate's name: TLS, verified.
+    let db = DbConfig::parse(&address("localhost", &ca)).unwrap();
+    assert_eq!(db.policy(), authdeck_team::TlsPolicy::VerifyFull);
+    let client = db.connect().await.unwrap();
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the session is encrypted");
+    // A name the certificate does not carry (the server's own address) is refused.
+    let e = DbConfig::parse(&address("127.0.0.1", &ca))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    // So is a certificate from another CA.
+    let other = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other CA",
+        ])
+        .current_dir(other.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = DbConfig::parse(&address("localhost", &other.path().join("other.pem")))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    assert!(
+        e.detail.as_deref().unwrap_or("").contains("UnknownIssuer"),
+        "{e:?}"
+    );
+    // Without sslrootcert, the public roots do not trust a private CA either.
+    let public = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full",
+        cluster.port()
+    );
+    assert!(DbConfig::parse(&public).unwrap().connect().await.is_err());
+    // The pool behind the store speaks TLS too.
+    let (store, _) = TeamStore::init(&db, "Firm", "desk-1", Via::Desktop)
+        .await
+        .unwrap();
+    store.put_client("fa", &json!({}), None).await.unwrap();
+    assert_eq!(store.clients().await.unwrap().len(), 1);
 }
