@@ -45,6 +45,8 @@ CREATE TABLE authdeck.clients (
     record      jsonb NOT NULL,
     -- The client secret, sealed (AD: team, "client_secret", client id).
     secret      bytea,
+    -- Readable by roles that may not read `secret` (support staff).
+    has_secret  boolean GENERATED ALWAYS AS (secret IS NOT NULL) STORED,
     version     bigint NOT NULL DEFAULT 0,
     deleted     boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -176,6 +178,65 @@ CREATE TRIGGER connections_notify AFTER INSERT OR UPDATE ON authdeck.connections
     FOR EACH ROW EXECUTE FUNCTION authdeck.notify_change('connection');
 "#,
 ];
+
+/// A role name safe to splice into GRANT statements (letters, digits, `_`, `-`, `.`,
+/// `@`; quoted as an identifier).
+fn role_ident(role: &str) -> Result<String> {
+    let ok = !role.is_empty()
+        && role.len() <= 63
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if ok {
+        Ok(format!("\"{role}\""))
+    } else {
+        Err(Error::invalid_input(
+            "A role name has letters, digits and _ - . @ only (at most 63).",
+        ))
+    }
+}
+
+/// The SQL an administrator runs to let an existing login role be a team member: read
+/// everything, refresh, connect, log out; no DDL, no change to the team row other than
+/// its change counter. Members hold the team key; the database still never sees it.
+pub fn grant_member_sql(role: &str) -> Result<String> {
+    let r = role_ident(role)?;
+    Ok(format!(
+        "GRANT USAGE ON SCHEMA authdeck TO {r};
+GRANT SELECT ON authdeck.migrations, authdeck.teams TO {r};
+GRANT UPDATE (version) ON authdeck.teams TO {r};
+GRANT SELECT, INSERT, UPDATE ON authdeck.clients, authdeck.connections TO {r};
+GRANT SELECT, INSERT, DELETE ON authdeck.token_sets, authdeck.pending_authorizations TO {r};
+GRANT SELECT, INSERT ON authdeck.history TO {r};
+GRANT SELECT, INSERT, UPDATE ON authdeck.members_seen, authdeck.leadership TO {r};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA authdeck TO {r};"
+    ))
+}
+
+/// The SQL for a read-only role (support staff): connections, status, history, members
+/// and leader; no token set, no client secret, no pending authorization, no write.
+/// PostgreSQL itself refuses the rest.
+pub fn grant_reader_sql(role: &str) -> Result<String> {
+    let r = role_ident(role)?;
+    Ok(format!(
+        "GRANT USAGE ON SCHEMA authdeck TO {r};
+GRANT SELECT ON authdeck.migrations, authdeck.teams, authdeck.connections, authdeck.history,
+    authdeck.members_seen, authdeck.leadership TO {r};
+GRANT SELECT (team_id, id, record, has_secret, version, deleted, created_at, created_by, updated_at, updated_by)
+    ON authdeck.clients TO {r};"
+    ))
+}
+
+/// The SQL that takes a member's or reader's access away (then `rotate-key`, and
+/// `DROP ROLE` once it owns nothing).
+pub fn revoke_sql(role: &str) -> Result<String> {
+    let r = role_ident(role)?;
+    Ok(format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA authdeck FROM {r};
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA authdeck FROM {r};
+REVOKE ALL ON SCHEMA authdeck FROM {r};"
+    ))
+}
 
 /// The schema version this build needs.
 pub fn latest() -> i32 {

@@ -208,8 +208,7 @@ fn connection_row(r: &Row) -> ConnectionRow {
     }
 }
 
-const CLIENT_COLUMNS: &str =
-    "id, record, secret IS NOT NULL, version, deleted, updated_at, updated_by";
+const CLIENT_COLUMNS: &str = "id, record, has_secret, version, deleted, updated_at, updated_by";
 
 fn client_row(r: &Row) -> ClientRow {
     ClientRow {
@@ -228,21 +227,31 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Lock the team row for the rest of the transaction: every writer does this first (the
-/// version counter lives there, and one lock order means no deadlocks).
-async fn lock_team(tx: &tokio_postgres::Transaction<'_>, team: &str) -> Result<()> {
+/// version counter lives there, and one lock order means no deadlocks). Refuses a
+/// writer whose key is no longer the team's (rotated meanwhile), so nothing sealed
+/// under an old key is ever written after a rotation.
+async fn lock_team(tx: &tokio_postgres::Transaction<'_>, team: &str, key: &TeamKey) -> Result<()> {
     let found = tx
         .query_opt(
-            "SELECT 1 FROM authdeck.teams WHERE id = $1::text::uuid FOR UPDATE",
+            "SELECT key_epoch FROM authdeck.teams WHERE id = $1::text::uuid FOR UPDATE",
             &[&team],
         )
         .await
         .map_err(db_error)?;
     match found {
-        Some(_) => Ok(()),
+        Some(row) if row.get::<_, i32>(0) as u32 == key.epoch() => Ok(()),
+        Some(_) => Err(rotated()),
         None => Err(Error::not_found(
             "This team no longer exists in the team database.",
         )),
     }
+}
+
+fn rotated() -> Error {
+    Error::new(
+        ErrorCode::Storage,
+        "The team key was rotated: join the team again with the new join key. Nothing was changed.",
+    )
 }
 
 impl TeamStore {
@@ -380,7 +389,7 @@ impl TeamStore {
         };
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team).await?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
         let row = tx
             .query_one(
                 "INSERT INTO authdeck.clients (team_id, id, record, secret) VALUES ($1::text::uuid, $2, $3, $4)
@@ -445,7 +454,7 @@ impl TeamStore {
     pub async fn remove_client(&self, id: &str) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team).await?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
         let used: i64 = tx
             .query_one(
                 "SELECT count(*) FROM authdeck.connections WHERE team_id = $1::text::uuid AND client_id = $2 AND NOT deleted",
@@ -494,7 +503,7 @@ impl TeamStore {
         )?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team).await?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
         let sql = format!(
             "INSERT INTO authdeck.connections (team_id, id, client_id, record, generation, created_on, updated_on)
              VALUES ($1::text::uuid, $2, $3, $4, 1, $5, $5) RETURNING {CONNECTION_COLUMNS}"
@@ -599,7 +608,7 @@ impl TeamStore {
     pub async fn update_record(&self, id: &str, record: &Value) -> Result<i64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team).await?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
         let row = tx
             .query_opt(
                 "UPDATE authdeck.connections SET record = $3, updated_on = $4
@@ -631,7 +640,7 @@ impl TeamStore {
         )?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team).await?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
         let won = tx
             .query_opt(
                 "UPDATE authdeck.connections
@@ -696,7 +705,7 @@ impl TeamStore {
     ) -> Result<i64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team).await?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
         let row = tx
             .query_opt(
                 "UPDATE authdeck.connections SET deleted = true, updated_on = $3
@@ -781,8 +790,10 @@ impl TeamStore {
             },
             secret,
         )?;
-        let c = self.client().await?;
-        c.execute(
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        tx.execute(
             "INSERT INTO authdeck.pending_authorizations (team_id, id, client_id, record, sealed, expires_at, machine)
              VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7)",
             &[&self.inner.team, &id, &client_id, record, &sealed, &expires_at, &self.inner.machine],
@@ -795,6 +806,7 @@ impl TeamStore {
                 db_error(e)
             }
         })?;
+        tx.commit().await.map_err(db_error)?;
         Ok(())
     }
 
@@ -870,6 +882,115 @@ impl TeamStore {
         )
         .await
         .map_err(db_error)
+    }
+
+    // ---- key rotation ---------------------------------------------------------------
+
+    /// `team rotate-key`: a new team key (next epoch); every sealed secret of the team
+    /// (client secrets, token sets, pending authorizations) is opened with the old key and
+    /// sealed with the new one, and the key check value replaced, in one transaction.
+    /// After the commit the old key opens nothing and writes nothing (writers check the
+    /// epoch under the team row lock). Returns the store on the new key and its join key.
+    pub async fn rotate_key(&self) -> Result<(TeamStore, JoinKey)> {
+        let team = self.inner.team.as_str();
+        let old = &self.inner.key;
+        let new = TeamKey::generate(old.epoch() + 1)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, team, old).await?;
+        let clients = tx
+            .query(
+                "SELECT id, secret FROM authdeck.clients WHERE team_id = $1::text::uuid AND secret IS NOT NULL",
+                &[&team],
+            )
+            .await
+            .map_err(db_error)?;
+        for r in &clients {
+            let id: String = r.get(0);
+            let sealed: Vec<u8> = r.get(1);
+            let scope = Scope::ClientSecret { team, client: &id };
+            let resealed = new.seal(&scope, &old.open(&scope, &sealed)?)?;
+            tx.execute(
+                "UPDATE authdeck.clients SET secret = $3 WHERE team_id = $1::text::uuid AND id = $2",
+                &[&team, &id, &resealed],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        let sets = tx
+            .query(
+                "SELECT connection_id, generation, sealed FROM authdeck.token_sets WHERE team_id = $1::text::uuid",
+                &[&team],
+            )
+            .await
+            .map_err(db_error)?;
+        for r in &sets {
+            let id: String = r.get(0);
+            let generation: i64 = r.get(1);
+            let sealed: Vec<u8> = r.get(2);
+            let scope = Scope::TokenSet {
+                team,
+                connection: &id,
+                generation,
+            };
+            let resealed = new.seal(&scope, &old.open(&scope, &sealed)?)?;
+            tx.execute(
+                "UPDATE authdeck.token_sets SET sealed = $4
+                  WHERE team_id = $1::text::uuid AND connection_id = $2 AND generation = $3",
+                &[&team, &id, &generation, &resealed],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        let pending = tx
+            .query(
+                "SELECT id, sealed FROM authdeck.pending_authorizations WHERE team_id = $1::text::uuid",
+                &[&team],
+            )
+            .await
+            .map_err(db_error)?;
+        for r in &pending {
+            let id: String = r.get(0);
+            let sealed: Vec<u8> = r.get(1);
+            let scope = Scope::Pending { team, pending: &id };
+            let resealed = new.seal(&scope, &old.open(&scope, &sealed)?)?;
+            tx.execute(
+                "UPDATE authdeck.pending_authorizations SET sealed = $3 WHERE team_id = $1::text::uuid AND id = $2",
+                &[&team, &id, &resealed],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        let check = new.check_value(team)?;
+        tx.execute(
+            "UPDATE authdeck.teams SET key_epoch = $2, key_check = $3 WHERE id = $1::text::uuid",
+            &[&team, &(new.epoch() as i32), &check],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO authdeck.history (team_id, event, outcome, detail, machine, via)
+             VALUES ($1::text::uuid, 'rotate_key', 'ok', $2, $3, $4)",
+            &[
+                &team,
+                &format!("key epoch {}", new.epoch()),
+                &self.inner.machine,
+                &self.inner.via.as_str(),
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let join = JoinKey::encode(team, &new)?;
+        let store = TeamStore::open(
+            &self.inner.db,
+            team,
+            new,
+            &self.inner.machine,
+            self.inner.via,
+        )
+        .await?;
+        Ok((store, join))
     }
 
     // ---- members and changes ----------------------------------------------------------
