@@ -3,14 +3,16 @@
 //!
 //! Each is held by a session of its own (not a pooled one), so the server releases it
 //! the moment that session ends: the holder's process dies (its socket closes), the
-//! session is terminated, or the server finds the peer dead by TCP keepalive. Each lock
-//! session sets its own keepalive (`tcp_keepalives_*`, `tcp_user_timeout`), which gives
-//! a floor: the server cannot drop the session sooner than `keepalives_idle` after the
-//! last traffic from the holder (short of an administrator's `pg_terminate_backend` or a
-//! server restart, after which the generation compare-and-swap still refuses a stale
-//! commit). A heartbeat pings the session; [`RefreshLock::time_left`] is that floor minus
-//! the time since the last ping that got an answer was sent, so a refresher knows it
-//! still holds the lock with enough time left to commit before it calls the provider.
+//! session is terminated, the holder stops talking (`idle_session_timeout`: a frozen or
+//! cut-off holder, whose kernel may still answer TCP keepalives), or the peer is found
+//! dead by TCP keepalive. That timeout is also a floor: the server does not end the
+//! session sooner than that after the last statement the holder sent (short of an
+//! administrator's `pg_terminate_backend` or a server restart, after which the
+//! generation compare-and-swap still refuses a stale commit). A heartbeat runs a
+//! statement every 0.5 s; [`RefreshLock::time_left`] is the floor minus the time since
+//! the last answered heartbeat was sent, so a refresher knows it still holds the lock
+//! with enough time left to commit before it calls the provider, and a leader knows when
+//! to stop ([`Leadership::is_leader`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,19 +28,24 @@ use crate::{db_error, ConnectionRow};
 const REFRESH_NS: i32 = 0x4144_0001;
 const LEADER_NS: i32 = 0x4144_0002;
 
-/// Keepalive of a refresh lock's session: the server may drop it no sooner than
-/// `REFRESH_FLOOR` after the holder's last traffic.
+/// A refresh lock's session: the server ends it after `REFRESH_FLOOR` without a
+/// statement from the holder (`idle_session_timeout`, so a frozen or cut-off holder
+/// loses the lock, even if its kernel still answers TCP keepalives), and no sooner. The
+/// heartbeat keeps a live holder's session busy well within that.
 const REFRESH_FLOOR: Duration = Duration::from_secs(5);
-const REFRESH_KEEPALIVE: &str = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
-     SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; SET idle_session_timeout = 0; \
+const REFRESH_SETTINGS: &str = "SET idle_session_timeout = 5000; SET tcp_keepalives_idle = 5; \
+     SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; \
      SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; \
      SET application_name = 'authdeck-refresh-lock'";
-/// Leadership: found dead within ~4 s, so a standby leads within 10 s.
-const LEADER_FLOOR: Duration = Duration::from_secs(2);
-const LEADER_KEEPALIVE: &str = "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; \
-     SET tcp_keepalives_count = 2; SET tcp_user_timeout = 4000; SET idle_session_timeout = 0; \
+/// Leadership: a dead, frozen or cut-off leader's session ends within ~3 s, so a standby
+/// leads within 10 s.
+const LEADER_FLOOR: Duration = Duration::from_secs(3);
+const LEADER_SETTINGS: &str = "SET idle_session_timeout = 3000; SET tcp_keepalives_idle = 3; \
+     SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2; SET tcp_user_timeout = 5000; \
      SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; \
      SET application_name = 'authdeck-leader'";
+/// What a lock session goes back to the reuse list with: idle is fine there.
+const IDLE_SETTINGS: &str = "SET idle_session_timeout = 0";
 const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// A session that holds one advisory lock, with a heartbeat.
@@ -142,7 +149,8 @@ impl Held {
             .await
             .map(|r| r.get::<_, bool>(0))
             .unwrap_or(false);
-        (unlocked && !self.client.is_closed()).then(|| self.client.clone())
+        let reset = self.client.batch_execute(IDLE_SETTINGS).await.is_ok();
+        (unlocked && reset && !self.client.is_closed()).then(|| self.client.clone())
     }
 }
 
@@ -177,10 +185,13 @@ async fn lock_session(
         found
     };
     let client = match reuse {
-        Some(c) => c,
-        None => Arc::new(store.db().connect().await?),
+        Some(c) if c.batch_execute(settings).await.is_ok() => c,
+        _ => {
+            let c = Arc::new(store.db().connect().await?);
+            c.batch_execute(settings).await.map_err(db_error)?;
+            c
+        }
     };
-    client.batch_execute(settings).await.map_err(db_error)?;
     let pid: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
         .await
@@ -242,7 +253,7 @@ impl TeamStore {
     /// Take `connection_id`'s refresh lock, waiting at most `wait`; `busy` when another
     /// desktop or agent still holds it then, `not_found` for no such connection.
     pub async fn lock_refresh(&self, connection_id: &str, wait: Duration) -> Result<RefreshLock> {
-        let (client, pid) = lock_session(self, REFRESH_KEEPALIVE).await?;
+        let (client, pid) = lock_session(self, REFRESH_SETTINGS).await?;
         let key: i32 = client
             .query_opt(
                 "SELECT lock_key FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
@@ -255,7 +266,9 @@ impl TeamStore {
         let keys = (REFRESH_NS, key);
         let sent = Instant::now();
         if !take(&client, keys, wait).await? {
-            self.inner.lock_sessions.lock().await.push(client);
+            if client.batch_execute(IDLE_SETTINGS).await.is_ok() {
+                self.inner.lock_sessions.lock().await.push(client);
+            }
             return Err(Error::new(
                 ErrorCode::Busy,
                 "Another desktop or agent is refreshing this connection: try again in a moment.",
@@ -344,6 +357,15 @@ impl RefreshLock {
         Ok(left)
     }
 
+    /// Tests only: stop the heartbeat, as if this process hung, keeping the session.
+    #[cfg(feature = "testing")]
+    pub fn freeze_for_test(self) -> Self {
+        if let Some(held) = &self.held {
+            held.heartbeat.abort();
+        }
+        self
+    }
+
     /// Let go of the lock (the session goes back for reuse).
     pub async fn release(mut self) {
         if let Some(held) = self.held.take() {
@@ -380,7 +402,7 @@ impl Leadership {
     pub async fn acquire(store: &TeamStore, wait: Duration) -> Result<Option<Leadership>> {
         let client = Arc::new(store.db().connect().await?);
         client
-            .batch_execute(LEADER_KEEPALIVE)
+            .batch_execute(LEADER_SETTINGS)
             .await
             .map_err(db_error)?;
         let row = client

@@ -408,3 +408,139 @@ async fn a_multi_host_address_follows_the_primary_through_a_promotion() {
         .unwrap();
     assert!(matches!(won, CommitOutcome::Won { generation: 3, .. }));
 }
+
+/// A leader in a process of its own (src/bin/authdeck-team-test-leader.rs).
+struct LeaderProcess {
+    child: std::process::Child,
+    backend_pid: i32,
+}
+
+impl LeaderProcess {
+    fn start(address: &str, join: &JoinKey) -> Self {
+        use std::io::{BufRead, Write};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authdeck-team-test-leader"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{address}\n{}", join.expose()).unwrap();
+        drop(stdin);
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let backend_pid = line
+            .strip_prefix("leading ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the leader process did not lead: {line:?}"));
+        Self { child, backend_pid }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for LeaderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn standby_takes_over_when(signal: &str) -> Duration {
+    let cluster = PgCluster::start();
+    let (store, key) = init(&cluster, "agent-b").await;
+    let leader = LeaderProcess::start(&cluster.tcp_config("postgres"), &key);
+    assert!(Leadership::acquire(&store, Duration::ZERO)
+        .await
+        .unwrap()
+        .is_none());
+    let recorded = authdeck_team::lock::current_leader(&store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (recorded.1.as_str(), recorded.2),
+        ("leader-process", leader.backend_pid)
+    );
+
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move { Leadership::acquire(&store, Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cut = Instant::now();
+    leader.signal(signal);
+    let new_leader = waiting.await.unwrap().unwrap().expect("the standby leads");
+    let took = cut.elapsed();
+    assert!(new_leader.is_leader());
+    let recorded = authdeck_team::lock::current_leader(&store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.2, new_leader.backend_pid());
+    // The old leader's session is gone from the server.
+    let alive = cluster.psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = {}",
+            leader.backend_pid
+        ),
+    );
+    assert_eq!(alive.trim(), "0");
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_leads_within_10_s_when_the_leader_process_is_killed_9() {
+    let took = standby_takes_over_when("KILL").await;
+    println!("kill -9: a standby led after {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_leads_within_10_s_when_the_leader_process_freezes() {
+    // SIGSTOP: the process says nothing more, but its kernel still holds the socket and
+    // answers keepalives — as a hung or cut-off leader. The server's idle timeout ends it.
+    let took = standby_takes_over_when("STOP").await;
+    println!("frozen leader: a standby led after {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "not before the floor the leader relies on: {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_holder_that_stops_talking_loses_the_lock_no_sooner_than_its_floor() {
+    let cluster = PgCluster::start();
+    let (a, key) = init(&cluster, "desk-a").await;
+    let b = join_as(&cluster.tcp_config("postgres"), &key, "desk-b").await;
+    with_connection(&a, "c1").await;
+    let held = a.lock_refresh("c1", Duration::ZERO).await.unwrap();
+    // Freeze the holder's session as a hung process would: no statement, no heartbeat.
+    // (A held lock whose heartbeat keeps running is never taken away: see above.)
+    let pid = held.backend_pid();
+    let started = Instant::now();
+    let frozen = held.freeze_for_test();
+    let taken = b.lock_refresh("c1", Duration::from_secs(15)).await.unwrap();
+    let took = started.elapsed();
+    println!("a silent holder lost the lock after {took:?}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "taken away before the floor: {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let alive = cluster.psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"),
+    );
+    assert_eq!(alive.trim(), "0");
+    assert!(frozen.ensure(Duration::from_millis(1)).await.is_err());
+    taken.release().await;
+}
