@@ -544,3 +544,108 @@ async fn a_lock_holder_that_stops_talking_loses_the_lock_no_sooner_than_its_floo
     assert!(frozen.ensure(Duration::from_millis(1)).await.is_err());
     taken.release().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshers_on_three_machines_never_refresh_one_connection_at_once() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let cluster = PgCluster::start();
+    let (a, key) = init(&cluster, "m1").await;
+    let b = join_as(&cluster.tcp_config("postgres"), &key, "m2").await;
+    let c = join_as(&cluster.socket_config("postgres"), &key, "m3").await;
+    const CONNECTIONS: usize = 8;
+    const ROUNDS: usize = 4;
+    for i in 0..CONNECTIONS {
+        with_connection(&a, &format!("c{i}")).await;
+    }
+    // Per connection: how many refreshers are between "lock taken" and "released".
+    let in_flight: Arc<HashMap<String, AtomicUsize>> = Arc::new(
+        (0..CONNECTIONS)
+            .map(|i| (format!("c{i}"), AtomicUsize::new(0)))
+            .collect(),
+    );
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let wins = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let mut tasks = Vec::new();
+    for store in [a.clone(), b.clone(), c.clone()] {
+        for worker in 0..2 {
+            let (store, in_flight, overlaps, wins) = (
+                store.clone(),
+                in_flight.clone(),
+                overlaps.clone(),
+                wins.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    for i in 0..CONNECTIONS {
+                        // Each worker walks the connections from its own offset.
+                        let id = format!("c{}", (i + worker * 3 + round) % CONNECTIONS);
+                        let lock = store
+                            .lock_refresh(&id, Duration::from_secs(30))
+                            .await
+                            .unwrap();
+                        if in_flight[&id].fetch_add(1, Ordering::SeqCst) != 0 {
+                            overlaps.fetch_add(1, Ordering::SeqCst);
+                        }
+                        lock.ensure(Duration::from_secs(1)).await.unwrap();
+                        let (generation, _) = store.token_set(&id).await.unwrap().unwrap();
+                        assert_eq!(
+                            generation,
+                            lock.generation(),
+                            "the re-read generation is current"
+                        );
+                        tokio::time::sleep(Duration::from_millis(2)).await; // the provider call
+                        let next = format!("gen-{}", generation + 1);
+                        let outcome = store
+                            .commit(&CommitRequest {
+                                connection_id: &id,
+                                expected_generation: lock.generation(),
+                                token_set: next.as_bytes(),
+                                record: &json!({}),
+                                refreshed: true,
+                                history: None,
+                            })
+                            .await
+                            .unwrap();
+                        assert!(
+                            matches!(outcome, CommitOutcome::Won { .. }),
+                            "{id}: {outcome:?}"
+                        );
+                        in_flight[&id].fetch_sub(1, Ordering::SeqCst);
+                        *wins.lock().unwrap().entry(id).or_default() += 1;
+                        lock.release().await;
+                    }
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "two refreshers held one connection at once"
+    );
+    let wins = wins.lock().unwrap().clone();
+    let mut total = 0;
+    for i in 0..CONNECTIONS {
+        let id = format!("c{i}");
+        let (generation, ts) = a.token_set(&id).await.unwrap().unwrap();
+        let won = wins.get(&id).copied().unwrap_or(0);
+        assert_eq!(
+            generation as usize,
+            1 + won,
+            "{id}: every win is one generation, none lost"
+        );
+        assert_eq!(
+            ts.as_slice(),
+            format!("gen-{generation}").as_bytes(),
+            "{id}: the newest token set"
+        );
+        total += won;
+    }
+    assert_eq!(total, 3 * 2 * ROUNDS * CONNECTIONS);
+}

@@ -493,6 +493,11 @@ async fn the_store_comes_back_after_a_server_restart() {
     let mut cluster = PgCluster::start();
     let (store, _) = init(&cluster, "desk-1").await;
     with_connection(&store, "c1", b"t1").await;
+    let mut feed = store.feed(store.current_version().await.unwrap());
+    assert!(matches!(
+        feed.recv().await,
+        Some(authdeck_team::FeedEvent::Connected { .. })
+    ));
     cluster.kill();
     let e = store.connections().await.unwrap_err();
     assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
