@@ -12,7 +12,8 @@ source scripts/lib.sh
 
 # System packages: Tauri 2's Linux prerequisites, the headless display and WebDriver
 # for end-to-end tests, and a Secret Service (gnome-keyring) + session D-Bus for the
-# keyring tests (scripts/with-keyring.sh).
+# keyring tests (scripts/with-keyring.sh); the openssl CLI makes the team store's TLS test
+# cluster's certificates (crates/team/src/testing.rs).
 APT_PACKAGES=(
   libwebkit2gtk-4.1-dev
   build-essential
@@ -31,6 +32,7 @@ APT_PACKAGES=(
   libsecret-tools
   xdg-utils
   desktop-file-utils
+  openssl
 )
 
 if [[ "$(id -u)" -eq 0 ]]; then

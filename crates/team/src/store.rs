@@ -18,7 +18,6 @@ use authdeck_core::{Error, ErrorCode, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use zeroize::Zeroizing;
 
@@ -1054,14 +1053,6 @@ impl TeamStore {
         let c = self.client().await?;
         changes_since(&c, &self.inner.team, version).await
     }
-
-    pub(crate) async fn query_params(
-        client: &tokio_postgres::Client,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
-        client.query(sql, params).await.map_err(db_error)
-    }
 }
 
 pub(crate) async fn changes_since(
@@ -1069,15 +1060,16 @@ pub(crate) async fn changes_since(
     team: &str,
     version: i64,
 ) -> Result<Vec<crate::Change>> {
-    let rows = TeamStore::query_params(
-        client,
+    let rows = client
+        .query(
         "SELECT 'connection', id, version, deleted FROM authdeck.connections WHERE team_id = $1::text::uuid AND version > $2
          UNION ALL
          SELECT 'client', id, version, deleted FROM authdeck.clients WHERE team_id = $1::text::uuid AND version > $2
          ORDER BY 3",
         &[&team, &version],
     )
-    .await?;
+    .await
+    .map_err(db_error)?;
     Ok(rows
         .iter()
         .map(|r| crate::Change {

@@ -436,12 +436,9 @@ impl LeaderProcess {
         Self { child, backend_pid }
     }
 
-    fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
     }
 }
 
@@ -452,7 +449,7 @@ impl Drop for LeaderProcess {
     }
 }
 
-async fn standby_takes_over_when(signal: &str) -> Duration {
+async fn standby_takes_over_when(signal: rustix::process::Signal) -> Duration {
     let cluster = PgCluster::start();
     let (store, key) = init(&cluster, "agent-b").await;
     let leader = LeaderProcess::start(&cluster.tcp_config("postgres"), &key);
@@ -498,7 +495,7 @@ async fn standby_takes_over_when(signal: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_leads_within_10_s_when_the_leader_process_is_killed_9() {
-    let took = standby_takes_over_when("KILL").await;
+    let took = standby_takes_over_when(rustix::process::Signal::KILL).await;
     println!("kill -9: a standby led after {took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
@@ -507,7 +504,7 @@ async fn a_standby_leads_within_10_s_when_the_leader_process_is_killed_9() {
 async fn a_standby_leads_within_10_s_when_the_leader_process_freezes() {
     // SIGSTOP: the process says nothing more, but its kernel still holds the socket and
     // answers keepalives — as a hung or cut-off leader. The server's idle timeout ends it.
-    let took = standby_takes_over_when("STOP").await;
+    let took = standby_takes_over_when(rustix::process::Signal::STOP).await;
     println!("frozen leader: a standby led after {took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(
