@@ -181,7 +181,7 @@ impl PgCluster {
             cluster.make_certificates();
         }
         let mut cluster = cluster;
-        cluster.pg_ctl_start();
+        cluster.first_start();
         cluster
     }
 
@@ -401,6 +401,40 @@ impl PgCluster {
         self.running = true;
     }
 
+    /// The first start: on a port someone took between `free_port` and the bind (tests
+    /// run in parallel), pick another, up to 5 times.
+    fn first_start(&mut self) {
+        for _ in 0..4 {
+            let data = self.data_dir();
+            let log = self.log_path();
+            let opts = self.server_options();
+            let out = self.run(
+                "pg_ctl",
+                &[
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    path_str(&data),
+                    "-l",
+                    path_str(&log),
+                    "-o",
+                    &opts,
+                ],
+            );
+            if out.status.success() {
+                self.running = true;
+                return;
+            }
+            if !self.server_log().contains("could not bind") {
+                break;
+            }
+            self.port = free_port();
+        }
+        self.pg_ctl_start();
+    }
+
     /// Stop: `fast` (clean shutdown, sessions disconnected).
     pub fn stop(&mut self) {
         if self.running {
@@ -532,7 +566,7 @@ impl PgCluster {
                 "postgres",
             ],
         );
-        standby.pg_ctl_start();
+        standby.first_start();
         standby
     }
 
