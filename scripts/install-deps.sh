@@ -12,7 +12,8 @@ source scripts/lib.sh
 
 # System packages: Tauri 2's Linux prerequisites, the headless display and WebDriver
 # for end-to-end tests, and a Secret Service (gnome-keyring) + session D-Bus for the
-# keyring tests (scripts/with-keyring.sh).
+# keyring tests (scripts/with-keyring.sh); the openssl CLI makes the team store's TLS test
+# cluster's certificates (crates/team/src/testing.rs).
 APT_PACKAGES=(
   libwebkit2gtk-4.1-dev
   build-essential
@@ -31,6 +32,7 @@ APT_PACKAGES=(
   libsecret-tools
   xdg-utils
   desktop-file-utils
+  openssl
 )
 
 if [[ "$(id -u)" -eq 0 ]]; then
@@ -78,6 +80,51 @@ else
   done
   step "system packages: installed ${#missing[@]}"
 fi
+
+# --- 1b. PostgreSQL for the team store's tests -----------------------------------------
+# crates/team's tests start throwaway clusters of their own (initdb + pg_ctl as the
+# `postgres` user); they need the server binaries only, never Debian's own cluster.
+# policy-rc.d keeps apt from starting the service while it installs, and a `main`
+# cluster that runs anyway is stopped (the package is installed once, so this is a no-op
+# on later runs).
+if is_installed postgresql; then
+  step "postgresql: present"
+else
+  [[ "$(id -u)" -eq 0 || ${#SUDO[@]} -gt 0 ]] \
+    || fail "postgresql is missing and not root, and sudo is not installed. Install it as root and re-run."
+  step "postgresql: installing (service not started)"
+  log="$(mktemp "${TMPDIR:-/tmp}/authdeck-apt.XXXXXX.log")"
+  placed_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# authdeck install-deps: no service starts during this install\nexit 101\n' \
+      | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${SUDO[@]}" chmod 0755 /usr/sbin/policy-rc.d
+    placed_policy=1
+  fi
+  pg_apt_ok=1
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update </dev/null >>"$log" 2>&1 \
+    && "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
+      postgresql </dev/null >>"$log" 2>&1 \
+    || pg_apt_ok=0
+  [[ $placed_policy -eq 1 ]] && "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
+  if [[ $pg_apt_ok -eq 0 ]]; then
+    tail -n 30 "$log" >&2
+    fail "apt-get install postgresql failed (full log: $log)"
+  fi
+  rm -f "$log"
+  is_installed postgresql || fail "package postgresql is still not installed after apt-get install"
+fi
+# Debian's own cluster is never used: stop it if something started it.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters --no-header 2>/dev/null | while read -r ver name _port status _rest; do
+    if [[ "$status" == online* ]]; then
+      step "postgresql: stopping Debian's cluster $ver/$name (the tests start their own)"
+      "${SUDO[@]}" pg_ctlcluster "$ver" "$name" stop || true
+    fi
+  done
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  || fail "postgresql is installed but no /usr/lib/postgresql/*/bin/initdb exists"
 
 # --- 2. Rust toolchain ---------------------------------------------------------------
 if command -v cargo >/dev/null 2>&1; then

@@ -23,6 +23,7 @@ export const NEXT_STEP: Record<ErrorCode, string> = {
   busy: 'Wait a moment, then try again',
   internal: 'Restart Authdeck; if it happens again, report it',
   sandbox_not_running: 'Start the sandbox (Clients & settings → Try the sandbox), then try again',
+  team_unavailable: 'Check the connection to the team database, then try again',
 };
 
 export interface PlainError {

@@ -9,7 +9,8 @@ describe('error → plain words', () => {
     expect(NEXT_STEP.provider_unavailable).toBe('Try again later');
     expect(NEXT_STEP.keyring_unavailable).toBe('Unlock your system keyring');
     expect(NEXT_STEP.sandbox_not_running).toMatch(/^Start the sandbox/);
-    expect(Object.keys(NEXT_STEP)).toHaveLength(17); // every ErrorCode
+    expect(NEXT_STEP.team_unavailable).toMatch(/team database/);
+    expect(Object.keys(NEXT_STEP)).toHaveLength(18); // every ErrorCode
   });
 
   it('builds one line: message, then the next step', () => {

@@ -47,6 +47,9 @@ pub enum ErrorCode {
     /// A sandbox client's emulator is not running (nothing listens on its port): start
     /// the sandbox, then try again.
     SandboxNotRunning,
+    /// The team store (the firm's shared PostgreSQL) cannot be reached or refused the
+    /// session: nothing was changed, here or elsewhere; try again when it is back.
+    TeamUnavailable,
 }
 
 impl ErrorCode {
@@ -69,6 +72,7 @@ impl ErrorCode {
             Self::Busy => "busy",
             Self::Internal => "internal",
             Self::SandboxNotRunning => "sandbox_not_running",
+            Self::TeamUnavailable => "team_unavailable",
         }
     }
 
@@ -83,6 +87,7 @@ impl ErrorCode {
                 | Self::KeyringUnavailable
                 | Self::Busy
                 | Self::SandboxNotRunning
+                | Self::TeamUnavailable
         )
     }
 }
@@ -199,6 +204,7 @@ mod tests {
             Busy,
             Internal,
             SandboxNotRunning,
+            TeamUnavailable,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

@@ -3,4 +3,4 @@
 /**
  * Stable, machine-readable error codes. The wire form is the snake_case name.
  */
-export type ErrorCode = "reauthorization_required" | "invalid_client" | "invalid_credentials" | "access_denied" | "invalid_callback" | "provider_unavailable" | "rate_limited" | "invalid_response" | "provider_error" | "keyring_unavailable" | "storage" | "not_found" | "invalid_input" | "already_exists" | "busy" | "internal" | "sandbox_not_running";
+export type ErrorCode = "reauthorization_required" | "invalid_client" | "invalid_credentials" | "access_denied" | "invalid_callback" | "provider_unavailable" | "rate_limited" | "invalid_response" | "provider_error" | "keyring_unavailable" | "storage" | "not_found" | "invalid_input" | "already_exists" | "busy" | "internal" | "sandbox_not_running" | "team_unavailable";

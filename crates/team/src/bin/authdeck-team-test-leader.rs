@@ -1,0 +1,40 @@
+//! A test helper, not a tool: a separate process that takes a team's scheduler
+//! leadership and then holds it until it is killed, so the failover tests can kill -9 or
+//! freeze (SIGSTOP) a real leader process. Reads the database address and the join key
+//! on stdin (two lines; never in arguments), prints `leading <backend pid>` once it leads.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use authdeck_team::{DbConfig, JoinKey, Leadership, TeamStore, Via};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("error: {e} ({})", e.detail.as_deref().unwrap_or_default());
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> authdeck_core::Result<()> {
+    let mut lines = std::io::stdin().lock().lines();
+    let mut line = || {
+        lines.next().and_then(|l| l.ok()).ok_or_else(|| {
+            authdeck_core::Error::invalid_input("expected the address and the join key on stdin")
+        })
+    };
+    let address = line()?;
+    let join = line()?;
+    let db = DbConfig::parse(&address)?;
+    let (team, key) = JoinKey::decode(&join)?;
+    let store = TeamStore::open(&db, &team, key, "leader-process", Via::Agent).await?;
+    let leader = Leadership::acquire(&store, Duration::from_secs(10))
+        .await?
+        .ok_or_else(|| {
+            authdeck_core::Error::new(authdeck_core::ErrorCode::Busy, "another process leads")
+        })?;
+    println!("leading {}", leader.backend_pid());
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}

@@ -1,0 +1,107 @@
+//! Authdeck's team store: clients, connections, token sets, history and pending
+//! authorizations shared by a firm's desktops and agents in PostgreSQL (issue 13).
+//!
+//! - [`tls`]: the database address and its TLS policy (verify-full unless loopback).
+//! - [`schema`]: versioned migrations; every change bumps a version and NOTIFYs.
+//! - [`crypto`]: the team key, the join key, XChaCha20-Poly1305 with associated data
+//!   binding each ciphertext to its team, row and generation.
+//! - [`store`]: [`TeamStore`], the reads and the atomic writes (commit = compare and
+//!   swap on the generation).
+//! - [`lock`]: a connection's refresh lock and the team scheduler's leadership, both
+//!   session advisory locks the server releases when the holder's session dies.
+//! - [`feed`]: the live change feed (LISTEN/NOTIFY) with resync by version.
+//! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
+//!
+//! See docs/TEAM.md for the schema, the crypto and the lock semantics.
+
+pub mod crypto;
+pub mod feed;
+pub mod lock;
+pub mod schema;
+pub mod store;
+pub mod tls;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use crypto::{JoinKey, Scope, TeamKey};
+pub use feed::{Change, ChangeFeed, ChangeKind, FeedEvent};
+pub use lock::{Leadership, RefreshLock};
+pub use store::{
+    ClientRow, CommitOutcome, CommitRequest, ConnectionRow, HistoryEvent, HistoryRow, MemberRow,
+    PendingRow, TeamStore, Via,
+};
+pub use tls::{DbConfig, TlsPolicy};
+
+use authdeck_core::{Error, ErrorCode};
+use tokio_postgres::error::SqlState;
+
+/// A tokio-postgres error as Authdeck's one error type: the store unreachable (or the
+/// session lost) is `team_unavailable`; a refusal by the server is `storage`, with the
+/// SQLSTATE in the detail. Never a value from a row.
+pub(crate) fn db_error(e: tokio_postgres::Error) -> Error {
+    let Some(db) = e.as_db_error() else {
+        let text = e.to_string();
+        let cause = std::error::Error::source(&e).map(|s| s.to_string());
+        let detail = match cause {
+            Some(cause) => format!("{text}: {cause}"),
+            None => text.clone(),
+        };
+        if text.contains("TLS") {
+            return Error::new(
+                ErrorCode::TeamUnavailable,
+                "The team database's certificate could not be verified (verify-full): check the host name in the address and the CA (sslrootcert).",
+            )
+            .with_detail(detail);
+        }
+        return Error::new(
+            ErrorCode::TeamUnavailable,
+            "The team database cannot be reached: nothing was changed. Try again when it is back.",
+        )
+        .with_detail(detail);
+    };
+    let code = db.code();
+    let detail = format!("SQLSTATE {}: {}", code.code(), db.message());
+    let unavailable = code.code().starts_with("08")
+        || code.code().starts_with("57P")
+        || *code == SqlState::TOO_MANY_CONNECTIONS
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION;
+    if unavailable {
+        Error::new(
+            ErrorCode::TeamUnavailable,
+            "The team database is unavailable (restarting, failing over or full): nothing was changed. Try again in a moment.",
+        )
+        .with_detail(detail)
+    } else if code.code().starts_with("28") {
+        Error::new(
+            ErrorCode::TeamUnavailable,
+            "The team database refused the login: check your database role and password with the administrator.",
+        )
+        .with_detail(detail)
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        Error::new(
+            ErrorCode::Storage,
+            "Your team role may not do this (the database refused it): ask the team's administrator.",
+        )
+        .with_detail(detail)
+    } else if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED {
+        Error::new(
+            ErrorCode::Busy,
+            "Another desktop holds this for too long: try again in a moment.",
+        )
+        .with_detail(detail)
+    } else {
+        Error::new(ErrorCode::Storage, "The team database refused the change.").with_detail(detail)
+    }
+}
+
+pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> Error {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db_error(e),
+        other => Error::new(
+            ErrorCode::TeamUnavailable,
+            "The team database cannot be reached: nothing was changed. Try again when it is back.",
+        )
+        .with_detail(other.to_string()),
+    }
+}

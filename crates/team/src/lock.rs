@@ -1,0 +1,472 @@
+//! Session advisory locks: a connection's refresh lock ([`RefreshLock`]) and the team
+//! scheduler's leadership ([`Leadership`]).
+//!
+//! Each is held by a session of its own (not a pooled one), so the server releases it
+//! the moment that session ends: the holder's process dies (its socket closes), the
+//! session is terminated, the holder stops talking (`idle_session_timeout`: a frozen or
+//! cut-off holder, whose kernel may still answer TCP keepalives), or the peer is found
+//! dead by TCP keepalive. That timeout is also a floor: the server does not end the
+//! session sooner than that after the last statement the holder sent (short of an
+//! administrator's `pg_terminate_backend` or a server restart, after which the
+//! generation compare-and-swap still refuses a stale commit). A heartbeat runs a
+//! statement every 0.5 s; [`RefreshLock::time_left`] is the floor minus the time since
+//! the last answered heartbeat was sent, so a refresher knows it still holds the lock
+//! with enough time left to commit before it calls the provider, and a leader knows when
+//! to stop ([`Leadership::is_leader`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use authdeck_core::{Error, ErrorCode, Result};
+use serde_json::Value;
+
+use crate::store::TeamStore;
+use crate::{db_error, ConnectionRow};
+
+/// Advisory-lock namespaces (first key of the two-key form): "AD" + kind.
+const REFRESH_NS: i32 = 0x4144_0001;
+const LEADER_NS: i32 = 0x4144_0002;
+
+/// A refresh lock's session: the server ends it after `REFRESH_FLOOR` without a
+/// statement from the holder (`idle_session_timeout`, so a frozen or cut-off holder
+/// loses the lock, even if its kernel still answers TCP keepalives), and no sooner. The
+/// heartbeat keeps a live holder's session busy well within that.
+const REFRESH_FLOOR: Duration = Duration::from_secs(5);
+const REFRESH_SETTINGS: &str = "SET idle_session_timeout = 5000; SET tcp_keepalives_idle = 5; \
+     SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; \
+     SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; \
+     SET application_name = 'authdeck-refresh-lock'";
+/// Leadership: a dead, frozen or cut-off leader's session ends within ~3 s, so a standby
+/// leads within 10 s.
+const LEADER_FLOOR: Duration = Duration::from_secs(3);
+const LEADER_SETTINGS: &str = "SET idle_session_timeout = 3000; SET tcp_keepalives_idle = 3; \
+     SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2; SET tcp_user_timeout = 5000; \
+     SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; \
+     SET application_name = 'authdeck-leader'";
+/// What a lock session goes back to the reuse list with: idle is fine there.
+const IDLE_SETTINGS: &str = "SET idle_session_timeout = 0";
+const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// A session that holds one advisory lock, with a heartbeat.
+struct Held {
+    client: Arc<tokio_postgres::Client>,
+    keys: (i32, i32),
+    floor: Duration,
+    confirmed: Arc<Mutex<Instant>>,
+    dead: Arc<AtomicBool>,
+    heartbeat: tokio::task::JoinHandle<()>,
+    backend_pid: i32,
+}
+
+impl Held {
+    fn start(
+        client: Arc<tokio_postgres::Client>,
+        keys: (i32, i32),
+        floor: Duration,
+        sent: Instant,
+        pid: i32,
+    ) -> Self {
+        let confirmed = Arc::new(Mutex::new(sent));
+        let dead = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let client = client.clone();
+            let confirmed = confirmed.clone();
+            let dead = dead.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    let sent = Instant::now();
+                    match tokio::time::timeout(floor, client.simple_query("SELECT 1")).await {
+                        Ok(Ok(_)) => {
+                            if let Ok(mut c) = confirmed.lock() {
+                                *c = sent;
+                            }
+                        }
+                        _ => {
+                            dead.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        Self {
+            client,
+            keys,
+            floor,
+            confirmed,
+            dead,
+            heartbeat,
+            backend_pid: pid,
+        }
+    }
+
+    fn time_left(&self) -> Duration {
+        if self.dead.load(Ordering::SeqCst) || self.client.is_closed() {
+            return Duration::ZERO;
+        }
+        let since = self
+            .confirmed
+            .lock()
+            .map(|c| c.elapsed())
+            .unwrap_or(self.floor);
+        self.floor.saturating_sub(since)
+    }
+
+    /// A round trip that checks the server still shows this session holding the lock.
+    async fn confirm(&self) -> Result<Duration> {
+        let sent = Instant::now();
+        let row = tokio::time::timeout(
+            self.floor,
+            self.client.query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                   AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2 AND granted",
+                &[&self.keys.0, &self.keys.1],
+            ),
+        )
+        .await
+        .map_err(|_| lost_lock())?
+        .map_err(|_| lost_lock())?;
+        if row.get::<_, i64>(0) != 1 {
+            self.dead.store(true, Ordering::SeqCst);
+            return Err(lost_lock());
+        }
+        if let Ok(mut c) = self.confirmed.lock() {
+            *c = sent;
+        }
+        Ok(self.time_left())
+    }
+
+    async fn release(self) -> Option<Arc<tokio_postgres::Client>> {
+        self.heartbeat.abort();
+        let unlocked = self
+            .client
+            .query_one(
+                "SELECT pg_advisory_unlock($1, $2)",
+                &[&self.keys.0, &self.keys.1],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false);
+        let reset = self.client.batch_execute(IDLE_SETTINGS).await.is_ok();
+        (unlocked && reset && !self.client.is_closed()).then(|| self.client.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Dropped without release: the heartbeat stops and the session closes with the
+        // last Arc, which releases the lock on the server.
+        self.heartbeat.abort();
+    }
+}
+
+fn lost_lock() -> Error {
+    Error::new(
+        ErrorCode::TeamUnavailable,
+        "The lock on the team database was lost (the session broke): nothing was changed; try again.",
+    )
+}
+
+async fn lock_session(
+    store: &TeamStore,
+    settings: &str,
+) -> Result<(Arc<tokio_postgres::Client>, i32)> {
+    let reuse = {
+        let mut idle = store.inner.lock_sessions.lock().await;
+        let mut found = None;
+        while let Some(c) = idle.pop() {
+            if !c.is_closed() {
+                found = Some(c);
+                break;
+            }
+        }
+        found
+    };
+    let client = match reuse {
+        Some(c) if c.batch_execute(settings).await.is_ok() => c,
+        _ => {
+            let c = Arc::new(store.db().connect().await?);
+            c.batch_execute(settings).await.map_err(db_error)?;
+            c
+        }
+    };
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    Ok((client, pid))
+}
+
+/// Take `keys` on `client`, waiting at most `wait` (the server wakes the waiter as soon
+/// as the holder lets go). `Ok(false)` when the wait ran out.
+async fn take(client: &tokio_postgres::Client, keys: (i32, i32), wait: Duration) -> Result<bool> {
+    if wait.is_zero() {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&keys.0, &keys.1])
+            .await
+            .map_err(db_error)?;
+        return Ok(row.get(0));
+    }
+    let ms = wait.as_millis().clamp(1, i32::MAX as u128).to_string();
+    client
+        .query_one("SELECT set_config('lock_timeout', $1, false)", &[&ms])
+        .await
+        .map_err(db_error)?;
+    let got = client
+        .query_one("SELECT pg_advisory_lock($1, $2)", &[&keys.0, &keys.1])
+        .await;
+    let reset = client.batch_execute("SET lock_timeout = 0").await;
+    match got {
+        Ok(_) => {
+            reset.map_err(db_error)?;
+            Ok(true)
+        }
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            reset.map_err(db_error)?;
+            Ok(false)
+        }
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// A connection's refresh lock, held. The connection row was re-read after the lock was
+/// taken ([`RefreshLock::connection`]), so its generation is the one to refresh.
+pub struct RefreshLock {
+    store: TeamStore,
+    held: Option<Held>,
+    connection: ConnectionRow,
+}
+
+impl std::fmt::Debug for RefreshLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshLock")
+            .field("connection", &self.connection.id)
+            .field("generation", &self.connection.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TeamStore {
+    /// Take `connection_id`'s refresh lock, waiting at most `wait`; `busy` when another
+    /// desktop or agent still holds it then, `not_found` for no such connection.
+    pub async fn lock_refresh(&self, connection_id: &str, wait: Duration) -> Result<RefreshLock> {
+        let (client, pid) = lock_session(self, REFRESH_SETTINGS).await?;
+        let key: i32 = client
+            .query_opt(
+                "SELECT lock_key FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
+                &[&self.team_id(), &connection_id],
+            )
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::not_found("No such connection."))?
+            .get(0);
+        let keys = (REFRESH_NS, key);
+        let sent = Instant::now();
+        if !take(&client, keys, wait).await? {
+            if client.batch_execute(IDLE_SETTINGS).await.is_ok() {
+                self.inner.lock_sessions.lock().await.push(client);
+            }
+            return Err(Error::new(
+                ErrorCode::Busy,
+                "Another desktop or agent is refreshing this connection: try again in a moment.",
+            ));
+        }
+        let held = Held::start(client.clone(), keys, REFRESH_FLOOR, sent, pid);
+        // Re-read after taking the lock: whatever the previous holder committed is seen.
+        let sql = "SELECT id, client_id, record, generation, version, deleted, created_at, created_by, \
+             created_on, updated_at, updated_by, updated_on, last_refresh_at, last_refresh_by, last_refresh_on \
+             FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2";
+        let row = client
+            .query_opt(sql, &[&self.team_id(), &connection_id])
+            .await
+            .map_err(db_error)?;
+        let connection = match row {
+            Some(r) if !r.get::<_, bool>(5) => ConnectionRow {
+                id: r.get(0),
+                client_id: r.get(1),
+                record: r.get::<_, Value>(2),
+                generation: r.get(3),
+                version: r.get(4),
+                deleted: r.get(5),
+                created_at: r.get(6),
+                created_by: r.get(7),
+                created_on: r.get(8),
+                updated_at: r.get(9),
+                updated_by: r.get(10),
+                updated_on: r.get(11),
+                last_refresh_at: r.get(12),
+                last_refresh_by: r.get(13),
+                last_refresh_on: r.get(14),
+            },
+            _ => {
+                if let Some(c) = held.release().await {
+                    self.inner.lock_sessions.lock().await.push(c);
+                }
+                return Err(Error::not_found("This connection was removed meanwhile."));
+            }
+        };
+        Ok(RefreshLock {
+            store: self.clone(),
+            held: Some(held),
+            connection,
+        })
+    }
+}
+
+impl RefreshLock {
+    /// The connection as re-read after the lock was taken.
+    pub fn connection(&self) -> &ConnectionRow {
+        &self.connection
+    }
+
+    /// The generation to refresh (the one a commit must expect).
+    pub fn generation(&self) -> i64 {
+        self.connection.generation
+    }
+
+    /// The backend pid of the session holding the lock (for tests and `team status`).
+    pub fn backend_pid(&self) -> i32 {
+        self.held.as_ref().map(|h| h.backend_pid).unwrap_or(0)
+    }
+
+    /// How long the lock is still guaranteed, from the last heartbeat (no round trip);
+    /// zero once the session is known lost.
+    pub fn time_left(&self) -> Duration {
+        self.held
+            .as_ref()
+            .map(Held::time_left)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Check with the server that the lock is still held and at least `need` is left
+    /// (the provider call plus the commit). `busy`/`team_unavailable` otherwise: do not
+    /// start the provider call.
+    pub async fn ensure(&self, need: Duration) -> Result<Duration> {
+        let held = self.held.as_ref().ok_or_else(lost_lock)?;
+        let left = held.confirm().await?;
+        if left < need {
+            return Err(Error::new(
+                ErrorCode::Busy,
+                "The lock on the team database is not held with enough time left: nothing was sent to the provider; try again.",
+            )
+            .with_detail(format!("{} ms left, {} ms needed", left.as_millis(), need.as_millis())));
+        }
+        Ok(left)
+    }
+
+    /// Tests only: stop the heartbeat, as if this process hung, keeping the session.
+    #[cfg(feature = "testing")]
+    pub fn freeze_for_test(self) -> Self {
+        if let Some(held) = &self.held {
+            held.heartbeat.abort();
+        }
+        self
+    }
+
+    /// Let go of the lock (the session goes back for reuse).
+    pub async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            if let Some(c) = held.release().await {
+                let mut idle = self.store.inner.lock_sessions.lock().await;
+                if idle.len() < 16 {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+/// The team scheduler's leadership. Exactly one session of the team holds it; the
+/// others wait in [`Leadership::acquire`] and the server hands it to one of them as soon
+/// as the leader's session ends (dies, is cut off and found dead within ~4 s, or lets go).
+pub struct Leadership {
+    store: TeamStore,
+    held: Held,
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership")
+            .field("team", &self.store.team_id())
+            .field("backend_pid", &self.held.backend_pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Leadership {
+    /// Wait up to `wait` to lead (`None` when another still leads then; `wait` zero: try
+    /// once). The leader is recorded in `authdeck.leadership` for `team status`.
+    pub async fn acquire(store: &TeamStore, wait: Duration) -> Result<Option<Leadership>> {
+        let client = Arc::new(store.db().connect().await?);
+        client
+            .batch_execute(LEADER_SETTINGS)
+            .await
+            .map_err(db_error)?;
+        let row = client
+            .query_one(
+                "SELECT pg_backend_pid(), (SELECT (hashtext(id::text) & 2147483647) FROM authdeck.teams WHERE id = $1::text::uuid)",
+                &[&store.team_id()],
+            )
+            .await
+            .map_err(db_error)?;
+        let pid: i32 = row.get(0);
+        let team_key: Option<i32> = row.get(1);
+        let team_key = team_key.ok_or_else(|| Error::not_found("This team no longer exists."))?;
+        let keys = (LEADER_NS, team_key);
+        let sent = Instant::now();
+        if !take(&client, keys, wait).await? {
+            return Ok(None);
+        }
+        client
+            .execute(
+                "INSERT INTO authdeck.leadership (team_id, machine, backend_pid) VALUES ($1::text::uuid, $2, $3)
+                 ON CONFLICT (team_id) DO UPDATE SET member = current_user, machine = EXCLUDED.machine,
+                     backend_pid = EXCLUDED.backend_pid, since = now(), heartbeat = now()",
+                &[&store.team_id(), &store.machine(), &pid],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(Some(Leadership {
+            store: store.clone(),
+            held: Held::start(client, keys, LEADER_FLOOR, sent, pid),
+        }))
+    }
+
+    /// Whether this process may still act as leader (from the last heartbeat). A leader
+    /// stops scheduling as soon as this is false.
+    pub fn is_leader(&self) -> bool {
+        !self.held.time_left().is_zero()
+    }
+
+    /// Check with the server (a round trip) that this session still leads.
+    pub async fn confirm(&self) -> Result<Duration> {
+        self.held.confirm().await
+    }
+
+    pub fn backend_pid(&self) -> i32 {
+        self.held.backend_pid
+    }
+
+    /// Step down.
+    pub async fn release(self) {
+        let _ = self.held.release().await;
+    }
+}
+
+/// Who leads a team now, as recorded (and still true: the recorded session is alive).
+pub async fn current_leader(store: &TeamStore) -> Result<Option<(String, String, i32)>> {
+    let c = store.db().connect().await?;
+    let row = c
+        .query_opt(
+            "SELECT l.member, l.machine, l.backend_pid FROM authdeck.leadership l
+              WHERE l.team_id = $1::text::uuid
+                AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend_pid)",
+            &[&store.team_id()],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
