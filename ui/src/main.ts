@@ -1,4 +1,5 @@
 // Entry point of the window: styles, then the app. Wiring lives in app.ts.
+import './fonts.css';
 import './styles.css';
 import { mountWindow } from './app';
 

@@ -392,7 +392,8 @@ export class ConnectionList {
     const groupH = group.el.offsetHeight;
     probe.error.hidden = false;
     probe.el.classList.add('has-error');
-    setText(probe.error, t('error.line', { message: t('error.fallback'), next: t('error.reauthorization_required') }));
+    // As tall as the longest error line gets (two lines, clamped).
+    setText(probe.error, t('error.line', { message: t('empty.text'), next: t('error.reauthorization_required') }));
     const rowWithError = probe.el.offsetHeight;
     box.remove();
     if (row > 0 && groupH > 0 && rowWithError >= row) {
