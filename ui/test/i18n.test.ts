@@ -124,6 +124,7 @@ describe('the catalogs', () => {
         'clients.redirect.label',
         'details.clientValue',
         'details.expiry',
+        'details.expirySource',
         'details.history.count',
         'details.lastErrorValue',
         'details.userinfo',

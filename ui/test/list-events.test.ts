@@ -301,7 +301,7 @@ describe('details and filter', () => {
     const text = panel.textContent ?? '';
     expect(text).toContain('U974814773204');
     expect(text).toContain('Bearer');
-    expect(text).toContain("from the JWT's exp claim");
+    expect(text).toContain("the JWT's exp claim");
     expect(text).toContain('Refresh token expires');
     expect(text).toMatch(/Refresh token expires\s*unknown/);
     expect(text).toContain('op@example.com');

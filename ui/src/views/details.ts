@@ -154,20 +154,31 @@ export class DetailsPanel {
       [t('details.scopes'), f ? (f.scope ?? absent) : later],
       [t('details.tokenType'), f ? (f.token_type ?? absent) : later],
     ];
+    const sources: Node[] = [];
     if (c.access_expires != null) {
-      tech.push([
-        t('details.accessExpires'),
-        t('details.expirySource', { which: t('row.access'), source: t(SOURCE_LABEL[c.access_expires.source]) }),
-      ]);
+      sources.push(
+        h(
+          'div',
+          {},
+          t('details.expirySource', { which: t('row.access'), source: t(SOURCE_LABEL[c.access_expires.source]) }),
+        ),
+      );
     }
     if (c.refresh_expires != null) {
-      tech.push([
-        t('details.refreshExpires'),
-        t('details.expirySource', {
-          which: t('row.refreshToken'),
-          source: t(SOURCE_LABEL[c.refresh_expires.source]),
-        }),
-      ]);
+      sources.push(
+        h(
+          'div',
+          {},
+          t('details.expirySource', {
+            which: t('row.refreshToken'),
+            source: t(SOURCE_LABEL[c.refresh_expires.source]),
+          }),
+        ),
+      );
+    }
+    if (sources.length) {
+      const box = h('div', {}, ...sources);
+      tech.push([t('details.expirySources'), box]);
     }
     const technical: Node[] = [kv(tech)];
     if (f?.userinfo != null) technical.push(h('h3', {}, t('details.userinfo')), json(f.userinfo));
