@@ -214,9 +214,20 @@ export class ConnectionList {
     if (this.selectedId === conn.id) this.opts.onSelectedChange?.(conn);
   }
 
-  remove(id: string): void {
+  /**
+   * Remove a connection. `focusNext`: the row was acted on by the keyboard's user (a
+   * disconnect): the next row (else the previous one) is selected and focused, not the
+   * top of the window.
+   */
+  remove(id: string, focusNext = false): void {
     const e = this.entries.get(id);
     if (!e) return;
+    let next: string | null = null;
+    if (focusNext) {
+      const rows = this.items.filter((it) => it.entry !== null);
+      const i = rows.findIndex((it) => it.key === id);
+      next = rows[i + 1]?.key ?? rows[i - 1]?.key ?? null;
+    }
     this.entries.delete(id);
     this.unplace(e, e.conn.provider);
     if (this.selectedId === id) {
@@ -224,6 +235,7 @@ export class ConnectionList {
       this.opts.onSelect(null);
     }
     this.relayout();
+    if (next !== null) this.select(next, true);
   }
 
   /** Show an error on a row (e.g. a reconnect that failed outside the row's buttons). */

@@ -33,7 +33,7 @@ export class ConnectionsView {
       ticker: opts.ticker,
       actions: opts.actions({
         upsert: (c) => list.upsert(c),
-        remove: (id) => list.remove(id),
+        remove: (id, focusNext) => list.remove(id, focusNext),
       }),
       scrollRoot: scroll,
       onSelect: (c) => details.show(c),

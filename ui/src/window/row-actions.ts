@@ -12,7 +12,8 @@ import type { AddConnectionLauncher } from './add-launcher';
 /** The changes a row command makes to the list. */
 export interface ListEdits {
   upsert: (conn: ConnectionSummary) => void;
-  remove: (id: string) => void;
+  /** `focusNext`: move the focus to the next row (after a disconnect). */
+  remove: (id: string, focusNext?: boolean) => void;
 }
 
 const LOGOUT_DONE: Record<LogoutOutcome, PlainKey> = {
@@ -46,7 +47,7 @@ async function logout(list: ListEdits, c: ConnectionSummary): Promise<void> {
   });
   if (!ok) return;
   const outcome = await api.logout(c.id);
-  list.remove(c.id);
+  list.remove(c.id, true);
   toast(t(LOGOUT_DONE[outcome]));
 }
 
