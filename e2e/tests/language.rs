@@ -77,6 +77,30 @@ async fn choose(ui: &Ui, id: &str, value: &str) -> Result<()> {
     ui.click("nav-connections").await
 }
 
+/// Set a field's value as typing would (WebDriver's typing goes through the Thai input
+/// method under th_TH: see the log line above).
+async fn set_value(ui: &Ui, id: &str, value: &str) -> Result<()> {
+    ui.js(
+        "const f = document.querySelector(arguments[0]); f.value = arguments[1];\
+         f.dispatchEvent(new Event('input', { bubbles: true }));",
+        vec![json!(testid(id)), json!(value)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The IoT sandbox login, as `Ui::connect_iot`, with the fields set directly.
+async fn connect_iot(ui: &Ui) -> Result<()> {
+    ui.open_add("iot").await?;
+    ui.pick("iot-client", "sandbox-iot (").await?;
+    set_value(ui, "iot-username", "operator").await?;
+    set_value(ui, "iot-password", "operator-pass").await?;
+    ui.click("iot-submit").await?;
+    ui.wait_gone(&testid("add-connection-dialog")).await?;
+    ui.find(&row_of("iot")).await?;
+    Ok(())
+}
+
 async fn select_flowaccount(ui: &Ui) -> Result<String> {
     ui.find(&format!("{} .cell-name", row_of("flowaccount")))
         .await?
@@ -115,8 +139,23 @@ fn thai_window_under_th_locale_with_buddhist_years_and_a_kept_switch() {
         ui.start_sandbox().await?;
         ui.connect_flowaccount(None).await?;
         ui.wait_gone(&testid("add-connection-dialog")).await?;
-        ui.connect_fedex_csp().await?;
-        ui.connect_iot().await?;
+        // What WebDriver's typing gives under the Thai locale (for the record).
+        let filter = ui.id("list-filter").await?;
+        filter.send_keys("demo-child-key").await?;
+        let typed = ui
+            .js(
+                "return document.querySelector(arguments[0]).value",
+                vec![json!(testid("list-filter"))],
+            )
+            .await?;
+        eprintln!("[e2e] typed demo-child-key under th_TH.UTF-8, the field holds {typed}");
+        filter.clear().await?;
+        ui.js(
+            "const f = document.querySelector(arguments[0]); f.value = ''; f.dispatchEvent(new Event('input'));",
+            vec![json!(testid("list-filter"))],
+        )
+        .await?;
+        connect_iot(&ui).await?;
         let details = select_flowaccount(&ui).await?;
         ensure!(
             details.contains("2569") && details.contains("ธ.ค."),

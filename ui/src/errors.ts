@@ -5,7 +5,8 @@
 import type { CommandError } from './bindings/CommandError';
 import type { ErrorCode } from './bindings/ErrorCode';
 import type { LastError } from './bindings/LastError';
-import { type PlainKey, t } from './i18n/index';
+import type { Provider } from './bindings/Provider';
+import { type PlainKey, language, t } from './i18n/index';
 
 /** A button an error offers: reconnect the connection, open Clients & settings, start the sandbox. */
 export type ErrorAction = 'reconnect' | 'clients' | 'sandbox';
@@ -43,9 +44,40 @@ export const ACTION_LABEL: Record<ErrorAction, PlainKey> = {
   sandbox: 'error.action.sandbox',
 };
 
+/** What the failed call was about, where the advice depends on it. */
+export interface ErrorContext {
+  provider?: Provider;
+  /** FedEx: the request carried the connection's child key and secret. */
+  child?: boolean;
+}
+
+/** The advice for `code`, by cause where the code alone is too coarse. */
+export function adviceFor(code: ErrorCode, ctx: ErrorContext = {}): ErrorAdvice {
+  // FedEx answers a wrong child secret like a wrong project secret: the child
+  // credentials are the connection's (typed when connecting), so they come first.
+  if (code === 'invalid_client' && ctx.provider === 'fedex' && ctx.child) {
+    return { next: 'error.invalid_client.fedexChild', action: 'clients' };
+  }
+  if (code === 'reauthorization_required' && ctx.provider === 'iot') {
+    return { next: 'error.reauthorization_required.iot', action: 'reconnect' };
+  }
+  return ERROR_ADVICE[code] ?? ERROR_ADVICE.internal;
+}
+
 /** The next step for `code`, in the window's language. */
-export function nextStep(code: ErrorCode): string {
-  return t((ERROR_ADVICE[code] ?? ERROR_ADVICE.internal).next);
+export function nextStep(code: ErrorCode, ctx?: ErrorContext): string {
+  return t(adviceFor(code, ctx).next);
+}
+
+/**
+ * Whether the core's sentence already ends in a next step ("…: check them in the client
+ * settings."), as crates/core/src/providers/error/messages.rs writes provider errors:
+ * then the English line does not say it a second time.
+ */
+export function hasOwnAdvice(message: string): boolean {
+  return /:\s+(check|connect|log in|try|wait|approve|add|start|unlock|pick|enter|open|paste|restart|use|reconnect)\b[^:]*$/i.test(
+    message.trim(),
+  );
 }
 
 export interface PlainError {
@@ -55,15 +87,21 @@ export interface PlainError {
   action: ErrorAction | null;
 }
 
-export function describeError(e: Pick<CommandError | LastError, 'code' | 'message'>): PlainError {
+export function describeError(e: Pick<CommandError | LastError, 'code' | 'message'>, ctx?: ErrorContext): PlainError {
   const message = e.message.trim() || t('error.fallback');
-  const advice = ERROR_ADVICE[e.code] ?? ERROR_ADVICE.internal;
+  const advice = adviceFor(e.code, ctx);
   return { code: e.code, message, nextStep: t(advice.next), action: advice.action };
 }
 
-/** One line for a row or a banner: "The refresh token has expired. Next: Reconnect." */
-export function errorLine(e: Pick<CommandError | LastError, 'code' | 'message'>): string {
-  const d = describeError(e);
+/**
+ * One line for a row or a banner. English: the core's sentence, then "Next: …" unless
+ * it already says what to do ("The refresh token has expired. Next: Reconnect.").
+ * Thai: the next step in Thai first, the core's (English) words after it.
+ */
+export function errorLine(e: Pick<CommandError | LastError, 'code' | 'message'>, ctx?: ErrorContext): string {
+  const d = describeError(e, ctx);
   const sentence = /[.!?]$/.test(d.message) ? d.message : `${d.message}.`;
+  // The core writes English: its own advice replaces the step only in the English line.
+  if (language() === 'en' && hasOwnAdvice(sentence)) return sentence;
   return t('error.line', { message: sentence, next: d.nextStep });
 }

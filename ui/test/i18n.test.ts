@@ -273,6 +273,28 @@ describe('error codes in both languages', () => {
     expect(tIn('th', ACTION_LABEL.reconnect)).toBe('เชื่อมต่อใหม่');
   });
 
+  it('a wrong FedEx child secret gets advice about the child credentials, said once', () => {
+    const core = {
+      code: 'invalid_client' as const,
+      message:
+        "FedEx rejected the credentials: connect again with the right child key and child secret, or check the project's API key and secret key in the client settings.",
+    };
+    const ctx = { provider: 'fedex' as const, child: true };
+    // English: the core's sentence already says what to do; nothing said twice.
+    expect(errorLine(core, ctx)).toBe(core.message);
+    expect(errorLine(core, ctx)).not.toMatch(/Next:|client's ID/);
+    expect(describeError(core, ctx).nextStep).toMatch(/^Check the child key and secret/);
+    setLanguageChoice('th');
+    expect(errorLine(core, ctx)).toMatch(/^ตรวจสอบ child key และ child secret/);
+    // Without child credentials: the client's keys.
+    setLanguageChoice('en');
+    expect(describeError(core, { provider: 'fedex', child: false }).nextStep).toMatch(/client's ID and secret/);
+    // A core sentence without a step of its own gets the window's.
+    expect(errorLine({ code: 'keyring_unavailable', message: 'The system keyring is locked.' })).toBe(
+      'The system keyring is locked. Next: Unlock your system keyring.',
+    );
+  });
+
   it('in Thai, the advice comes first and the core’s words follow', () => {
     setLanguageChoice('th');
     const e = { code: 'reauthorization_required' as const, message: 'The refresh token has expired' };

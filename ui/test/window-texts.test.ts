@@ -125,6 +125,43 @@ describe('a status that agrees with itself', () => {
   });
 });
 
+describe('an error’s own button', () => {
+  it('offers where to fix it: Clients & settings, or starting the sandbox', async () => {
+    const later = { at: soon(86_400_000), source: 'estimated' as const };
+    const bad = conn({
+      id: 'x',
+      refresh_expires: later,
+      last_error: { code: 'invalid_client', message: 'FlowAccount rejected the app.', at: soon(-1000) },
+    });
+    const off = conn({
+      id: 'y',
+      refresh_expires: later,
+      last_error: { code: 'sandbox_not_running', message: 'The sandbox is not running.', at: soon(-1000) },
+    });
+    const plain = conn({
+      id: 'z',
+      refresh_expires: later,
+      last_error: { code: 'provider_unavailable', message: 'No answer.', at: soon(-1000) },
+    });
+    const b = await start({
+      connections: [bad, off, plain],
+      handlers: { start_sandbox: () => ({ base_url: 'http://127.0.0.1:1', clients: [], skipped: [] }) },
+    });
+    expect($(tid('row-advice'), row('z')).hidden).toBe(true);
+    const open = $<HTMLButtonElement>(tid('row-advice'), row('x'));
+    expect(open.hidden).toBe(false);
+    expect(open.textContent).toBe('Open Clients & settings');
+    open.click();
+    await settle();
+    expect($(tid('clients-view')).hidden).toBe(false);
+    const sandbox = $<HTMLButtonElement>(tid('row-advice'), row('y'));
+    expect(sandbox.textContent).toBe('Start the sandbox');
+    sandbox.click();
+    await settle();
+    expect(b.callsTo('start_sandbox')).toHaveLength(1);
+  });
+});
+
 describe('jargon', () => {
   it('explains the CUSTOM badge and calls supportCode the customer code', async () => {
     const c = conn({ id: 'c', environment: 'custom', support_code: 'FA-100002' });

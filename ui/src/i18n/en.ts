@@ -286,6 +286,9 @@ export const en = {
 
   // ---- errors: what to do next, per ErrorCode (errors.ts) ---------------------------------------
   'error.line': '{message} Next: {next}.',
+  'error.invalid_client.fedexChild':
+    "Check the child key and secret (connect again to enter them), then the project's keys in Clients & settings",
+  'error.reauthorization_required.iot': 'Log in again',
   'error.fallback': 'Something went wrong.',
   'error.internalFallback': 'Something went wrong in Authdeck.',
   'error.reauthorization_required': 'Reconnect',

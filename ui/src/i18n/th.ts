@@ -277,6 +277,9 @@ export const th: Catalog = {
 
   // ---- errors: what to do next, per ErrorCode (errors.ts) ---------------------------------------
   'error.line': '{next} ({message})',
+  'error.invalid_client.fedexChild':
+    'ตรวจสอบ child key และ child secret (เชื่อมต่อใหม่เพื่อป้อนอีกครั้ง) แล้วจึงตรวจสอบคีย์ของโปรเจกต์ในไคลเอนต์และการตั้งค่า',
+  'error.reauthorization_required.iot': 'ต้องเข้าสู่ระบบบัญชีนี้ใหม่',
   'error.fallback': 'เกิดข้อผิดพลาด',
   'error.internalFallback': 'เกิดข้อผิดพลาดใน Authdeck',
   'error.reauthorization_required': 'ต้องเชื่อมต่อธุรกิจนี้ใหม่',

@@ -470,7 +470,7 @@ export class AddConnectionDialog {
       });
       this.finish(conn);
     } catch (e) {
-      showError(this.fedexError, errorLine(toCommandError(e)));
+      showError(this.fedexError, errorLine(toCommandError(e), { provider: 'fedex', child: needsChild }));
     }
   }
 
@@ -488,7 +488,7 @@ export class AddConnectionDialog {
       const conn = await api.connectIot({ client, username, password });
       this.finish(conn);
     } catch (e) {
-      showError(this.iotError, errorLine(toCommandError(e)));
+      showError(this.iotError, errorLine(toCommandError(e), { provider: 'iot' }));
       this.iotPassword.focus();
     }
   }

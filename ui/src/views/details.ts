@@ -130,7 +130,10 @@ export class DetailsPanel {
       [
         t('details.lastError'),
         c.last_error != null
-          ? t('details.lastErrorValue', { error: errorLine(c.last_error), at: formatInstant(c.last_error.at) })
+          ? t('details.lastErrorValue', {
+              error: errorLine(c.last_error, { provider: c.provider, child: c.child_key != null }),
+              at: formatInstant(c.last_error.at),
+            })
           : absent,
       ],
       [t('details.connected'), f ? formatInstant(f.created_at) : later],

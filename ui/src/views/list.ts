@@ -15,6 +15,7 @@ import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { Provider } from '../bindings/Provider';
 import type { Ticker } from '../countdown';
 import { h, setText } from '../dom';
+import type { ErrorAction } from '../errors';
 import { t } from '../i18n/index';
 import { statusInputs, statusLabel } from '../status';
 import { type Entry, GroupView, type RowAction, RowView, entryError, subtitle } from './row';
@@ -22,7 +23,7 @@ import { type Entry, GroupView, type RowAction, RowView, entryError, subtitle } 
 export { GROUP_TITLE, type RowAction, subtitle } from './row';
 
 /** What the row buttons do; a rejection (a CommandError) is shown on the row. */
-export type RowActions = Record<RowAction, (conn: ConnectionSummary) => Promise<unknown>>;
+export type RowActions = Record<Exclude<RowAction, 'advice'>, (conn: ConnectionSummary) => Promise<unknown>>;
 
 /** Heights in px of the list's items. */
 export interface ItemHeights {
@@ -43,6 +44,8 @@ export interface ListOptions {
   /** The selected connection's data changed. */
   onSelectedChange?: (conn: ConnectionSummary) => void;
   onCountChange?: (count: number) => void;
+  /** A row error's button ("Open Clients & settings", "Start the sandbox"). */
+  onAdvice?: (action: ErrorAction, conn: ConnectionSummary) => void;
   /** The scrolling element the list is in (defaults to the list itself). */
   scrollRoot?: HTMLElement;
   /**
@@ -403,6 +406,7 @@ export class ConnectionList {
     const row = probe.el.offsetHeight;
     const groupH = group.el.offsetHeight;
     probe.error.hidden = false;
+    probe.errorCell.hidden = false;
     probe.el.classList.add('has-error');
     // As tall as the longest error line gets (two lines, clamped).
     setText(probe.error, t('error.line', { message: t('empty.text'), next: t('error.reauthorization_required') }));
@@ -598,7 +602,13 @@ export class ConnectionList {
     if (!row?.entry) return;
     const btn = e.target instanceof Element ? e.target.closest('button[data-action]') : null;
     if (btn instanceof HTMLButtonElement) {
-      void this.run(row.entry.id, btn.dataset.action as RowAction);
+      const action = btn.dataset.action as RowAction;
+      // The error's own button: where it leads is the window's business, not a command.
+      if (action === 'advice') {
+        if (row.advice !== null) this.opts.onAdvice?.(row.advice, row.entry.conn);
+      } else {
+        void this.run(row.entry.id, action);
+      }
       return;
     }
     this.select(row.entry.id);
@@ -646,7 +656,7 @@ export class ConnectionList {
   }
 
   /** Run a row action with the button busy; failures stay on the row in plain words. */
-  async run(id: string, action: RowAction): Promise<void> {
+  async run(id: string, action: Exclude<RowAction, 'advice'>): Promise<void> {
     const e = this.entries.get(id);
     if (!e || e.busy !== null) return;
     e.busy = action;

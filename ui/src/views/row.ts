@@ -9,11 +9,11 @@ import type { LastError } from '../bindings/LastError';
 import type { Provider } from '../bindings/Provider';
 import { CountdownText } from '../countdown';
 import { h, setText } from '../dom';
-import { errorLine } from '../errors';
+import { ACTION_LABEL, type ErrorAction, describeError, errorLine } from '../errors';
 import { type PlainKey, t } from '../i18n/index';
 import { type StatusInputs, statusFrom, statusLabel, stillActive } from '../status';
 
-export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect';
+export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect' | 'advice';
 
 export const GROUP_TITLE: Record<Provider, PlainKey> = {
   flowaccount: 'group.flowaccount',
@@ -101,6 +101,9 @@ export class RowView {
   readonly refresh: CountdownText | null;
   readonly refreshKey: HTMLElement | null;
   readonly error: HTMLElement;
+  readonly errorCell: HTMLElement;
+  /** The action the shown error offers (none, or Reconnect: the row's own button). */
+  advice: ErrorAction | null = null;
   readonly buttons: Record<RowAction, HTMLButtonElement>;
   entry: Entry | null = null;
   status: ConnectionStatus | null = null;
@@ -127,7 +130,10 @@ export class RowView {
       logout: button('logout', t(LOGOUT_LABEL[provider]), 'row-logout'),
       copy: button('copy', t('row.copy'), 'row-copy'),
       reconnect: button('reconnect', t('row.reconnect'), 'row-reconnect'),
+      advice: button('advice', '', 'row-advice'),
     };
+    this.buttons.advice.hidden = true;
+    this.buttons.advice.classList.add('btn-link');
     this.buttons.reconnect.hidden = true;
     this.buttons.reconnect.classList.add('btn-primary');
 
@@ -168,13 +174,12 @@ export class RowView {
         h('span', { class: 'countdown', 'data-testid': 'refresh-countdown' }, this.refresh.node),
       );
     }
-    this.error = h('div', {
-      role: 'gridcell',
-      class: 'cell cell-error',
-      'data-testid': 'row-error',
-      'aria-live': 'polite',
-    });
+    this.error = h('span', { class: 'error-text', 'data-testid': 'row-error', 'aria-live': 'polite' });
     this.error.hidden = true;
+    // The error's own button where it has one ("Open Clients & settings", "Start the
+    // sandbox"); Reconnect is the row's own button.
+    this.errorCell = h('div', { role: 'gridcell', class: 'cell cell-error' }, this.error, ' ', this.buttons.advice);
+    this.errorCell.hidden = true;
 
     this.el = h(
       'div',
@@ -205,7 +210,7 @@ export class RowView {
         this.buttons.copy,
         this.buttons.logout,
       ),
-      this.error,
+      this.errorCell,
     );
   }
 
@@ -281,15 +286,25 @@ export class RowView {
     if (e === null) {
       if (!this.error.hidden) {
         this.error.hidden = true;
+        this.errorCell.hidden = true;
         this.error.textContent = '';
         this.error.removeAttribute('title');
       }
+      this.advice = null;
+      this.buttons.advice.hidden = true;
       return;
     }
-    const line = errorLine(e);
+    const c = this.entry!.conn;
+    const ctx = { provider: c.provider, child: c.child_key != null };
+    const line = errorLine(e, ctx);
     setText(this.error, line);
-    if (this.error.title !== line) this.error.title = line; // the line is cut to one row
+    if (this.error.title !== line) this.error.title = line; // the whole text, if clamped
     this.error.hidden = false;
+    this.errorCell.hidden = false;
+    const action = describeError(e, ctx).action;
+    this.advice = action === 'reconnect' ? null : action;
+    this.buttons.advice.hidden = this.advice === null;
+    if (this.advice !== null) setText(this.buttons.advice, t(ACTION_LABEL[this.advice]));
   }
 
   renderBusy(): void {

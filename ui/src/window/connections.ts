@@ -17,7 +17,7 @@ export interface ConnectionsViewOptions {
   onSandboxData: (has: boolean) => void;
   /** The empty state's "Add a client". */
   onAddClient: () => void;
-  /** The empty state's "Try the sandbox". */
+  /** The empty state's "Try the sandbox" (and a row error's "Start the sandbox"). */
   onStartSandbox: () => void;
 }
 
@@ -37,6 +37,7 @@ export class ConnectionsView {
       }),
       scrollRoot: scroll,
       onSelect: (c) => details.show(c),
+      onAdvice: (action) => (action === 'sandbox' ? opts.onStartSandbox() : opts.onAddClient()),
       onSelectedChange: (c) => details.show(c),
       onCountChange: (n) => {
         if (empty.hidden !== n > 0) empty.hidden = n > 0;
