@@ -123,7 +123,7 @@ pub fn locale_launcher(env: &E2eEnv, lang: &str) -> Result<PathBuf> {
     let name: String = lang.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let path = dir.join(format!("authdeck-{name}"));
     let script = format!(
-        "#!/bin/sh\nexec env -u LC_ALL -u LC_MESSAGES -u LANGUAGE LANG='{lang}' '{}' \"$@\"\n",
+        "#!/bin/sh\nexec env -u LC_ALL -u LC_MESSAGES -u LANGUAGE LANG='{lang}' GTK_IM_MODULE=gtk-im-context-simple '{}' \"$@\"\n",
         env.app.display()
     );
     std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
