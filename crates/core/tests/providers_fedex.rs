@@ -119,6 +119,12 @@ async fn wrong_child_secret_is_invalid_client() {
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidClient);
     assert!(!format!("{err:?}").contains("wrong-child-canary"));
+    // The advice names the child credentials (the connection's), not only the client's.
+    assert!(
+        err.message.contains("child key and child secret"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]

@@ -15,13 +15,15 @@ import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { Provider } from '../bindings/Provider';
 import type { Ticker } from '../countdown';
 import { h, setText } from '../dom';
-import { STATUS_LABEL, statusInputs } from '../status';
+import type { ErrorAction } from '../errors';
+import { t } from '../i18n/index';
+import { statusInputs, statusLabel } from '../status';
 import { type Entry, GroupView, type RowAction, RowView, entryError, subtitle } from './row';
 
 export { GROUP_TITLE, type RowAction, subtitle } from './row';
 
 /** What the row buttons do; a rejection (a CommandError) is shown on the row. */
-export type RowActions = Record<RowAction, (conn: ConnectionSummary) => Promise<unknown>>;
+export type RowActions = Record<Exclude<RowAction, 'advice'>, (conn: ConnectionSummary) => Promise<unknown>>;
 
 /** Heights in px of the list's items. */
 export interface ItemHeights {
@@ -42,6 +44,8 @@ export interface ListOptions {
   /** The selected connection's data changed. */
   onSelectedChange?: (conn: ConnectionSummary) => void;
   onCountChange?: (count: number) => void;
+  /** A row error's button ("Open Clients & settings", "Start the sandbox"). */
+  onAdvice?: (action: ErrorAction, conn: ConnectionSummary) => void;
   /** The scrolling element the list is in (defaults to the list itself). */
   scrollRoot?: HTMLElement;
   /**
@@ -111,7 +115,7 @@ export class ConnectionList {
     this.el = h('div', {
       class: 'conn-list',
       role: 'grid',
-      'aria-label': 'Connections',
+      'aria-label': t('list.label'),
       'aria-rowcount': 0,
       'data-testid': 'connection-list',
     });
@@ -213,9 +217,20 @@ export class ConnectionList {
     if (this.selectedId === conn.id) this.opts.onSelectedChange?.(conn);
   }
 
-  remove(id: string): void {
+  /**
+   * Remove a connection. `focusNext`: the row was acted on by the keyboard's user (a
+   * disconnect): the next row (else the previous one) is selected and focused, not the
+   * top of the window.
+   */
+  remove(id: string, focusNext = false): void {
     const e = this.entries.get(id);
     if (!e) return;
+    let next: string | null = null;
+    if (focusNext) {
+      const rows = this.items.filter((it) => it.entry !== null);
+      const i = rows.findIndex((it) => it.key === id);
+      next = rows[i + 1]?.key ?? rows[i - 1]?.key ?? null;
+    }
     this.entries.delete(id);
     this.unplace(e, e.conn.provider);
     if (this.selectedId === id) {
@@ -223,6 +238,7 @@ export class ConnectionList {
       this.opts.onSelect(null);
     }
     this.relayout();
+    if (next !== null) this.select(next, true);
   }
 
   /** Show an error on a row (e.g. a reconnect that failed outside the row's buttons). */
@@ -337,7 +353,12 @@ export class ConnectionList {
       const rows = this.groups[p];
       const shown = this.query === '' ? rows : rows.filter((e) => this.matches(e));
       const gv = this.groupViews[p];
-      setText(gv.count, shown.length === rows.length ? String(shown.length) : `${shown.length} of ${rows.length}`);
+      setText(
+        gv.count,
+        shown.length === rows.length
+          ? String(shown.length)
+          : t('list.count.filtered', { shown: shown.length, total: rows.length }),
+      );
       if (shown.length === 0) continue;
       items.push({
         key: `group:${p}`,
@@ -375,17 +396,20 @@ export class ConnectionList {
     const group = new GroupView('flowaccount');
     const box = h('div', { class: 'list-probe', 'aria-hidden': 'true' }, group.el, probe.el);
     probe.buttons.reconnect.hidden = false;
-    setText(probe.label, 'Probe');
-    setText(probe.sub, 'supportCode probe');
-    setText(probe.client, 'probe');
-    setText(probe.env, 'sandbox');
-    setText(probe.chip, STATUS_LABEL.reauthorization_required);
+    // Probe texts as long as real ones get, in the window's language (Thai lines are taller).
+    setText(probe.label, t('group.flowaccount'));
+    setText(probe.sub, t('row.customerCode', { code: 'FA-100000' }));
+    setText(probe.client, t('group.flowaccount'));
+    setText(probe.env, t('env.production'));
+    setText(probe.chip, statusLabel('reauthorization_required'));
     this.el.appendChild(box);
     const row = probe.el.offsetHeight;
     const groupH = group.el.offsetHeight;
     probe.error.hidden = false;
+    probe.errorCell.hidden = false;
     probe.el.classList.add('has-error');
-    setText(probe.error, 'Probe. Next: Reconnect.');
+    // As tall as the longest error line gets (two lines, clamped).
+    setText(probe.error, t('error.line', { message: t('empty.text'), next: t('error.reauthorization_required') }));
     const rowWithError = probe.el.offsetHeight;
     box.remove();
     if (row > 0 && groupH > 0 && rowWithError >= row) {
@@ -578,7 +602,13 @@ export class ConnectionList {
     if (!row?.entry) return;
     const btn = e.target instanceof Element ? e.target.closest('button[data-action]') : null;
     if (btn instanceof HTMLButtonElement) {
-      void this.run(row.entry.id, btn.dataset.action as RowAction);
+      const action = btn.dataset.action as RowAction;
+      // The error's own button: where it leads is the window's business, not a command.
+      if (action === 'advice') {
+        if (row.advice !== null) this.opts.onAdvice?.(row.advice, row.entry.conn);
+      } else {
+        void this.run(row.entry.id, action);
+      }
       return;
     }
     this.select(row.entry.id);
@@ -626,7 +656,7 @@ export class ConnectionList {
   }
 
   /** Run a row action with the button busy; failures stay on the row in plain words. */
-  async run(id: string, action: RowAction): Promise<void> {
+  async run(id: string, action: Exclude<RowAction, 'advice'>): Promise<void> {
     const e = this.entries.get(id);
     if (!e || e.busy !== null) return;
     e.busy = action;
@@ -648,5 +678,5 @@ export class ConnectionList {
 }
 
 function searchText(c: ConnectionSummary): string {
-  return `${c.label} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
+  return `${c.label} ${c.support_code ?? ''} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
 }

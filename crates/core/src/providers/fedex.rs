@@ -34,7 +34,9 @@ pub async fn request_token(
         ("client_secret", client_secret.expose()),
     ];
     let mut secrets: Vec<&dyn AnySecret> = vec![client_secret];
+    let mut op = Operation::ClientCredentials;
     if grant.needs_child_credentials() {
+        op = Operation::ChildCredentials;
         let Some((child_key, child_secret)) =
             child.filter(|(key, secret)| !key.trim().is_empty() && !secret.is_empty())
         else {
@@ -48,7 +50,7 @@ pub async fn request_token(
     }
     let json = FormPost {
         provider: Provider::Fedex,
-        op: Operation::ClientCredentials,
+        op,
         url: token_url,
         authorization: None,
         encoding: BodyEncoding::Form,

@@ -29,6 +29,9 @@ pub enum Operation {
     AuthorizationCode,
     Refresh,
     ClientCredentials,
+    /// FedEx's csp / parent-child grants: the project's credentials plus the child key
+    /// and secret of the connection (a rejection may be either's).
+    ChildCredentials,
     PasswordLogin,
     Logout,
 }
@@ -39,6 +42,7 @@ impl Operation {
             Self::AuthorizationCode => "authorization_code",
             Self::Refresh => "refresh",
             Self::ClientCredentials => "client_credentials",
+            Self::ChildCredentials => "child_credentials",
             Self::PasswordLogin => "password_login",
             Self::Logout => "logout",
         }

@@ -42,8 +42,13 @@ fn message_for(
         (ErrorCode::ReauthorizationRequired, _, _) => {
             format!("{who} no longer accepts this connection's grant: connect again.")
         }
+        // FedEx answers NOT.AUTHORIZED alike for the project's keys and the child's: the
+        // child credentials (typed for this connection) first, then the client's.
+        (ErrorCode::InvalidClient, Provider::Fedex, Operation::ChildCredentials) => format!(
+            "{who} rejected the credentials: connect again with the right child key and child secret, or check the project's API key and secret key in the client settings."
+        ),
         (ErrorCode::InvalidClient, Provider::Fedex, _) => format!(
-            "{who} rejected the project's API key or secret key (or the child credentials): check them in the client settings."
+            "{who} rejected the project's API key or secret key: check them in the client settings."
         ),
         (ErrorCode::InvalidClient, Provider::Iot, _) => format!(
             "{who} rejected the application client id: check it in the client settings."

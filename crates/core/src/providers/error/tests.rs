@@ -189,6 +189,41 @@ fn fedex_not_authorized_is_invalid_client_with_code_in_detail() {
     assert!(d.contains("transactionId=624deea6"), "{d}");
 }
 
+/// A wrong child secret (csp / parent-child grant) is not "check the client's ID and
+/// secret": the child credentials are the connection's, so the advice names them first.
+#[test]
+fn fedex_rejected_child_credentials_name_the_child_key_and_secret() {
+    let body = r#"{"transactionId":"t-1","errors":[{"code":"NOT.AUTHORIZED.ERROR","message":"The given client credentials were not valid."}]}"#;
+    let child = from_response(
+        Provider::Fedex,
+        Operation::ChildCredentials,
+        401,
+        None,
+        body.as_bytes(),
+        &[],
+    );
+    assert_eq!(child.code, ErrorCode::InvalidClient);
+    assert!(
+        child.message.contains("child key and child secret"),
+        "{}",
+        child.message
+    );
+    let plain = from_response(
+        Provider::Fedex,
+        Operation::ClientCredentials,
+        401,
+        None,
+        body.as_bytes(),
+        &[],
+    );
+    assert!(!plain.message.contains("child"), "{}", plain.message);
+    assert!(
+        plain.message.contains("client settings"),
+        "{}",
+        plain.message
+    );
+}
+
 #[test]
 fn fedex_server_codes_are_unavailable_even_on_4xx() {
     for code in ["INTERNAL.SERVER.ERROR", "SERVICE.UNAVAILABLE.ERROR"] {
