@@ -25,6 +25,7 @@ use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
 
+mod activity;
 mod answers;
 mod sandbox;
 mod token_sets;
