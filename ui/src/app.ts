@@ -13,6 +13,7 @@ import type { Snapshot } from './bindings/Snapshot';
 import { Ticker } from './countdown';
 import { h } from './dom';
 import { errorLine } from './errors';
+import { ActivityView } from './views/activity';
 import type { AddConnectionDialog } from './views/add-connection';
 import { ClientsView } from './views/clients';
 import type { DetailsPanel } from './views/details';
@@ -83,13 +84,15 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     onLeaveSandbox: () => void sandbox.leave(),
   });
   clients.el.hidden = true;
+  const activity = new ActivityView();
+  activity.el.hidden = true;
   const shell = h(
     'div',
     { class: 'app' },
     header.el,
     sandboxBar.el,
     banners.el,
-    h('main', { class: 'main' }, connections.el, clients.el),
+    h('main', { class: 'main' }, connections.el, activity.el, clients.el),
   );
   root.append(shell);
 
@@ -101,27 +104,34 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     openAddConnection: () => addConnection.open(),
   });
   function showView(view: ViewName): void {
-    connections.el.hidden = view === 'clients';
+    connections.el.hidden = view !== 'connections';
     clients.el.hidden = view !== 'clients';
+    activity.el.hidden = view !== 'activity';
     header.setCurrent(view);
     if (view === 'clients') void clients.reload();
+    if (view === 'activity') void activity.reload();
   }
 
   const showAppInfo = appInfoView({ header, sandboxBar, clients, banners });
+  const route = eventRouter({
+    list,
+    clients,
+    details,
+    addConnection,
+    reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
+    onConnected: connected,
+    onRedirectRejected: (e) => banners.show(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error'),
+  });
   const feed = new ChangeFeed({
     onSnapshot: (snap) => {
       showAppInfo(snap.app_info);
       list.setAll(snap.connections);
     },
-    onEvent: eventRouter({
-      list,
-      clients,
-      details,
-      addConnection,
-      reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
-      onConnected: connected,
-      onRedirectRejected: (e) => banners.show(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error'),
-    }),
+    onEvent: (ev) => {
+      route(ev);
+      // New history (or a removal): the activity view, if it shows, reads it again.
+      if (ev.kind === 'history_added' || ev.kind === 'connection_removed') activity.changed();
+    },
     onUnavailable: (e) => banners.show(`Live updates are not available: ${e.message}`, 'error'),
   });
 

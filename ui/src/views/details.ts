@@ -11,7 +11,9 @@ import type { HistoryEntry } from '../bindings/HistoryEntry';
 import { CountdownText, type Ticker } from '../countdown';
 import { formatInstant, h, replaceChildren } from '../dom';
 import { errorLine } from '../errors';
+import { t } from '../i18n/index';
 import { STATUS_LABEL, parseInstant, statusAt } from '../status';
+import { keepFreshSwitch } from './keep-fresh';
 import { GROUP_TITLE, subtitle } from './list';
 
 export const SOURCE_LABEL: Record<ExpirySource, string> = {
@@ -123,7 +125,15 @@ export class DetailsPanel {
       ['Last error', c.last_error != null ? `${errorLine(c.last_error)} (${formatInstant(c.last_error.at)})` : '—'],
       ['Connected', f ? formatInstant(f.created_at) : later],
     ];
-    if (c.provider === 'fedex') rows.splice(5, 0, ['Keep fresh', f ? (f.keep_fresh ? 'yes' : 'no') : later]);
+    if (c.provider === 'fedex') {
+      const onChanged = (conn: Connection) => {
+        if (this.current?.id !== conn.id) return;
+        this.full = conn;
+        this.current = conn;
+        this.render();
+      };
+      rows.splice(5, 0, [t('keepFresh.label'), f ? keepFreshSwitch(f, onChanged) : later]);
+    }
     // FlowAccount grants slide: Authdeck keeps them alive while it runs; closed, they lapse.
     if (c.provider === 'flowaccount' && c.refresh_expires != null) {
       rows.splice(

@@ -6,6 +6,7 @@ import type { Ticker } from '../countdown';
 import { h } from '../dom';
 import { DetailsPanel } from '../views/details';
 import { ConnectionList, type RowActions } from '../views/list';
+import { exportButtons } from './export';
 import type { ListEdits } from './row-actions';
 
 export interface ConnectionsViewOptions {
@@ -64,7 +65,7 @@ export class ConnectionsView {
     empty.hidden = true;
     emptyAdd.addEventListener('click', () => opts.onAddClient());
     emptySandbox.addEventListener('click', () => opts.onStartSandbox());
-    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list));
+    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list), exportButtons());
     scroll.append(toolbar, empty, list.el);
 
     this.el = h('div', { class: 'connections-view' }, scroll, details.el);

@@ -2,8 +2,9 @@
 // "Add connection" button. It only shows which view is current; app.ts switches views.
 
 import { h, setText } from '../dom';
+import { t } from '../i18n/index';
 
-export type ViewName = 'connections' | 'clients';
+export type ViewName = 'connections' | 'activity' | 'clients';
 
 export interface HeaderOptions {
   onNavigate: (view: ViewName) => void;
@@ -27,6 +28,7 @@ export class Header {
         { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' },
         'Connections',
       ),
+      activity: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-activity' }, t('nav.activity')),
       clients: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, 'Clients & settings'),
     };
     this.version = h('span', { class: 'version muted' });
@@ -34,22 +36,23 @@ export class Header {
       'header',
       { class: 'topbar' },
       h('h1', { class: 'brand' }, 'Authdeck'),
-      h('nav', { class: 'nav', 'aria-label': 'Views' }, this.nav.connections, this.nav.clients),
+      h('nav', { class: 'nav', 'aria-label': 'Views' }, this.nav.connections, this.nav.activity, this.nav.clients),
       h('div', { class: 'spacer' }),
       this.version,
       addButton,
     );
     this.nav.connections.addEventListener('click', () => opts.onNavigate('connections'));
+    this.nav.activity.addEventListener('click', () => opts.onNavigate('activity'));
     this.nav.clients.addEventListener('click', () => opts.onNavigate('clients'));
     addButton.addEventListener('click', () => opts.onAddConnection());
   }
 
   /** Mark `view`'s button as the current page. */
   setCurrent(view: ViewName): void {
-    const c = view === 'clients';
-    this.nav.connections.toggleAttribute('aria-current', !c);
-    this.nav.clients.toggleAttribute('aria-current', c);
-    this.nav[view].setAttribute('aria-current', 'page');
+    for (const [name, button] of Object.entries(this.nav)) {
+      if (name === view) button.setAttribute('aria-current', 'page');
+      else button.removeAttribute('aria-current');
+    }
   }
 
   setVersion(version: string): void {
