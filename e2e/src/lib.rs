@@ -25,6 +25,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt as _;
 use serde_json::{json, Value};
 
+pub mod a11y;
+
 /// The default bound of every wait.
 pub const WAIT: Duration = Duration::from_secs(20);
 /// How often a wait polls.
@@ -197,6 +199,11 @@ impl Ui {
     async fn launch(env: Arc<E2eEnv>) -> Result<Ui> {
         wait_for_no_instance(&env).await?;
         reset_state(&env)?;
+        Ui::connect(env).await
+    }
+
+    /// A WebDriver session (which starts the app) and its first list.
+    async fn connect(env: Arc<E2eEnv>) -> Result<Ui> {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
@@ -216,6 +223,28 @@ impl Ui {
             return Err(e);
         }
         Ok(ui)
+    }
+
+    /// Stop the app the way a desktop session does (SIGTERM: it exits cleanly, saving
+    /// its window state), then start it again on the same data, keyring and settings:
+    /// the new window. This session is over; close the returned one.
+    pub async fn restart(&self) -> Result<Ui> {
+        let pids = instances(&self.env);
+        if pids.is_empty() {
+            bail!("no running app to restart");
+        }
+        for pid in &pids {
+            let status = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .context("running kill")?;
+            if !status.success() {
+                bail!("kill -TERM {pid} failed: {status}");
+            }
+        }
+        wait_for_no_instance(&self.env).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.c.clone().close()).await;
+        Ui::connect(self.env.clone()).await
     }
 
     /// The first list is on screen: `<html data-list-ready="true">`.
@@ -854,6 +883,15 @@ fn reset_state(env: &E2eEnv) -> Result<()> {
         );
     }
     let _ = std::fs::remove_file(&env.browser_log);
+    // The window's remembered size and position (tauri-plugin-window-state), in the
+    // throwaway XDG_CONFIG_HOME: every test starts with the default window.
+    if let Some(config) = std::env::var_os("XDG_CONFIG_HOME") {
+        let _ = std::fs::remove_file(
+            Path::new(&config)
+                .join("com.authdeck.desktop")
+                .join(".window-state.json"),
+        );
+    }
     Ok(())
 }
 

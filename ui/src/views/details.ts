@@ -25,7 +25,9 @@ export const SOURCE_LABEL: Record<ExpirySource, string> = {
 };
 
 function json(value: unknown): HTMLElement {
-  return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
+  // Focusable: it may scroll sideways, and the keyboard must reach what it hides (axe
+  // scrollable-region-focusable).
+  return h('pre', { class: 'json', tabindex: 0 }, JSON.stringify(value, null, 2));
 }
 
 export class DetailsPanel {

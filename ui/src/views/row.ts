@@ -255,10 +255,17 @@ export class RowView {
     const busy = this.entry?.busy ?? null;
     this.el.classList.toggle('busy', busy !== null);
     for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
+      // aria-disabled, not disabled: a disabled button drops the keyboard focus (to the
+      // page), and the person pressing Enter on it would have to find their place again.
+      // A busy row ignores further actions (ConnectionList.run).
       const on = action === busy;
-      if (b.disabled !== on) b.disabled = on;
-      if (on) b.setAttribute('aria-busy', 'true');
-      else if (b.hasAttribute('aria-busy')) b.removeAttribute('aria-busy');
+      if (on) {
+        b.setAttribute('aria-busy', 'true');
+        b.setAttribute('aria-disabled', 'true');
+      } else if (b.hasAttribute('aria-busy')) {
+        b.removeAttribute('aria-busy');
+        b.removeAttribute('aria-disabled');
+      }
     }
   }
 
