@@ -26,6 +26,7 @@ export class CountdownText {
   private at: number | null;
   private shown: string;
   private readonly prefix: string;
+  private fixed: string | null = null;
 
   constructor(at: number | null, now: number, prefix = '') {
     this.at = at;
@@ -40,9 +41,15 @@ export class CountdownText {
     return this.update(now);
   }
 
+  /** Show `text` instead of the countdown (null: the countdown again). */
+  suppress(text: string | null, now: number): boolean {
+    this.fixed = text;
+    return this.update(now);
+  }
+
   /** Returns whether the DOM was written. */
   update(now: number): boolean {
-    const text = this.prefix + formatCountdown(this.at, now);
+    const text = this.fixed ?? this.prefix + formatCountdown(this.at, now);
     if (text === this.shown) return false;
     this.shown = text;
     this.node.data = text;

@@ -6,7 +6,6 @@
 export const en = {
   // ---- the window -------------------------------------------------------------------
   'app.name': 'Authdeck',
-  'app.noscript': 'Authdeck needs JavaScript to show its window.',
   'header.add': 'Add connection',
   'header.nav': 'Views',
   'header.version': 'v{version}',
@@ -60,7 +59,7 @@ export const en = {
   'row.refreshToken': 'Refresh',
   'row.refreshToken.estimated': 'Refresh (estimated)',
   'row.refreshToken.none': 'none',
-  'row.refreshToken.notNeeded': 'reconnect first',
+
   'row.customerCode': 'Customer code {code}',
   'row.customerCode.unknown': 'Customer code unknown',
   'row.fedexChild': '{grant} · child {key}',
@@ -129,7 +128,8 @@ export const en = {
   'details.lapses': 'Lapses if Authdeck stays closed',
   'details.expiry': ' — {at}',
   'details.technical': 'Technical details',
-  'details.expirySource': '{which}: from {source}',
+  'details.expirySources': 'Where the expiries come from',
+  'details.expirySource': '{which}: {source}',
   'details.userinfo': 'userinfo',
   'details.jwtHeader': 'JWT header (decoded, not verified)',
   'details.jwtClaims': 'JWT claims',
@@ -239,6 +239,9 @@ export const en = {
   'clients.form.basicAuth': 'Authorization: Basic',
   'clients.form.basicAuth.raw': 'Raw client id (as the platform documents)',
   'clients.form.basicAuth.base64': 'base64 of "id:" (RFC 6749)',
+  'clients.form.authUrl.placeholder': 'https://authx.netpie.io',
+  'clients.form.body.form': 'application/x-www-form-urlencoded',
+  'clients.form.body.multipart': 'multipart/form-data',
   'clients.form.body': 'Login request body',
   'clients.form.submit': 'Add client',
   'clients.form.missing': 'Enter a name and the client ID.',
@@ -275,8 +278,11 @@ export const en = {
   'sandbox.leave.title': 'Leave the sandbox?',
   'sandbox.leave.message':
     'Every sandbox connection is logged out and removed, with the demo clients and their keyring entries, and the sandbox stops. Your own clients and connections are not touched.',
-  'sandbox.left':
-    'Left the sandbox: {connections} demo connection(s) and {clients} demo client(s) removed. Nothing else was touched.',
+  'sandbox.left': 'Left the sandbox: {connections} and {clients} removed. Nothing else was touched.',
+  'sandbox.left.connections.one': '{n} demo connection',
+  'sandbox.left.connections.other': '{n} demo connections',
+  'sandbox.left.clients.one': '{n} demo client',
+  'sandbox.left.clients.other': '{n} demo clients',
 
   // ---- errors: what to do next, per ErrorCode (errors.ts) ---------------------------------------
   'error.line': '{message} Next: {next}.',

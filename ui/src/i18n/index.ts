@@ -79,6 +79,11 @@ function changed(): void {
   for (const l of listeners) l(current);
 }
 
+/** The OS locale the window goes by (`navigator.language`, or what the shell reported). */
+export function systemLanguageTag(): string {
+  return systemLocale;
+}
+
 /** The OS locale as the shell reports it (overrides `navigator.language`). */
 export function setSystemLocale(locale: string | null | undefined): void {
   if (!locale || locale === systemLocale) return;

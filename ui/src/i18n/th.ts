@@ -6,7 +6,6 @@ import type { Catalog } from './index';
 export const th: Catalog = {
   // ---- the window -------------------------------------------------------------------
   'app.name': 'Authdeck',
-  'app.noscript': 'Authdeck ต้องใช้ JavaScript เพื่อแสดงหน้าต่าง',
   'header.add': 'เพิ่มการเชื่อมต่อ',
   'header.nav': 'มุมมอง',
   'header.version': 'v{version}',
@@ -60,7 +59,7 @@ export const th: Catalog = {
   'row.refreshToken': 'โทเค็นต่ออายุ',
   'row.refreshToken.estimated': 'โทเค็นต่ออายุ (ประมาณ)',
   'row.refreshToken.none': 'ไม่มี',
-  'row.refreshToken.notNeeded': 'ต้องเชื่อมต่อใหม่ก่อน',
+
   'row.customerCode': 'รหัสลูกค้า {code}',
   'row.customerCode.unknown': 'ไม่ทราบรหัสลูกค้า',
   'row.fedexChild': '{grant} · child {key}',
@@ -126,7 +125,8 @@ export const th: Catalog = {
   'details.lapses': 'หมดอายุหาก Authdeck ปิดอยู่',
   'details.expiry': ' — {at}',
   'details.technical': 'รายละเอียดทางเทคนิค',
-  'details.expirySource': '{which}: จาก {source}',
+  'details.expirySources': 'ที่มาของเวลาหมดอายุ',
+  'details.expirySource': '{which}: {source}',
   'details.userinfo': 'userinfo',
   'details.jwtHeader': 'ส่วนหัว JWT (ถอดรหัสแล้ว ไม่ได้ตรวจสอบลายเซ็น)',
   'details.jwtClaims': 'ข้อมูล (claims) ใน JWT',
@@ -231,6 +231,9 @@ export const th: Catalog = {
   'clients.form.basicAuth': 'Authorization: Basic',
   'clients.form.basicAuth.raw': 'client id ตรง ๆ (ตามเอกสารของแพลตฟอร์ม)',
   'clients.form.basicAuth.base64': 'base64 ของ "id:" (RFC 6749)',
+  'clients.form.authUrl.placeholder': 'https://authx.netpie.io',
+  'clients.form.body.form': 'application/x-www-form-urlencoded',
+  'clients.form.body.multipart': 'multipart/form-data',
   'clients.form.body': 'รูปแบบข้อมูลคำขอเข้าสู่ระบบ',
   'clients.form.submit': 'เพิ่มไคลเอนต์',
   'clients.form.missing': 'ป้อนชื่อและ client ID',
@@ -266,8 +269,11 @@ export const th: Catalog = {
   'sandbox.leave.title': 'ออกจากแซนด์บ็อกซ์ไหม',
   'sandbox.leave.message':
     'การเชื่อมต่อแซนด์บ็อกซ์ทั้งหมดจะออกจากระบบและถูกลบ พร้อมไคลเอนต์ตัวอย่างและรายการในพวงกุญแจ แล้วแซนด์บ็อกซ์จะหยุด ไคลเอนต์และการเชื่อมต่อของคุณเองจะไม่ถูกแตะต้อง',
-  'sandbox.left':
-    'ออกจากแซนด์บ็อกซ์แล้ว: ลบการเชื่อมต่อตัวอย่าง {connections} รายการ และไคลเอนต์ตัวอย่าง {clients} รายการ ไม่มีอย่างอื่นถูกแตะต้อง',
+  'sandbox.left': 'ออกจากแซนด์บ็อกซ์แล้ว: ลบ{connections} และ{clients} ไม่มีอย่างอื่นถูกแตะต้อง',
+  'sandbox.left.connections.one': 'การเชื่อมต่อตัวอย่าง {n} รายการ',
+  'sandbox.left.connections.other': 'การเชื่อมต่อตัวอย่าง {n} รายการ',
+  'sandbox.left.clients.one': 'ไคลเอนต์ตัวอย่าง {n} รายการ',
+  'sandbox.left.clients.other': 'ไคลเอนต์ตัวอย่าง {n} รายการ',
 
   // ---- errors: what to do next, per ErrorCode (errors.ts) ---------------------------------------
   'error.line': '{next} ({message})',
