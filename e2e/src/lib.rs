@@ -884,13 +884,21 @@ fn reset_state(env: &E2eEnv) -> Result<()> {
     }
     let _ = std::fs::remove_file(&env.browser_log);
     // The window's remembered size and position (tauri-plugin-window-state), in the
-    // throwaway XDG_CONFIG_HOME: every test starts with the default window.
+    // throwaway XDG_CONFIG_HOME, and the web view's storage (the language chosen in
+    // Settings lives in its localStorage), in the throwaway XDG_DATA_HOME: every test
+    // starts with the default window.
     if let Some(config) = std::env::var_os("XDG_CONFIG_HOME") {
         let _ = std::fs::remove_file(
             Path::new(&config)
                 .join("com.authdeck.desktop")
                 .join(".window-state.json"),
         );
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+        let webview = Path::new(&data).join("com.authdeck.desktop");
+        for dir in ["storage", "localstorage"] {
+            let _ = std::fs::remove_dir_all(webview.join(dir));
+        }
     }
     Ok(())
 }
