@@ -276,6 +276,12 @@ fn activity_view_and_export() {
             .await?;
         let shown = ui.count(&testid("activity-entry")).await?;
         ensure!(shown == 1, "{shown} entries under 'Rejected redirects'");
+        // The README's screenshot: everything, once the toasts have faded.
+        ui.id("activity-filter-kind")
+            .await?
+            .select_by_value("all")
+            .await?;
+        ui.wait_gone(&testid("toast")).await?;
         ui.screenshot("activity").await?;
         Ok(())
     });

@@ -67,10 +67,7 @@ function isErrorCode(code: string): code is ErrorCode {
 /** The event in plain words, in the window's language. */
 export function describeActivity(e: ActivityEntry): string {
   const name = e.connection_label ?? t('activity.noConnection');
-  if (e.event === 'callback_rejected') {
-    const base = t('activity.rejected');
-    return isErrorCode(e.outcome) ? `${base} ${t(ERROR_ADVICE[e.outcome].next)}.` : base;
-  }
+  if (e.event === 'callback_rejected') return `${t('activity.rejected')} ${why(e)}`;
   if (e.outcome === 'ok') {
     const key = OK_SENTENCE[e.event];
     return key ? t(key as 'activity.ok.connect', { name }) : t('activity.ok.other', { event: e.event, name });
@@ -79,8 +76,14 @@ export function describeActivity(e: ActivityEntry): string {
   const what = key
     ? t(key as 'activity.failed.connect', { name })
     : t('activity.failed.other', { event: e.event, name });
-  const why = isErrorCode(e.outcome) ? errorLine({ code: e.outcome, message: e.detail ?? '' }) : e.outcome;
-  return `${what} ${why}`;
+  return `${what} ${why(e)}`;
+}
+
+/** Why an event failed: its recorded message and the next step (or the bare outcome). */
+function why(e: ActivityEntry): string {
+  if (!isErrorCode(e.outcome)) return e.outcome;
+  if (e.detail == null || e.detail.trim() === '') return t(ERROR_ADVICE[e.outcome].next);
+  return errorLine({ code: e.outcome, message: e.detail });
 }
 
 /** The connection filter's value for events of no connection. */
