@@ -343,7 +343,6 @@ return { seen, out };
             clipped["out"].as_array().is_some_and(Vec::is_empty),
             "badges clipped at the minimum size: {clipped:#}"
         );
-        ui.screenshot("minimum-size").await?;
 
         ui.c.set_window_size(1000, 640).await?;
         tokio::time::sleep(Duration::from_millis(600)).await;
