@@ -459,7 +459,10 @@ pub async fn set_keep_fresh(
 /// Picks where an export is saved: given the suggested file name, the path, or `None`
 /// when the user cancelled. Managed by tests (a fixed path); else the system's save
 /// dialog.
-pub struct SavePathPicker(pub Box<dyn Fn(&str) -> Option<std::path::PathBuf> + Send + Sync>);
+pub struct SavePathPicker(pub Box<PickSavePath>);
+
+/// Given the suggested file name, where to save (`None`: cancelled).
+pub type PickSavePath = dyn Fn(&str) -> Option<std::path::PathBuf> + Send + Sync;
 
 /// The connection list as text (see `authdeck_core::export`): no secret.
 pub async fn export_text(state: &AppState, format: ExportFormat) -> CmdResult<String> {
