@@ -113,6 +113,10 @@ EOF
   export AUTHDECK_SANDBOX_PORT=47801
   AUTHDECK_EMULATOR_ADMIN_TOKEN="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   export AUTHDECK_EMULATOR_ADMIN_TOKEN
+  # Debug builds save the window's exports here instead of asking through the save
+  # dialog (which WebDriver cannot drive).
+  mkdir -m 700 "$tmp/exports"
+  export AUTHDECK_E2E_EXPORT_DIR="$tmp/exports"
   export BROWSER="$tmp/bin/fake-browser"
   export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/cache"
   export XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime"

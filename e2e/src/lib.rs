@@ -25,6 +25,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt as _;
 use serde_json::{json, Value};
 
+pub mod a11y;
+
 /// The default bound of every wait.
 pub const WAIT: Duration = Duration::from_secs(20);
 /// How often a wait polls.
@@ -240,6 +242,11 @@ impl Ui {
         if fresh {
             reset_state(&env)?;
         }
+        Ui::connect(env, application).await
+    }
+
+    /// A WebDriver session (which starts `application`) and its first list.
+    async fn connect(env: Arc<E2eEnv>, application: &Path) -> Result<Ui> {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
@@ -259,6 +266,29 @@ impl Ui {
             return Err(e);
         }
         Ok(ui)
+    }
+
+    /// Stop the app the way a desktop session does (SIGTERM: it exits cleanly, saving
+    /// its window state), then start it again on the same data, keyring and settings:
+    /// the new window. This session is over; close the returned one.
+    pub async fn restart(&self) -> Result<Ui> {
+        let pids = instances(&self.env);
+        if pids.is_empty() {
+            bail!("no running app to restart");
+        }
+        for pid in &pids {
+            let status = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .context("running kill")?;
+            if !status.success() {
+                bail!("kill -TERM {pid} failed: {status}");
+            }
+        }
+        wait_for_no_instance(&self.env).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.c.clone().close()).await;
+        let app = self.env.app.clone();
+        Ui::connect(self.env.clone(), &app).await
     }
 
     /// The first list is on screen: `<html data-list-ready="true">`.
@@ -897,6 +927,23 @@ fn reset_state(env: &E2eEnv) -> Result<()> {
         );
     }
     let _ = std::fs::remove_file(&env.browser_log);
+    // The window's remembered size and position (tauri-plugin-window-state), in the
+    // throwaway XDG_CONFIG_HOME, and the web view's storage (the language chosen in
+    // Settings lives in its localStorage), in the throwaway XDG_DATA_HOME: every test
+    // starts with the default window.
+    if let Some(config) = std::env::var_os("XDG_CONFIG_HOME") {
+        let _ = std::fs::remove_file(
+            Path::new(&config)
+                .join("com.authdeck.desktop")
+                .join(".window-state.json"),
+        );
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+        let webview = Path::new(&data).join("com.authdeck.desktop");
+        for dir in ["storage", "localstorage"] {
+            let _ = std::fs::remove_dir_all(webview.join(dir));
+        }
+    }
     Ok(())
 }
 

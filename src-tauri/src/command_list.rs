@@ -29,5 +29,8 @@ authdeck_commands![
     start_sandbox,
     stop_sandbox,
     leave_sandbox,
+    activity,
+    set_keep_fresh,
+    export_connections,
     mark_ready,
 ];

@@ -4,6 +4,8 @@
 //! and are deserialised straight into their role types ([`ClientSecret`], …), whose
 //! `Debug` is redacted; no command ever returns a secret.
 
+use authdeck_core::activity::ActivityEntry;
+use authdeck_core::export::{self, ExportFormat};
 use authdeck_core::manager::{LogoutOutcome, NewClient, PendingAuthorization};
 use authdeck_core::model::{
     Client, Connection, Environment, FedexGrant, HistoryEntry, IotBasicAuth, IotBodyEncoding,
@@ -452,6 +454,106 @@ pub async fn history(
     state.manager().history(id.as_deref(), 200).await
 }
 
+/// The activity view: every history event across connections, newest first, named by
+/// its connection (also after the connection was removed). At most [`ACTIVITY_LIMIT`].
+#[tauri::command]
+pub async fn activity(state: State<'_, AppState>) -> CmdResult<Vec<ActivityEntry>> {
+    state.manager().activity(ACTIVITY_LIMIT).await
+}
+
+/// How many events the activity view shows (the newest).
+pub const ACTIVITY_LIMIT: usize = 1000;
+
+/// FedEx "keep fresh": whether the background scheduler re-requests this connection's
+/// token before it expires. Only FedEx connections have the switch (the others are
+/// always kept fresh): anything else is `invalid_input` and nothing changes.
+#[tauri::command]
+pub async fn set_keep_fresh(
+    state: State<'_, AppState>,
+    id: String,
+    keep_fresh: bool,
+) -> CmdResult<Connection> {
+    let manager = state.manager();
+    let conn = manager.connection(&id).await?;
+    if conn.provider != Provider::Fedex {
+        return Err(Error::invalid_input(
+            "Only FedEx connections can be switched: the others are always kept fresh.",
+        ));
+    }
+    manager.set_keep_fresh(&conn.id, keep_fresh).await
+}
+
+/// Picks where an export is saved: given the suggested file name, the path, or `None`
+/// when the user cancelled. Managed by tests (a fixed path); else the system's save
+/// dialog.
+pub struct SavePathPicker(pub Box<PickSavePath>);
+
+/// Given the suggested file name, where to save (`None`: cancelled).
+pub type PickSavePath = dyn Fn(&str) -> Option<std::path::PathBuf> + Send + Sync;
+
+/// The connection list as text (see `authdeck_core::export`): no secret.
+pub async fn export_text(state: &AppState, format: ExportFormat) -> CmdResult<String> {
+    let manager = state.manager();
+    let connections = manager.list().await?;
+    export::render(&connections, manager.now(), format)
+}
+
+/// Export the connection list (CSV or JSON) to a file the user picks in the system's
+/// save dialog; the web view never names a path. The path saved to, or `None` when the
+/// user cancelled.
+#[tauri::command]
+pub async fn export_connections<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    format: ExportFormat,
+) -> CmdResult<Option<String>> {
+    let text = export_text(&state, format).await?;
+    let suggested = format!("authdeck-connections.{}", format.extension());
+    let Some(path) = pick_save_path(&app, &suggested, format).await else {
+        return Ok(None);
+    };
+    let written = path.clone();
+    tokio::task::spawn_blocking(move || std::fs::write(&written, text))
+        .await
+        .map_err(|_| Error::internal("Writing the export panicked."))?
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Storage,
+                format!("The export could not be saved to {}.", path.display()),
+            )
+            .with_detail(e.to_string())
+        })?;
+    Ok(Some(path.display().to_string()))
+}
+
+async fn pick_save_path<R: Runtime>(
+    app: &AppHandle<R>,
+    suggested: &str,
+    format: ExportFormat,
+) -> Option<std::path::PathBuf> {
+    if let Some(picker) = app.try_state::<SavePathPicker>() {
+        return (picker.0)(suggested);
+    }
+    use tauri_plugin_dialog::DialogExt as _;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (filter, ext) = match format {
+        ExportFormat::Csv => ("CSV", "csv"),
+        ExportFormat::Json => ("JSON", "json"),
+    };
+    let mut dialog = app
+        .dialog()
+        .file()
+        .set_file_name(suggested)
+        .add_filter(filter, &[ext]);
+    if let Some(window) = app.get_webview_window("main") {
+        dialog = dialog.set_parent(&window);
+    }
+    dialog.save_file(move |picked| {
+        let _ = tx.send(picked.and_then(|p| p.into_path().ok()));
+    });
+    rx.await.ok().flatten()
+}
+
 #[tauri::command]
 pub async fn start_sandbox(state: State<'_, AppState>) -> CmdResult<SandboxInfo> {
     state.start_sandbox().await
@@ -515,6 +617,8 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     LeaveReport::export_all(&cfg)?;
     authdeck_core::model::ConnectionStatus::export_all(&cfg)?;
     ErrorCode::export_all(&cfg)?;
+    ActivityEntry::export_all(&cfg)?;
+    ExportFormat::export_all(&cfg)?;
     Ok(())
 }
 

@@ -32,6 +32,18 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
                 .open_js_links_on_click(false)
                 .build(),
         )
+        // The window's size and position, restored when it is built and saved at exit;
+        // never its visibility (it is shown once its page has loaded: startup.rs).
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::all()
+                        - tauri_plugin_window_state::StateFlags::VISIBLE,
+                )
+                .build(),
+        )
+        // The export's save dialog (opened from Rust: the web view never names a path).
+        .plugin(tauri_plugin_dialog::init())
         // Notifications and the clipboard are registered later (startup::finish,
         // startup::ensure_clipboard): nothing needs them before the list is on screen.
         .invoke_handler(commands::handler())
@@ -129,6 +141,15 @@ pub fn run() {
                 .map_err(|_| "opening the store panicked")?
                 .map_err(|e| e as Box<dyn std::error::Error>)?;
             app.manage(state);
+            // Debug builds only: the E2E tests save exports into this directory instead
+            // of asking through the save dialog (which WebDriver cannot drive).
+            #[cfg(debug_assertions)]
+            if let Some(dir) = std::env::var_os("AUTHDECK_E2E_EXPORT_DIR") {
+                let dir = std::path::PathBuf::from(dir);
+                app.manage(commands::SavePathPicker(Box::new(move |name| {
+                    Some(dir.join(name))
+                })));
+            }
             changes::forward(app.handle());
             startup::build_main_window(app, &snapshot)?;
             deep_link::install(app);

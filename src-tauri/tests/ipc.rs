@@ -342,6 +342,158 @@ fn connect_refresh_and_logout_through_ipc() {
     rt.block_on(emulator.shutdown());
 }
 
+/// The activity view over IPC: a rejected redirect and a removed connection's events
+/// are in it, each by its connection's name; FedEx "keep fresh" switches (FedEx only);
+/// the export writes the list to the picked file, without a secret.
+#[test]
+fn activity_keep_fresh_and_export_through_ipc() {
+    const CHILD_SECRET: &str = "demo-child-secret";
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    for (name, provider, secret, token_url, auth_url) in [
+        (
+            "fedex",
+            "fedex",
+            json!("demo-fedex-secret"),
+            json!(emulator.fedex_token_url()),
+            Value::Null,
+        ),
+        (
+            "iot",
+            "iot",
+            Value::Null,
+            Value::Null,
+            json!(emulator.iot_auth_url()),
+        ),
+    ] {
+        invoke(&app, "add_client", json!({"input": {
+            "name": name, "provider": provider, "environment": null,
+            "client_id": if provider == "fedex" { "demo-fedex-key" } else { "demo-iot-client" },
+            "client_secret": secret, "authorize_url": null, "token_url": token_url, "auth_url": auth_url,
+            "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}))
+        .unwrap();
+    }
+    let fedex = invoke(&app, "connect_fedex", json!({"input": {"client": "fedex", "grant": "csp_credentials", "child_key": "demo-child-key", "child_secret": CHILD_SECRET}})).unwrap();
+    let iot = invoke(
+        &app,
+        "connect_iot",
+        json!({"input": {"client": "iot", "username": "operator", "password": "operator-pass"}}),
+    )
+    .unwrap();
+
+    // Keep fresh: FedEx switches both ways; the IoT connection is refused, unchanged.
+    assert_eq!(fedex["keep_fresh"], false);
+    let on = invoke(
+        &app,
+        "set_keep_fresh",
+        json!({"id": fedex["id"], "keepFresh": true}),
+    )
+    .unwrap();
+    assert_eq!(on["keep_fresh"], true);
+    let details = invoke(&app, "connection_details", json!({"id": fedex["id"]})).unwrap();
+    assert_eq!(details["connection"]["keep_fresh"], true, "stored");
+    let off = invoke(
+        &app,
+        "set_keep_fresh",
+        json!({"id": fedex["id"], "keepFresh": false}),
+    )
+    .unwrap();
+    assert_eq!(off["keep_fresh"], false);
+    let refused = invoke(
+        &app,
+        "set_keep_fresh",
+        json!({"id": iot["id"], "keepFresh": false}),
+    )
+    .unwrap_err();
+    assert_eq!(refused["code"], "invalid_input", "{refused}");
+    let iot_now = invoke(&app, "connection_details", json!({"id": iot["id"]})).unwrap();
+    assert_eq!(iot_now["connection"]["keep_fresh"], iot["keep_fresh"]);
+
+    // Export: the picked file gets the CSV (and the JSON), with no secret in it.
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().to_path_buf();
+    app._app
+        .manage(commands::SavePathPicker(Box::new(move |name| {
+            Some(target.join(name))
+        })));
+    let saved = invoke(&app, "export_connections", json!({"format": "csv"})).unwrap();
+    let csv_path = out.path().join("authdeck-connections.csv");
+    assert_eq!(saved, json!(csv_path.display().to_string()));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        csv.starts_with("name,company,provider,status,access_token_expires_at,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    invoke(&app, "export_connections", json!({"format": "json"})).unwrap();
+    let json_text = std::fs::read_to_string(out.path().join("authdeck-connections.json")).unwrap();
+    let rows: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == iot["label"]));
+    for text in [&csv, &json_text] {
+        for secret in [CHILD_SECRET, "demo-fedex-secret", "operator-pass"] {
+            assert!(!text.contains(secret), "{secret} in the export: {text}");
+        }
+    }
+    assert!(invoke(&app, "export_connections", json!({"format": "xml"})).is_err());
+
+    // A forged redirect and a removed connection: both in the activity view.
+    let forged = invoke(
+        &app,
+        "complete_callback",
+        json!({"url": "com.authdeck.desktop:/oauth/callback?code=x&state=forged"}),
+    )
+    .unwrap_err();
+    assert_eq!(forged["code"], "invalid_callback");
+    assert_eq!(
+        invoke(&app, "logout", json!({"id": iot["id"]})).unwrap(),
+        json!("revoked")
+    );
+    let activity = invoke(&app, "activity", json!({})).unwrap();
+    let entries = activity.as_array().unwrap();
+    let rejected: Vec<_> = entries
+        .iter()
+        .filter(|e| e["event"] == "callback_rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{activity:#}");
+    assert_eq!(rejected[0]["outcome"], "invalid_callback");
+    assert!(rejected[0]["connection_id"].is_null());
+    let removed: Vec<_> = entries
+        .iter()
+        .filter(|e| e["connection_id"] == iot["id"])
+        .collect();
+    let events: Vec<_> = removed
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["logout", "connect"], "{activity:#}");
+    for e in &removed {
+        assert_eq!(e["connection_label"], iot["label"]);
+        assert_eq!(e["provider"], "iot");
+        assert_eq!(e["removed"], true);
+    }
+    let kept: Vec<_> = entries
+        .iter()
+        .filter(|e| e["connection_id"] == fedex["id"])
+        .collect();
+    assert!(
+        !kept.is_empty() && kept.iter().all(|e| e["removed"] == false),
+        "{activity:#}"
+    );
+    rt.block_on(emulator.shutdown());
+}
+
 /// FedEx's spelling of a grant and the kebab-case one are the same grant over IPC too;
 /// what comes back is FedEx's spelling. An unknown grant is refused before the command.
 #[test]

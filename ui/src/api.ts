@@ -5,6 +5,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 
+import type { ActivityEntry } from './bindings/ActivityEntry';
 import type { AppInfo } from './bindings/AppInfo';
 import type { Changes } from './bindings/Changes';
 import type { Client } from './bindings/Client';
@@ -12,6 +13,7 @@ import type { CommandError } from './bindings/CommandError';
 import type { Connection } from './bindings/Connection';
 import type { ConnectionDetails } from './bindings/ConnectionDetails';
 import type { ErrorCode } from './bindings/ErrorCode';
+import type { ExportFormat } from './bindings/ExportFormat';
 import type { FedexConnectInput } from './bindings/FedexConnectInput';
 import type { HistoryEntry } from './bindings/HistoryEntry';
 import type { IotConnectInput } from './bindings/IotConnectInput';
@@ -77,6 +79,12 @@ export const api = {
   /** Rust writes the token to the clipboard; resolves to the seconds until it clears it. */
   copyAccessToken: (id: string) => call<number>('copy_access_token', { id }),
   history: (id: string | null) => call<HistoryEntry[]>('history', { id }),
+  /** Every history event across connections, named by connection (also removed ones). */
+  activity: () => call<ActivityEntry[]>('activity'),
+  /** FedEx only: re-request the token in the background before it expires. */
+  setKeepFresh: (id: string, keepFresh: boolean) => call<Connection>('set_keep_fresh', { id, keepFresh }),
+  /** The shell asks where to save (save dialog) and writes the list; the path, or null if cancelled. */
+  exportConnections: (format: ExportFormat) => call<string | null>('export_connections', { format }),
   startSandbox: () => call<SandboxInfo>('start_sandbox'),
   stopSandbox: () => call<null>('stop_sandbox'),
   /** Logs out and removes every sandbox connection and client, then stops the sandbox. */

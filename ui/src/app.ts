@@ -14,6 +14,7 @@ import { Ticker } from './countdown';
 import { h } from './dom';
 import { errorLine } from './errors';
 import { onLanguageChange, t } from './i18n/index';
+import { ActivityView } from './views/activity';
 import type { AddConnectionDialog } from './views/add-connection';
 import { ClientsView } from './views/clients';
 import type { DetailsPanel } from './views/details';
@@ -88,13 +89,15 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     onLeaveSandbox: () => void sandbox.leave(),
   });
   clients.el.hidden = true;
+  const activity = new ActivityView();
+  activity.el.hidden = true;
   const shell = h(
     'div',
     { class: 'app' },
     header.el,
     sandboxBar.el,
     banners.el,
-    h('main', { class: 'main' }, connections.el, clients.el),
+    h('main', { class: 'main' }, connections.el, activity.el, clients.el),
   );
   root.append(shell);
 
@@ -108,29 +111,36 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   let currentView: ViewName = 'connections';
   function showView(view: ViewName): void {
     currentView = view;
-    connections.el.hidden = view === 'clients';
+    connections.el.hidden = view !== 'connections';
     clients.el.hidden = view !== 'clients';
+    activity.el.hidden = view !== 'activity';
     header.setCurrent(view);
     if (view === 'clients') void clients.reload();
+    if (view === 'activity') void activity.reload();
   }
 
-  if (options.view === 'clients') showView('clients');
+  if (options.view !== undefined && options.view !== 'connections') showView(options.view);
 
   const showAppInfo = appInfoView({ header, sandboxBar, clients, banners });
+  const route = eventRouter({
+    list,
+    clients,
+    details,
+    addConnection,
+    reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
+    onConnected: connected,
+    onRedirectRejected: (e) => banners.show(t('banner.redirectRejected', { error: errorLine(e) }), 'error'),
+  });
   const feed = new ChangeFeed({
     onSnapshot: (snap) => {
       showAppInfo(snap.app_info);
       list.setAll(snap.connections);
     },
-    onEvent: eventRouter({
-      list,
-      clients,
-      details,
-      addConnection,
-      reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
-      onConnected: connected,
-      onRedirectRejected: (e) => banners.show(t('banner.redirectRejected', { error: errorLine(e) }), 'error'),
-    }),
+    onEvent: (ev) => {
+      route(ev);
+      // New history (or a removal): the activity view, if it shows, reads it again.
+      if (ev.kind === 'history_added' || ev.kind === 'connection_removed') activity.changed();
+    },
     onUnavailable: (e) => banners.show(t('banner.feedUnavailable', { message: e.message }), 'error'),
   });
 

@@ -163,14 +163,20 @@ describe('row actions', () => {
     });
     await start(b);
     const btn = $<HTMLButtonElement>(tid('row-refresh'), row('a'));
+    btn.focus();
     btn.click();
     await settle();
-    expect(btn.disabled).toBe(true);
+    // Busy, yet still focusable (a disabled button would drop the keyboard focus).
+    expect(btn.disabled).toBe(false);
+    expect(btn.getAttribute('aria-disabled')).toBe('true');
     expect(btn.getAttribute('aria-busy')).toBe('true');
+    expect(document.activeElement).toBe(btn);
+    btn.click();
+    await settle();
     expect(b.callsTo('refresh')).toEqual([{ cmd: 'refresh', args: { id: 'a' } }]);
     fail({ code: 'reauthorization_required', message: 'FlowAccount no longer accepts this refresh token.' });
     await settle();
-    expect(btn.disabled).toBe(false);
+    expect(btn.hasAttribute('aria-disabled')).toBe(false);
     const err = $(tid('row-error'), row('a'));
     expect(err.hidden).toBe(false);
     expect(err.textContent).toBe('FlowAccount no longer accepts this refresh token. Next: Reconnect.');

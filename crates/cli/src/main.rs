@@ -57,7 +57,12 @@ enum Command {
         url: String,
     },
     /// List every connection with its status and expiries.
-    List,
+    List {
+        /// CSV for support staff: name, company, provider, status, both expiries, last
+        /// refresh, last error (no secrets; see the README).
+        #[arg(long)]
+        csv: bool,
+    },
     /// Show one connection in detail: expiries, scope, supportCode / userinfo, JWT claims, last error.
     Status { connection: String },
     /// Print a valid access token (refreshed first if it expires within --min-validity).
@@ -557,9 +562,19 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             let conn = manager.complete_callback(&url).await?;
             connected(&conn, now(), json)?;
         }
-        Command::List => {
+        Command::List { csv } => {
+            if csv && json {
+                return Err(Error::invalid_input("Choose --csv or --json, not both."));
+            }
             let connections = manager.list().await?;
-            if json {
+            if csv {
+                let text = authdeck_core::export::render(
+                    &connections,
+                    now(),
+                    authdeck_core::export::ExportFormat::Csv,
+                )?;
+                outln!("{}", text.trim_end_matches('\n'));
+            } else if json {
                 let at = now();
                 print_json(
                     &connections

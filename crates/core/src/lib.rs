@@ -5,9 +5,11 @@
 //! - [`store`]: SQLite metadata + OS keyring secrets.
 //! - [`manager`]: the façade the CLI and the desktop app call.
 
+pub mod activity;
 pub mod authorize;
 pub mod clock;
 pub mod error;
+pub mod export;
 pub mod journal;
 pub mod locks;
 pub mod loopback;

@@ -251,7 +251,8 @@ export class AddConnectionDialog {
       e.preventDefault();
       void busy(fedexSubmit, () => this.connectFedex());
     });
-    this.panels.fedex = fedexForm;
+    // The tab panel holds the form (a <form> may not take the tabpanel role: axe aria-allowed-role).
+    this.panels.fedex = h('div', {}, fedexForm);
 
     // ---- IoT ---------------------------------------------------------------------------
     this.iotUsername = input({ 'data-testid': 'iot-username', autocomplete: 'username' });
@@ -277,7 +278,7 @@ export class AddConnectionDialog {
       e.preventDefault();
       void busy(iotSubmit, () => this.connectIot());
     });
-    this.panels.iot = iotForm;
+    this.panels.iot = h('div', {}, iotForm);
 
     for (const p of ['flowaccount', 'fedex', 'iot'] as const) {
       const panel = this.panels[p];

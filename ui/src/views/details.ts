@@ -13,6 +13,7 @@ import { formatInstant, h, replaceChildren } from '../dom';
 import { errorLine } from '../errors';
 import { type PlainKey, t } from '../i18n/index';
 import { parseInstant, statusAt, statusInputs, statusLabel } from '../status';
+import { keepFreshSwitch } from './keep-fresh';
 import { GROUP_TITLE, subtitle } from './list';
 import { ENV_EXPLAIN, ENV_LABEL } from './row';
 
@@ -31,7 +32,9 @@ function kv(rows: [string, Node | string][]): HTMLElement {
 }
 
 function json(value: unknown): HTMLElement {
-  return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
+  // Focusable: it may scroll sideways, and the keyboard must reach what it hides (axe
+  // scrollable-region-focusable).
+  return h('pre', { class: 'json', tabindex: 0 }, JSON.stringify(value, null, 2));
 }
 
 export class DetailsPanel {
@@ -139,7 +142,13 @@ export class DetailsPanel {
       [t('details.connected'), f ? formatInstant(f.created_at) : later],
     ];
     if (c.provider === 'fedex') {
-      rows.splice(4, 0, [t('details.keepFresh'), f ? (f.keep_fresh ? t('common.yes') : t('common.no')) : later]);
+      const onChanged = (conn: Connection) => {
+        if (this.current?.id !== conn.id) return;
+        this.full = conn;
+        this.current = conn;
+        this.render();
+      };
+      rows.splice(4, 0, [t('details.keepFresh'), f ? keepFreshSwitch(f, onChanged) : later]);
     }
     // FlowAccount grants slide: Authdeck keeps them alive while it runs; closed, they lapse.
     if (c.provider === 'flowaccount' && c.refresh_expires != null) {

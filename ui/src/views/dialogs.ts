@@ -45,7 +45,8 @@ export function openDialog(opts: DialogOptions): DialogHandle {
       'aria-labelledby': titleId,
       'data-testid': opts.testid,
     },
-    h('header', { class: 'dialog-header' }, h('h2', { id: titleId }, opts.title), closeBtn),
+    // A div, not <header>: a dialog's header is no page banner (axe landmark-no-duplicate-banner).
+    h('div', { class: 'dialog-header' }, h('h2', { id: titleId }, opts.title), closeBtn),
     body,
   );
   const overlay = h('div', { class: 'overlay' }, el);

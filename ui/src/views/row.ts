@@ -83,7 +83,12 @@ export class GroupView {
     this.el = h(
       'div',
       { role: 'row', class: 'group-title', 'data-group': provider },
-      h('h2', { role: 'rowheader', class: 'group-heading' }, t(GROUP_TITLE[provider]), ' ', this.count),
+      // The row header holds the heading (an h2 may not take the rowheader role: axe aria-allowed-role).
+      h(
+        'div',
+        { role: 'rowheader', class: 'group-heading' },
+        h('h2', { class: 'group-heading-text' }, t(GROUP_TITLE[provider]), ' ', this.count),
+      ),
     );
   }
 }
@@ -311,10 +316,17 @@ export class RowView {
     const busy = this.entry?.busy ?? null;
     this.el.classList.toggle('busy', busy !== null);
     for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
+      // aria-disabled, not disabled: a disabled button drops the keyboard focus (to the
+      // page), and the person pressing Enter on it would have to find their place again.
+      // A busy row ignores further actions (ConnectionList.run).
       const on = action === busy;
-      if (b.disabled !== on) b.disabled = on;
-      if (on) b.setAttribute('aria-busy', 'true');
-      else if (b.hasAttribute('aria-busy')) b.removeAttribute('aria-busy');
+      if (on) {
+        b.setAttribute('aria-busy', 'true');
+        b.setAttribute('aria-disabled', 'true');
+      } else if (b.hasAttribute('aria-busy')) {
+        b.removeAttribute('aria-busy');
+        b.removeAttribute('aria-disabled');
+      }
     }
   }
 

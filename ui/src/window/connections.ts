@@ -7,6 +7,7 @@ import { h } from '../dom';
 import { t } from '../i18n/index';
 import { DetailsPanel } from '../views/details';
 import { ConnectionList, type RowActions } from '../views/list';
+import { exportButtons } from './export';
 import type { ListEdits } from './row-actions';
 
 export interface ConnectionsViewOptions {
@@ -62,7 +63,7 @@ export class ConnectionsView {
     empty.hidden = true;
     emptyAdd.addEventListener('click', () => opts.onAddClient());
     emptySandbox.addEventListener('click', () => opts.onStartSandbox());
-    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list));
+    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list), exportButtons());
     scroll.append(toolbar, empty, list.el);
 
     this.el = h('div', { class: 'connections-view' }, scroll, details.el);

@@ -4,7 +4,7 @@
 import { h, setText } from '../dom';
 import { t } from '../i18n/index';
 
-export type ViewName = 'connections' | 'clients';
+export type ViewName = 'connections' | 'activity' | 'clients';
 
 export interface HeaderOptions {
   onNavigate: (view: ViewName) => void;
@@ -28,6 +28,7 @@ export class Header {
         { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' },
         t('nav.connections'),
       ),
+      activity: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-activity' }, t('nav.activity')),
       clients: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, t('nav.clients')),
     };
     this.version = h('span', { class: 'version muted' });
@@ -35,22 +36,29 @@ export class Header {
       'header',
       { class: 'topbar' },
       h('h1', { class: 'brand' }, t('app.name')),
-      h('nav', { class: 'nav', 'aria-label': t('header.nav') }, this.nav.connections, this.nav.clients),
+      h(
+        'nav',
+        { class: 'nav', 'aria-label': t('header.nav') },
+        this.nav.connections,
+        this.nav.activity,
+        this.nav.clients,
+      ),
       h('div', { class: 'spacer' }),
       this.version,
       addButton,
     );
     this.nav.connections.addEventListener('click', () => opts.onNavigate('connections'));
+    this.nav.activity.addEventListener('click', () => opts.onNavigate('activity'));
     this.nav.clients.addEventListener('click', () => opts.onNavigate('clients'));
     addButton.addEventListener('click', () => opts.onAddConnection());
   }
 
   /** Mark `view`'s button as the current page. */
   setCurrent(view: ViewName): void {
-    const c = view === 'clients';
-    this.nav.connections.toggleAttribute('aria-current', !c);
-    this.nav.clients.toggleAttribute('aria-current', c);
-    this.nav[view].setAttribute('aria-current', 'page');
+    for (const [name, button] of Object.entries(this.nav)) {
+      if (name === view) button.setAttribute('aria-current', 'page');
+      else button.removeAttribute('aria-current');
+    }
   }
 
   setVersion(version: string): void {

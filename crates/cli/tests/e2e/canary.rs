@@ -332,6 +332,7 @@ fn no_secret_or_token_leaks_into_output_logs_errors_or_files() {
     // --- reading -----------------------------------------------------------------
     fx.ok(&["list"]);
     fx.ok(&["--json", "list"]);
+    fx.ok(&["list", "--csv"]);
     let ids: Vec<String> = fx
         .stored_connections()
         .into_iter()

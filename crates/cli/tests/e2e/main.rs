@@ -10,6 +10,7 @@ mod common;
 mod connect;
 mod datadir;
 mod errors;
+mod export;
 mod faults;
 mod lifecycle;
 mod loopback;

@@ -28,6 +28,7 @@ use crate::store::db::{Db, PendingRecord};
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
 
+mod activity;
 mod answers;
 mod clients;
 mod commit;

@@ -146,6 +146,27 @@ fn migrations() -> Migrations<'static> {
         CREATE INDEX history_by_kind ON history(kind, at) WHERE kind IS NOT NULL;
         "#,
         ),
+        // The activity view names the connection of every history row, also after the
+        // connection is gone: its label and provider, kept by triggers (never deleted).
+        M::up(
+            r#"
+        CREATE TABLE connection_names (
+            connection_id  TEXT PRIMARY KEY,
+            label          TEXT NOT NULL,
+            provider       TEXT
+        );
+        INSERT OR REPLACE INTO connection_names
+            SELECT id, label, json_extract(data, '$.provider') FROM connections;
+        CREATE TRIGGER connection_names_on_insert AFTER INSERT ON connections BEGIN
+            INSERT OR REPLACE INTO connection_names
+                VALUES (NEW.id, NEW.label, json_extract(NEW.data, '$.provider'));
+        END;
+        CREATE TRIGGER connection_names_on_update AFTER UPDATE OF label ON connections BEGIN
+            INSERT OR REPLACE INTO connection_names
+                VALUES (NEW.id, NEW.label, json_extract(NEW.data, '$.provider'));
+        END;
+        "#,
+        ),
     ])
 }
 
@@ -1146,6 +1167,34 @@ impl Db {
                     rows.collect()
                 }
             }
+        })
+    }
+
+    /// Newest first: every history row with the name and provider of its connection
+    /// (kept after the connection is removed) and whether that connection still exists.
+    pub fn activity(&self, limit: usize) -> Result<Vec<crate::activity::ActivityEntry>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT h.at, h.event, h.outcome, h.detail, h.count, h.connection_id, n.label, n.provider,
+                        EXISTS (SELECT 1 FROM connections c WHERE c.id = h.connection_id)
+                   FROM history h LEFT JOIN connection_names n ON n.connection_id = h.connection_id
+                  ORDER BY h.id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![limit as i64], |r| {
+                let provider: Option<String> = r.get(7)?;
+                Ok(crate::activity::ActivityEntry {
+                    at: from_ms(r.get(0)?),
+                    event: r.get(1)?,
+                    outcome: r.get(2)?,
+                    detail: r.get(3)?,
+                    count: u32::try_from(r.get::<_, i64>(4)?.max(1)).unwrap_or(u32::MAX),
+                    connection_id: r.get(5)?,
+                    connection_label: r.get(6)?,
+                    provider: provider.and_then(|p| serde_json::from_value(serde_json::Value::String(p)).ok()),
+                    removed: r.get::<_, Option<String>>(5)?.is_some() && !r.get::<_, bool>(8)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 
