@@ -31,6 +31,8 @@ pub enum Operation {
     ClientCredentials,
     PasswordLogin,
     Logout,
+    /// FlowAccount `GET {api base}/company/info` with the access token.
+    CompanyInfo,
 }
 
 impl Operation {
@@ -41,6 +43,7 @@ impl Operation {
             Self::ClientCredentials => "client_credentials",
             Self::PasswordLogin => "password_login",
             Self::Logout => "logout",
+            Self::CompanyInfo => "company_info",
         }
     }
 }
