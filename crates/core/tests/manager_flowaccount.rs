@@ -93,7 +93,14 @@ async fn whole_life_cycle() {
     assert_eq!(
         events,
         // The probe after connect learned who the business is (see tests/check.rs).
-        ["disconnect", "refresh", "refresh", "refresh", "probe", "connect"]
+        [
+            "disconnect",
+            "refresh",
+            "refresh",
+            "refresh",
+            "probe",
+            "connect"
+        ]
     );
 }
 
@@ -158,7 +165,14 @@ async fn reused_old_refresh_token_revokes_the_chain_and_marks_the_connection() {
         .collect();
     assert_eq!(
         events,
-        ["probe", "reconnect", "refresh", "refresh", "probe", "connect"]
+        [
+            "probe",
+            "reconnect",
+            "refresh",
+            "refresh",
+            "probe",
+            "connect"
+        ]
     );
 }
 
