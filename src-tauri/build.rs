@@ -27,6 +27,8 @@ fn authdeck_commands() -> &'static [&'static str] {
         "connect_iot",
         "refresh",
         "logout",
+        "check",
+        "set_label",
         "copy_access_token",
         "history",
         "start_sandbox",

@@ -106,6 +106,10 @@ pub struct NewClientInput {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub auth_url: Option<String>,
+    /// FlowAccount: the API base (`{it}/company/info`); absent: the environment's.
+    #[serde(default)]
+    #[ts(optional)]
+    pub api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -185,6 +189,7 @@ pub async fn add_client(state: State<'_, AppState>, input: NewClientInput) -> Cm
     new.authorize_url = non_empty(input.authorize_url);
     new.token_url = non_empty(input.token_url);
     new.auth_url = non_empty(input.auth_url);
+    new.api_url = non_empty(input.api_url);
     new.redirect_uri = non_empty(input.redirect_uri);
     new.pkce = input.pkce;
     new.iot_basic_auth = input.iot_basic_auth;
@@ -393,6 +398,24 @@ pub async fn refresh(state: State<'_, AppState>, id: String) -> CmdResult<Connec
 #[tauri::command]
 pub async fn logout(state: State<'_, AppState>, id: String) -> CmdResult<LogoutOutcome> {
     state.manager().logout(&id).await
+}
+
+/// Ask the provider whether it accepts the connection now (FlowAccount: its
+/// `/company/info`; FedEx: a token request, which counts against the project's quota;
+/// IoT: a renewal). The outcome is kept on the connection either way.
+#[tauri::command]
+pub async fn check(state: State<'_, AppState>, id: String) -> CmdResult<Connection> {
+    state.manager().check(&id).await
+}
+
+/// The user's own name for a connection; `null` or blank removes it.
+#[tauri::command]
+pub async fn set_label(
+    state: State<'_, AppState>,
+    id: String,
+    name: Option<String>,
+) -> CmdResult<Connection> {
+    state.manager().set_label(&id, name.as_deref()).await
 }
 
 /// Copy a valid access token to the clipboard from Rust: the token never enters the web

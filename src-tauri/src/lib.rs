@@ -50,6 +50,8 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
             commands::connect_iot,
             commands::refresh,
             commands::logout,
+            commands::check,
+            commands::set_label,
             commands::copy_access_token,
             commands::history,
             commands::start_sandbox,

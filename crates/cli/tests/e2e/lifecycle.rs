@@ -283,7 +283,11 @@ fn history_per_connection_and_global_with_a_rejected_callback() {
         .iter()
         .map(|e| (e["event"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
         .collect();
-    assert_eq!(events, [("refresh", "ok"), ("connect", "ok")], "{own}");
+    assert_eq!(
+        events,
+        [("refresh", "ok"), ("probe", "ok"), ("connect", "ok")],
+        "{own}"
+    );
 
     let all = fx.json(&["history"]);
     let all = all.as_array().unwrap();
