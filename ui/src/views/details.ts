@@ -13,6 +13,7 @@ import { formatInstant, h, replaceChildren } from '../dom';
 import { errorLine } from '../errors';
 import { type PlainKey, t } from '../i18n/index';
 import { parseInstant, statusAt, statusInputs, statusLabel } from '../status';
+import { identityBlock, titleOf } from './identity';
 import { GROUP_TITLE, subtitle } from './list';
 import { ENV_EXPLAIN, ENV_LABEL } from './row';
 
@@ -197,7 +198,13 @@ export class DetailsPanel {
       this.technicalOpen = disclosure.open;
     });
 
-    const sections: Node[] = [h('h2', { class: 'details-title' }, c.label), kv(rows), env, disclosure];
+    const sections: Node[] = [
+      h('h2', { class: 'details-title' }, titleOf(c)),
+      identityBlock(c, () => void this.reload()),
+      kv(rows),
+      env,
+      disclosure,
+    ];
     sections.push(h('h3', {}, t('details.history')), this.historyNode());
     replaceChildren(this.content, ...sections);
   }
