@@ -165,7 +165,7 @@ describe('who is this connection', () => {
     again.value = '';
     again.form!.requestSubmit();
     await settle();
-    expect(b.callsTo('set_label').at(-1)!.args).toEqual({ id: 'a', name: null });
+    expect(b.callsTo('set_label')[1]!.args).toEqual({ id: 'a', name: null });
     expect($('.details-title').textContent).toBe('Chiang Mai Crafts');
   });
 });
