@@ -169,3 +169,49 @@ describe('who is this connection', () => {
     expect($('.details-title').textContent).toBe('Chiang Mai Crafts');
   });
 });
+
+describe('the add-client form', () => {
+  it('sends the API URL of a custom FlowAccount client, and none for other providers', async () => {
+    const b = fakeBackend({
+      handlers: {
+        add_client: (a) => {
+          const input = a.input as { name: string; provider: string };
+          return { id: 'x', name: input.name, provider: input.provider, endpoints: { token_url: 'https://t' } };
+        },
+      },
+    });
+    await start(b);
+    $<HTMLButtonElement>(tid('nav-clients')).click();
+    await settle();
+    const set = (id: string, value: string) => {
+      const el = $<HTMLInputElement | HTMLSelectElement>(tid(id));
+      el.value = value;
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    };
+    set('client-provider', 'flowaccount');
+    set('client-environment', 'custom');
+    set('client-name', 'acme');
+    set('client-id', 'cid');
+    set('client-secret', 'sec');
+    set('client-authorize-url', 'https://fa.example/connect/authorize');
+    set('client-token-url', 'https://fa.example/api/token');
+    set('client-api-url', ' https://fa.example/api ');
+    $<HTMLButtonElement>(tid('client-submit')).click();
+    await settle();
+    const sent = b.callsTo('add_client')[0]!.args.input as Record<string, unknown>;
+    expect(sent.api_url).toBe('https://fa.example/api');
+    expect(sent.token_url).toBe('https://fa.example/api/token');
+
+    set('client-provider', 'fedex');
+    set('client-name', 'ship');
+    set('client-id', 'key');
+    set('client-secret', 'sec');
+    set('client-token-url', 'https://fx.example/oauth/token');
+    set('client-api-url', 'https://fa.example/api');
+    $<HTMLButtonElement>(tid('client-submit')).click();
+    await settle();
+    const fedex = b.callsTo('add_client')[1]!.args.input as Record<string, unknown>;
+    expect(fedex.api_url).toBeUndefined();
+  });
+});

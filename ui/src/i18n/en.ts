@@ -254,6 +254,9 @@ export const en = {
     'Send a PKCE challenge (S256) — recommended; untick only if FlowAccount refuses it for this client',
   'clients.form.authorizeUrl': 'Authorize URL',
   'clients.form.tokenUrl': 'Token URL',
+  'clients.form.apiUrl': 'API URL (optional)',
+  'clients.form.apiUrl.hint':
+    'Where /company/info is asked who a business is. Empty: the token URL without its /token.',
   'clients.form.authUrl': 'Auth URL',
   'clients.form.authUrl.hint':
     "The deployment's auth server: tokens at {auth_url}/oauth/token, logout at {auth_url}/user/logout.",

@@ -244,6 +244,8 @@ export const th: Catalog = {
   'clients.form.pkce': 'ส่ง PKCE challenge (S256) — แนะนำ เอาเครื่องหมายออกเฉพาะเมื่อ FlowAccount ไม่รับสำหรับไคลเอนต์นี้',
   'clients.form.authorizeUrl': 'Authorize URL',
   'clients.form.tokenUrl': 'Token URL',
+  'clients.form.apiUrl': 'API URL (ไม่บังคับ)',
+  'clients.form.apiUrl.hint': 'ที่อยู่สำหรับถาม /company/info ว่าธุรกิจคือใคร ถ้าเว้นว่าง: ใช้ Token URL โดยตัด /token ออก',
   'clients.form.authUrl': 'Auth URL',
   'clients.form.authUrl.hint':
     'เซิร์ฟเวอร์ยืนยันตัวตนของระบบที่ติดตั้ง: ขอโทเค็นที่ {auth_url}/oauth/token ออกจากระบบที่ {auth_url}/user/logout',
