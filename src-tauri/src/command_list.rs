@@ -32,5 +32,7 @@ authdeck_commands![
     activity,
     set_keep_fresh,
     export_connections,
+    check,
+    set_label,
     mark_ready,
 ];

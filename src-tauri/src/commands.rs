@@ -108,6 +108,10 @@ pub struct NewClientInput {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub auth_url: Option<String>,
+    /// FlowAccount: the API base (`{it}/company/info`); absent: the environment's.
+    #[serde(default)]
+    #[ts(optional)]
+    pub api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -128,6 +132,7 @@ impl From<NewClientInput> for NewClient {
             authorize_url,
             token_url,
             auth_url,
+            api_url,
             redirect_uri,
             pkce,
             iot_basic_auth,
@@ -142,6 +147,7 @@ impl From<NewClientInput> for NewClient {
             authorize_url: non_empty(authorize_url),
             token_url: non_empty(token_url),
             auth_url: non_empty(auth_url),
+            api_url: non_empty(api_url),
             redirect_uri: non_empty(redirect_uri),
             pkce,
             iot_basic_auth,
@@ -422,6 +428,24 @@ pub async fn refresh(state: State<'_, AppState>, id: String) -> CmdResult<Connec
 #[tauri::command]
 pub async fn logout(state: State<'_, AppState>, id: String) -> CmdResult<LogoutOutcome> {
     state.manager().logout(&id).await
+}
+
+/// Ask the provider whether it accepts the connection now (FlowAccount: its
+/// `/company/info`; FedEx: a token request, which counts against the project's quota;
+/// IoT: a renewal). The outcome is kept on the connection either way.
+#[tauri::command]
+pub async fn check(state: State<'_, AppState>, id: String) -> CmdResult<Connection> {
+    state.manager().check(&id).await
+}
+
+/// The user's own name for a connection; `null` or blank removes it.
+#[tauri::command]
+pub async fn set_label(
+    state: State<'_, AppState>,
+    id: String,
+    name: Option<String>,
+) -> CmdResult<Connection> {
+    state.manager().set_label(&id, name.as_deref()).await
 }
 
 /// Copy a valid access token to the clipboard from Rust: the token never enters the web

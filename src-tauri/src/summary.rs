@@ -3,7 +3,8 @@
 //! (scopes, decoded JWT, userinfo, history) for the one selected connection.
 
 use authdeck_core::model::{
-    Connection, ConnectionState, Environment, Expiry, FedexGrant, LastError, Provider,
+    CheckRecord, CompanyInfo, Connection, ConnectionState, Environment, Expiry, FedexGrant,
+    LastError, Provider,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -67,6 +68,15 @@ connection_subset! {
         pub updated_at: DateTime<Utc>,
         /// A connection of the built-in sandbox (demo data): the row shows a badge.
         pub sandbox: bool,
+        /// The user's own name: the row's title when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub user_label: Option<String>,
+        /// FlowAccount: who the business is (its name titles the row, and search finds it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub company: Option<CompanyInfo>,
+        /// The last check or probe.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_check: Option<CheckRecord>,
     }
 }
 

@@ -740,6 +740,88 @@ fn open_authorize_url_opens_only_a_pending_authorization_this_window_started() {
     rt.block_on(emulator.shutdown());
 }
 
+/// "Who is this connection" over IPC: the probe's company in the list row and the
+/// details, `check` (its failure is an error with the record kept), `set_label`.
+#[test]
+fn company_check_and_label_through_ipc() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "fa", "provider": "flowaccount", "environment": null,
+            "client_id": "demo-flowaccount", "client_secret": "demo-flowaccount-secret",
+            "authorize_url": emulator.flowaccount_authorize_url(),
+            "token_url": emulator.flowaccount_token_url(), "auth_url": null,
+            "api_url": emulator.flowaccount_api_base(),
+            "redirect_uri": null, "pkce": true, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let clients = invoke(&app, "list_clients", json!({})).unwrap();
+    assert_eq!(
+        clients[0]["endpoints"]["api_base_url"],
+        emulator.flowaccount_api_base()
+    );
+    let manager = app.window.state::<AppState>().manager().clone();
+    let pending = rt.block_on(manager.begin_flowaccount("fa")).unwrap();
+    let redirect = rt
+        .block_on(authdeck_emulator::approve(
+            &pending.authorize_url,
+            "demo@example.com",
+            "demo",
+            "FA-100002",
+        ))
+        .unwrap();
+    let conn = invoke(&app, "complete_callback", json!({ "url": redirect })).unwrap();
+    let id = conn["id"].as_str().unwrap().to_string();
+
+    let row = &invoke(&app, "snapshot", json!({})).unwrap()["connections"][0];
+    assert_eq!(row["label"], "FA-100002");
+    assert_eq!(row["company"]["name"], "Chiang Mai Crafts");
+    assert_eq!(row["company"]["tax_id"], "0505561001234");
+    assert_eq!(row["last_check"]["method"], "company_info");
+    assert!(row["last_check"].get("error").is_none(), "{row}");
+
+    emulator
+        .control()
+        .push_fault("flowaccount-api:500:times=1".parse().unwrap());
+    let err = invoke(&app, "check", json!({ "id": id })).unwrap_err();
+    assert_eq!(err["code"], "provider_unavailable");
+    let details = invoke(&app, "connection_details", json!({ "id": id })).unwrap();
+    assert_eq!(
+        details["connection"]["last_check"]["error"]["code"],
+        "provider_unavailable"
+    );
+    assert_eq!(details["connection"]["state"], "active");
+    assert_eq!(details["history"][0]["event"], "check");
+    let checked = invoke(&app, "check", json!({ "id": id })).unwrap();
+    assert!(checked["last_check"].get("error").is_none(), "{checked}");
+    assert_eq!(checked["company"]["branch"], "สาขา 00001 นิมมานเหมินท์");
+
+    let named = invoke(&app, "set_label", json!({ "id": id, "name": " Crafts " })).unwrap();
+    assert_eq!(named["user_label"], "Crafts");
+    let row = &invoke(&app, "snapshot", json!({})).unwrap()["connections"][0];
+    assert_eq!(row["user_label"], "Crafts");
+    let err = invoke(&app, "set_label", json!({ "id": id, "name": "a\u{7}b" })).unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert!(invoke(&app, "set_label", json!({ "id": id, "name": 5 })).is_err());
+    let cleared = invoke(&app, "set_label", json!({ "id": id, "name": null })).unwrap();
+    assert!(cleared.get("user_label").is_none(), "{cleared}");
+    assert_eq!(
+        invoke(&app, "check", json!({ "id": "nope" })).unwrap_err()["code"],
+        "not_found"
+    );
+    rt.block_on(emulator.shutdown());
+}
+
 /// The window's first list comes with the page; then it follows the `changes` after
 /// that snapshot's version: a redirect that finished before it asked is there, as is
 /// a change from the manager, in order.

@@ -75,6 +75,10 @@ export const api = {
   connectIot: (input: IotConnectInput) => call<Connection>('connect_iot', { input }),
   refresh: (id: string) => call<Connection>('refresh', { id }),
   logout: (id: string) => call<LogoutOutcome>('logout', { id }),
+  /** Ask the provider whether it accepts the connection now; the outcome is kept on it. */
+  check: (id: string) => call<Connection>('check', { id }),
+  /** The person's own name for a connection; null removes it. */
+  setLabel: (id: string, name: string | null) => call<Connection>('set_label', { id, name }),
   /** Rust writes the clipboard: the token never reaches JS. */
   /** Rust writes the token to the clipboard; resolves to the seconds until it clears it. */
   copyAccessToken: (id: string) => call<number>('copy_access_token', { id }),

@@ -19,6 +19,7 @@ import type { AddConnectionDialog } from './views/add-connection';
 import { ClientsView } from './views/clients';
 import type { DetailsPanel } from './views/details';
 import { toast } from './views/dialogs';
+import { titleOf } from './views/identity';
 import type { ConnectionList } from './views/list';
 import { SandboxBar } from './views/sandbox';
 import { AddConnectionLauncher, type AddConnectionStart } from './window/add-launcher';
@@ -61,7 +62,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   const ticker = options.ticker ?? new Ticker();
   const connected = (conn: ConnectionSummary) => {
     connections.showConnected(conn);
-    toast(t('toast.connected', { label: conn.label }));
+    toast(t('toast.connected', { label: titleOf(conn) }));
   };
   const addConnection = new AddConnectionLauncher({
     ticker,

@@ -65,6 +65,20 @@ enum Command {
     },
     /// Show one connection in detail: expiries, scope, supportCode / userinfo, JWT claims, last error.
     Status { connection: String },
+    /// Ask the provider whether it accepts the connection now (FlowAccount: reads the
+    /// business's details; FedEx: requests a new token, which counts against the
+    /// project's quota; IoT: renews the session).
+    Check { connection: String },
+    /// Give a connection your own name (shown as its title; `--clear` removes it).
+    #[command(alias = "rename")]
+    Label {
+        connection: String,
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        name: Option<String>,
+        /// Remove the name: the company's name (or the supportCode) shows again.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Print a valid access token (refreshed first if it expires within --min-validity).
     Token {
         connection: String,
@@ -132,6 +146,10 @@ struct ClientAdd {
     /// IoT platform: the deployment's auth_url (token = {auth_url}/oauth/token).
     #[arg(long)]
     auth_url: Option<String>,
+    /// FlowAccount: the API base ({api}/company/info; default: the environment's,
+    /// or the token URL without its /token).
+    #[arg(long)]
+    api_url: Option<String>,
     /// FlowAccount: the redirect URI registered with FlowAccount (default com.authdeck.desktop:/oauth/callback).
     #[arg(long)]
     redirect_uri: Option<String>,
@@ -462,6 +480,7 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             new.authorize_url = a.authorize_url;
             new.token_url = a.token_url;
             new.auth_url = a.auth_url;
+            new.api_url = a.api_url;
             new.redirect_uri = a.redirect_uri;
             if a.no_pkce {
                 if provider != Provider::FlowAccount {
@@ -594,6 +613,37 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
                 output::status(&conn, now());
             }
         }
+        Command::Check { connection } => {
+            let conn = manager.connection(&connection).await?;
+            if conn.provider == Provider::Fedex && !json {
+                errln!("{}", output::FEDEX_CHECK_NOTE);
+            }
+            let checked = manager.check(&conn.id).await?;
+            if json {
+                print_json(&ConnectionView::new(&checked, now()))?;
+            } else {
+                output::checked(&checked);
+            }
+        }
+        Command::Label {
+            connection,
+            name,
+            clear,
+        } => {
+            let name = if clear { None } else { name };
+            let conn = manager.set_label(&connection, name.as_deref()).await?;
+            if json {
+                print_json(&ConnectionView::new(&conn, now()))?;
+            } else if conn.user_label.is_some() {
+                outln!("{} is now called {:?}.", conn.label, conn.title());
+            } else {
+                outln!(
+                    "{} has no name of its own now: it shows as {:?}.",
+                    conn.label,
+                    conn.title()
+                );
+            }
+        }
         Command::Token {
             connection,
             min_validity,
@@ -707,9 +757,17 @@ fn connected(
     outln!(
         "Connected {} {} (id {}): access token expires in {left}.",
         conn.provider.display_name(),
-        conn.label,
+        output::title_with_code(conn),
         conn.id
     );
+    if let Some(error) = conn.last_check.as_ref().and_then(|c| c.error.as_ref()) {
+        errln!(
+            "Could not learn who the business is ({}): {} Run `authdeckctl check {}` to ask again.",
+            error.code,
+            error.message,
+            conn.id
+        );
+    }
     Ok(())
 }
 

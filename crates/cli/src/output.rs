@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::Write;
 
 use authdeck_core::model::{
-    Client, Connection, ConnectionStatus, Environment, Expiry, HistoryEntry,
+    CheckRecord, Client, Connection, ConnectionStatus, Environment, Expiry, HistoryEntry,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -66,6 +66,8 @@ pub struct ConnectionView<'a> {
     pub access_expires_in: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_expires_in: Option<i64>,
+    /// What a person calls it: the user's label, else the company's name, else `label`.
+    pub title: &'a str,
 }
 
 impl<'a> ConnectionView<'a> {
@@ -75,6 +77,7 @@ impl<'a> ConnectionView<'a> {
             status: connection.status_at(now),
             access_expires_in: connection.access_expires.map(|e| e.seconds_left(now)),
             refresh_expires_in: connection.refresh_expires.map(|e| e.seconds_left(now)),
+            title: connection.title(),
         }
     }
 }
@@ -177,7 +180,7 @@ pub fn connections_table(connections: &[Connection], now: DateTime<Utc>) {
             vec![
                 short_id(&c.id).to_string(),
                 c.provider.display_name().to_string(),
-                c.label.clone(),
+                title_with_code(c),
                 env_cell(c.environment, c.sandbox),
                 status_text(c.status_at(now)).to_string(),
                 expiry_cell(c.access_expires.as_ref(), now),
@@ -256,7 +259,13 @@ fn expiry_line(label: &str, e: Option<&Expiry>, now: DateTime<Utc>) {
 pub fn status(c: &Connection, now: DateTime<Utc>) {
     let field = |k: &str, v: &str| outln!("{k:<17}{v}");
     field("Connection", &c.id);
-    field("Name", &c.label);
+    field("Name", c.title());
+    if c.title() != c.label {
+        field("Label", &c.label);
+    }
+    if let Some(own) = &c.user_label {
+        field("Your name", own);
+    }
     field("Provider", c.provider.display_name());
     field("Client", &c.client_name);
     if c.sandbox {
@@ -270,6 +279,15 @@ pub fn status(c: &Connection, now: DateTime<Utc>) {
     field("Status", status_text(c.status_at(now)));
     if let Some(code) = &c.support_code {
         field("supportCode", code);
+    }
+    if let Some(company) = &c.company {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+        field("Company", &or_dash(&company.name));
+        field("Tax id", &or_dash(&company.tax_id));
+        field("Branch", &or_dash(&company.branch));
+    }
+    if let Some(check) = &c.last_check {
+        field("Last check", &check_text(check));
     }
     if let Some(g) = c.grant {
         field("Grant", g.as_str());
@@ -308,6 +326,57 @@ pub fn status(c: &Connection, now: DateTime<Utc>) {
     if let Some(jwt) = &c.jwt {
         field("JWT header", &jwt.header.to_string());
         field("JWT claims", &jwt.claims.to_string());
+    }
+}
+
+/// The title, and the label (supportCode, project, username) beside it when they differ.
+pub fn title_with_code(c: &Connection) -> String {
+    match c.title() {
+        t if t == c.label => t.to_string(),
+        t => format!("{t} ({})", c.label),
+    }
+}
+
+/// Said before a FedEx check (on stderr): it is not free.
+pub const FEDEX_CHECK_NOTE: &str = "FedEx has no identity endpoint: the check requests a new token, and every request counts against the project's quota.";
+
+fn check_text(check: &CheckRecord) -> String {
+    match &check.error {
+        None => format!("ok at {} ({})", when(check.at), check.method.describe()),
+        Some(e) => format!(
+            "failed at {}: {} [{}] ({})",
+            when(check.at),
+            e.message,
+            e.code,
+            check.method.describe()
+        ),
+    }
+}
+
+/// What `authdeckctl check` says after a check that passed.
+pub fn checked(c: &Connection) {
+    let how = c
+        .last_check
+        .as_ref()
+        .map(|check| check.method.describe())
+        .unwrap_or("checked");
+    outln!(
+        "{} accepts {}: {how}.",
+        c.provider.display_name(),
+        title_with_code(c)
+    );
+    if let Some(company) = &c.company {
+        let parts: Vec<String> = [
+            company.name.as_ref().map(|n| format!("company {n}")),
+            company.tax_id.as_ref().map(|t| format!("tax id {t}")),
+            company.branch.as_ref().map(|b| format!("branch {b}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            outln!("{}", parts.join(", "));
+        }
     }
 }
 

@@ -120,6 +120,10 @@ pub struct Endpoints {
     pub token_url: Url,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logout_url: Option<Url>,
+    /// FlowAccount: the API base (`{it}/company/info`). Clients stored before it existed
+    /// have none: [`Client::api_base`] then derives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<Url>,
 }
 
 /// The FedEx `grant_type`s (PROVIDERS.md §2). Always written in FedEx's own spelling
@@ -261,6 +265,23 @@ pub struct Client {
     pub sandbox: bool,
 }
 
+impl Client {
+    /// FlowAccount: where its API lives. The stored `api_base_url`, else the
+    /// environment's preset, else the token URL without its last `/token` (FlowAccount's
+    /// token URL is `{api base}/token`). `None` for other providers, or when nothing fits.
+    pub fn api_base(&self) -> Option<Url> {
+        if self.provider != Provider::FlowAccount {
+            return None;
+        }
+        self.endpoints.api_base_url.clone().or_else(|| {
+            crate::providers::presets::flowaccount_api_base(
+                self.environment,
+                &self.endpoints.token_url,
+            )
+        })
+    }
+}
+
 /// Where an expiry instant came from, so the UI can say how sure it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -360,6 +381,79 @@ impl LastError {
     }
 }
 
+/// Who a FlowAccount connection's business is, as `GET {api base}/company/info` said
+/// (PROVIDERS.md §1 item 9). Every field is optional: the provider may leave any out.
+/// Provider text, cleaned (see `providers::redact`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CompanyInfo {
+    /// `companyId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `compnayName` (the spec's spelling) or `companyName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `companyTaxId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// `companyBranch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// When the provider said so.
+    pub at: DateTime<Utc>,
+}
+
+/// How a check proves the provider accepts a connection now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMethod {
+    /// FlowAccount: `GET {api base}/company/info` with the access token (read-only).
+    CompanyInfo,
+    /// FedEx: a new token request with the stored credentials. FedEx has no identity
+    /// endpoint, and every call counts against the project's quota.
+    TokenRequest,
+    /// IoT platform: the session is renewed (refresh grant). The platform documents no
+    /// read-only call that takes the user's token.
+    Refresh,
+}
+
+impl CheckMethod {
+    pub fn for_provider(provider: Provider) -> Self {
+        match provider {
+            Provider::FlowAccount => Self::CompanyInfo,
+            Provider::Fedex => Self::TokenRequest,
+            Provider::Iot => Self::Refresh,
+        }
+    }
+
+    /// What the check did, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CompanyInfo => "read the business's details (GET /company/info)",
+            Self::TokenRequest => "requested a new token (FedEx has no identity endpoint; this counts against the project's quota)",
+            Self::Refresh => "renewed the session (the IoT platform has no read-only identity call)",
+        }
+    }
+}
+
+/// The last check (or probe) of a connection: when, how, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CheckRecord {
+    pub at: DateTime<Utc>,
+    pub method: CheckMethod,
+    /// `None`: the provider accepted the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LastError>,
+}
+
+impl CheckRecord {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
 /// One connected business / project / user account. Holds no secret: tokens live in
 /// the keyring under this connection's id and `secret_generation`, or in a token set
 /// (see `store::vault`).
@@ -418,6 +512,16 @@ pub struct Connection {
     /// Made with a sandbox client (see [`Client::sandbox`]): demo data.
     #[serde(default)]
     pub sandbox: bool,
+    /// The name the user gave this connection (`Manager::set_label`); wins over
+    /// everything else as the row's title (see [`Connection::title`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_label: Option<String>,
+    /// FlowAccount: the business's details from the last successful probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<CompanyInfo>,
+    /// The last check or probe, successful or not (a failed one never changes `state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<CheckRecord>,
     /// Which keyring entries hold the current tokens (see `store`).
     pub secret_generation: i64,
     /// The token set holding the current tokens (one keyring entry for the tokens of
@@ -474,10 +578,26 @@ impl Connection {
             created_at: now,
             updated_at: now,
             sandbox: false,
+            user_label: None,
+            company: None,
+            last_check: None,
             secret_generation: 1,
             token_set: None,
             pending_generation: None,
         }
+    }
+
+    /// What a person calls this connection: their own label, else the company's name,
+    /// else `label` (the supportCode, FedEx project, IoT username).
+    pub fn title(&self) -> &str {
+        [
+            self.user_label.as_deref(),
+            self.company.as_ref().and_then(|c| c.name.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|t| !t.trim().is_empty())
+        .unwrap_or(&self.label)
     }
 
     pub fn status_at(&self, now: DateTime<Utc>) -> ConnectionStatus {

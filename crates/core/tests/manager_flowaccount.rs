@@ -92,7 +92,15 @@ async fn whole_life_cycle() {
     let events: Vec<_> = history.iter().map(|h| h.event.as_str()).collect();
     assert_eq!(
         events,
-        ["disconnect", "refresh", "refresh", "refresh", "connect"]
+        // The probe after connect learned who the business is (see tests/check.rs).
+        [
+            "disconnect",
+            "refresh",
+            "refresh",
+            "refresh",
+            "probe",
+            "connect"
+        ]
     );
 }
 
@@ -155,7 +163,17 @@ async fn reused_old_refresh_token_revokes_the_chain_and_marks_the_connection() {
         .into_iter()
         .map(|h| h.event)
         .collect();
-    assert_eq!(events, ["reconnect", "refresh", "refresh", "connect"]);
+    assert_eq!(
+        events,
+        [
+            "probe",
+            "reconnect",
+            "refresh",
+            "refresh",
+            "probe",
+            "connect"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -109,6 +109,10 @@ pub struct FlowAccountConfig {
     pub code_lifetime: Duration,
     /// RFC 9700 §4.14.2: presenting a rotated-out refresh token revokes its family.
     pub reuse_detection: bool,
+    /// What `GET {api base}/company/info` says about each business, by supportCode
+    /// (PROVIDERS.md §1 item 9). A business without an entry answers with its
+    /// `companyId` and name only (every field is optional).
+    pub companies: Vec<FaCompany>,
 }
 
 impl FlowAccountConfig {
@@ -146,6 +150,22 @@ impl FlowAccountConfig {
             refresh_token_lifetime: Duration::from_secs(24 * 3600),
             code_lifetime: Duration::from_secs(150 * 60),
             reuse_detection: true,
+            companies: vec![
+                FaCompany {
+                    support_code: "FA-100001".into(),
+                    company_id: 100_001,
+                    name: "บริษัท สยามเทรดดิ้ง จำกัด".into(),
+                    tax_id: "0105558096348".into(),
+                    branch: "สำนักงานใหญ่".into(),
+                },
+                FaCompany {
+                    support_code: "FA-100002".into(),
+                    company_id: 100_002,
+                    name: "Chiang Mai Crafts".into(),
+                    tax_id: "0505561001234".into(),
+                    branch: "สาขา 00001 นิมมานเหมินท์".into(),
+                },
+            ],
         }
     }
 }
@@ -171,6 +191,19 @@ pub struct FaBusiness {
     /// The business's customer code, returned as `supportCode`.
     pub support_code: String,
     pub name: String,
+}
+
+/// The business details FlowAccount's API returns from `/company/info` (the SDK's
+/// `CompanyInfoResponse_data`): `companyId`, `compnayName` (the spec's spelling),
+/// `companyTaxId`, `companyBranch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaCompany {
+    /// Which business (its `supportCode`) this is.
+    pub support_code: String,
+    pub company_id: u64,
+    pub name: String,
+    pub tax_id: String,
+    pub branch: String,
 }
 
 // ---------------------------------------------------------------- FedEx

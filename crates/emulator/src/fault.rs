@@ -5,7 +5,8 @@
 //!
 //! String form (`--fault`, `POST /admin/faults` with a JSON string):
 //! `[SCOPE:]KIND[:ARG…]` where SCOPE is `all` (default), `flowaccount` (`fa`), `fedex`,
-//! `iot`; KIND is `500`/`502`/`503` (any 5xx), `429`, `hang`, `reset`, `malformed-json`,
+//! `iot`, or `flowaccount-api` (`fa-api`: FlowAccount's API calls such as
+//! `/company/info` only, not its token endpoint); KIND is `500`/`502`/`503` (any 5xx), `429`, `hang`, `reset`, `malformed-json`,
 //! `html` (502) or `html:STATUS`, `no-access-token`; ARGs are `retry=N` (429's
 //! Retry-After, default 1) and `times=N` (only the next N matching requests).
 //! Examples: `503`, `fedex:500`, `flowaccount:429:retry=5`, `iot:reset`, `hang`,
@@ -53,19 +54,26 @@ impl Fault {
 pub enum FaultScope {
     #[default]
     All,
+    /// FlowAccount's token endpoint and its API.
     #[serde(rename = "flowaccount", alias = "fa", alias = "flow_account")]
     FlowAccount,
     Fedex,
     Iot,
+    /// FlowAccount's API calls only (`/company/info`): the token endpoint still works.
+    #[serde(rename = "flowaccount_api", alias = "fa_api")]
+    FlowAccountApi,
 }
 
 impl FaultScope {
     pub(crate) fn covers(self, provider: Provider) -> bool {
         match self {
             FaultScope::All => true,
-            FaultScope::FlowAccount => provider == Provider::FlowAccount,
+            FaultScope::FlowAccount => {
+                matches!(provider, Provider::FlowAccount | Provider::FlowAccountApi)
+            }
             FaultScope::Fedex => provider == Provider::Fedex,
             FaultScope::Iot => provider == Provider::Iot,
+            FaultScope::FlowAccountApi => provider == Provider::FlowAccountApi,
         }
     }
 }
@@ -76,6 +84,8 @@ pub(crate) enum Provider {
     FlowAccount,
     Fedex,
     Iot,
+    /// FlowAccount's API (`{api base}/company/info`), as opposed to its token endpoint.
+    FlowAccountApi,
 }
 
 /// What goes wrong.
@@ -110,6 +120,7 @@ impl FromStr for Fault {
                 "flowaccount" | "fa" => Some(FaultScope::FlowAccount),
                 "fedex" => Some(FaultScope::Fedex),
                 "iot" => Some(FaultScope::Iot),
+                "flowaccount-api" | "fa-api" => Some(FaultScope::FlowAccountApi),
                 _ => None,
             };
             if let Some(named) = named {
@@ -173,6 +184,7 @@ impl fmt::Display for Fault {
             FaultScope::FlowAccount => f.write_str("flowaccount:")?,
             FaultScope::Fedex => f.write_str("fedex:")?,
             FaultScope::Iot => f.write_str("iot:")?,
+            FaultScope::FlowAccountApi => f.write_str("flowaccount-api:")?,
         }
         match &self.kind {
             FaultKind::ServerError { status } => write!(f, "{status}")?,
@@ -250,6 +262,9 @@ mod tests {
             "malformed-json:times=1",
             "html:502",
             "no-access-token",
+            "flowaccount-api:500",
+            "fa-api:html:502:times=1",
+            "flowaccount-api:malformed-json",
         ] {
             let fault: Fault = spec.parse().expect(spec);
             let again: Fault = fault.to_string().parse().expect(spec);
@@ -309,5 +324,22 @@ mod tests {
         assert_eq!(queue.take(Provider::Fedex), Some(FaultKind::Hang));
         queue.clear();
         assert_eq!(queue.take(Provider::FlowAccount), None);
+    }
+
+    #[test]
+    fn an_api_fault_spares_the_token_endpoint_and_a_flowaccount_fault_hits_both() {
+        let mut queue = FaultQueue::new(vec![Fault::always(FaultKind::Reset)]);
+        queue.clear();
+        queue.push("flowaccount-api:500".parse().expect("parses"));
+        assert_eq!(queue.take(Provider::FlowAccount), None);
+        assert_eq!(
+            queue.take(Provider::FlowAccountApi),
+            Some(FaultKind::ServerError { status: 500 })
+        );
+        queue.clear();
+        queue.push("flowaccount:503".parse().expect("parses"));
+        assert!(queue.take(Provider::FlowAccountApi).is_some());
+        assert!(queue.take(Provider::FlowAccount).is_some());
+        assert_eq!(queue.take(Provider::Fedex), None);
     }
 }

@@ -41,6 +41,8 @@ pub(crate) async fn respond(provider: Provider, kind: FaultKind) -> Response {
         FaultKind::MissingAccessToken => {
             let body = match provider {
                 Provider::FlowAccount => json!({"token_type": "bearer", "expires_in": 3600}),
+                // An API answer that says nothing: the envelope without its `data`.
+                Provider::FlowAccountApi => json!({"status": true, "message": "", "code": 0}),
                 Provider::Fedex => {
                     json!({"token_type": "bearer", "expires_in": 3599, "scope": "CXS"})
                 }
@@ -66,6 +68,7 @@ fn server_error(provider: Provider, status: u16) -> Response {
             };
             flowaccount::oauth_error(status, error, "The server could not complete the request.")
         }
+        Provider::FlowAccountApi => flowaccount::api_error(status, "Internal server error"),
         Provider::Fedex => {
             let (code, message) = match status {
                 StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => (
@@ -87,7 +90,7 @@ fn rate_limited(provider: Provider) -> Response {
     let status = StatusCode::TOO_MANY_REQUESTS;
     match provider {
         // FlowAccount's token URL sits behind an API gateway: its throttle answer.
-        Provider::FlowAccount => {
+        Provider::FlowAccount | Provider::FlowAccountApi => {
             (status, axum::Json(json!({"message": "Too Many Requests"}))).into_response()
         }
         Provider::Fedex => fedex::error(

@@ -44,8 +44,8 @@ use tokio::task::JoinHandle;
 
 pub use approve::{approve, deny};
 pub use config::{
-    AdminToken, EmulatorConfig, ExpiresInFormat, FaBusiness, FaClient, FaUser, FedexChild,
-    FedexConfig, FedexProject, FlowAccountConfig, IotBasicMode, IotConfig, IotUser,
+    AdminToken, EmulatorConfig, ExpiresInFormat, FaBusiness, FaClient, FaCompany, FaUser,
+    FedexChild, FedexConfig, FedexProject, FlowAccountConfig, IotBasicMode, IotConfig, IotUser,
 };
 pub use control::{Control, TokenStatus};
 pub use fault::{Fault, FaultKind, FaultScope};
@@ -117,6 +117,12 @@ impl RunningEmulator {
         format!("{}/flowaccount/test/token", self.base_url())
     }
 
+    /// FlowAccount's API base of the sandbox environment (`{it}/company/info`, …);
+    /// `/flowaccount/v1` (production's path) works too.
+    pub fn flowaccount_api_base(&self) -> String {
+        format!("{}/flowaccount/test", self.base_url())
+    }
+
     pub fn fedex_token_url(&self) -> String {
         format!("{}/fedex/oauth/token", self.base_url())
     }
@@ -167,6 +173,11 @@ fn describe(emulator: &RunningEmulator, state: &AppState) -> String {
         out,
         "  token         {}  (also {base}/flowaccount/v1/token)",
         emulator.flowaccount_token_url()
+    );
+    let _ = writeln!(
+        out,
+        "  API           {}/company/info  (Authorization: Bearer <access token>)",
+        emulator.flowaccount_api_base()
     );
     for client in &inner.flowaccount.config.clients {
         let _ = writeln!(
@@ -247,7 +258,7 @@ async fn index() -> Html<&'static str> {
 code{background:#f1f3f8;padding:.1rem .3rem;border-radius:.2rem}</style></head><body>\
 <h1>Authdeck emulator</h1><p>Local stand-ins for three auth servers. Nothing here is real.</p>\
 <h2>FlowAccount</h2><p><code>GET /flowaccount/connect/authorize</code>, \
-<code>POST /flowaccount/test/token</code> (or <code>/v1/token</code>), <code>GET /flowaccount/test/me</code>.<br>\
+<code>POST /flowaccount/test/token</code> (or <code>/v1/token</code>), <code>GET /flowaccount/test/company/info</code>, <code>GET /flowaccount/test/me</code>.<br>\
 Client <code>demo-flowaccount</code> / <code>demo-flowaccount-secret</code>; user <code>demo@example.com</code> / <code>demo</code>.</p>\
 <h2>FedEx</h2><p><code>POST /fedex/oauth/token</code>. Project <code>demo-fedex-key</code> / <code>demo-fedex-secret</code>; \
 child <code>demo-child-key</code> / <code>demo-child-secret</code>.</p>\

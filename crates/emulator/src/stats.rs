@@ -59,6 +59,12 @@ pub struct FlowAccountStats {
     pub families_revoked: u64,
     pub me_ok: u64,
     pub me_unauthorized: u64,
+    /// `GET {api base}/company/info` answered with the business's details.
+    #[serde(default)]
+    pub company_info_ok: u64,
+    /// `GET {api base}/company/info` refused (unknown, expired or revoked token).
+    #[serde(default)]
+    pub company_info_unauthorized: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

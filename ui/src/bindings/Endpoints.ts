@@ -5,4 +5,9 @@
  * FlowAccount needs `authorize_url` + `token_url`; FedEx `token_url`; the IoT platform
  * `token_url` + `logout_url` (both derived from its `auth_url`).
  */
-export type Endpoints = { authorize_url?: string | null, token_url: string, logout_url?: string | null, };
+export type Endpoints = { authorize_url?: string | null, token_url: string, logout_url?: string | null, 
+/**
+ * FlowAccount: the API base (`{it}/company/info`). Clients stored before it existed
+ * have none: [`Client::api_base`] then derives it.
+ */
+api_base_url?: string | null, };

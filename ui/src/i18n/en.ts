@@ -136,6 +136,27 @@ export const en = {
   'details.history': 'History',
   'details.history.none': 'No history yet.',
   'details.history.count': '×{n}',
+  // ---- who is this connection (views/identity.ts) ------------------------------------
+  'list.noMatches': 'No matches for "{query}".',
+  'identity.company': 'Company',
+  'identity.company.unknown': 'Not known yet: use Check to ask FlowAccount',
+  'identity.taxId': 'Tax ID',
+  'identity.branch': 'Branch',
+  'check.button': 'Check',
+  'check.running': 'Checking with the provider…',
+  'check.never': 'Not checked yet.',
+  'check.result.ok': 'Accepted by the provider ({at}): {how}.',
+  'check.result.failed': 'Check failed ({at}): {error}',
+  'check.method.company_info': "read the business's details",
+  'check.method.token_request': 'a new token was issued',
+  'check.method.refresh': 'the session was renewed',
+  'check.note.flowaccount':
+    "Check asks FlowAccount for this business's details with its access token: it proves the token is accepted now.",
+  'check.note.fedex':
+    "FedEx has no identity endpoint: Check requests a new token, and every request counts against the project's quota.",
+  'check.note.iot': 'The IoT platform has no read-only identity call: Check renews the session.',
+  'rename.label': 'Your name for this connection',
+  'rename.save': 'Rename',
   'source.relative_seconds': 'expires_in, seconds from the response',
   'source.epoch_seconds': 'expires_in, epoch seconds',
   'source.epoch_millis': 'expires_in, epoch milliseconds',
@@ -233,6 +254,9 @@ export const en = {
     'Send a PKCE challenge (S256) — recommended; untick only if FlowAccount refuses it for this client',
   'clients.form.authorizeUrl': 'Authorize URL',
   'clients.form.tokenUrl': 'Token URL',
+  'clients.form.apiUrl': 'API URL (optional)',
+  'clients.form.apiUrl.hint':
+    'Where /company/info is asked who a business is. Empty: the token URL without its /token.',
   'clients.form.authUrl': 'Auth URL',
   'clients.form.authUrl.hint':
     "The deployment's auth server: tokens at {auth_url}/oauth/token, logout at {auth_url}/user/logout.",

@@ -58,6 +58,7 @@ export class ClientsView {
   private readonly secret = secretInput('client-secret');
   private readonly authorizeUrl = input({ 'data-testid': 'client-authorize-url', inputmode: 'url' });
   private readonly tokenUrl = input({ 'data-testid': 'client-token-url', inputmode: 'url' });
+  private readonly apiUrl = input({ 'data-testid': 'client-api-url', inputmode: 'url' });
   private readonly authUrl = input({
     'data-testid': 'client-auth-url',
     inputmode: 'url',
@@ -100,7 +101,12 @@ export class ClientsView {
         field(t('clients.redirect.label'), this.redirectUri, t('clients.form.redirect.hint')),
         h('label', { class: 'check' }, this.pkce, ' ', t('clients.form.pkce')),
       ),
-      customFa: h('div', { class: 'field-group' }, field(t('clients.form.authorizeUrl'), this.authorizeUrl)),
+      customFa: h(
+        'div',
+        { class: 'field-group' },
+        field(t('clients.form.authorizeUrl'), this.authorizeUrl),
+        field(t('clients.form.apiUrl'), this.apiUrl, t('clients.form.apiUrl.hint')),
+      ),
       custom: h('div', { class: 'field-group' }, field(t('clients.form.tokenUrl'), this.tokenUrl)),
       iot: h(
         'div',
@@ -289,6 +295,7 @@ export class ClientsView {
       authorize_url: opt(this.authorizeUrl, p === 'flowaccount' && custom),
       token_url: opt(this.tokenUrl, custom && p !== 'iot'),
       auth_url: opt(this.authUrl, p === 'iot'),
+      api_url: opt(this.apiUrl, p === 'flowaccount' && custom) ?? undefined,
       redirect_uri: opt(this.redirectUri, p === 'flowaccount'),
       pkce: p === 'flowaccount' && this.pkce.checked,
       iot_basic_auth: this.basicAuth.value as IotBasicAuth,

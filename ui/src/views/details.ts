@@ -14,6 +14,7 @@ import { errorLine } from '../errors';
 import { type PlainKey, t } from '../i18n/index';
 import { parseInstant, statusAt, statusInputs, statusLabel } from '../status';
 import { keepFreshSwitch } from './keep-fresh';
+import { identityBlock, titleOf } from './identity';
 import { GROUP_TITLE, subtitle } from './list';
 import { ENV_EXPLAIN, ENV_LABEL } from './row';
 
@@ -209,7 +210,13 @@ export class DetailsPanel {
       this.technicalOpen = disclosure.open;
     });
 
-    const sections: Node[] = [h('h2', { class: 'details-title' }, c.label), kv(rows), env, disclosure];
+    const sections: Node[] = [
+      h('h2', { class: 'details-title' }, titleOf(c)),
+      identityBlock(c, () => void this.reload()),
+      kv(rows),
+      env,
+      disclosure,
+    ];
     sections.push(h('h3', {}, t('details.history')), this.historyNode());
     replaceChildren(this.content, ...sections);
   }

@@ -18,6 +18,7 @@ import { h, setText } from '../dom';
 import type { ErrorAction } from '../errors';
 import { t } from '../i18n/index';
 import { statusInputs, statusLabel } from '../status';
+import { identitySearchText, titleOf } from './identity';
 import { type Entry, GroupView, type RowAction, RowView, entryError, subtitle } from './row';
 
 export { GROUP_TITLE, type RowAction, subtitle } from './row';
@@ -74,7 +75,7 @@ interface Item {
 
 const collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
 function compareConns(a: ConnectionSummary, b: ConnectionSummary): number {
-  return collator.compare(a.label, b.label) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return collator.compare(titleOf(a), titleOf(b)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 export class ConnectionList {
@@ -265,7 +266,7 @@ export class ConnectionList {
     return this.selectedId;
   }
 
-  /** Show only rows whose label, account, client or environment contains `query`. */
+  /** Show only rows whose label, names (own, company), account, client or environment contains `query`. */
   filter(query: string): void {
     this.query = query.trim().toLowerCase();
     this.relayout();
@@ -678,5 +679,5 @@ export class ConnectionList {
 }
 
 function searchText(c: ConnectionSummary): string {
-  return `${c.label} ${c.support_code ?? ''} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
+  return `${c.label} ${c.support_code ?? ''} ${subtitle(c)} ${c.client_name} ${c.environment} ${identitySearchText(c)}`.toLowerCase();
 }

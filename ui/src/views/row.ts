@@ -12,6 +12,7 @@ import { h, setText } from '../dom';
 import { ACTION_LABEL, type ErrorAction, describeError, errorLine } from '../errors';
 import { type PlainKey, t } from '../i18n/index';
 import { type StatusInputs, statusFrom, statusLabel, stillActive } from '../status';
+import { titleOf } from './identity';
 
 export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect' | 'advice';
 
@@ -226,7 +227,7 @@ export class RowView {
       this.entry = entry;
       this.el.dataset.connectionId = entry.id;
     }
-    setText(this.label, c.label);
+    setText(this.label, titleOf(c));
     setText(this.sub, subtitle(c));
     setText(this.client, c.client_name);
     if (this.env.dataset.env !== c.environment) {
@@ -245,7 +246,7 @@ export class RowView {
     }
     setText(this.buttons.logout, c.state === 'logout_pending' ? t('row.retryLogout') : t(LOGOUT_LABEL[c.provider]));
     for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
-      const name = t('row.buttonLabel', { action: b.textContent ?? action, label: c.label });
+      const name = t('row.buttonLabel', { action: b.textContent ?? action, label: titleOf(c) });
       if (b.getAttribute('aria-label') !== name) b.setAttribute('aria-label', name);
     }
     this.applyStatus(statusFrom(entry.inputs, now), now);

@@ -63,8 +63,10 @@ export class ConnectionsView {
     empty.hidden = true;
     emptyAdd.addEventListener('click', () => opts.onAddClient());
     emptySandbox.addEventListener('click', () => opts.onStartSandbox());
-    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list), exportButtons());
-    scroll.append(toolbar, empty, list.el);
+    const noMatches = h('p', { class: 'muted no-matches', 'data-testid': 'no-matches', role: 'status' });
+    noMatches.hidden = true;
+    const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list, noMatches), exportButtons());
+    scroll.append(toolbar, noMatches, empty, list.el);
 
     this.el = h('div', { class: 'connections-view' }, scroll, details.el);
     this.list = list;
@@ -83,8 +85,8 @@ export class ConnectionsView {
   }
 }
 
-/** The filter box: filters as you type; Escape clears it. */
-function filterBox(list: ConnectionList): HTMLInputElement {
+/** The filter box: filters as you type; Escape clears it; nothing found says "no matches". */
+function filterBox(list: ConnectionList, noMatches: HTMLElement): HTMLInputElement {
   const filter = h('input', {
     type: 'search',
     class: 'filter',
@@ -94,12 +96,18 @@ function filterBox(list: ConnectionList): HTMLInputElement {
     autocomplete: 'off',
     spellcheck: 'false',
   });
-  filter.addEventListener('input', () => list.filter(filter.value));
+  const apply = () => {
+    list.filter(filter.value);
+    const none = filter.value.trim() !== '' && list.shownCount === 0;
+    noMatches.textContent = none ? t('list.noMatches', { query: filter.value.trim() }) : '';
+    noMatches.hidden = !none;
+  };
+  filter.addEventListener('input', apply);
   filter.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && filter.value) {
       e.preventDefault();
       filter.value = '';
-      list.filter('');
+      apply();
     }
   });
   return filter;

@@ -6,6 +6,7 @@ import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { LogoutOutcome } from '../bindings/LogoutOutcome';
 import { type PlainKey, t } from '../i18n/index';
 import { confirmDialog, toast } from '../views/dialogs';
+import { titleOf } from '../views/identity';
 import type { RowActions } from '../views/list';
 import type { AddConnectionLauncher } from './add-launcher';
 
@@ -29,7 +30,7 @@ export function rowActions(list: ListEdits, addConnection: AddConnectionLauncher
     logout: (c) => logout(list, c),
     copy: async (c) => {
       const clearsIn = await api.copyAccessToken(c.id);
-      toast(t('copy.done', { label: c.label, seconds: clearsIn }));
+      toast(t('copy.done', { label: titleOf(c), seconds: clearsIn }));
     },
     reconnect: (c) => reconnect(list, addConnection, c),
   };
@@ -39,8 +40,8 @@ async function logout(list: ListEdits, c: ConnectionSummary): Promise<void> {
   const iot = c.provider === 'iot';
   const ok = await confirmDialog({
     title: iot
-      ? t('logout.confirm.iot.title', { label: c.label })
-      : t('logout.confirm.other.title', { label: c.label }),
+      ? t('logout.confirm.iot.title', { label: titleOf(c) })
+      : t('logout.confirm.other.title', { label: titleOf(c) }),
     message: iot ? t('logout.confirm.iot') : t('logout.confirm.other'),
     okLabel: iot ? t('row.logout') : t('row.disconnect'),
     danger: true,

@@ -296,7 +296,9 @@ fn connect_flowaccount_with_the_custom_scheme_and_callback() {
     let redirect = fx.approve(&url, FA_BUSINESS);
     let run = fx.ok(&["callback", &redirect]);
     assert!(
-        run.stdout.contains("Connected FlowAccount FA-100001"),
+        // Titled by the company the probe after connect found; supportCode beside it.
+        run.stdout
+            .contains("Connected FlowAccount บริษัท สยามเทรดดิ้ง จำกัด (FA-100001)"),
         "{}",
         run.describe()
     );
@@ -367,7 +369,9 @@ fn connect_flowaccount_over_a_loopback_redirect() {
     );
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert!(
-        run.stdout.contains("Connected FlowAccount FA-100001"),
+        // Titled by the company the probe after connect found; supportCode beside it.
+        run.stdout
+            .contains("Connected FlowAccount บริษัท สยามเทรดดิ้ง จำกัด (FA-100001)"),
         "{}",
         run.describe()
     );

@@ -252,7 +252,12 @@ fn logout_revokes_iot_and_disconnects_flowaccount() {
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events, ["disconnect", "connect"], "newest first: {history}");
+    // `probe`: who the business is, asked right after the connect.
+    assert_eq!(
+        events,
+        ["disconnect", "probe", "connect"],
+        "newest first: {history}"
+    );
     let history = fx.json(&["history", &id_of(&iot)]);
     assert_eq!(history[0]["event"], "logout");
     assert_eq!(history[0]["outcome"], "ok");
@@ -278,7 +283,11 @@ fn history_per_connection_and_global_with_a_rejected_callback() {
         .iter()
         .map(|e| (e["event"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
         .collect();
-    assert_eq!(events, [("refresh", "ok"), ("connect", "ok")], "{own}");
+    assert_eq!(
+        events,
+        [("refresh", "ok"), ("probe", "ok"), ("connect", "ok")],
+        "{own}"
+    );
 
     let all = fx.json(&["history"]);
     let all = all.as_array().unwrap();

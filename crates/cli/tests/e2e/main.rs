@@ -5,6 +5,7 @@
 //! One test binary (one link) with a module per area.
 
 mod canary;
+mod check;
 mod clients;
 mod common;
 mod connect;

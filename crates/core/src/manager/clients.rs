@@ -47,6 +47,7 @@ impl Manager {
             ("The authorize URL", &new.authorize_url),
             ("The token URL", &new.token_url),
             ("The auth URL", &new.auth_url),
+            ("The API URL", &new.api_url),
             ("The redirect URI", &new.redirect_uri),
         ] {
             if let Some(url) = url {
@@ -90,10 +91,15 @@ impl Manager {
                 if new.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
                     return Err(Error::invalid_input("FlowAccount clients are confidential: give the client secret (--client-secret-stdin)."));
                 }
+                let api_base_url = match url(&new.api_url)? {
+                    Some(api) => Some(api),
+                    None => presets::flowaccount_api_base(environment, &token_url),
+                };
                 Endpoints {
                     authorize_url: Some(authorize_url),
                     token_url,
                     logout_url: None,
+                    api_base_url,
                 }
             }
             Provider::Fedex => {
@@ -111,6 +117,7 @@ impl Manager {
                     authorize_url: None,
                     token_url,
                     logout_url: None,
+                    api_base_url: None,
                 }
             }
             Provider::Iot => {
@@ -131,6 +138,11 @@ impl Manager {
                 }
             }
         };
+        if new.provider != Provider::FlowAccount && new.api_url.is_some() {
+            return Err(Error::invalid_input(
+                "--api-url applies to FlowAccount clients only.",
+            ));
+        }
         if new.provider != Provider::FlowAccount && (new.redirect_uri.is_some() || new.pkce) {
             return Err(Error::invalid_input(
                 "--redirect-uri and --pkce apply to FlowAccount clients only.",

@@ -94,7 +94,8 @@ impl Manager {
             }
         }
         match result {
-            Ok(c) => Ok(c),
+            // Who the business is: never fails the connect (see `check`).
+            Ok(c) => Ok(self.probe_after_connect(c).await),
             Err((e, client_key)) => {
                 if e.code == ErrorCode::InvalidCallback {
                     self.record_rejection(client_key.as_deref(), &e).await;

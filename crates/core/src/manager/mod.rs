@@ -30,6 +30,7 @@ use crate::store::SecretStore;
 
 mod activity;
 mod answers;
+mod check;
 mod clients;
 mod commit;
 mod connect;
@@ -104,6 +105,9 @@ pub struct NewClient {
     pub token_url: Option<String>,
     /// IoT platform: the deployment's `auth_url`.
     pub auth_url: Option<String>,
+    /// FlowAccount: the API base (`{it}/company/info`); `None`: the environment's preset,
+    /// or for custom endpoints the token URL without its `/token`.
+    pub api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -123,6 +127,7 @@ impl NewClient {
             authorize_url: None,
             token_url: None,
             auth_url: None,
+            api_url: None,
             redirect_uri: None,
             // PKCE (S256) by default for FlowAccount: it defeats code injection (RFC 9700
             // §4.5); `pkce = false` is the explicit opt-out.

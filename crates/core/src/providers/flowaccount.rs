@@ -4,16 +4,22 @@
 //! 2. [`exchange_code`]: the code from the redirect, for tokens.
 //! 3. [`refresh`]: a rotated refresh token, for new tokens. Only the newest refresh
 //!    token works, and it lives about a day from the latest token request.
+//! 4. [`company_info`]: who the access token belongs to (item 9), read-only.
 
 use chrono::{DateTime, Duration, Utc};
 use url::Url;
 
-use crate::error::Result;
-use crate::model::{Expiry, ExpirySource, Provider};
-use crate::providers::http::{BodyEncoding, FormPost, TokenJson};
-use crate::providers::Operation;
-use crate::providers::{jwt, HttpClient, IssuedTokens};
-use crate::secret::{AnySecret, AuthorizationCode, ClientSecret, PkceVerifier, RefreshToken};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{CompanyInfo, Expiry, ExpirySource, Provider};
+use crate::providers::http::{get_with_bearer, BodyEncoding, FormPost, TokenJson};
+use crate::providers::json::string_of;
+use crate::providers::redact::{truncate, Redactor};
+use crate::providers::{jwt, presets, HttpClient, IssuedTokens, Operation};
+use crate::secret::{
+    AccessToken, AnySecret, AuthorizationCode, ClientSecret, PkceVerifier, RefreshToken,
+};
 
 /// Without `offline_access` no refresh token is issued [seed §"การขอ authorization code"].
 pub const SCOPE: &str = "flowaccount-api offline_access";
@@ -150,6 +156,101 @@ pub(crate) fn issued(json: &TokenJson, now: DateTime<Utc>) -> IssuedTokens {
     }
 }
 
+/// Item 9: `GET {api base}/company/info` with `Authorization: Bearer <access token>`.
+/// The SDK's answer is `{status, message, code, data: {companyId, compnayName,
+/// companyTaxId, companyBranch, …}}`; a bare object is read too, both spellings of the
+/// name are accepted, and every field is optional.
+pub async fn company_info(
+    http: &HttpClient,
+    api_base: &Url,
+    access_token: &AccessToken,
+    now: DateTime<Utc>,
+) -> Result<CompanyInfo> {
+    let url = presets::api_url(api_base, "company/info");
+    let answer = get_with_bearer(
+        http,
+        Provider::FlowAccount,
+        Operation::CompanyInfo,
+        &url,
+        access_token,
+    )
+    .await?;
+    parse_company_info(answer.status, &answer.body, access_token, now)
+}
+
+/// The longest company field kept, in characters.
+const COMPANY_FIELD_CHARS: usize = 200;
+
+/// Parses a 2xx `/company/info` body (pure: tested on its own). Every kept string passes
+/// the [`Redactor`] (the access token redacted if echoed, escapes and controls removed).
+pub(crate) fn parse_company_info(
+    status: u16,
+    body: &[u8],
+    access_token: &AccessToken,
+    now: DateTime<Utc>,
+) -> Result<CompanyInfo> {
+    let redactor = Redactor::new(&[access_token], Vec::new());
+    let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(body) else {
+        let text = String::from_utf8_lossy(body);
+        return Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "FlowAccount's company details were not readable (not JSON): try again later.",
+        )
+        .with_detail(format!(
+            "HTTP {status}; not JSON: {}",
+            redactor.excerpt(&text)
+        )));
+    };
+    // `status: false` in a 2xx: the API's own refusal.
+    if top.get("status") == Some(&Value::Bool(false)) {
+        let said = top
+            .get("message")
+            .and_then(string_of)
+            .map(|m| redactor.excerpt(&m))
+            .unwrap_or_default();
+        return Err(Error::new(
+            ErrorCode::ProviderError,
+            "FlowAccount would not give this business's details: try again later.",
+        )
+        .with_detail(format!("HTTP {status}; status false; message: {said}")));
+    }
+    let data = match top.get("data") {
+        Some(Value::Object(data)) => data,
+        _ => &top,
+    };
+    let field = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| data.get(*k).and_then(string_of))
+            .map(|v| truncate(redactor.clean(&v).trim(), COMPANY_FIELD_CHARS))
+            .filter(|v| !v.is_empty())
+    };
+    let info = CompanyInfo {
+        id: field(&["companyId", "CompanyId", "company_id"]),
+        name: field(&[
+            "compnayName",
+            "companyName",
+            "CompnayName",
+            "CompanyName",
+            "companyNameEn",
+        ]),
+        tax_id: field(&["companyTaxId", "CompanyTaxId", "taxId"]),
+        branch: field(&["companyBranch", "CompanyBranch", "companyBranchEn"]),
+        at: now,
+    };
+    if info.id.is_none() && info.name.is_none() && info.tax_id.is_none() && info.branch.is_none() {
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        return Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "FlowAccount answered without any of the business's details: try again later.",
+        )
+        .with_detail(format!(
+            "HTTP {status}; fields: [{}]",
+            redactor.excerpt(&keys.join(", "))
+        )));
+    }
+    Ok(info)
+}
+
 fn refresh_expiry(now: DateTime<Utc>) -> Expiry {
     Expiry::new(now + REFRESH_WINDOW, ExpirySource::Estimated)
 }
@@ -178,6 +279,64 @@ mod tests {
         assert!(pairs.contains(&("scope".into(), SCOPE.into())));
         assert!(pairs.contains(&("state".into(), "st&te=1".into())));
         assert!(!pairs.iter().any(|(k, _)| k.starts_with("code_challenge")));
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn company_info_reads_the_sdk_envelope_either_spelling_and_a_bare_object() {
+        let token = AccessToken::new("at-CANARY-1");
+        let sdk = r#"{"status":true,"message":"","code":0,"data":{"companyId":6,"compnayName":"Siam Trading","companyTaxId":"0105558096348","companyBranch":"สำนักงานใหญ่"}}"#;
+        let info = parse_company_info(200, sdk.as_bytes(), &token, now()).unwrap();
+        assert_eq!(info.id.as_deref(), Some("6"));
+        assert_eq!(info.name.as_deref(), Some("Siam Trading"));
+        assert_eq!(info.tax_id.as_deref(), Some("0105558096348"));
+        assert_eq!(info.branch.as_deref(), Some("สำนักงานใหญ่"));
+        assert_eq!(info.at, now());
+        let fixed = br#"{"data":{"companyName":"Fixed Spelling"}}"#;
+        let info = parse_company_info(200, fixed, &token, now()).unwrap();
+        assert_eq!(info.name.as_deref(), Some("Fixed Spelling"));
+        assert_eq!((info.id, info.tax_id, info.branch), (None, None, None));
+        let bare = br#"{"compnayName":"Bare","companyTaxId":105558096348}"#;
+        let info = parse_company_info(200, bare, &token, now()).unwrap();
+        assert_eq!(info.name.as_deref(), Some("Bare"));
+        assert_eq!(info.tax_id.as_deref(), Some("105558096348"));
+    }
+
+    #[test]
+    fn company_text_is_cleaned_and_junk_is_an_error_that_names_no_token() {
+        let token = AccessToken::new("at-CANARY-1");
+        let evil = r#"{"data":{"compnayName":"Evil \u001b[2J\u202eCo at-CANARY-1","companyBranch":"   "}}"#;
+        let info = parse_company_info(200, evil.as_bytes(), &token, now()).unwrap();
+        let name = info.name.unwrap();
+        assert!(
+            !name.contains("CANARY") && !name.contains('\u{1b}') && !name.contains('\u{202e}'),
+            "{name}"
+        );
+        assert!(name.starts_with("Evil"), "{name}");
+        assert_eq!(info.branch, None, "blank is absent");
+        let junk: [&[u8]; 5] = [
+            b"<html>at-CANARY-1</html>",
+            b"",
+            b"[1,2]",
+            br#"{"data":{"other":1}}"#,
+            br#"{"status":false,"message":"no at-CANARY-1"}"#,
+        ];
+        for body in junk {
+            let e = parse_company_info(200, body, &token, now()).unwrap_err();
+            let text = format!("{} {}", e.message, e.detail.unwrap_or_default());
+            assert!(!text.contains("CANARY"), "{text}");
+            assert!(
+                matches!(
+                    e.code,
+                    ErrorCode::InvalidResponse | ErrorCode::ProviderError
+                ),
+                "{:?}",
+                e.code
+            );
+        }
     }
 
     #[test]

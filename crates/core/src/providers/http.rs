@@ -183,39 +183,7 @@ impl FormPost<'_> {
                 req.multipart(form)
             }
         };
-        let outcome = async {
-            let resp = req.send().await?;
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = read_capped(resp).await?;
-            Ok::<_, reqwest::Error>((status, retry_after, body))
-        }
-        .await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (status, retry_after, body) = match outcome {
-            Ok(parts) => parts,
-            Err(e) => {
-                let e = e.without_url();
-                tracing::debug!(provider = %self.provider, op = %self.op, elapsed_ms, kind = "transport", "provider call failed");
-                return Err(error::from_transport(self.provider, &e));
-            }
-        };
-        tracing::debug!(provider = %self.provider, op = %self.op, status, elapsed_ms, "provider call");
-        if !(200..300).contains(&status) {
-            return Err(error::from_response(
-                self.provider,
-                self.op,
-                status,
-                retry_after.as_deref(),
-                &body,
-                &self.secrets,
-            ));
-        }
-        Ok(Answer { status, body })
+        answer(self.provider, self.op, req, &self.secrets, started).await
     }
 
     /// Sends the form and parses a token answer: a JSON object with a non-empty
@@ -266,6 +234,77 @@ pub(crate) fn parse_token(
             }
         }
     }
+}
+
+/// Sends `req` and reads its answer: a 2xx comes back as is; any other status and
+/// transport failures come back as [`Error`]s (see [`error`]), with `secrets` redacted.
+async fn answer(
+    provider: Provider,
+    op: Operation,
+    req: reqwest::RequestBuilder,
+    secrets: &[&dyn AnySecret],
+    started: Instant,
+) -> Result<Answer> {
+    let outcome = async {
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_capped(resp).await?;
+        Ok::<_, reqwest::Error>((status, retry_after, body))
+    }
+    .await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let (status, retry_after, body) = match outcome {
+        Ok(parts) => parts,
+        Err(e) => {
+            let e = e.without_url();
+            tracing::debug!(provider = %provider, op = %op, elapsed_ms, kind = "transport", "provider call failed");
+            return Err(error::from_transport(provider, &e));
+        }
+    };
+    tracing::debug!(provider = %provider, op = %op, status, elapsed_ms, "provider call");
+    if !(200..300).contains(&status) {
+        return Err(error::from_response(
+            provider,
+            op,
+            status,
+            retry_after.as_deref(),
+            &body,
+            secrets,
+        ));
+    }
+    Ok(Answer { status, body })
+}
+
+/// A `GET` of a provider's API with `Authorization: Bearer <access token>`: a 2xx
+/// answer as is, anything else as an [`Error`] (the token redacted from it).
+pub(crate) async fn get_with_bearer(
+    http: &HttpClient,
+    provider: Provider,
+    op: Operation,
+    url: &Url,
+    token: &AccessToken,
+) -> Result<Answer> {
+    presets::check_plain_http(url)?;
+    let started = Instant::now();
+    let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidResponse,
+                "The stored access token cannot be sent in a header: refresh the connection.",
+            )
+        })?;
+    auth.set_sensitive(true);
+    let req = http
+        .reqwest_for(url)?
+        .get(url.clone())
+        .header(reqwest::header::AUTHORIZATION, auth)
+        .header(reqwest::header::ACCEPT, "application/json");
+    answer(provider, op, req, &[token], started).await
 }
 
 async fn read_capped(mut resp: reqwest::Response) -> reqwest::Result<Vec<u8>> {

@@ -34,6 +34,8 @@ pub enum Operation {
     ChildCredentials,
     PasswordLogin,
     Logout,
+    /// FlowAccount `GET {api base}/company/info` with the access token.
+    CompanyInfo,
 }
 
 impl Operation {
@@ -45,6 +47,7 @@ impl Operation {
             Self::ChildCredentials => "child_credentials",
             Self::PasswordLogin => "password_login",
             Self::Logout => "logout",
+            Self::CompanyInfo => "company_info",
         }
     }
 }

@@ -13,6 +13,9 @@ const FLOWACCOUNT_SANDBOX_AUTHORIZE: &str =
 const FLOWACCOUNT_SANDBOX_TOKEN: &str = "https://openapi.flowaccount.com/test/token";
 const FLOWACCOUNT_PRODUCTION_AUTHORIZE: &str = "https://auth.flowaccount.com/connect/authorize";
 const FLOWACCOUNT_PRODUCTION_TOKEN: &str = "https://openapi.flowaccount.com/v1/token";
+/// FlowAccount's API bases [src: the SDK's openapi.yaml `servers`].
+const FLOWACCOUNT_SANDBOX_API: &str = "https://openapi.flowaccount.com/test";
+const FLOWACCOUNT_PRODUCTION_API: &str = "https://openapi.flowaccount.com/v1";
 const FEDEX_SANDBOX_TOKEN: &str = "https://apis-sandbox.fedex.com/oauth/token";
 const FEDEX_PRODUCTION_TOKEN: &str = "https://apis.fedex.com/oauth/token";
 /// The NETPIE deployment; other deployments are `Environment::Custom`.
@@ -41,7 +44,36 @@ pub fn endpoints(provider: Provider, env: Environment) -> Option<Endpoints> {
         authorize_url: authorize.map(preset),
         token_url: preset(token),
         logout_url: None,
+        api_base_url: match provider {
+            Provider::FlowAccount => flowaccount_api_base(env, &preset(token)),
+            _ => None,
+        },
     })
+}
+
+/// FlowAccount's API base: the environment's preset (`/test` for the sandbox, `/v1` for
+/// production); for custom endpoints the token URL without its last `/token` segment
+/// (FlowAccount's token URL is `{api base}/token`), so the access token only ever goes
+/// to the host that issued it. `None` when the token URL does not end in `/token`.
+pub fn flowaccount_api_base(env: Environment, token_url: &Url) -> Option<Url> {
+    match env {
+        Environment::Sandbox => Some(preset(FLOWACCOUNT_SANDBOX_API)),
+        Environment::Production => Some(preset(FLOWACCOUNT_PRODUCTION_API)),
+        Environment::Custom => {
+            let path = token_url.path().trim_end_matches('/');
+            let base = path.strip_suffix("/token")?;
+            let mut url = token_url.clone();
+            url.set_path(base);
+            url.set_query(None);
+            url.set_fragment(None);
+            Some(url)
+        }
+    }
+}
+
+/// `{api base}/{path}`, keeping the base's own path (`…/test` + `company/info`).
+pub fn api_url(base: &Url, path: &str) -> Url {
+    under(base, path)
 }
 
 /// The IoT platform's endpoints under one `auth_url` (PROVIDERS.md §3):
@@ -51,6 +83,7 @@ pub fn iot_endpoints(auth_url: &Url) -> Endpoints {
         authorize_url: None,
         token_url: under(auth_url, "oauth/token"),
         logout_url: Some(under(auth_url, "user/logout")),
+        api_base_url: None,
     }
 }
 
@@ -184,6 +217,38 @@ mod tests {
         for p in Provider::ALL {
             assert!(endpoints(p, Environment::Custom).is_none());
         }
+    }
+
+    #[test]
+    fn flowaccount_api_bases_per_environment_and_from_a_custom_token_url() {
+        let token = Url::parse("http://127.0.0.1:9/flowaccount/test/token").unwrap();
+        assert_eq!(
+            flowaccount_api_base(Environment::Sandbox, &token)
+                .unwrap()
+                .as_str(),
+            "https://openapi.flowaccount.com/test"
+        );
+        assert_eq!(
+            flowaccount_api_base(Environment::Production, &token)
+                .unwrap()
+                .as_str(),
+            "https://openapi.flowaccount.com/v1"
+        );
+        let custom = flowaccount_api_base(Environment::Custom, &token).unwrap();
+        assert_eq!(custom.as_str(), "http://127.0.0.1:9/flowaccount/test");
+        assert_eq!(
+            api_url(&custom, "company/info").as_str(),
+            "http://127.0.0.1:9/flowaccount/test/company/info"
+        );
+        let odd = Url::parse("https://fa.example/oauth2/issue?x=1").unwrap();
+        assert_eq!(flowaccount_api_base(Environment::Custom, &odd), None);
+        let fa = endpoints(Provider::FlowAccount, Environment::Production).unwrap();
+        assert_eq!(
+            fa.api_base_url.unwrap().as_str(),
+            "https://openapi.flowaccount.com/v1"
+        );
+        let fx = endpoints(Provider::Fedex, Environment::Production).unwrap();
+        assert_eq!(fx.api_base_url, None);
     }
 
     #[test]

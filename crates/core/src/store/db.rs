@@ -802,7 +802,8 @@ impl Db {
         rows.iter().map(connection_of).collect()
     }
 
-    /// A connection by id, by label, or by an unambiguous id prefix (≥ 4 characters).
+    /// A connection by id, by label (or the user's label, or its company's name), or by
+    /// an unambiguous id prefix (≥ 4 characters).
     pub fn connection(&self, reference: &str) -> Result<Connection> {
         let rows: Vec<ConnectionRow> = self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -814,8 +815,11 @@ impl Db {
             if !exact.is_empty() {
                 return Ok(exact);
             }
+            // The label, or the name a person knows it by: their own label, the company's.
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE label = ?1"
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE label = ?1
+                    OR json_extract(data, '$.user_label') = ?1
+                    OR json_extract(data, '$.company.name') = ?1"
             ))?;
             let by_label: Vec<ConnectionRow> = stmt
                 .query_map([reference], connection_row)?
@@ -1304,6 +1308,7 @@ mod tests {
                     .parse()
                     .unwrap(),
                 logout_url: None,
+                api_base_url: None,
             },
             options: ClientOptions::default(),
             has_secret: true,
@@ -1453,6 +1458,35 @@ mod tests {
             .unwrap();
         assert_eq!(db.connection("abcf").unwrap().id, "abcf0000");
         assert_eq!(db.connection_count_for_client("id-a").unwrap(), 3);
+    }
+
+    #[test]
+    fn connections_are_found_by_the_users_label_and_the_company_name() {
+        let db = Db::open_in_memory().unwrap();
+        db.insert_client(&client("a")).unwrap();
+        let mut one = connection("c1", "id-a", "FA-1");
+        one.user_label = Some("Payroll".into());
+        db.insert_connection(&one, "k1").unwrap();
+        let mut two = connection("c2", "id-a", "FA-2");
+        two.company = Some(crate::model::CompanyInfo {
+            id: None,
+            name: Some("Chiang Mai Crafts".into()),
+            tax_id: None,
+            branch: None,
+            at: two.created_at,
+        });
+        db.insert_connection(&two, "k2").unwrap();
+        assert_eq!(db.connection("Payroll").unwrap().id, "c1");
+        assert_eq!(db.connection("Chiang Mai Crafts").unwrap().id, "c2");
+        assert_eq!(db.connection("FA-2").unwrap().id, "c2");
+        // A name two connections answer to is ambiguous, not a guess.
+        let mut three = connection("c3", "id-a", "FA-3");
+        three.user_label = Some("Chiang Mai Crafts".into());
+        db.insert_connection(&three, "k3").unwrap();
+        assert_eq!(
+            db.connection("Chiang Mai Crafts").unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! FlowAccount: an IdentityServer-like authorization-code server (PROVIDERS.md §1).
 //!
 //! Reads top to bottom like the protocol: the store of codes, grants and tokens, the
-//! token endpoint (code exchange, refresh with rotation and reuse detection), and a
-//! small `me` endpoint that tells whether an access token still works.
+//! token endpoint (code exchange, refresh with rotation and reuse detection), the API's
+//! `/company/info` (`company`), and a small `me` endpoint that tells whether an access
+//! token still works.
 
 mod authorize;
+mod company;
 mod pages;
+
+pub(crate) use company::api_error;
 
 use std::collections::HashMap;
 
@@ -37,6 +41,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/flowaccount/v1/token", post(token))
         .route("/flowaccount/test/me", get(me))
         .route("/flowaccount/v1/me", get(me))
+        .route("/flowaccount/test/company/info", get(company::info))
+        .route("/flowaccount/v1/company/info", get(company::info))
 }
 
 // ------------------------------------------------------------------ the store

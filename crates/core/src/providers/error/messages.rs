@@ -59,6 +59,13 @@ fn message_for(
         (ErrorCode::InvalidCredentials, _, _) => format!(
             "{who} rejected the username or password: check them and log in again."
         ),
+        // An API call's 401/403: the access token was refused, not the grant.
+        (_, _, Operation::CompanyInfo) if matches!(status, 401 | 403) => format!(
+            "{who} did not accept the access token (HTTP {status}): refresh the connection, and connect the business again if it keeps happening."
+        ),
+        (_, _, Operation::CompanyInfo) => format!(
+            "{who} could not tell who this business is (HTTP {status}): check the client's API address and try again."
+        ),
         (ErrorCode::AccessDenied, _, _) => format!(
             "{who} denied access: approve the connection in the browser, then connect again."
         ),

@@ -147,6 +147,11 @@ fn classify(provider: Provider, op: Operation, status: u16, body: &ParsedBody) -
     {
         return ErrorCode::ProviderUnavailable;
     }
+    // An API call carries the access token only: whatever its 4xx, no grant or client
+    // credential was judged.
+    if op == Operation::CompanyInfo {
+        return ErrorCode::ProviderError;
+    }
     match oauth.as_deref() {
         // RFC 6749 §4.3: a password grant answers a wrong password with invalid_grant.
         Some("invalid_grant") if op == Operation::PasswordLogin => {
