@@ -160,6 +160,7 @@ impl AppState {
             flowaccount_token_url: emulator.flowaccount_token_url(),
             fedex_token_url: emulator.fedex_token_url(),
             iot_auth_url: emulator.iot_auth_url(),
+            iot_device_api_url: emulator.iot_device_api_url(),
         };
         let installed = match self.manager.install_sandbox(&endpoints, true).await {
             Ok(installed) => installed,

@@ -987,5 +987,6 @@ fn sandbox_endpoints(
         flowaccount_token_url: emulator.flowaccount_token_url(),
         fedex_token_url: emulator.fedex_token_url(),
         iot_auth_url: emulator.iot_auth_url(),
+        iot_device_api_url: emulator.iot_device_api_url(),
     }
 }

@@ -55,6 +55,7 @@ impl Manager {
             ("The authorize URL", &new.authorize_url),
             ("The token URL", &new.token_url),
             ("The auth URL", &new.auth_url),
+            ("The device API URL", &new.device_api_url),
             ("The redirect URI", &new.redirect_uri),
         ] {
             if let Some(url) = url {
@@ -129,6 +130,8 @@ impl Manager {
                 }
                 options.iot_basic_auth = new.iot_basic_auth;
                 options.iot_body = new.iot_body;
+                options.device_api_url = url(&new.device_api_url)?
+                    .or_else(|| presets::device_api_url(new.provider, environment));
                 match url(&new.auth_url)? {
                     Some(auth_url) => presets::iot_endpoints(&auth_url),
                     None => preset.ok_or_else(|| {
@@ -139,6 +142,11 @@ impl Manager {
                 }
             }
         };
+        if new.provider != Provider::Iot && new.device_api_url.is_some() {
+            return Err(Error::invalid_input(
+                "--device-api-url applies to IoT-platform clients only.",
+            ));
+        }
         if new.provider != Provider::FlowAccount && (new.redirect_uri.is_some() || new.pkce) {
             return Err(Error::invalid_input(
                 "--redirect-uri and --pkce apply to FlowAccount clients only.",
@@ -176,6 +184,14 @@ impl Manager {
         if n > 0 {
             return Err(Error::invalid_input(format!(
                 "Client {:?} still has {n} connection(s): log out or disconnect them first.",
+                client.name
+            )));
+        }
+        let id = client.id.clone();
+        let devices = self.db(move |db| db.device_count_for_client(&id)).await?;
+        if devices > 0 {
+            return Err(Error::invalid_input(format!(
+                "Client {:?} still has {devices} device(s): remove them first (`authdeckctl device remove`).",
                 client.name
             )));
         }

@@ -29,11 +29,13 @@ mod answers;
 mod clients;
 mod commit;
 mod connect;
+mod devices;
 mod history;
 mod logout;
 mod refresh;
 mod sandbox;
 mod token_sets;
+pub use devices::{DeviceCheckReport, DeviceCredentials, NewDevice};
 use token_sets::{BatchSlot, SharedSet};
 
 /// What changed, for fronts that keep a live view.
@@ -48,6 +50,8 @@ pub enum Event {
         id: String,
     },
     ClientsChanged,
+    /// A device was added, checked or removed.
+    DevicesChanged,
     /// Something was written to the history (e.g. a rejected callback).
     HistoryAdded {
         connection_id: Option<String>,
@@ -99,6 +103,9 @@ pub struct NewClient {
     pub token_url: Option<String>,
     /// IoT platform: the deployment's `auth_url`.
     pub auth_url: Option<String>,
+    /// IoT platform: the device API's base (default: the environment's preset, NETPIE's
+    /// `https://api.netpie.io/v2/device` in production).
+    pub device_api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -118,6 +125,7 @@ impl NewClient {
             authorize_url: None,
             token_url: None,
             auth_url: None,
+            device_api_url: None,
             redirect_uri: None,
             // PKCE (S256) by default for FlowAccount: it defeats code injection (RFC 9700
             // §4.5); `pkce = false` is the explicit opt-out.

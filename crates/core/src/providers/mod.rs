@@ -3,6 +3,7 @@
 //! Each module is a handful of async functions that build a request, send it, and parse
 //! the answer into [`IssuedTokens`] or an [`Error`](crate::Error). No storage, no state.
 
+pub mod device;
 pub mod error;
 pub mod fedex;
 pub mod flowaccount;
@@ -31,6 +32,8 @@ pub enum Operation {
     ClientCredentials,
     PasswordLogin,
     Logout,
+    /// IoT device API: a device reads its own shadow (`GET {api}/shadow/data`).
+    DeviceShadow,
 }
 
 impl Operation {
@@ -41,6 +44,7 @@ impl Operation {
             Self::ClientCredentials => "client_credentials",
             Self::PasswordLogin => "password_login",
             Self::Logout => "logout",
+            Self::DeviceShadow => "device_shadow",
         }
     }
 }
