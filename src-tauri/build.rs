@@ -33,5 +33,11 @@ fn authdeck_commands() -> &'static [&'static str] {
         "stop_sandbox",
         "leave_sandbox",
         "mark_ready",
+        "list_devices",
+        "add_device",
+        "check_device",
+        "remove_device",
+        "copy_device_rest_header",
+        "copy_device_mqtt_settings",
     ]
 }

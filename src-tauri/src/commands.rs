@@ -106,6 +106,10 @@ pub struct NewClientInput {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub auth_url: Option<String>,
+    /// IoT platform: the device API's base (default: the environment's preset).
+    #[serde(default)]
+    #[ts(optional)]
+    pub device_api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -185,6 +189,7 @@ pub async fn add_client(state: State<'_, AppState>, input: NewClientInput) -> Cm
     new.authorize_url = non_empty(input.authorize_url);
     new.token_url = non_empty(input.token_url);
     new.auth_url = non_empty(input.auth_url);
+    new.device_api_url = non_empty(input.device_api_url);
     new.redirect_uri = non_empty(input.redirect_uri);
     new.pkce = input.pkce;
     new.iot_basic_auth = input.iot_basic_auth;

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod clipboard;
 pub mod commands;
 pub mod deep_link;
+pub mod devices;
 pub mod logging;
 pub mod quit;
 pub mod startup;
@@ -56,6 +57,12 @@ pub fn builder(single_instance: bool) -> tauri::Builder<tauri::Wry> {
             commands::stop_sandbox,
             commands::leave_sandbox,
             commands::mark_ready,
+            devices::list_devices,
+            devices::add_device,
+            devices::check_device,
+            devices::remove_device,
+            devices::copy_device_rest_header,
+            devices::copy_device_mqtt_settings,
         ])
 }
 

@@ -15,7 +15,9 @@ import type { JsonValue } from "./serde_json/JsonValue";
  */
 export type Connection = { id: string, 
 /**
- * `Client::id` of the app registration this connection was made with.
+ * `Client::id`: Authdeck's own key of the client this connection was made with (not
+ * the provider's OAuth `Client::client_id`). Serialised as `client_id`, the name
+ * scripts reading `--json` and the window already use.
  */
 client_id: string, client_name: string, provider: Provider, environment: Environment, 
 /**

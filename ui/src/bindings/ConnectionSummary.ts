@@ -10,7 +10,11 @@ import type { Provider } from "./Provider";
  * A subset of [`Connection`] with the same field names and types, so a full
  * connection (what `refresh` or `connect_*` return) can stand in for one in the UI.
  */
-export type ConnectionSummary = { id: string, client_id: string, client_name: string, provider: Provider, environment: Environment, label: string, support_code?: string | null, grant?: FedexGrant | null, child_key?: string | null, username?: string | null, access_expires?: Expiry | null, refresh_expires?: Expiry | null, state: ConnectionState, last_error?: LastError | null, 
+export type ConnectionSummary = { id: string, 
+/**
+ * Authdeck's key of the connection's client (see [`Connection::client_key`]).
+ */
+client_id: string, client_name: string, provider: Provider, environment: Environment, label: string, support_code?: string | null, grant?: FedexGrant | null, child_key?: string | null, username?: string | null, access_expires?: Expiry | null, refresh_expires?: Expiry | null, state: ConnectionState, last_error?: LastError | null, 
 /**
  * Lets the window ignore an event older than what it shows.
  */

@@ -4,4 +4,8 @@ import type { IotBasicAuth } from "./IotBasicAuth";
 import type { IotBodyEncoding } from "./IotBodyEncoding";
 import type { Provider } from "./Provider";
 
-export type NewClientInput = { name: string, provider: Provider, environment: Environment | null, client_id: string, client_secret: string | null, authorize_url: string | null, token_url: string | null, auth_url: string | null, redirect_uri: string | null, pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, };
+export type NewClientInput = { name: string, provider: Provider, environment: Environment | null, client_id: string, client_secret: string | null, authorize_url: string | null, token_url: string | null, auth_url: string | null, 
+/**
+ * IoT platform: the device API's base (default: the environment's preset).
+ */
+device_api_url?: string, redirect_uri: string | null, pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, };

@@ -22,6 +22,17 @@ pub fn authorization(device_id: &str, token: &DeviceToken) -> DeviceToken {
     DeviceToken::new(format!("Device {device_id}:{}", token.expose()))
 }
 
+/// The MQTT broker of the deployment whose device API is `api`: NETPIE's
+/// (`mqtt.netpie.io`, 1883; 1884 with TLS) for `api.netpie.io`; `None` when unknown (a
+/// private deployment, the sandbox, which has no broker).
+pub fn mqtt_broker(api: Option<&Url>) -> Option<(&'static str, u16)> {
+    let host = api?.host_str()?;
+    host.eq_ignore_ascii_case("api.netpie.io").then_some((
+        crate::model::NETPIE_MQTT_HOST,
+        crate::model::NETPIE_MQTT_PORT,
+    ))
+}
+
 /// `{api}/shadow/data`, a path prefix on `api` kept.
 pub fn shadow_url(api: &Url) -> Url {
     let mut url = api.clone();
@@ -138,6 +149,15 @@ mod tests {
             shadow_url(&api).as_str(),
             "http://127.0.0.1:9/iot/v2/device/shadow/data"
         );
+    }
+
+    #[test]
+    fn netpie_devices_get_netpies_broker_others_none() {
+        let netpie = Url::parse("https://api.netpie.io/v2/device").unwrap();
+        assert_eq!(mqtt_broker(Some(&netpie)), Some(("mqtt.netpie.io", 1883)));
+        let other = Url::parse("http://127.0.0.1:9/iot/v2/device").unwrap();
+        assert_eq!(mqtt_broker(Some(&other)), None);
+        assert_eq!(mqtt_broker(None), None);
     }
 
     #[test]
