@@ -31,6 +31,7 @@ APT_PACKAGES=(
   libsecret-tools
   xdg-utils
   desktop-file-utils
+  locales
 )
 
 if [[ "$(id -u)" -eq 0 ]]; then
@@ -77,6 +78,25 @@ else
     is_installed "$pkg" || fail "package $pkg is still not installed after apt-get install"
   done
   step "system packages: installed ${#missing[@]}"
+fi
+
+# --- 1b. The Thai locale, for the E2E test that starts the app under LANG=th_TH.UTF-8 ---
+# (e2e/tests/desktop.rs). Debian generates what /etc/locale.gen lists; Ubuntu's
+# locale-gen also takes the name.
+has_thai_locale() { locale -a 2>/dev/null | grep -qix 'th_TH\.utf-\?8'; }
+if has_thai_locale; then
+  step "locale th_TH.UTF-8: present"
+else
+  step "locale th_TH.UTF-8: generating"
+  if [[ -f /etc/locale.gen ]] && grep -qE '^#? *th_TH\.UTF-8 UTF-8' /etc/locale.gen; then
+    "${SUDO[@]}" sed -i -E 's/^# *(th_TH\.UTF-8 UTF-8)/\1/' /etc/locale.gen
+  elif [[ -f /etc/locale.gen ]]; then
+    echo 'th_TH.UTF-8 UTF-8' | "${SUDO[@]}" tee -a /etc/locale.gen >/dev/null
+  fi
+  "${SUDO[@]}" locale-gen >/dev/null 2>&1 || true
+  has_thai_locale || "${SUDO[@]}" locale-gen th_TH.UTF-8 >/dev/null 2>&1 || true
+  has_thai_locale || fail "could not generate the th_TH.UTF-8 locale (locale-gen)"
+  step "locale th_TH.UTF-8: generated"
 fi
 
 # --- 2. Rust toolchain ---------------------------------------------------------------

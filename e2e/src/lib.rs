@@ -99,6 +99,43 @@ where
     F: FnOnce(Ui) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    run_with(name, None, body)
+}
+
+/// [`run`] with the app started under the locale `lang` (`LANG=th_TH.UTF-8`, and no
+/// `LC_ALL` / `LANGUAGE` over it): through a wrapper script that sets it and runs the
+/// app under test (see [`locale_launcher`]).
+pub fn run_in_locale<F, Fut>(name: &str, lang: &str, body: F)
+where
+    F: FnOnce(Ui) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let env = E2eEnv::from_env();
+    let launcher = locale_launcher(&env, lang)
+        .unwrap_or_else(|e| panic!("{name}: writing the {lang} launcher: {e:#}"));
+    run_with(name, Some(launcher), body)
+}
+
+/// A script next to the app under test that starts it under the locale `lang`.
+pub fn locale_launcher(env: &E2eEnv, lang: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = env.app.parent().context("the app has no directory")?;
+    let name: String = lang.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let path = dir.join(format!("authdeck-{name}"));
+    let script = format!(
+        "#!/bin/sh\nexec env -u LC_ALL -u LC_MESSAGES -u LANGUAGE LANG='{lang}' '{}' \"$@\"\n",
+        env.app.display()
+    );
+    std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+fn run_with<F, Fut>(name: &str, launcher: Option<PathBuf>, body: F)
+where
+    F: FnOnce(Ui) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let env = Arc::new(E2eEnv::from_env());
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -107,7 +144,8 @@ where
         .build()
         .expect("tokio runtime");
     let outcome = rt.block_on(async {
-        let ui = match Ui::launch(env.clone()).await {
+        let application = launcher.unwrap_or_else(|| env.app.clone());
+        let ui = match Ui::launch(env.clone(), &application, true).await {
             Ok(ui) => ui,
             Err(e) => return Ok(Err(e.context("the app under test did not start"))),
         };
@@ -194,13 +232,18 @@ pub struct Ui {
 }
 
 impl Ui {
-    async fn launch(env: Arc<E2eEnv>) -> Result<Ui> {
+    /// Start `application` (the app, or a launcher that runs it) in a new session and
+    /// wait for its first list; `fresh`: with an empty data directory and keyring first
+    /// (else a restart: what the last run left is kept).
+    pub async fn launch(env: Arc<E2eEnv>, application: &Path, fresh: bool) -> Result<Ui> {
         wait_for_no_instance(&env).await?;
-        reset_state(&env)?;
+        if fresh {
+            reset_state(&env)?;
+        }
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            json!({ "application": env.app.display().to_string() }),
+            json!({ "application": application.display().to_string() }),
         );
         let mut builder =
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());

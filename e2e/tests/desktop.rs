@@ -395,6 +395,7 @@ fn overview_one_connection_of_each_provider() {
         .await?;
         ui.js(
             "const p = document.querySelector('[data-testid=\"details-panel\"]');\
+             const d = p.querySelector('[data-testid=\"technical-details\"]'); if (d) d.open = true;\
              const h = Array.from(p.querySelectorAll('h3')).find(e => e.textContent === 'JWT claims');\
              if (h) h.scrollIntoView({block: 'start'});",
             vec![],

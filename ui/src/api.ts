@@ -21,11 +21,12 @@ import type { NewClientInput } from './bindings/NewClientInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
-import { NEXT_STEP } from './errors';
+import { ERROR_ADVICE } from './errors';
+import { t } from './i18n/index';
 
-// Every code the shell sends: `NEXT_STEP` is a Record<ErrorCode, …>, so the type checker
+// Every code the shell sends: `ERROR_ADVICE` is a Record<ErrorCode, …>, so the type checker
 // keeps it complete when a code is added (a second hand-kept list fell behind once).
-const KNOWN_CODES: ReadonlySet<string> = new Set<string>(Object.keys(NEXT_STEP));
+const KNOWN_CODES: ReadonlySet<string> = new Set<string>(Object.keys(ERROR_ADVICE));
 
 /**
  * Commands reject with a `CommandError`. Anything else (a string from a missing
@@ -38,7 +39,7 @@ export function toCommandError(e: unknown): CommandError {
       return { code: code as ErrorCode, message, detail: typeof detail === 'string' ? detail : null };
     }
   }
-  const message = typeof e === 'string' ? e : e instanceof Error ? e.message : 'Something went wrong in Authdeck.';
+  const message = typeof e === 'string' ? e : e instanceof Error ? e.message : t('error.internalFallback');
   return { code: 'internal', message, detail: null };
 }
 

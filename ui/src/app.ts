@@ -13,6 +13,7 @@ import type { Snapshot } from './bindings/Snapshot';
 import { Ticker } from './countdown';
 import { h } from './dom';
 import { errorLine } from './errors';
+import { onLanguageChange, t } from './i18n/index';
 import type { AddConnectionDialog } from './views/add-connection';
 import { ClientsView } from './views/clients';
 import type { DetailsPanel } from './views/details';
@@ -36,6 +37,8 @@ export interface MountOptions {
   ticker?: Ticker;
   /** The first snapshot; by default the one the shell put in the page. */
   firstSnapshot?: Snapshot | null;
+  /** The view shown first (a re-render after a language change keeps the view). */
+  view?: ViewName;
 }
 
 export interface App {
@@ -47,6 +50,8 @@ export interface App {
   /** Settles once the first list is on screen (or its failure is shown). */
   ready: Promise<void>;
   openAddConnection(opts?: AddConnectionStart): AddConnectionDialog;
+  /** The view shown. */
+  readonly view: ViewName;
   /** Stops following changes (awaitable, so tests can tear the fake backend down afterwards). */
   dispose(): Promise<void>;
 }
@@ -55,7 +60,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   const ticker = options.ticker ?? new Ticker();
   const connected = (conn: ConnectionSummary) => {
     connections.showConnected(conn);
-    toast(`Connected ${conn.label}.`);
+    toast(t('toast.connected', { label: conn.label }));
   };
   const addConnection = new AddConnectionLauncher({
     ticker,
@@ -100,12 +105,16 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     banners,
     openAddConnection: () => addConnection.open(),
   });
+  let currentView: ViewName = 'connections';
   function showView(view: ViewName): void {
+    currentView = view;
     connections.el.hidden = view === 'clients';
     clients.el.hidden = view !== 'clients';
     header.setCurrent(view);
     if (view === 'clients') void clients.reload();
   }
+
+  if (options.view === 'clients') showView('clients');
 
   const showAppInfo = appInfoView({ header, sandboxBar, clients, banners });
   const feed = new ChangeFeed({
@@ -120,15 +129,15 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
       addConnection,
       reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
       onConnected: connected,
-      onRedirectRejected: (e) => banners.show(`A FlowAccount redirect was rejected. ${errorLine(e)}`, 'error'),
+      onRedirectRejected: (e) => banners.show(t('banner.redirectRejected', { error: errorLine(e) }), 'error'),
     }),
-    onUnavailable: (e) => banners.show(`Live updates are not available: ${e.message}`, 'error'),
+    onUnavailable: (e) => banners.show(t('banner.feedUnavailable', { message: e.message }), 'error'),
   });
 
   const first = options.firstSnapshot === undefined ? takeFirstSnapshot() : options.firstSnapshot;
   const ready = showFirstList(first, feed, (e) => {
     list.setAll([]);
-    banners.show(`The connections could not be loaded. ${errorLine(e)}`, 'error');
+    banners.show(t('banner.loadFailed', { error: errorLine(e) }), 'error');
   });
   // From the snapshot shown on: nothing that changes meanwhile is lost.
   void ready.then(() => feed.follow());
@@ -141,12 +150,48 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     ticker,
     ready,
     openAddConnection: (opts) => addConnection.open(opts),
+    get view() {
+      return currentView;
+    },
     async dispose() {
       addConnection.close();
       connections.dispose();
       shell.remove();
       feed.stop();
       await ready.catch(() => {});
+    },
+  };
+}
+
+/** The window, mounted again in the new language when the language or calendar changes. */
+export interface LiveWindow {
+  readonly app: App;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Mount the app and re-render it whenever the language (or the Thai calendar) changes:
+ * no restart; the view shown is kept, and the list comes again from a fresh snapshot.
+ */
+export function mountWindow(root: HTMLElement, options: MountOptions = {}): LiveWindow {
+  let app = mountApp(root, options);
+  let old: Promise<void> = Promise.resolve();
+  const off = onLanguageChange(() => {
+    const view = app.view;
+    const settingsFocused = document.activeElement?.closest('[data-testid="settings-card"]') != null;
+    const focusedId = settingsFocused ? (document.activeElement as HTMLElement).dataset.testid : undefined;
+    old = app.dispose();
+    app = mountApp(root, { ...options, firstSnapshot: null, view });
+    if (focusedId) root.querySelector<HTMLElement>(`[data-testid="${focusedId}"]`)?.focus();
+  });
+  return {
+    get app() {
+      return app;
+    },
+    async dispose() {
+      off();
+      await old;
+      await app.dispose();
     },
   };
 }

@@ -2,29 +2,10 @@
 // Instants are parsed once per data update; a tick only compares strings and writes
 // the text nodes whose displayed value changed.
 
+import { formatAgo, formatSpan } from './i18n/format';
+import { t } from './i18n/index';
+
 const SECOND = 1000;
-const MINUTE = 60;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-
-/** "2d 3h", "23h 59m", "59m 12s", "42s" — coarse units: the text changes only when the value shown does. */
-function formatSpan(totalSeconds: number): string {
-  const s = totalSeconds;
-  if (s >= DAY) return `${Math.floor(s / DAY)}d ${Math.floor((s % DAY) / HOUR)}h`;
-  if (s >= HOUR) return `${Math.floor(s / HOUR)}h ${Math.floor((s % HOUR) / MINUTE)}m`;
-  if (s >= MINUTE) return `${Math.floor(s / MINUTE)}m ${s % MINUTE}s`;
-  return `${s}s`;
-}
-
-/** "expired 12s ago", "expired 4m ago", "expired 3h ago", "expired 2d ago". */
-function formatAgo(totalSeconds: number): string {
-  const s = totalSeconds;
-  if (s < 1) return 'expired just now';
-  if (s < MINUTE) return `expired ${s}s ago`;
-  if (s < HOUR) return `expired ${Math.floor(s / MINUTE)}m ago`;
-  if (s < DAY) return `expired ${Math.floor(s / HOUR)}h ago`;
-  return `expired ${Math.floor(s / DAY)}d ago`;
-}
 
 /**
  * Time left until `at` (epoch ms) seen at `now`. `null` → "unknown" (never "never": a
@@ -32,7 +13,7 @@ function formatAgo(totalSeconds: number): string {
  * Expired exactly when `at <= now`, as `Connection::status_at` decides.
  */
 export function formatCountdown(at: number | null, now: number): string {
-  if (at === null) return 'unknown';
+  if (at === null) return t('time.unknown');
   const ms = at - now;
   if (ms <= 0) return formatAgo(Math.floor(-ms / SECOND));
   // Round up: "1s" is shown until the instant itself, then "expired".
@@ -45,6 +26,7 @@ export class CountdownText {
   private at: number | null;
   private shown: string;
   private readonly prefix: string;
+  private fixed: string | null = null;
 
   constructor(at: number | null, now: number, prefix = '') {
     this.at = at;
@@ -59,9 +41,15 @@ export class CountdownText {
     return this.update(now);
   }
 
+  /** Show `text` instead of the countdown (null: the countdown again). */
+  suppress(text: string | null, now: number): boolean {
+    this.fixed = text;
+    return this.update(now);
+  }
+
   /** Returns whether the DOM was written. */
   update(now: number): boolean {
-    const text = this.prefix + formatCountdown(this.at, now);
+    const text = this.fixed ?? this.prefix + formatCountdown(this.at, now);
     if (text === this.shown) return false;
     this.shown = text;
     this.node.data = text;

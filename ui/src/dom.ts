@@ -45,10 +45,5 @@ export function uid(prefix: string): string {
   return `${prefix}-${nextId}`;
 }
 
-/** Local, readable date-time of an RFC 3339 instant ("—" when absent). */
-export function formatInstant(iso: string | null | undefined): string {
-  if (iso == null) return '—';
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return iso;
-  return new Date(t).toLocaleString();
-}
+/** Local, readable date-time of an RFC 3339 instant, in the window's language (see i18n/format.ts). */
+export { formatInstant } from './i18n/format';

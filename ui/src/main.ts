@@ -1,6 +1,7 @@
 // Entry point of the window: styles, then the app. Wiring lives in app.ts.
+import './fonts.css';
 import './styles.css';
-import { mountApp } from './app';
+import { mountWindow } from './app';
 
 /**
  * WebKitGTK may run this module before the stylesheet <link> has loaded. The first
@@ -18,4 +19,4 @@ function stylesLoaded(): Promise<void> {
   });
 }
 
-void stylesLoaded().then(() => mountApp(document.body));
+void stylesLoaded().then(() => mountWindow(document.body));

@@ -5,6 +5,7 @@
 import type { ConnectionState } from './bindings/ConnectionState';
 import type { ConnectionStatus } from './bindings/ConnectionStatus';
 import type { ConnectionSummary } from './bindings/ConnectionSummary';
+import { type PlainKey, t } from './i18n/index';
 
 /** `EXPIRING_SOON` in model.rs: access tokens expiring within 5 minutes. */
 export const EXPIRING_SOON_MS = 5 * 60 * 1000;
@@ -57,11 +58,25 @@ export function statusAt(conn: ConnectionSummary, now: number): ConnectionStatus
   return statusFrom(statusInputs(conn), now);
 }
 
-export const STATUS_LABEL: Record<ConnectionStatus, string> = {
-  active: 'Active',
-  expiring_soon: 'Expiring soon',
-  expired: 'Expired',
-  reauthorization_required: 'Re-authorization needed',
-  logout_pending: 'Logout pending',
-  error: 'Error',
+export const STATUS_LABEL: Record<ConnectionStatus, PlainKey> = {
+  active: 'status.active',
+  expiring_soon: 'status.expiring_soon',
+  expired: 'status.expired',
+  reauthorization_required: 'status.reauthorization_required',
+  logout_pending: 'status.logout_pending',
+  error: 'status.error',
 };
+
+/**
+ * Whether an `error` status is only a failed refresh while the access token is still
+ * valid: the connection works, so the chip reads "Active · last refresh failed".
+ */
+export function stillActive(status: ConnectionStatus, i: StatusInputs, now: number): boolean {
+  return status === 'error' && i.state === 'active' && i.accessAt !== null && i.accessAt > now;
+}
+
+/** The chip's words for a status (see `stillActive`). */
+export function statusLabel(status: ConnectionStatus, i?: StatusInputs, now?: number): string {
+  if (i !== undefined && now !== undefined && stillActive(status, i, now)) return t('status.active.refreshFailed');
+  return t(STATUS_LABEL[status]);
+}

@@ -207,7 +207,7 @@ describe('IoT', () => {
       { cmd: 'connect_iot', args: { input: { client: 'client-iot', username: 'operator', password: 'wrong-pass' } } },
     ]);
     expect($(tid('iot-error')).textContent).toBe(
-      'Wrong username or password. Next: Check the username and password, then log in again.',
+      'Wrong username or password. Next: Check the username and password (or the child key and secret), then try again.',
     );
 
     answer = () =>

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
 import { toCommandError } from '../src/api';
-import { NEXT_STEP, describeError, errorLine } from '../src/errors';
+import { ERROR_ADVICE, describeError, errorLine, nextStep } from '../src/errors';
 
 describe('error → plain words', () => {
   it('maps the codes to the next step a person can take', () => {
-    expect(NEXT_STEP.reauthorization_required).toBe('Reconnect');
-    expect(NEXT_STEP.provider_unavailable).toBe('Try again later');
-    expect(NEXT_STEP.keyring_unavailable).toBe('Unlock your system keyring');
-    expect(NEXT_STEP.sandbox_not_running).toMatch(/^Start the sandbox/);
-    expect(Object.keys(NEXT_STEP)).toHaveLength(17); // every ErrorCode
+    expect(nextStep('reauthorization_required')).toBe('Reconnect');
+    expect(nextStep('provider_unavailable')).toBe('Try again later');
+    expect(nextStep('keyring_unavailable')).toBe('Unlock your system keyring');
+    expect(nextStep('sandbox_not_running')).toMatch(/^Start the sandbox/);
+    expect(Object.keys(ERROR_ADVICE)).toHaveLength(17); // every ErrorCode
   });
 
   it('builds one line: message, then the next step', () => {

@@ -53,7 +53,7 @@ describe('the connections list', () => {
     expect(rowIds('flowaccount')).toEqual(['a', 'b']); // sorted by label
     expect(rowIds('fedex')).toEqual(['f']);
     expect(rowIds('iot')).toEqual(['i']);
-    expect($(`.row-sub`, row('b')).textContent).toBe('supportCode B-1');
+    expect($(`.row-sub`, row('b')).textContent).toBe('Customer code B-1');
     expect($(`.row-sub`, row('f')).textContent).toBe('csp_credentials · child ck-1');
     expect($(tid('row-logout'), row('i')).textContent).toBe('Log out');
     expect($(tid('row-logout'), row('f')).textContent).toBe('Disconnect');
@@ -259,7 +259,7 @@ describe('row actions', () => {
     await start(b);
     row('a').click();
     await settle();
-    expect($(tid('details-panel')).textContent).toContain('supportCode');
+    expect($(tid('details-panel')).textContent).toContain('Customer code');
     row('a').dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowDown', bubbles: true }));
     expect(row('b').getAttribute('aria-selected')).toBe('true');
     expect(document.activeElement).toBe(row('b'));
@@ -301,7 +301,7 @@ describe('details and filter', () => {
     const text = panel.textContent ?? '';
     expect(text).toContain('U974814773204');
     expect(text).toContain('Bearer');
-    expect(text).toContain("from the JWT's exp claim");
+    expect(text).toContain("the JWT's exp claim");
     expect(text).toContain('Refresh token expires');
     expect(text).toMatch(/Refresh token expires\s*unknown/);
     expect(text).toContain('op@example.com');

@@ -11,11 +11,14 @@ import type { FedexGrant } from '../bindings/FedexGrant';
 import type { PendingAuthorization } from '../bindings/PendingAuthorization';
 import type { Provider } from '../bindings/Provider';
 import { type Ticker, formatCountdown } from '../countdown';
-import { h, setText } from '../dom';
+import { h, setText, uid } from '../dom';
 import { errorLine } from '../errors';
+import { type PlainKey, t, tParts } from '../i18n/index';
 import { parseInstant } from '../status';
+import { copyText } from './copy';
 import { type DialogHandle, openDialog } from './dialogs';
 import { busy, errorSlot, field, input, secretInput, select, setOptions, showError } from './form';
+import { ENV_LABEL } from './row';
 
 export interface AddConnectionOptions {
   ticker: Ticker;
@@ -29,20 +32,34 @@ export interface AddConnectionOptions {
   onManageClients: () => void;
 }
 
-const TAB_TITLE: Record<Provider, string> = {
-  flowaccount: 'FlowAccount',
-  fedex: 'FedEx',
-  iot: 'IoT platform',
+const TAB_TITLE: Record<Provider, PlainKey> = {
+  flowaccount: 'add.tab.flowaccount',
+  fedex: 'add.tab.fedex',
+  iot: 'add.tab.iot',
 };
 
-export const GRANT_LABEL: Record<FedexGrant, string> = {
-  client_credentials: 'client_credentials — a plain project',
-  csp_credentials: 'csp_credentials — CSP customer (child key)',
-  client_pc_credentials: 'client_pc_credentials — parent/child (child key)',
+const CREATE_CLIENT: Record<Provider, PlainKey> = {
+  flowaccount: 'add.createClient.flowaccount',
+  fedex: 'add.createClient.fedex',
+  iot: 'add.createClient.iot',
+};
+
+const NO_CLIENT: Record<Provider, PlainKey> = {
+  flowaccount: 'add.noClient.flowaccount',
+  fedex: 'add.noClient.fedex',
+  iot: 'add.noClient.iot',
+};
+
+export const GRANT_LABEL: Record<FedexGrant, PlainKey> = {
+  client_credentials: 'fedex.grant.client_credentials',
+  csp_credentials: 'fedex.grant.csp_credentials',
+  client_pc_credentials: 'fedex.grant.client_pc_credentials',
 };
 
 function clientOptions(clients: Client[], provider: Provider): [string, string][] {
-  return clients.filter((c) => c.provider === provider).map((c) => [c.id, `${c.name} (${c.environment})`]);
+  return clients
+    .filter((c) => c.provider === provider)
+    .map((c) => [c.id, t('add.clientOption', { name: c.name, env: t(ENV_LABEL[c.environment]) })]);
 }
 
 export class AddConnectionDialog {
@@ -63,6 +80,8 @@ export class AddConnectionDialog {
   private readonly faPaste: HTMLInputElement;
   private readonly faPasteSubmit: HTMLButtonElement;
   private readonly faError: HTMLElement;
+  private readonly faUrl: HTMLInputElement;
+  private readonly faNoBrowser: HTMLElement;
   // FedEx
   private readonly fedexGrant: HTMLSelectElement;
   private readonly fedexChild: HTMLElement;
@@ -76,12 +95,12 @@ export class AddConnectionDialog {
 
   constructor(private readonly opts: AddConnectionOptions) {
     this.dialog = openDialog({
-      title: 'Add connection',
+      title: t('add.title'),
       testid: 'add-connection-dialog',
       className: 'dialog-wide',
       onClose: () => this.stopWaiting(),
     });
-    const tablist = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Provider' });
+    const tablist = h('div', { role: 'tablist', class: 'tabs', 'aria-label': t('add.tabs') });
     for (const p of ['flowaccount', 'fedex', 'iot'] as const) {
       const tab = h(
         'button',
@@ -95,44 +114,31 @@ export class AddConnectionDialog {
           tabindex: -1,
           'data-testid': `tab-${p}`,
         },
-        TAB_TITLE[p],
+        t(TAB_TITLE[p]),
       );
       tab.addEventListener('click', () => this.selectTab(p, false));
       this.tabs[p] = tab;
       tablist.append(tab);
       this.pickers[p] = select({ 'data-testid': p === 'flowaccount' ? 'fa-client' : `${p}-client` }, []);
-      const create = h('button', { type: 'button', class: 'btn btn-link' }, `Create a ${TAB_TITLE[p]} client`);
+      const create = h('button', { type: 'button', class: 'btn btn-link' }, t(CREATE_CLIENT[p]));
       create.addEventListener('click', () => {
         this.dialog.close();
         opts.onManageClients();
       });
-      this.noClient[p] = h(
-        'p',
-        { class: 'notice' },
-        `No ${TAB_TITLE[p]} client yet: an app registration is needed first. `,
-        create,
-      );
+      this.noClient[p] = h('p', { class: 'notice' }, t(NO_CLIENT[p]), ' ', create);
       this.noClient[p].hidden = true;
     }
     tablist.addEventListener('keydown', (e) => this.onTabKey(e));
 
     // ---- FlowAccount -----------------------------------------------------------------
-    this.faStart = h(
-      'button',
-      { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fa-start' },
-      'Open FlowAccount sign-in',
-    );
+    this.faStart = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fa-start' }, t('fa.start'));
     this.faStartError = errorSlot('fa-error');
     const faForm = h(
       'form',
       { novalidate: true, class: 'form' },
       this.noClient.flowaccount,
-      field(
-        'Client',
-        this.pickers.flowaccount,
-        'The app registration to authorize with. One client serves many businesses.',
-      ),
-      h('p', { class: 'hint' }, 'Your browser opens FlowAccount: sign in and pick the business to connect.'),
+      field(t('fa.client'), this.pickers.flowaccount, t('fa.client.hint')),
+      h('p', { class: 'hint' }, t('fa.browserHint')),
       this.faStartError,
       h('div', { class: 'dialog-actions' }, this.faStart),
     );
@@ -144,32 +150,53 @@ export class AddConnectionDialog {
     this.faExpires = h('span', { class: 'countdown' });
     this.faPaste = input({
       'data-testid': 'fa-paste-url',
-      placeholder: 'com.authdeck.desktop:/oauth/callback?code=…&state=…',
+      placeholder: t('fa.paste.placeholder'),
       inputmode: 'url',
     });
     this.faPasteSubmit = h(
       'button',
       { type: 'submit', class: 'btn', 'data-testid': 'fa-paste-submit' },
-      'Finish with this URL',
+      t('fa.paste.submit'),
     );
     this.faError = errorSlot('fa-waiting-error');
-    const reopen = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-reopen' }, 'Open the page again');
+    const reopen = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-reopen' }, t('fa.reopen'));
     reopen.addEventListener('click', () => {
       if (!this.pending) return;
-      void busy(reopen, () => api.openAuthorizeUrl(this.pending!.id)).catch((e) =>
-        showError(this.faError, errorLine(toCommandError(e))),
+      void busy(reopen, () => api.openAuthorizeUrl(this.pending!.id)).then(
+        () => this.showNoBrowser(false),
+        (e) => {
+          // No browser to hand the page to: say so, and show the address to open by hand.
+          this.showNoBrowser(true);
+          showError(this.faError, errorLine(toCommandError(e)));
+        },
       );
     });
-    const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-cancel' }, 'Cancel');
+    const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-cancel' }, t('dialog.cancel'));
+
+    // The sign-in address, to open by hand when no browser opened (copyable, not a secret:
+    // its `state` only binds the redirect to this window).
+    this.faUrl = h('input', {
+      type: 'text',
+      readonly: true,
+      class: 'mono',
+      'data-testid': 'fa-authorize-url',
+    });
+    const copyUrl = h('button', { type: 'button', class: 'btn', 'data-testid': 'fa-copy-url' }, t('common.copy'));
+    copyUrl.addEventListener('click', () => void copyText(this.faUrl.value, this.faUrl, t('fa.urlCopied')));
+    this.faNoBrowser = h('p', { class: 'notice', 'data-testid': 'fa-no-browser', role: 'alert' }, t('fa.noBrowser'));
+    this.faNoBrowser.hidden = true;
+    this.faUrl.id = uid('fa-url');
+    const urlBox = h(
+      'div',
+      { class: 'field' },
+      h('label', { for: this.faUrl.id }, t('fa.signInUrl')),
+      h('div', { class: 'inline-actions' }, this.faUrl, copyUrl),
+    );
     cancel.addEventListener('click', () => this.cancelWaiting());
     const pasteForm = h(
       'form',
       { novalidate: true, class: 'form paste' },
-      field(
-        'Redirect URL',
-        this.faPaste,
-        'If the browser could not hand the redirect to Authdeck, copy the address it ended on and paste it here.',
-      ),
+      field(t('fa.paste.label'), this.faPaste, t('fa.paste.hint')),
       h('div', { class: 'inline-actions' }, this.faPasteSubmit),
     );
     pasteForm.addEventListener('submit', (e) => {
@@ -179,15 +206,12 @@ export class AddConnectionDialog {
     this.faWaiting = h(
       'div',
       { class: 'waiting', 'data-testid': 'fa-waiting', role: 'status', 'aria-live': 'polite' },
-      h(
-        'p',
-        {},
-        h('span', { class: 'spinner', 'aria-hidden': 'true' }),
-        ' Waiting for FlowAccount… Finish signing in in your browser.',
-      ),
-      h('p', {}, 'This sign-in request expires in ', this.faExpires, '.'),
+      h('p', {}, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ', t('fa.waiting')),
+      h('p', {}, ...tParts('fa.expiresIn', { time: this.faExpires })),
       this.faError,
       h('div', { class: 'inline-actions' }, reopen, cancel),
+      this.faNoBrowser,
+      urlBox,
       pasteForm,
     );
     this.faWaiting.hidden = true;
@@ -196,29 +220,29 @@ export class AddConnectionDialog {
     // ---- FedEx -------------------------------------------------------------------------
     this.fedexGrant = select(
       { 'data-testid': 'fedex-grant' },
-      (Object.keys(GRANT_LABEL) as FedexGrant[]).map((g) => [g, GRANT_LABEL[g]] as const),
+      (Object.keys(GRANT_LABEL) as FedexGrant[]).map((g) => [g, t(GRANT_LABEL[g])] as const),
     );
     this.fedexChildKey = input({ 'data-testid': 'fedex-child-key' });
     this.fedexChildSecret = secretInput('fedex-child-secret');
     this.fedexChild = h(
       'div',
       { class: 'field-group' },
-      field('Child key', this.fedexChildKey),
-      field('Child secret', this.fedexChildSecret, 'Stored in your system keyring, never shown again.'),
+      field(t('fedex.childKey'), this.fedexChildKey),
+      field(t('fedex.childSecret'), this.fedexChildSecret, t('fedex.childSecret.hint')),
     );
     this.fedexGrant.addEventListener('change', () => this.syncGrant());
     this.fedexError = errorSlot('fedex-error');
     const fedexSubmit = h(
       'button',
       { type: 'submit', class: 'btn btn-primary', 'data-testid': 'fedex-submit' },
-      'Connect',
+      t('fedex.connect'),
     );
     const fedexForm = h(
       'form',
       { novalidate: true, class: 'form' },
       this.noClient.fedex,
-      field('Project (client)', this.pickers.fedex),
-      field('Grant type', this.fedexGrant),
+      field(t('fedex.project'), this.pickers.fedex),
+      field(t('fedex.grant'), this.fedexGrant),
       this.fedexChild,
       this.fedexError,
       h('div', { class: 'dialog-actions' }, fedexSubmit),
@@ -234,14 +258,18 @@ export class AddConnectionDialog {
     this.iotPassword = secretInput('iot-password');
     this.iotPassword.setAttribute('autocomplete', 'current-password');
     this.iotError = errorSlot('iot-error');
-    const iotSubmit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'iot-submit' }, 'Log in');
+    const iotSubmit = h(
+      'button',
+      { type: 'submit', class: 'btn btn-primary', 'data-testid': 'iot-submit' },
+      t('iot.login'),
+    );
     const iotForm = h(
       'form',
       { novalidate: true, class: 'form' },
       this.noClient.iot,
-      field('Client', this.pickers.iot),
-      field('Username or e-mail', this.iotUsername),
-      field('Password', this.iotPassword, 'Used for this one login and never stored.'),
+      field(t('iot.client'), this.pickers.iot),
+      field(t('iot.username'), this.iotUsername),
+      field(t('iot.password'), this.iotPassword, t('iot.password.hint')),
       this.iotError,
       h('div', { class: 'dialog-actions' }, iotSubmit),
     );
@@ -322,7 +350,7 @@ export class AddConnectionDialog {
     const client = clientId ?? this.pickers.flowaccount.value;
     showError(this.faStartError, null);
     if (!client) {
-      showError(this.faStartError, 'Pick a FlowAccount client first, or create one.');
+      showError(this.faStartError, t('fa.pickClient'));
       return;
     }
     try {
@@ -339,6 +367,8 @@ export class AddConnectionDialog {
     this.pendingAt = parseInstant(pending.expires_at);
     showError(this.faError, null);
     this.faPaste.value = '';
+    this.faUrl.value = pending.authorize_url;
+    this.showNoBrowser(false);
     this.faWaiting.hidden = false;
     this.faStart.hidden = true;
     this.updateWaiting(Date.now());
@@ -346,9 +376,14 @@ export class AddConnectionDialog {
     this.faPaste.focus();
   }
 
+  /** Whether to say that the browser could not be opened (the address is shown either way). */
+  private showNoBrowser(on: boolean): void {
+    this.faNoBrowser.hidden = !on;
+  }
+
   private updateWaiting(now: number): void {
     if (this.pendingAt !== null && this.pendingAt <= now) {
-      setText(this.faExpires, '0s (expired: cancel and start again)');
+      setText(this.faExpires, t('fa.expired'));
     } else {
       setText(this.faExpires, formatCountdown(this.pendingAt, now));
     }
@@ -375,7 +410,7 @@ export class AddConnectionDialog {
   private async completePasted(): Promise<void> {
     const url = this.faPaste.value.trim();
     if (!url) {
-      showError(this.faError, 'Paste the address the browser ended on (it starts with the redirect URI).');
+      showError(this.faError, t('fa.pasteMissing'));
       return;
     }
     showError(this.faError, null);
@@ -398,7 +433,7 @@ export class AddConnectionDialog {
     } else {
       const err: CommandError = result.error ?? {
         code: 'invalid_callback',
-        message: 'The redirect could not be used.',
+        message: t('fa.redirectUnusable'),
         detail: null,
       };
       showError(this.faError, errorLine(err));
@@ -421,9 +456,9 @@ export class AddConnectionDialog {
     const childKey = this.fedexChildKey.value.trim();
     const childSecret = this.fedexChildSecret.value;
     showError(this.fedexError, null);
-    if (!client) return showError(this.fedexError, 'Pick a FedEx project first, or create one.');
+    if (!client) return showError(this.fedexError, t('fedex.pickProject'));
     if (needsChild && (!childKey || !childSecret)) {
-      return showError(this.fedexError, 'This grant needs the child key and the child secret.');
+      return showError(this.fedexError, t('fedex.needChild'));
     }
     this.fedexChildSecret.value = ''; // write-only: never kept in the form
     try {
@@ -446,8 +481,8 @@ export class AddConnectionDialog {
     const username = this.iotUsername.value.trim();
     const password = this.iotPassword.value;
     showError(this.iotError, null);
-    if (!client) return showError(this.iotError, 'Pick an IoT-platform client first, or create one.');
-    if (!username || !password) return showError(this.iotError, 'Enter the username and the password.');
+    if (!client) return showError(this.iotError, t('iot.pickClient'));
+    if (!username || !password) return showError(this.iotError, t('iot.needCredentials'));
     this.iotPassword.value = ''; // used once, never stored (RFC 6749 §4.3.2)
     try {
       const conn = await api.connectIot({ client, username, password });

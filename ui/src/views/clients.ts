@@ -12,32 +12,24 @@ import type { NewClientInput } from '../bindings/NewClientInput';
 import type { Provider } from '../bindings/Provider';
 import { formatInstant, h, replaceChildren } from '../dom';
 import { errorLine } from '../errors';
+import { type PlainKey, t } from '../i18n/index';
+import { copyText } from './copy';
 import { confirmDialog, toast } from './dialogs';
 import { busy, errorSlot, field, input, secretInput, select, showError } from './form';
 import { PROVIDER_ORDER } from './list';
+import { ENV_EXPLAIN, ENV_LABEL } from './row';
+import { settingsCard } from './settings';
 
-const PROVIDER_NAME: Record<Provider, string> = {
-  flowaccount: 'FlowAccount',
-  fedex: 'FedEx API',
-  iot: 'IoT platform',
+const PROVIDER_NAME: Record<Provider, PlainKey> = {
+  flowaccount: 'clients.provider.flowaccount',
+  fedex: 'clients.provider.fedex',
+  iot: 'clients.provider.iot',
 };
 
 export interface ClientsViewOptions {
   onSandbox: () => void;
   /** "Leave the sandbox" (the app confirms first). */
   onLeaveSandbox: () => void;
-}
-
-/** Copy non-secret text (the redirect URI); if the clipboard is refused, select it. */
-async function copyText(text: string, fallback: HTMLInputElement): Promise<void> {
-  try {
-    await navigator.clipboard.writeText(text);
-    toast('Redirect URI copied.');
-  } catch {
-    fallback.focus();
-    fallback.select();
-    toast('Press Ctrl+C to copy the selected redirect URI.');
-  }
 }
 
 export class ClientsView {
@@ -47,7 +39,7 @@ export class ClientsView {
   private readonly leaveSandbox = h(
     'button',
     { type: 'button', class: 'btn btn-danger-ghost', 'data-testid': 'clients-sandbox-leave' },
-    'Leave the sandbox',
+    t('sandbox.leave'),
   );
   private appInfo: AppInfo | null = null;
 
@@ -55,12 +47,12 @@ export class ClientsView {
   private readonly name = input({ 'data-testid': 'client-name', required: true });
   private readonly provider = select(
     { 'data-testid': 'client-provider' },
-    PROVIDER_ORDER.map((p) => [p, PROVIDER_NAME[p]] as const),
+    PROVIDER_ORDER.map((p) => [p, t(PROVIDER_NAME[p])] as const),
   );
   private readonly environment = select({ 'data-testid': 'client-environment' }, [
-    ['sandbox', 'Sandbox'],
-    ['production', 'Production'],
-    ['custom', 'Custom endpoints'],
+    ['sandbox', t('clients.form.env.sandbox')],
+    ['production', t('clients.form.env.production')],
+    ['custom', t('clients.form.env.custom')],
   ]);
   private readonly clientId = input({ 'data-testid': 'client-id' });
   private readonly secret = secretInput('client-secret');
@@ -69,19 +61,19 @@ export class ClientsView {
   private readonly authUrl = input({
     'data-testid': 'client-auth-url',
     inputmode: 'url',
-    placeholder: 'https://authx.netpie.io',
+    placeholder: t('clients.form.authUrl.placeholder'),
   });
   private readonly redirectUri = input({ 'data-testid': 'client-redirect-uri', inputmode: 'url' });
   // PKCE is on by default (it stops a stolen redirect from connecting someone else's
   // business); unticking it is the explicit opt-out.
   private readonly pkce = h('input', { type: 'checkbox', checked: true, 'data-testid': 'client-pkce' });
   private readonly basicAuth = select({ 'data-testid': 'client-iot-basic-auth' }, [
-    ['raw', 'Raw client id (as the platform documents)'],
-    ['base64', 'base64 of "id:" (RFC 6749)'],
+    ['raw', t('clients.form.basicAuth.raw')],
+    ['base64', t('clients.form.basicAuth.base64')],
   ]);
   private readonly body = select({ 'data-testid': 'client-iot-body' }, [
-    ['form', 'application/x-www-form-urlencoded'],
-    ['multipart', 'multipart/form-data'],
+    ['form', t('clients.form.body.form')],
+    ['multipart', t('clients.form.body.multipart')],
   ]);
   private readonly formError = errorSlot('client-error');
   private readonly sections: Record<'fa' | 'fedex' | 'iot' | 'custom' | 'customFa', HTMLElement>;
@@ -92,61 +84,47 @@ export class ClientsView {
       type: 'text',
       readonly: true,
       class: 'mono',
-      'aria-label': 'Redirect URI',
+      'aria-label': t('clients.redirect.label'),
       'data-testid': 'redirect-uri',
     });
-    const copy = h('button', { type: 'button', class: 'btn', 'data-testid': 'redirect-copy' }, 'Copy');
-    copy.addEventListener('click', () => void copyText(this.redirectEl.value, this.redirectEl));
+    const copy = h('button', { type: 'button', class: 'btn', 'data-testid': 'redirect-copy' }, t('common.copy'));
+    copy.addEventListener(
+      'click',
+      () => void copyText(this.redirectEl.value, this.redirectEl, t('clients.redirect.copied')),
+    );
 
     this.sections = {
       fa: h(
         'div',
         { class: 'field-group' },
-        field(
-          'Redirect URI',
-          this.redirectUri,
-          'Leave empty to use the one above. It must equal the one registered with FlowAccount exactly.',
-        ),
-        h(
-          'label',
-          { class: 'check' },
-          this.pkce,
-          ' Send a PKCE challenge (S256) — recommended; untick only if FlowAccount refuses it for this client',
-        ),
+        field(t('clients.redirect.label'), this.redirectUri, t('clients.form.redirect.hint')),
+        h('label', { class: 'check' }, this.pkce, ' ', t('clients.form.pkce')),
       ),
-      customFa: h('div', { class: 'field-group' }, field('Authorize URL', this.authorizeUrl)),
-      custom: h('div', { class: 'field-group' }, field('Token URL', this.tokenUrl)),
+      customFa: h('div', { class: 'field-group' }, field(t('clients.form.authorizeUrl'), this.authorizeUrl)),
+      custom: h('div', { class: 'field-group' }, field(t('clients.form.tokenUrl'), this.tokenUrl)),
       iot: h(
         'div',
         { class: 'field-group' },
-        field(
-          'Auth URL',
-          this.authUrl,
-          "The deployment's auth server: tokens at {auth_url}/oauth/token, logout at {auth_url}/user/logout.",
-        ),
-        field('Authorization: Basic', this.basicAuth),
-        field('Login request body', this.body),
+        field(t('clients.form.authUrl'), this.authUrl, t('clients.form.authUrl.hint', { auth_url: '{auth_url}' })),
+        field(t('clients.form.basicAuth'), this.basicAuth),
+        field(t('clients.form.body'), this.body),
       ),
       fedex: h('div', { class: 'field-group' }),
     };
     const submit = h(
       'button',
       { type: 'submit', class: 'btn btn-primary', 'data-testid': 'client-submit' },
-      'Add client',
+      t('clients.form.submit'),
     );
     const form = h(
       'form',
       { novalidate: true, class: 'form', 'aria-labelledby': 'add-client-title' },
-      h('h3', { id: 'add-client-title' }, 'Add a client (app registration)'),
-      field('Name', this.name, 'Your name for it, e.g. "Office FlowAccount".'),
-      field('Provider', this.provider),
-      field('Environment', this.environment),
-      field('Client ID', this.clientId, "FedEx: the project's API key. IoT platform: the application client ID."),
-      field(
-        'Client secret',
-        this.secret,
-        'Write-only: stored in your system keyring, never shown again. IoT platform: leave empty.',
-      ),
+      h('h3', { id: 'add-client-title' }, t('clients.form.title')),
+      field(t('clients.form.name'), this.name, t('clients.form.name.hint')),
+      field(t('clients.form.provider'), this.provider),
+      field(t('clients.form.environment'), this.environment),
+      field(t('clients.form.clientId'), this.clientId, t('clients.form.clientId.hint')),
+      field(t('clients.form.secret'), this.secret, t('clients.form.secret.hint')),
       this.sections.customFa,
       this.sections.custom,
       this.sections.fa,
@@ -161,7 +139,7 @@ export class ClientsView {
     this.provider.addEventListener('change', () => this.syncForm());
     this.environment.addEventListener('change', () => this.syncForm());
 
-    const sandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, 'Try the sandbox');
+    const sandbox = h('button', { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' }, t('sandbox.try'));
     sandbox.addEventListener('click', () => this.opts.onSandbox());
     this.leaveSandbox.addEventListener('click', () => this.opts.onLeaveSandbox());
     this.leaveSandbox.hidden = true;
@@ -169,12 +147,13 @@ export class ClientsView {
     this.el = h(
       'section',
       { class: 'clients-view', 'aria-labelledby': 'clients-title', 'data-testid': 'clients-view' },
-      h('h2', { id: 'clients-title' }, 'Clients & settings'),
+      h('h2', { id: 'clients-title' }, t('clients.title')),
+      settingsCard(),
       h(
         'div',
         { class: 'card' },
-        h('h3', {}, 'Redirect URI for FlowAccount'),
-        h('p', { class: 'hint' }, 'Register this exact address as a redirect URI of your FlowAccount app.'),
+        h('h3', {}, t('clients.redirect.title')),
+        h('p', { class: 'hint' }, t('clients.redirect.hint')),
         h('div', { class: 'inline-actions' }, this.redirectEl, copy),
       ),
       this.listEl,
@@ -182,12 +161,8 @@ export class ClientsView {
       h(
         'div',
         { class: 'card' },
-        h('h3', {}, 'Sandbox'),
-        h(
-          'p',
-          { class: 'hint' },
-          'Starts local FlowAccount, FedEx and IoT emulators (on a free loopback port) and adds demo clients, marked "Sandbox", so you can try every flow without real accounts. "Leave the sandbox" removes them with their connections.',
-        ),
+        h('h3', {}, t('clients.sandbox.title')),
+        h('p', { class: 'hint' }, t('clients.sandbox.text')),
         h('div', { class: 'inline-actions' }, sandbox, this.leaveSandbox),
       ),
     );
@@ -217,8 +192,8 @@ export class ClientsView {
         h(
           'div',
           { class: 'card' },
-          h('h3', {}, PROVIDER_NAME[p], ' ', h('span', { class: 'group-count' }, String(mine.length))),
-          items.length ? h('ul', { class: 'clients' }, ...items) : h('p', { class: 'muted' }, 'None yet.'),
+          h('h3', {}, t(PROVIDER_NAME[p]), ' ', h('span', { class: 'group-count' }, String(mine.length))),
+          items.length ? h('ul', { class: 'clients' }, ...items) : h('p', { class: 'muted' }, t('clients.none')),
         ),
       );
     }
@@ -233,17 +208,16 @@ export class ClientsView {
         type: 'button',
         class: 'btn btn-danger-ghost',
         'data-testid': 'client-remove',
-        'aria-label': `Remove ${c.name}`,
+        'aria-label': t('clients.remove.label', { name: c.name }),
       },
-      'Remove',
+      t('clients.remove'),
     );
     const err = errorSlot();
     remove.addEventListener('click', async () => {
       const ok = await confirmDialog({
-        title: `Remove ${c.name}?`,
-        message:
-          'Its client secret is deleted from the keyring. Connections made with it must be logged out or disconnected first.',
-        okLabel: 'Remove client',
+        title: t('clients.remove.title', { name: c.name }),
+        message: t('clients.remove.message'),
+        okLabel: t('clients.remove.ok'),
         danger: true,
       });
       if (!ok) return;
@@ -262,15 +236,24 @@ export class ClientsView {
         {},
         h('strong', {}, c.name),
         ' ',
-        h('span', { class: 'badge env', 'data-env': c.environment }, c.environment),
+        h(
+          'span',
+          { class: 'badge env', 'data-env': c.environment, title: t(ENV_EXPLAIN[c.environment]) },
+          t(ENV_LABEL[c.environment]),
+        ),
         ' ',
         ...(c.sandbox
-          ? [h('span', { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge' }, 'Sandbox'), ' ']
+          ? [h('span', { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge' }, t('sandbox.badge')), ' ']
           : []),
         h('span', { class: 'mono muted' }, c.client_id),
         ' ',
-        h('span', { class: 'muted' }, c.has_secret ? '· secret in keyring' : '· no secret'),
-        h('div', { class: 'muted small' }, c.endpoints.token_url, ' · added ', formatInstant(c.created_at)),
+        h('span', { class: 'muted' }, c.has_secret ? t('clients.hasSecret') : t('clients.noSecret')),
+        h(
+          'div',
+          { class: 'muted small' },
+          t('clients.added', { url: c.endpoints.token_url, at: formatInstant(c.created_at) }),
+        ),
+        c.environment === 'custom' ? h('div', { class: 'hint' }, t('env.custom.explain')) : null,
       ),
       remove,
       err,
@@ -295,7 +278,7 @@ export class ClientsView {
     const secret = this.secret.value;
     this.secret.value = ''; // write-only: cleared whatever happens next
     showError(this.formError, null);
-    if (!name || !clientId) return showError(this.formError, 'Enter a name and the client ID.');
+    if (!name || !clientId) return showError(this.formError, t('clients.form.missing'));
     const opt = (el: HTMLInputElement, when: boolean) => (when && el.value.trim() ? el.value.trim() : null);
     const input: NewClientInput = {
       name,
@@ -313,7 +296,7 @@ export class ClientsView {
     };
     try {
       const client = await api.addClient(input);
-      toast(`Client ${client.name} added.`);
+      toast(t('clients.addedToast', { name: client.name }));
       this.name.value = '';
       this.clientId.value = '';
       await this.reload();

@@ -11,16 +11,24 @@ import type { HistoryEntry } from '../bindings/HistoryEntry';
 import { CountdownText, type Ticker } from '../countdown';
 import { formatInstant, h, replaceChildren } from '../dom';
 import { errorLine } from '../errors';
-import { STATUS_LABEL, parseInstant, statusAt } from '../status';
+import { type PlainKey, t } from '../i18n/index';
+import { parseInstant, statusAt, statusInputs, statusLabel } from '../status';
 import { GROUP_TITLE, subtitle } from './list';
+import { ENV_EXPLAIN, ENV_LABEL } from './row';
 
-export const SOURCE_LABEL: Record<ExpirySource, string> = {
-  relative_seconds: 'expires_in, seconds from the response',
-  epoch_seconds: 'expires_in, epoch seconds',
-  epoch_millis: 'expires_in, epoch milliseconds',
-  jwt_exp: "the JWT's exp claim",
-  estimated: 'estimated from the provider documentation',
+export const SOURCE_LABEL: Record<ExpirySource, PlainKey> = {
+  relative_seconds: 'source.relative_seconds',
+  epoch_seconds: 'source.epoch_seconds',
+  epoch_millis: 'source.epoch_millis',
+  jwt_exp: 'source.jwt_exp',
+  estimated: 'source.estimated',
 };
+
+function kv(rows: [string, Node | string][]): HTMLElement {
+  const dl = h('dl', { class: 'kv' });
+  for (const [k, v] of rows) dl.append(h('dt', {}, k), h('dd', {}, v));
+  return dl;
+}
 
 function json(value: unknown): HTMLElement {
   return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
@@ -36,13 +44,15 @@ export class DetailsPanel {
   private historyError: string | null = null;
   private countdowns: { c: CountdownText }[] = [];
   private loadSeq = 0;
+  /** The "Technical details" disclosure stays as the person left it. */
+  private technicalOpen = false;
   private readonly unsubscribe: () => void;
 
   constructor(ticker: Ticker) {
     this.content = h('div', { class: 'details-content' });
     this.el = h(
       'aside',
-      { class: 'details', 'data-testid': 'details-panel', 'aria-label': 'Connection details', tabindex: -1 },
+      { class: 'details', 'data-testid': 'details-panel', 'aria-label': t('details.label'), tabindex: -1 },
       this.content,
     );
     this.unsubscribe = ticker.subscribe((now) => {
@@ -98,72 +108,111 @@ export class DetailsPanel {
     this.countdowns = [];
     const c = this.current;
     if (!c) {
-      replaceChildren(this.content, h('p', { class: 'muted' }, 'Select a connection to see its tokens and history.'));
+      replaceChildren(this.content, h('p', { class: 'muted' }, t('details.hint')));
       return;
     }
     // Until the details arrive, what only the full connection has reads "…".
     const f = this.full;
     const later = '…';
     const now = Date.now();
+    const absent = t('time.absent');
     const rows: [string, Node | string][] = [
-      ['Provider', GROUP_TITLE[c.provider]],
-      ['Account', subtitle(c)],
-      ['Client', `${c.client_name} (${c.environment})`],
-      ['Status', STATUS_LABEL[statusAt(c, now)]],
-      ['Scopes', f ? (f.scope ?? '—') : later],
-      ['Token type', f ? (f.token_type ?? '—') : later],
-      ['Access token expires', this.expiry(c.access_expires, now)],
+      [t('details.provider'), t(GROUP_TITLE[c.provider])],
+      [t('details.account'), subtitle(c)],
+      [t('details.client'), t('details.clientValue', { name: c.client_name, env: t(ENV_LABEL[c.environment]) })],
+      [t('details.status'), statusLabel(statusAt(c, now), statusInputs(c), now)],
+      [t('details.accessExpires'), this.expiry(c.access_expires, now)],
       [
-        'Refresh token expires',
-        c.provider === 'fedex'
-          ? 'No refresh token (FedEx): refresh requests a new token'
-          : this.expiry(c.refresh_expires, now),
+        t('details.refreshExpires'),
+        c.provider === 'fedex' ? t('details.fedexNoRefresh') : this.expiry(c.refresh_expires, now),
       ],
-      ['Last refresh', f ? formatInstant(f.last_refresh_at) : later],
-      ['Last error', c.last_error != null ? `${errorLine(c.last_error)} (${formatInstant(c.last_error.at)})` : '—'],
-      ['Connected', f ? formatInstant(f.created_at) : later],
+      [t('details.lastRefresh'), f ? formatInstant(f.last_refresh_at) : later],
+      [
+        t('details.lastError'),
+        c.last_error != null
+          ? t('details.lastErrorValue', { error: errorLine(c.last_error), at: formatInstant(c.last_error.at) })
+          : absent,
+      ],
+      [t('details.connected'), f ? formatInstant(f.created_at) : later],
     ];
-    if (c.provider === 'fedex') rows.splice(5, 0, ['Keep fresh', f ? (f.keep_fresh ? 'yes' : 'no') : later]);
+    if (c.provider === 'fedex') {
+      rows.splice(4, 0, [t('details.keepFresh'), f ? (f.keep_fresh ? t('common.yes') : t('common.no')) : later]);
+    }
     // FlowAccount grants slide: Authdeck keeps them alive while it runs; closed, they lapse.
     if (c.provider === 'flowaccount' && c.refresh_expires != null) {
-      rows.splice(
-        rows.findIndex(([k]) => k === 'Last refresh'),
-        0,
-        ['Lapses if Authdeck stays closed', this.expiry(c.refresh_expires, now)],
+      const at = rows.findIndex(([k]) => k === t('details.lastRefresh'));
+      rows.splice(at, 0, [t('details.lapses'), this.expiry(c.refresh_expires, now)]);
+    }
+    if (c.support_code != null) rows.splice(2, 0, [t('details.customerCode'), c.support_code]);
+    if (f?.user_id != null) rows.splice(2, 0, [t('details.userId'), f.user_id]);
+
+    // What a badge means, in words (not only in its title).
+    const env = h('p', { class: 'hint', 'data-testid': 'env-explain' }, t(ENV_EXPLAIN[c.environment]));
+
+    // Protocol details: for support staff, folded away.
+    const tech: [string, Node | string][] = [
+      [t('details.scopes'), f ? (f.scope ?? absent) : later],
+      [t('details.tokenType'), f ? (f.token_type ?? absent) : later],
+    ];
+    const sources: Node[] = [];
+    if (c.access_expires != null) {
+      sources.push(
+        h(
+          'div',
+          {},
+          t('details.expirySource', { which: t('row.access'), source: t(SOURCE_LABEL[c.access_expires.source]) }),
+        ),
       );
     }
-    if (c.support_code != null) rows.splice(2, 0, ['supportCode', c.support_code]);
-    if (f?.user_id != null) rows.splice(2, 0, ['User id', f.user_id]);
-
-    const dl = h('dl', { class: 'kv' });
-    for (const [k, v] of rows) dl.append(h('dt', {}, k), h('dd', {}, v));
-
-    const sections: Node[] = [h('h2', { class: 'details-title' }, c.label), dl];
-    if (f?.userinfo != null) sections.push(h('h3', {}, 'userinfo'), json(f.userinfo));
-    if (f?.jwt != null) {
-      sections.push(h('h3', {}, 'JWT header (decoded, not verified)'), json(f.jwt.header));
-      sections.push(h('h3', {}, 'JWT claims'), json(f.jwt.claims));
+    if (c.refresh_expires != null) {
+      sources.push(
+        h(
+          'div',
+          {},
+          t('details.expirySource', {
+            which: t('row.refreshToken'),
+            source: t(SOURCE_LABEL[c.refresh_expires.source]),
+          }),
+        ),
+      );
     }
-    sections.push(h('h3', {}, 'History'), this.historyNode());
+    if (sources.length) {
+      const box = h('div', {}, ...sources);
+      tech.push([t('details.expirySources'), box]);
+    }
+    const technical: Node[] = [kv(tech)];
+    if (f?.userinfo != null) technical.push(h('h3', {}, t('details.userinfo')), json(f.userinfo));
+    if (f?.jwt != null) {
+      technical.push(h('h3', {}, t('details.jwtHeader')), json(f.jwt.header));
+      technical.push(h('h3', {}, t('details.jwtClaims')), json(f.jwt.claims));
+    }
+    const disclosure = h(
+      'details',
+      { class: 'technical', 'data-testid': 'technical-details' },
+      h('summary', {}, t('details.technical')),
+      ...technical,
+    );
+    if (this.technicalOpen) disclosure.open = true;
+    disclosure.addEventListener('toggle', () => {
+      this.technicalOpen = disclosure.open;
+    });
+
+    const sections: Node[] = [h('h2', { class: 'details-title' }, c.label), kv(rows), env, disclosure];
+    sections.push(h('h3', {}, t('details.history')), this.historyNode());
     replaceChildren(this.content, ...sections);
   }
 
   private expiry(e: Expiry | null | undefined, now: number): Node | string {
-    if (e == null) return 'unknown';
+    if (e == null) return t('common.unknown');
     const cd = new CountdownText(parseInstant(e.at), now);
     this.countdowns.push({ c: cd });
-    return h(
-      'span',
-      {},
-      h('span', { class: 'countdown' }, cd.node),
-      ` — ${formatInstant(e.at)}, from ${SOURCE_LABEL[e.source]}`,
-    );
+    return h('span', {}, h('span', { class: 'countdown' }, cd.node), t('details.expiry', { at: formatInstant(e.at) }));
   }
 
   private historyNode(): Node {
     if (this.historyError) return h('p', { class: 'error-text' }, this.historyError);
-    if (this.history === null) return h('p', { class: 'muted' }, 'Loading…');
-    if (this.history.length === 0) return h('p', { class: 'muted' }, 'No history yet.');
+    if (this.history === null) return h('p', { class: 'muted' }, t('common.loading'));
+    if (this.history.length === 0) return h('p', { class: 'muted' }, t('details.history.none'));
     const list = h('ol', { class: 'history' });
     for (const e of this.history) {
       list.append(

@@ -3,6 +3,7 @@
 // WebKitGTK and in jsdom tests.
 
 import { h, uid } from '../dom';
+import { t } from '../i18n/index';
 
 export interface DialogOptions {
   title: string;
@@ -30,7 +31,11 @@ export function openDialog(opts: DialogOptions): DialogHandle {
   const titleId = uid('dialog-title');
   const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   const body = h('div', { class: 'dialog-body' });
-  const closeBtn = h('button', { type: 'button', class: 'btn btn-ghost dialog-close', 'aria-label': 'Close' }, '×');
+  const closeBtn = h(
+    'button',
+    { type: 'button', class: 'btn btn-ghost dialog-close', 'aria-label': t('dialog.close') },
+    '×',
+  );
   const el = h(
     'div',
     {
@@ -115,7 +120,7 @@ export function confirmDialog(opts: ConfirmOptions): Promise<boolean> {
       { type: 'button', class: `btn ${opts.danger ? 'btn-danger' : 'btn-primary'}`, 'data-testid': 'confirm-ok' },
       opts.okLabel,
     );
-    const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'confirm-cancel' }, 'Cancel');
+    const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'confirm-cancel' }, t('dialog.cancel'));
     ok.addEventListener('click', () => {
       answer = true;
       d.close();

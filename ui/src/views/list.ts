@@ -15,7 +15,8 @@ import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { Provider } from '../bindings/Provider';
 import type { Ticker } from '../countdown';
 import { h, setText } from '../dom';
-import { STATUS_LABEL, statusInputs } from '../status';
+import { t } from '../i18n/index';
+import { statusInputs, statusLabel } from '../status';
 import { type Entry, GroupView, type RowAction, RowView, entryError, subtitle } from './row';
 
 export { GROUP_TITLE, type RowAction, subtitle } from './row';
@@ -111,7 +112,7 @@ export class ConnectionList {
     this.el = h('div', {
       class: 'conn-list',
       role: 'grid',
-      'aria-label': 'Connections',
+      'aria-label': t('list.label'),
       'aria-rowcount': 0,
       'data-testid': 'connection-list',
     });
@@ -213,9 +214,20 @@ export class ConnectionList {
     if (this.selectedId === conn.id) this.opts.onSelectedChange?.(conn);
   }
 
-  remove(id: string): void {
+  /**
+   * Remove a connection. `focusNext`: the row was acted on by the keyboard's user (a
+   * disconnect): the next row (else the previous one) is selected and focused, not the
+   * top of the window.
+   */
+  remove(id: string, focusNext = false): void {
     const e = this.entries.get(id);
     if (!e) return;
+    let next: string | null = null;
+    if (focusNext) {
+      const rows = this.items.filter((it) => it.entry !== null);
+      const i = rows.findIndex((it) => it.key === id);
+      next = rows[i + 1]?.key ?? rows[i - 1]?.key ?? null;
+    }
     this.entries.delete(id);
     this.unplace(e, e.conn.provider);
     if (this.selectedId === id) {
@@ -223,6 +235,7 @@ export class ConnectionList {
       this.opts.onSelect(null);
     }
     this.relayout();
+    if (next !== null) this.select(next, true);
   }
 
   /** Show an error on a row (e.g. a reconnect that failed outside the row's buttons). */
@@ -337,7 +350,12 @@ export class ConnectionList {
       const rows = this.groups[p];
       const shown = this.query === '' ? rows : rows.filter((e) => this.matches(e));
       const gv = this.groupViews[p];
-      setText(gv.count, shown.length === rows.length ? String(shown.length) : `${shown.length} of ${rows.length}`);
+      setText(
+        gv.count,
+        shown.length === rows.length
+          ? String(shown.length)
+          : t('list.count.filtered', { shown: shown.length, total: rows.length }),
+      );
       if (shown.length === 0) continue;
       items.push({
         key: `group:${p}`,
@@ -375,17 +393,19 @@ export class ConnectionList {
     const group = new GroupView('flowaccount');
     const box = h('div', { class: 'list-probe', 'aria-hidden': 'true' }, group.el, probe.el);
     probe.buttons.reconnect.hidden = false;
-    setText(probe.label, 'Probe');
-    setText(probe.sub, 'supportCode probe');
-    setText(probe.client, 'probe');
-    setText(probe.env, 'sandbox');
-    setText(probe.chip, STATUS_LABEL.reauthorization_required);
+    // Probe texts as long as real ones get, in the window's language (Thai lines are taller).
+    setText(probe.label, t('group.flowaccount'));
+    setText(probe.sub, t('row.customerCode', { code: 'FA-100000' }));
+    setText(probe.client, t('group.flowaccount'));
+    setText(probe.env, t('env.production'));
+    setText(probe.chip, statusLabel('reauthorization_required'));
     this.el.appendChild(box);
     const row = probe.el.offsetHeight;
     const groupH = group.el.offsetHeight;
     probe.error.hidden = false;
     probe.el.classList.add('has-error');
-    setText(probe.error, 'Probe. Next: Reconnect.');
+    // As tall as the longest error line gets (two lines, clamped).
+    setText(probe.error, t('error.line', { message: t('empty.text'), next: t('error.reauthorization_required') }));
     const rowWithError = probe.el.offsetHeight;
     box.remove();
     if (row > 0 && groupH > 0 && rowWithError >= row) {
@@ -648,5 +668,5 @@ export class ConnectionList {
 }
 
 function searchText(c: ConnectionSummary): string {
-  return `${c.label} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
+  return `${c.label} ${c.support_code ?? ''} ${subtitle(c)} ${c.client_name} ${c.environment}`.toLowerCase();
 }

@@ -4,35 +4,52 @@
 import type { CommandError } from '../bindings/CommandError';
 import type { ConnectionStatus } from '../bindings/ConnectionStatus';
 import type { ConnectionSummary } from '../bindings/ConnectionSummary';
+import type { Environment } from '../bindings/Environment';
 import type { LastError } from '../bindings/LastError';
 import type { Provider } from '../bindings/Provider';
 import { CountdownText } from '../countdown';
 import { h, setText } from '../dom';
 import { errorLine } from '../errors';
-import { STATUS_LABEL, type StatusInputs, statusFrom } from '../status';
+import { type PlainKey, t } from '../i18n/index';
+import { type StatusInputs, statusFrom, statusLabel, stillActive } from '../status';
 
 export type RowAction = 'refresh' | 'logout' | 'copy' | 'reconnect';
 
-export const GROUP_TITLE: Record<Provider, string> = {
-  flowaccount: 'FlowAccount businesses',
-  fedex: 'FedEx projects',
-  iot: 'IoT accounts',
+export const GROUP_TITLE: Record<Provider, PlainKey> = {
+  flowaccount: 'group.flowaccount',
+  fedex: 'group.fedex',
+  iot: 'group.iot',
 };
 
-const LOGOUT_LABEL: Record<Provider, string> = {
-  flowaccount: 'Disconnect',
-  fedex: 'Disconnect',
-  iot: 'Log out',
+const LOGOUT_LABEL: Record<Provider, PlainKey> = {
+  flowaccount: 'row.disconnect',
+  fedex: 'row.disconnect',
+  iot: 'row.logout',
+};
+
+export const ENV_LABEL: Record<Environment, PlainKey> = {
+  sandbox: 'env.sandbox',
+  production: 'env.production',
+  custom: 'env.custom',
+};
+
+/** What an environment badge means, in words (shown beside it in the details, and as its title). */
+export const ENV_EXPLAIN: Record<Environment, PlainKey> = {
+  sandbox: 'env.sandbox.explain',
+  production: 'env.production.explain',
+  custom: 'env.custom.explain',
 };
 
 /** The second line of a row: what identifies the account at the provider. */
 export function subtitle(conn: ConnectionSummary): string {
   switch (conn.provider) {
     case 'flowaccount':
-      return conn.support_code != null ? `supportCode ${conn.support_code}` : 'supportCode unknown';
+      return conn.support_code != null
+        ? t('row.customerCode', { code: conn.support_code })
+        : t('row.customerCode.unknown');
     case 'fedex': {
       const grant = conn.grant ?? 'client_credentials';
-      return conn.child_key != null ? `${grant} · child ${conn.child_key}` : grant;
+      return conn.child_key != null ? t('row.fedexChild', { grant, key: conn.child_key }) : grant;
     }
     case 'iot':
       return conn.username ?? conn.label;
@@ -66,7 +83,7 @@ export class GroupView {
     this.el = h(
       'div',
       { role: 'row', class: 'group-title', 'data-group': provider },
-      h('h2', { role: 'rowheader', class: 'group-heading' }, GROUP_TITLE[provider], ' ', this.count),
+      h('h2', { role: 'rowheader', class: 'group-heading' }, t(GROUP_TITLE[provider]), ' ', this.count),
     );
   }
 }
@@ -106,10 +123,10 @@ export class RowView {
         text,
       );
     this.buttons = {
-      refresh: button('refresh', 'Refresh', 'row-refresh'),
-      logout: button('logout', LOGOUT_LABEL[provider], 'row-logout'),
-      copy: button('copy', 'Copy token', 'row-copy'),
-      reconnect: button('reconnect', 'Reconnect', 'row-reconnect'),
+      refresh: button('refresh', t('row.refresh'), 'row-refresh'),
+      logout: button('logout', t(LOGOUT_LABEL[provider]), 'row-logout'),
+      copy: button('copy', t('row.copy'), 'row-copy'),
+      reconnect: button('reconnect', t('row.reconnect'), 'row-reconnect'),
     };
     this.buttons.reconnect.hidden = true;
     this.buttons.reconnect.classList.add('btn-primary');
@@ -120,8 +137,8 @@ export class RowView {
     this.env = h('span', { class: 'badge env' });
     this.sandbox = h(
       'span',
-      { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge', title: 'Demo data of the built-in sandbox' },
-      'Sandbox',
+      { class: 'badge badge-sandbox', 'data-testid': 'sandbox-badge', title: t('row.sandboxBadge.title') },
+      t('row.sandboxBadge'),
     );
     this.sandbox.hidden = true;
     this.chip = h('span', { class: 'chip', 'data-testid': 'status-chip' });
@@ -136,13 +153,13 @@ export class RowView {
       refreshCell = h(
         'div',
         { role: 'gridcell', class: 'cell cell-expiry muted' },
-        h('span', { class: 'k' }, 'Refresh'),
+        h('span', { class: 'k' }, t('row.refreshToken')),
         ' ',
-        h('span', { class: 'countdown' }, 'none'),
+        h('span', { class: 'countdown' }, t('row.refreshToken.none')),
       );
     } else {
       this.refresh = new CountdownText(null, now);
-      this.refreshKey = h('span', { class: 'k' }, 'Refresh');
+      this.refreshKey = h('span', { class: 'k' }, t('row.refreshToken'));
       refreshCell = h(
         'div',
         { role: 'gridcell', class: 'cell cell-expiry' },
@@ -172,7 +189,13 @@ export class RowView {
       h('div', { role: 'gridcell', class: 'cell cell-name' }, this.label, this.sub),
       h('div', { role: 'gridcell', class: 'cell cell-client' }, this.client, ' ', this.env, ' ', this.sandbox),
       h('div', { role: 'gridcell', class: 'cell cell-status' }, this.chip),
-      h('div', { role: 'gridcell', class: 'cell cell-expiry' }, h('span', { class: 'k' }, 'Access'), ' ', accessEl),
+      h(
+        'div',
+        { role: 'gridcell', class: 'cell cell-expiry' },
+        h('span', { class: 'k' }, t('row.access')),
+        ' ',
+        accessEl,
+      ),
       refreshCell,
       h(
         'div',
@@ -196,42 +219,60 @@ export class RowView {
     setText(this.label, c.label);
     setText(this.sub, subtitle(c));
     setText(this.client, c.client_name);
-    setText(this.env, c.environment);
-    if (this.env.dataset.env !== c.environment) this.env.dataset.env = c.environment;
+    if (this.env.dataset.env !== c.environment) {
+      this.env.dataset.env = c.environment;
+      setText(this.env, t(ENV_LABEL[c.environment]));
+      this.env.title = t(ENV_EXPLAIN[c.environment]);
+    }
     if (this.sandbox.hidden === (c.sandbox === true)) this.sandbox.hidden = c.sandbox !== true;
     this.access.setTarget(entry.inputs.accessAt, now);
     if (this.refresh && this.refreshKey) {
       this.refresh.setTarget(entry.inputs.refreshAt, now);
-      setText(this.refreshKey, c.refresh_expires?.source === 'estimated' ? 'Refresh (estimated)' : 'Refresh');
+      setText(
+        this.refreshKey,
+        c.refresh_expires?.source === 'estimated' ? t('row.refreshToken.estimated') : t('row.refreshToken'),
+      );
     }
-    setText(this.buttons.logout, c.state === 'logout_pending' ? 'Retry logout' : LOGOUT_LABEL[c.provider]);
+    setText(this.buttons.logout, c.state === 'logout_pending' ? t('row.retryLogout') : t(LOGOUT_LABEL[c.provider]));
     for (const [action, b] of Object.entries(this.buttons) as [RowAction, HTMLButtonElement][]) {
-      const name = `${b.textContent ?? action} ${c.label}`;
+      const name = t('row.buttonLabel', { action: b.textContent ?? action, label: c.label });
       if (b.getAttribute('aria-label') !== name) b.setAttribute('aria-label', name);
     }
-    this.applyStatus(statusFrom(entry.inputs, now));
+    this.applyStatus(statusFrom(entry.inputs, now), now);
     this.renderError();
     this.renderBusy();
     this.el.classList.toggle('flash', entry.flashUntil > Date.now());
   }
 
-  /** A tick: countdowns, and the chip when the status changes. */
+  /** A tick: countdowns, and the chip when the status (or its words) change. */
   tick(now: number): void {
     if (!this.entry) return;
     this.access.update(now);
     this.refresh?.update(now);
     const status = statusFrom(this.entry.inputs, now);
-    if (status !== this.status) this.applyStatus(status);
+    if (status !== this.status) this.applyStatus(status, now);
+    else if (status === 'error') this.writeChip(now);
   }
 
-  applyStatus(status: ConnectionStatus): void {
+  applyStatus(status: ConnectionStatus, now: number): void {
     if (status === this.status) return;
     if (this.status !== null) this.chip.classList.remove(`status-${this.status}`);
     this.chip.classList.add(`status-${status}`);
-    setText(this.chip, STATUS_LABEL[status]);
     this.status = status;
+    this.writeChip(now);
     this.el.dataset.status = status;
     this.buttons.reconnect.hidden = status !== 'reauthorization_required';
+    // Re-authorization needed: the refresh token is of no use, so no countdown for it.
+    this.refresh?.suppress(status === 'reauthorization_required' ? t('time.absent') : null, now);
+  }
+
+  /** The chip's words: "Active · last refresh failed" while a failed refresh left a valid access token. */
+  private writeChip(now: number): void {
+    if (this.status === null || !this.entry) return;
+    const still = stillActive(this.status, this.entry.inputs, now);
+    this.chip.classList.toggle('status-active', still || this.status === 'active');
+    this.chip.classList.toggle('status-error', !still && this.status === 'error');
+    setText(this.chip, statusLabel(this.status, this.entry.inputs, now));
   }
 
   renderError(): void {

@@ -4,6 +4,7 @@
 
 import type { SandboxInfo } from '../bindings/SandboxInfo';
 import { h, setText } from '../dom';
+import { t } from '../i18n/index';
 
 export interface SandboxBarOptions {
   onStart: () => Promise<void> | void;
@@ -39,13 +40,13 @@ export class SandboxBar {
       return b;
     };
     this.text = h('span', { 'data-testid': 'sandbox-state' });
-    this.start = button('sandbox-bar-start', 'Start the sandbox', opts.onStart);
-    this.stop = button('sandbox-stop', 'Stop', opts.onStop);
-    this.leave = button('sandbox-leave', 'Leave the sandbox', opts.onLeave);
+    this.start = button('sandbox-bar-start', t('sandbox.bar.start'), opts.onStart);
+    this.stop = button('sandbox-stop', t('sandbox.bar.stop'), opts.onStop);
+    this.leave = button('sandbox-leave', t('sandbox.leave'), opts.onLeave);
     this.el = h(
       'div',
       { class: 'sandbox-bar', role: 'status', 'data-testid': 'sandbox-bar' },
-      h('span', { class: 'badge badge-sandbox' }, 'Sandbox'),
+      h('span', { class: 'badge badge-sandbox' }, t('sandbox.badge')),
       this.text,
       this.start,
       this.stop,
@@ -78,9 +79,7 @@ export class SandboxBar {
     this.el.dataset.state = running ? 'running' : 'stopped';
     setText(
       this.text,
-      running
-        ? `The sandbox is running at ${sandboxAddress(running)}: demo data only.`
-        : 'The sandbox is not running: its demo connections cannot refresh until it is started again.',
+      running ? t('sandbox.bar.running', { address: sandboxAddress(running) }) : t('sandbox.bar.stopped'),
     );
     this.start.hidden = running !== null;
     this.stop.hidden = running === null;

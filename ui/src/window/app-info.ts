@@ -2,6 +2,7 @@
 // the top bar, the sandbox bar, the clients view and a warning banner.
 
 import type { AppInfo } from '../bindings/AppInfo';
+import { t } from '../i18n/index';
 import type { ClientsView } from '../views/clients';
 import type { SandboxBar } from '../views/sandbox';
 import { type Banners, StickyBanner } from './banners';
@@ -10,15 +11,15 @@ import type { Header } from './header';
 /** The banner text when browser redirects cannot reach this window; null when they can. */
 export function deepLinkBanner(info: AppInfo): string | null {
   if (info.single_instance && info.deep_link_problem == null) return null;
-  const cause = info.deep_link_problem ?? 'Authdeck is not running as a single instance';
-  return `${cause.replace(/[.\s]+$/, '')}: FlowAccount's browser redirects can't reach Authdeck. When you connect a business, paste the redirect URL from your browser instead.`;
+  const cause = info.deep_link_problem ?? t('banner.deepLink.notSingleInstance');
+  return t('banner.deepLink', { cause: cause.replace(/[.\s]+$/, '') });
 }
 
 /** The banner text while refreshed tokens wait for a locked keyring; null when none do. */
 export function keyringBanner(info: AppInfo): string | null {
   const n = info.unsaved_tokens.length;
   if (n === 0) return null;
-  return `Unlock your keyring to keep the refreshed tokens of ${n} connection${n === 1 ? '' : 's'} (${info.unsaved_tokens.join(', ')}). They are saved as soon as it is unlocked.`;
+  return t(n === 1 ? 'banner.keyring.one' : 'banner.keyring.other', { n, labels: info.unsaved_tokens.join(', ') });
 }
 
 export interface AppInfoTargets {

@@ -2,6 +2,7 @@
 // views/dialogs.ts, is for news that goes by itself).
 
 import { h, setText } from '../dom';
+import { t } from '../i18n/index';
 
 export type BannerKind = 'warning' | 'error';
 
@@ -10,7 +11,7 @@ export class Banners {
 
   /** Add a banner with a dismiss button; returns its element. */
   show(text: string, kind: BannerKind): HTMLElement {
-    const dismiss = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': 'Dismiss' }, '×');
+    const dismiss = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': t('banner.dismiss') }, '×');
     const el = h(
       'div',
       { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'error-banner' },

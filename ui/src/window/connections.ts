@@ -4,6 +4,7 @@
 import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { Ticker } from '../countdown';
 import { h } from '../dom';
+import { t } from '../i18n/index';
 import { DetailsPanel } from '../views/details';
 import { ConnectionList, type RowActions } from '../views/list';
 import type { ListEdits } from './row-actions';
@@ -32,7 +33,7 @@ export class ConnectionsView {
       ticker: opts.ticker,
       actions: opts.actions({
         upsert: (c) => list.upsert(c),
-        remove: (id) => list.remove(id),
+        remove: (id, focusNext) => list.remove(id, focusNext),
       }),
       scrollRoot: scroll,
       onSelect: (c) => details.show(c),
@@ -44,21 +45,17 @@ export class ConnectionsView {
         opts.onSandboxData(list.hasSandbox());
       },
     });
-    const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add a client');
+    const emptyAdd = h('button', { type: 'button', class: 'btn btn-primary' }, t('empty.addClient'));
     const emptySandbox = h(
       'button',
       { type: 'button', class: 'btn', 'data-testid': 'sandbox-start' },
-      'Try the sandbox',
+      t('sandbox.try'),
     );
     const empty = h(
       'div',
       { class: 'empty', 'data-testid': 'empty-state' },
-      h('h2', {}, 'No connections yet'),
-      h(
-        'p',
-        {},
-        'Add a client — your app registration with FlowAccount, FedEx or the IoT platform — in Clients & settings, then use "Add connection" to connect a business, project or account. Or try the sandbox: it runs local emulators with demo accounts so you can try every flow first.',
-      ),
+      h('h2', {}, t('empty.title')),
+      h('p', {}, t('empty.text')),
       h('div', { class: 'inline-actions' }, emptyAdd, emptySandbox),
     );
     empty.hidden = true;
@@ -89,8 +86,8 @@ function filterBox(list: ConnectionList): HTMLInputElement {
   const filter = h('input', {
     type: 'search',
     class: 'filter',
-    placeholder: 'Filter by name, supportCode, username, client…',
-    'aria-label': 'Filter connections',
+    placeholder: t('list.filter.placeholder'),
+    'aria-label': t('list.filter.label'),
     'data-testid': 'list-filter',
     autocomplete: 'off',
     spellcheck: 'false',

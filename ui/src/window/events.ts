@@ -5,6 +5,7 @@ import type { CallbackResult } from '../bindings/CallbackResult';
 import type { ChangeEvent } from '../bindings/ChangeEvent';
 import type { CommandError } from '../bindings/CommandError';
 import type { ConnectionSummary } from '../bindings/ConnectionSummary';
+import { t as tr } from '../i18n/index';
 import type { ClientsView } from '../views/clients';
 import type { DetailsPanel } from '../views/details';
 import type { AddConnectionLauncher } from './add-launcher';
@@ -30,9 +31,7 @@ export function eventRouter(t: EventTargets): (ev: ChangeEvent) => void {
     if (result.ok && result.connection != null) {
       t.onConnected(result.connection);
     } else {
-      t.onRedirectRejected(
-        result.error ?? { code: 'invalid_callback', message: 'A browser redirect could not be used.' },
-      );
+      t.onRedirectRejected(result.error ?? { code: 'invalid_callback', message: tr('event.redirectUnusable') });
     }
   };
   return (ev) => {

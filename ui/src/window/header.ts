@@ -2,6 +2,7 @@
 // "Add connection" button. It only shows which view is current; app.ts switches views.
 
 import { h, setText } from '../dom';
+import { t } from '../i18n/index';
 
 export type ViewName = 'connections' | 'clients';
 
@@ -19,22 +20,22 @@ export class Header {
     const addButton = h(
       'button',
       { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-connection' },
-      'Add connection',
+      t('header.add'),
     );
     this.nav = {
       connections: h(
         'button',
         { type: 'button', class: 'nav-btn', 'aria-current': 'page', 'data-testid': 'nav-connections' },
-        'Connections',
+        t('nav.connections'),
       ),
-      clients: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, 'Clients & settings'),
+      clients: h('button', { type: 'button', class: 'nav-btn', 'data-testid': 'nav-clients' }, t('nav.clients')),
     };
     this.version = h('span', { class: 'version muted' });
     this.el = h(
       'header',
       { class: 'topbar' },
-      h('h1', { class: 'brand' }, 'Authdeck'),
-      h('nav', { class: 'nav', 'aria-label': 'Views' }, this.nav.connections, this.nav.clients),
+      h('h1', { class: 'brand' }, t('app.name')),
+      h('nav', { class: 'nav', 'aria-label': t('header.nav') }, this.nav.connections, this.nav.clients),
       h('div', { class: 'spacer' }),
       this.version,
       addButton,
@@ -53,6 +54,6 @@ export class Header {
   }
 
   setVersion(version: string): void {
-    setText(this.version, `v${version}`);
+    setText(this.version, t('header.version', { version }));
   }
 }

@@ -4,6 +4,7 @@
 import { api } from '../api';
 import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import type { LogoutOutcome } from '../bindings/LogoutOutcome';
+import { type PlainKey, t } from '../i18n/index';
 import { confirmDialog, toast } from '../views/dialogs';
 import type { RowActions } from '../views/list';
 import type { AddConnectionLauncher } from './add-launcher';
@@ -11,15 +12,15 @@ import type { AddConnectionLauncher } from './add-launcher';
 /** The changes a row command makes to the list. */
 export interface ListEdits {
   upsert: (conn: ConnectionSummary) => void;
-  remove: (id: string) => void;
+  /** `focusNext`: move the focus to the next row (after a disconnect). */
+  remove: (id: string, focusNext?: boolean) => void;
 }
 
-const LOGOUT_DONE: Record<LogoutOutcome, string> = {
-  revoked: 'Logged out: the IoT platform revoked the session.',
-  already_revoked: 'Logged out: the IoT platform had already ended the session.',
-  tokens_missing:
-    'Logged out on this computer only: the tokens were missing from the keyring, so the IoT platform could not be asked to end the session and it may still be active. Log in again, then log out, to end it.',
-  disconnected: 'Disconnected: the tokens were deleted from this computer.',
+const LOGOUT_DONE: Record<LogoutOutcome, PlainKey> = {
+  revoked: 'logout.done.revoked',
+  already_revoked: 'logout.done.already_revoked',
+  tokens_missing: 'logout.done.tokens_missing',
+  disconnected: 'logout.done.disconnected',
 };
 
 export function rowActions(list: ListEdits, addConnection: AddConnectionLauncher): RowActions {
@@ -28,7 +29,7 @@ export function rowActions(list: ListEdits, addConnection: AddConnectionLauncher
     logout: (c) => logout(list, c),
     copy: async (c) => {
       const clearsIn = await api.copyAccessToken(c.id);
-      toast(`Access token of ${c.label} copied to the clipboard. It is cleared from the clipboard in ${clearsIn} s.`);
+      toast(t('copy.done', { label: c.label, seconds: clearsIn }));
     },
     reconnect: (c) => reconnect(list, addConnection, c),
   };
@@ -37,17 +38,17 @@ export function rowActions(list: ListEdits, addConnection: AddConnectionLauncher
 async function logout(list: ListEdits, c: ConnectionSummary): Promise<void> {
   const iot = c.provider === 'iot';
   const ok = await confirmDialog({
-    title: iot ? `Log out ${c.label}?` : `Disconnect ${c.label}?`,
-    message: iot
-      ? 'The IoT platform is asked to revoke the session; the tokens are deleted here once it confirms.'
-      : 'Its tokens are deleted from this computer. The provider offers no revocation: connect again to use it.',
-    okLabel: iot ? 'Log out' : 'Disconnect',
+    title: iot
+      ? t('logout.confirm.iot.title', { label: c.label })
+      : t('logout.confirm.other.title', { label: c.label }),
+    message: iot ? t('logout.confirm.iot') : t('logout.confirm.other'),
+    okLabel: iot ? t('row.logout') : t('row.disconnect'),
     danger: true,
   });
   if (!ok) return;
   const outcome = await api.logout(c.id);
-  list.remove(c.id);
-  toast(LOGOUT_DONE[outcome]);
+  list.remove(c.id, true);
+  toast(t(LOGOUT_DONE[outcome]));
 }
 
 async function reconnect(list: ListEdits, addConnection: AddConnectionLauncher, c: ConnectionSummary): Promise<void> {

@@ -4,6 +4,7 @@
 import { api, toCommandError } from '../api';
 import { h } from '../dom';
 import { errorLine } from '../errors';
+import { t, tParts } from '../i18n/index';
 import type { ClientsView } from '../views/clients';
 import { confirmDialog, openDialog, toast } from '../views/dialogs';
 import type { SandboxBar } from '../views/sandbox';
@@ -19,6 +20,16 @@ export interface SandboxFlowOptions {
   openAddConnection: () => void;
 }
 
+/** The emulator's fixed demo accounts (crates/emulator): identifiers to type, not words. */
+const DEMO = {
+  faUser: 'demo@example.com',
+  faPassword: 'demo',
+  fedexKey: 'demo-child-key',
+  fedexSecret: 'demo-child-secret',
+  iotUser: 'operator',
+  iotPassword: 'operator-pass',
+} as const;
+
 export class SandboxFlow {
   constructor(private readonly opts: SandboxFlowOptions) {}
 
@@ -29,33 +40,37 @@ export class SandboxFlow {
     try {
       const info = await api.startSandbox();
       bar.setRunning(info);
-      const d = openDialog({ title: 'The sandbox is running', testid: 'sandbox-dialog' });
+      const d = openDialog({ title: t('sandbox.dialog.title'), testid: 'sandbox-dialog' });
+      const code = (text: string) => h('code', {}, text);
       d.body.append(
         h(
           'p',
           {},
-          'Local emulators answer at ',
-          h('code', {}, info.base_url),
-          ' (a free port, new on every start). Sandbox clients pointing there: ',
-          info.clients.join(', ') || 'none',
-          '.',
+          ...tParts('sandbox.dialog.at', {
+            url: code(info.base_url),
+            clients: info.clients.join(', ') || t('common.none'),
+          }),
         ),
         ...(info.skipped.length
-          ? [h('p', { class: 'hint' }, "Not the sandbox's, so left as they are: ", info.skipped.join(', '), '.')]
+          ? [h('p', { class: 'hint' }, t('sandbox.dialog.skipped', { names: info.skipped.join(', ') }))]
           : []),
         h(
           'dl',
           { class: 'kv' },
-          h('dt', {}, 'FlowAccount sign-in'),
-          h('dd', {}, h('code', {}, 'demo@example.com'), ' / ', h('code', {}, 'demo')),
-          h('dt', {}, 'FedEx child key'),
-          h('dd', {}, h('code', {}, 'demo-child-key'), ' / secret ', h('code', {}, 'demo-child-secret')),
-          h('dt', {}, 'IoT login'),
-          h('dd', {}, h('code', {}, 'operator'), ' / ', h('code', {}, 'operator-pass')),
+          h('dt', {}, t('sandbox.dialog.faSignIn')),
+          h('dd', {}, code(DEMO.faUser), ' / ', code(DEMO.faPassword)),
+          h('dt', {}, t('sandbox.dialog.fedexChild')),
+          h(
+            'dd',
+            {},
+            ...tParts('sandbox.dialog.fedexChildValue', { key: code(DEMO.fedexKey), secret: code(DEMO.fedexSecret) }),
+          ),
+          h('dt', {}, t('sandbox.dialog.iot')),
+          h('dd', {}, code(DEMO.iotUser), ' / ', code(DEMO.iotPassword)),
         ),
-        h('p', { class: 'hint' }, 'Use "Add connection" and pick a demo client to try each flow.'),
+        h('p', { class: 'hint' }, t('sandbox.dialog.hint')),
       );
-      const go = h('button', { type: 'button', class: 'btn btn-primary' }, 'Add connection');
+      const go = h('button', { type: 'button', class: 'btn btn-primary' }, t('header.add'));
       go.addEventListener('click', () => {
         d.close();
         this.opts.openAddConnection();
@@ -73,7 +88,7 @@ export class SandboxFlow {
     try {
       await api.stopSandbox();
       this.opts.bar.setRunning(null);
-      toast('The sandbox stopped. Its demo clients stay: start it again, or leave it.');
+      toast(t('sandbox.stopped'));
     } catch (e) {
       this.failed(e);
     }
@@ -81,10 +96,9 @@ export class SandboxFlow {
 
   async leave(): Promise<void> {
     const ok = await confirmDialog({
-      title: 'Leave the sandbox?',
-      message:
-        'Every sandbox connection is logged out and removed, with the demo clients and their keyring entries, and the sandbox stops. Your own clients and connections are not touched.',
-      okLabel: 'Leave the sandbox',
+      title: t('sandbox.leave.title'),
+      message: t('sandbox.leave.message'),
+      okLabel: t('sandbox.leave'),
       danger: true,
     });
     if (!ok) return;
@@ -92,8 +106,12 @@ export class SandboxFlow {
       const report = await api.leaveSandbox();
       this.opts.bar.setRunning(null);
       const n = report.connections.length;
+      const m = report.clients.length;
       toast(
-        `Left the sandbox: ${n} demo connection${n === 1 ? '' : 's'} and ${report.clients.length} demo client${report.clients.length === 1 ? '' : 's'} removed. Nothing else was touched.`,
+        t('sandbox.left', {
+          connections: t(n === 1 ? 'sandbox.left.connections.one' : 'sandbox.left.connections.other', { n }),
+          clients: t(m === 1 ? 'sandbox.left.clients.one' : 'sandbox.left.clients.other', { n: m }),
+        }),
       );
       if (!this.opts.clients.el.hidden) void this.opts.clients.reload();
     } catch (e) {
