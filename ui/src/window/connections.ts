@@ -6,6 +6,7 @@ import type { Ticker } from '../countdown';
 import { h } from '../dom';
 import { t } from '../i18n/index';
 import { DetailsPanel } from '../views/details';
+import { DevicesPanel } from '../views/devices';
 import { ConnectionList, type RowActions } from '../views/list';
 import type { ListEdits } from './row-actions';
 
@@ -25,6 +26,7 @@ export class ConnectionsView {
   readonly el: HTMLElement;
   readonly list: ConnectionList;
   readonly details: DetailsPanel;
+  readonly devices: DevicesPanel;
 
   constructor(opts: ConnectionsViewOptions) {
     const scroll = h('div', { class: 'list-scroll' });
@@ -62,11 +64,15 @@ export class ConnectionsView {
     emptyAdd.addEventListener('click', () => opts.onAddClient());
     emptySandbox.addEventListener('click', () => opts.onStartSandbox());
     const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list));
-    scroll.append(toolbar, empty, list.el);
+    // IoT devices below the list, under its IoT accounts.
+    const devices = new DevicesPanel();
+    // Loaded once the first list is on screen (no IPC before the first frame).
+    scroll.append(toolbar, empty, list.el, devices.el);
 
     this.el = h('div', { class: 'connections-view' }, scroll, details.el);
     this.list = list;
     this.details = details;
+    this.devices = devices;
   }
 
   /** Show a connection just made: in the list, highlighted. */
