@@ -333,22 +333,6 @@ pub fn history(entries: &[HistoryEntry]) {
     table(&["WHEN", "EVENT", "OUTCOME", "DETAIL"], rows);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::duration_text;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration_text(42), "42s");
-        assert_eq!(duration_text(3599), "59m 59s");
-        assert_eq!(duration_text(3600), "1h 00m");
-        assert_eq!(duration_text(86_399), "23h 59m");
-        assert_eq!(duration_text(90_000), "1d 1h");
-        assert_eq!(duration_text(0), "expired");
-        assert_eq!(duration_text(-240), "expired 4m 00s ago");
-    }
-}
-
 /// `device list`: one row per device (never a token or secret).
 pub fn devices_table(devices: &[authdeck_core::model::Device]) {
     if devices.is_empty() {
@@ -422,5 +406,21 @@ pub fn device(
     if !history_entries.is_empty() {
         outln!("");
         history(history_entries);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_text;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_text(42), "42s");
+        assert_eq!(duration_text(3599), "59m 59s");
+        assert_eq!(duration_text(3600), "1h 00m");
+        assert_eq!(duration_text(86_399), "23h 59m");
+        assert_eq!(duration_text(90_000), "1d 1h");
+        assert_eq!(duration_text(0), "expired");
+        assert_eq!(duration_text(-240), "expired 4m 00s ago");
     }
 }
