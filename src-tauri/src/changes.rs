@@ -31,6 +31,8 @@ pub enum ChangeEvent {
         id: String,
     },
     ClientsChanged,
+    /// A device was added, checked or removed: the window lists the devices again.
+    DevicesChanged,
     /// Something was written to the history (e.g. a rejected callback).
     HistoryAdded {
         connection_id: Option<String>,
@@ -53,6 +55,7 @@ impl From<&Event> for ChangeEvent {
             },
             Event::ConnectionRemoved { id } => Self::ConnectionRemoved { id: id.clone() },
             Event::ClientsChanged => Self::ClientsChanged,
+            Event::DevicesChanged => Self::DevicesChanged,
             Event::HistoryAdded { connection_id } => Self::HistoryAdded {
                 connection_id: connection_id.clone(),
             },

@@ -13,7 +13,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(test)]
 use authdeck_core::AccessToken;
+use authdeck_core::AnySecret;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -41,7 +43,7 @@ pub enum Outcome {
 }
 
 /// Clear the clipboard if it still holds `copied`.
-pub fn clear_if_unchanged(clipboard: &dyn Clipboard, copied: &AccessToken) -> Outcome {
+pub fn clear_if_unchanged(clipboard: &dyn Clipboard, copied: &dyn AnySecret) -> Outcome {
     let Ok(current) = clipboard.read_text() else {
         return Outcome::Failed;
     };
@@ -59,13 +61,14 @@ pub fn clear_if_unchanged(clipboard: &dyn Clipboard, copied: &AccessToken) -> Ou
 /// Write `token` to the clipboard; the returned future waits [`CLEAR_AFTER`] with
 /// `sleep` and then clears the clipboard if it still holds the token. The clock is
 /// injected: the app passes `tokio::time::sleep`, tests a timer they fire themselves.
-pub fn copy<C, S, F>(
+pub fn copy<C, T, S, F>(
     clipboard: Arc<C>,
-    token: AccessToken,
+    token: T,
     sleep: S,
 ) -> Result<impl Future<Output = Outcome> + Send + 'static, String>
 where
     C: Clipboard,
+    T: AnySecret + 'static,
     S: FnOnce(Duration) -> F + Send + 'static,
     F: Future<Output = ()> + Send + 'static,
 {

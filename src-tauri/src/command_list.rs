@@ -34,5 +34,11 @@ authdeck_commands![
     export_connections,
     check,
     set_label,
+    list_devices,
+    add_device,
+    check_device,
+    remove_device,
+    copy_device_rest_header,
+    copy_device_mqtt_settings,
     mark_ready,
 ];

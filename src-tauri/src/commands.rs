@@ -112,6 +112,10 @@ pub struct NewClientInput {
     #[serde(default)]
     #[ts(optional)]
     pub api_url: Option<String>,
+    /// IoT platform: the device API's base (default: the environment's preset).
+    #[serde(default)]
+    #[ts(optional)]
+    pub device_api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -133,6 +137,7 @@ impl From<NewClientInput> for NewClient {
             token_url,
             auth_url,
             api_url,
+            device_api_url,
             redirect_uri,
             pkce,
             iot_basic_auth,
@@ -148,6 +153,7 @@ impl From<NewClientInput> for NewClient {
             token_url: non_empty(token_url),
             auth_url: non_empty(auth_url),
             api_url: non_empty(api_url),
+            device_api_url: non_empty(device_api_url),
             redirect_uri: non_empty(redirect_uri),
             pkce,
             iot_basic_auth,
@@ -604,6 +610,11 @@ pub fn mark_ready<R: Runtime>(app: AppHandle<R>) {
     crate::startup::mark_ready(&app);
 }
 
+// The device commands live in devices.rs; the glob brings their `#[tauri::command]`
+// macros into this scope too, which `generate_handler!` needs.
+#[allow(unused_imports)]
+use crate::devices::*;
+
 /// `handler()` and `COMMANDS` from the one list of commands (src/command_list.rs).
 macro_rules! authdeck_commands {
     ($($name:ident),* $(,)?) => {
@@ -676,6 +687,7 @@ mod tests {
     #[test]
     fn every_tauri_command_is_listed_once() {
         let mut written = tauri_commands_in(include_str!("commands.rs"));
+        written.extend(tauri_commands_in(include_str!("devices.rs")));
         assert!(
             written.len() > 10,
             "the scan found the commands: {written:?}"

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod clipboard;
 pub mod commands;
 pub mod deep_link;
+pub mod devices;
 pub mod logging;
 pub mod quit;
 pub mod startup;

@@ -1033,6 +1033,7 @@ fn read_dir_sorted(dir: &Path) -> Vec<(String, String)> {
 fn typescript_bindings_are_current() {
     let fresh = tempfile::tempdir().unwrap();
     commands::export_bindings(fresh.path()).unwrap();
+    authdeck_app::devices::export_bindings(fresh.path()).unwrap();
     let generated = read_dir_sorted(fresh.path());
     assert!(generated.iter().any(|(n, _)| n == "Connection.ts"));
     if std::env::var_os("UPDATE_BINDINGS").is_some() {
@@ -1051,4 +1052,69 @@ fn typescript_bindings_are_current() {
         committed == generated,
         "ui/src/bindings is stale: run `make bindings` and commit the result"
     );
+}
+
+/// Devices over IPC: added with their token and secret (which never come back), listed,
+/// checked against the emulator's device API (a wrong token is `invalid_credentials`),
+/// removed.
+#[test]
+fn devices_are_added_checked_and_removed_through_ipc_and_their_secrets_never_come_back() {
+    let app = app();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emulator = rt
+        .block_on(authdeck_emulator::start(
+            authdeck_emulator::EmulatorConfig::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    invoke(
+        &app,
+        "add_client",
+        json!({"input": {
+            "name": "iot", "provider": "iot", "environment": null, "client_id": "demo-iot-client",
+            "client_secret": null, "authorize_url": null, "token_url": null, "auth_url": emulator.iot_auth_url(),
+            "device_api_url": emulator.iot_device_api_url(),
+            "redirect_uri": null, "pkce": false, "iot_basic_auth": "raw", "iot_body": "form"
+        }}),
+    )
+    .unwrap();
+    let add = |name: &str, token: &str| {
+        invoke(
+            &app,
+            "add_device",
+            json!({"input": {"name": name, "client": "iot", "connection": null,
+                "device_id": "demo-device-0001", "token": token, "secret": "demo-device-secret"}}),
+        )
+    };
+    let device = add("sensor", " demo-device-token ").unwrap();
+    assert_eq!(device["device_id"], "demo-device-0001");
+    assert_eq!(device["has_secret"], true);
+    let listed = invoke(&app, "list_devices", json!({})).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let report = invoke(&app, "check_device", json!({"id": "sensor"})).unwrap();
+    assert_eq!(report["device"]["last_check"]["outcome"], "ok");
+    assert_eq!(report["shadow"]["temperature"], 28.5);
+
+    add("wrong", "not-the-token").unwrap();
+    let err = invoke(&app, "check_device", json!({"id": "wrong"})).unwrap_err();
+    assert_eq!(err["code"], "invalid_credentials", "{err}");
+    let err = add("sensor", "demo-device-token").unwrap_err();
+    assert_eq!(err["code"], "already_exists");
+    // Malformed input changes nothing.
+    assert!(invoke(&app, "add_device", json!({"input": {"name": "x"}})).is_err());
+
+    let everything = format!(
+        "{listed} {report} {}",
+        invoke(&app, "list_devices", json!({})).unwrap()
+    );
+    for secret in ["demo-device-token", "demo-device-secret"] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} crossed IPC: {everything}"
+        );
+    }
+    invoke(&app, "remove_device", json!({"id": "sensor"})).unwrap();
+    invoke(&app, "remove_device", json!({"id": "wrong"})).unwrap();
+    assert_eq!(invoke(&app, "list_devices", json!({})).unwrap(), json!([]));
+    rt.block_on(emulator.shutdown());
 }

@@ -12,6 +12,8 @@ import type { Client } from './bindings/Client';
 import type { CommandError } from './bindings/CommandError';
 import type { Connection } from './bindings/Connection';
 import type { ConnectionDetails } from './bindings/ConnectionDetails';
+import type { Device } from './bindings/Device';
+import type { DeviceCheckReport } from './bindings/DeviceCheckReport';
 import type { ErrorCode } from './bindings/ErrorCode';
 import type { ExportFormat } from './bindings/ExportFormat';
 import type { FedexConnectInput } from './bindings/FedexConnectInput';
@@ -20,6 +22,7 @@ import type { IotConnectInput } from './bindings/IotConnectInput';
 import type { LeaveReport } from './bindings/LeaveReport';
 import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { NewClientInput } from './bindings/NewClientInput';
+import type { NewDeviceInput } from './bindings/NewDeviceInput';
 import type { PendingAuthorization } from './bindings/PendingAuthorization';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
@@ -93,6 +96,15 @@ export const api = {
   stopSandbox: () => call<null>('stop_sandbox'),
   /** Logs out and removes every sandbox connection and client, then stops the sandbox. */
   leaveSandbox: () => call<LeaveReport>('leave_sandbox'),
+  listDevices: () => call<Device[]>('list_devices'),
+  addDevice: (input: NewDeviceInput) => call<Device>('add_device', { input }),
+  /** The read-only check (the device reads its own shadow); recorded on the device. */
+  checkDevice: (id: string) => call<DeviceCheckReport>('check_device', { id }),
+  removeDevice: (id: string) => call<Device>('remove_device', { id }),
+  /** Rust writes `Authorization: Device <ClientID>:<Token>` to the clipboard; the seconds until it clears it. */
+  copyDeviceRestHeader: (id: string) => call<number>('copy_device_rest_header', { id }),
+  /** Rust writes the device's MQTT settings to the clipboard; the seconds until it clears it. */
+  copyDeviceMqttSettings: (id: string) => call<number>('copy_device_mqtt_settings', { id }),
   /** The first list is on screen: the shell records the start-up time. */
   markReady: () => call<null>('mark_ready'),
 };

@@ -127,6 +127,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     list,
     clients,
     details,
+    devices: connections.devices,
     addConnection,
     reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
     onConnected: connected,
@@ -151,7 +152,10 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     banners.show(t('banner.loadFailed', { error: errorLine(e) }), 'error');
   });
   // From the snapshot shown on: nothing that changes meanwhile is lost.
-  void ready.then(() => feed.follow());
+  void ready.then(() => {
+    feed.follow();
+    void connections.devices.reload();
+  });
 
   return {
     list,

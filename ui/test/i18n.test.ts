@@ -128,6 +128,8 @@ describe('the catalogs', () => {
         'details.history.count',
         'details.lastErrorValue',
         'details.userinfo',
+        'devices.field.deviceId',
+        'devices.field.token',
         'fa.paste.placeholder',
         'fedex.childKey',
         'fedex.childSecret',

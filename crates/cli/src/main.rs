@@ -7,6 +7,7 @@
 // First: its `outln!` / `errln!` are used everywhere below.
 #[macro_use]
 mod output;
+mod child;
 mod input;
 
 use std::path::PathBuf;
@@ -14,14 +15,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use authdeck_core::loopback;
-use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient};
+use authdeck_core::manager::{LogoutOutcome, Manager, ManagerOptions, NewClient, NewDevice};
 use authdeck_core::model::{Environment, FedexGrant, IotBasicAuth, IotBodyEncoding, Provider};
 use authdeck_core::sandbox::SandboxEndpoints;
 use authdeck_core::shutdown::Shutdown;
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
-use authdeck_core::{Error, ErrorCode, Result};
+use authdeck_core::{DeviceSecret, DeviceToken, Error, ErrorCode, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::input::SecretInput;
@@ -79,13 +80,21 @@ enum Command {
         #[arg(long)]
         clear: bool,
     },
-    /// Print a valid access token (refreshed first if it expires within --min-validity).
+    /// Print a valid access token (refreshed first if it expires within --min-validity);
+    /// with --json, an object with the token, its expiry and where the expiry came from.
     Token {
         connection: String,
         /// Seconds the printed token must stay valid.
         #[arg(long, default_value_t = 60)]
         min_validity: u64,
     },
+    /// Run a command with a fresh access token in its environment (AUTHDECK_TOKEN and
+    /// AUTHDECK_TOKEN_EXPIRES_AT by default), never on its command line. Exits with the
+    /// command's status; SIGINT, SIGTERM and SIGHUP are passed on to it.
+    Exec(ExecArgs),
+    /// IoT devices: their Client ID here, their Token and Secret in the system keyring.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Refresh a connection now (FedEx: request a new token), or all of them.
     Refresh {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -150,6 +159,10 @@ struct ClientAdd {
     /// or the token URL without its /token).
     #[arg(long)]
     api_url: Option<String>,
+    /// IoT platform: the device API's base (default in production: NETPIE's
+    /// https://api.netpie.io/v2/device), used to check devices.
+    #[arg(long)]
+    device_api_url: Option<String>,
     /// FlowAccount: the redirect URI registered with FlowAccount (default com.authdeck.desktop:/oauth/callback).
     #[arg(long)]
     redirect_uri: Option<String>,
@@ -203,6 +216,65 @@ enum ConnectCommand {
         /// Read the password from stdin (else $AUTHDECK_PASSWORD).
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    /// The connection whose token goes into --env (omit it when every one is given with --conn).
+    connection: Option<String>,
+    /// The variable that gets the token (its expiry goes into NAME_EXPIRES_AT).
+    #[arg(long = "env", value_name = "NAME", default_value = "AUTHDECK_TOKEN")]
+    env: String,
+    /// Another connection and its variable, as CONN=NAME (repeatable).
+    #[arg(long = "conn", value_name = "CONN=NAME")]
+    conns: Vec<String>,
+    /// Refresh first unless each token stays valid this many seconds.
+    #[arg(long, default_value_t = 60)]
+    min_validity: u64,
+    /// The command and its arguments, after --.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Keep a device: its Client ID, and its Token (first stdin line) and optional
+    /// Secret (second line) in the keyring.
+    Add {
+        name: String,
+        /// The IoT client the device belongs to.
+        #[arg(long)]
+        client: String,
+        /// The IoT connection (account) that owns the device.
+        #[arg(long = "connection", value_name = "CONN")]
+        connection: Option<String>,
+        /// The device's Client ID (its Device ID in the portal).
+        #[arg(long)]
+        device_id: String,
+        /// Read the device token from the first line of stdin.
+        #[arg(long, required = true)]
+        token_stdin: bool,
+        /// Read the device secret (the MQTT password) from the next line of stdin.
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// List the devices (never their token or secret).
+    List,
+    /// Show a device, its last check and its history (never its token or secret).
+    Show { device: String },
+    /// Check a device now: read its own shadow with its credentials (read-only).
+    Check { device: String },
+    /// Remove a device and its keyring entries.
+    Remove { device: String },
+    /// Run a command with the device's credentials in its environment:
+    /// AUTHDECK_DEVICE_ID, AUTHDECK_DEVICE_TOKEN, AUTHDECK_DEVICE_SECRET,
+    /// AUTHDECK_DEVICE_AUTHORIZATION (the REST header value), AUTHDECK_DEVICE_API_URL.
+    Env {
+        device: String,
+        /// The command and its arguments, after --.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
     },
 }
 
@@ -276,6 +348,13 @@ async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
     if matches!(cli.command, Command::Sandbox(_)) {
         // The emulator stops on Ctrl-C by itself.
         return run(cli, Shutdown::new()).await;
+    }
+    if matches!(
+        cli.command,
+        Command::Exec(_) | Command::Device(DeviceCommand::Env { .. })
+    ) {
+        // Signals go to the child once it runs.
+        return run_child(cli).await;
     }
     let json = cli.json;
     let noun = match cli.command {
@@ -352,6 +431,14 @@ mod signals {
                 Stop::Interrupt => "SIGINT",
                 Stop::Terminate => "SIGTERM",
                 Stop::Hangup => "SIGHUP",
+            }
+        }
+
+        pub fn number(self) -> i32 {
+            match self {
+                Stop::Interrupt => libc::SIGINT,
+                Stop::Terminate => libc::SIGTERM,
+                Stop::Hangup => libc::SIGHUP,
             }
         }
 
@@ -481,6 +568,7 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             new.token_url = a.token_url;
             new.auth_url = a.auth_url;
             new.api_url = a.api_url;
+            new.device_api_url = a.device_api_url;
             new.redirect_uri = a.redirect_uri;
             if a.no_pkce {
                 if provider != Provider::FlowAccount {
@@ -660,10 +748,22 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
                 }
                 other => other,
             };
-            let (token, _) = result?;
+            let (token, conn) = result?;
             // The one place a token is printed: the user asked for it, on stdout only.
-            outln!("{}", token.expose());
+            if json {
+                print_json(&serde_json::json!({
+                    "access_token": token.expose(),
+                    "token_type": conn.token_type,
+                    "expires_at": conn.access_expires.map(|e| e.at),
+                    "expires_in": conn.access_expires.map(|e| e.seconds_left(now())),
+                    "expires_source": conn.access_expires.map(|e| e.source),
+                }))?;
+            } else {
+                outln!("{}", token.expose());
+            }
         }
+        Command::Device(command) => return device(&manager, command, &mut secrets, json).await,
+        Command::Exec(_) => unreachable!("handled by run_child"),
         Command::Refresh {
             connection: Some(connection),
             ..
@@ -1025,4 +1125,242 @@ async fn sandbox(args: SandboxArgs, data_dir: Option<PathBuf>) -> Result<ExitCod
     stop.next().await;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `device add|list|show|check|remove`.
+async fn device(
+    manager: &Manager,
+    command: DeviceCommand,
+    secrets: &mut SecretInput,
+    json: bool,
+) -> Result<ExitCode> {
+    match command {
+        DeviceCommand::Add {
+            name,
+            client,
+            connection,
+            device_id,
+            token_stdin,
+            secret_stdin,
+        } => {
+            // stdin only: these long-lived credentials never come from argv or the
+            // environment (`device env` puts them there for its child).
+            let token: DeviceToken = secrets.require(
+                "device token",
+                "--token-stdin",
+                token_stdin,
+                "AUTHDECK_NO_DEVICE_TOKEN_FROM_ENV",
+            )?;
+            let secret: Option<DeviceSecret> = match secret_stdin {
+                true => {
+                    secrets.read("device secret", true, "AUTHDECK_NO_DEVICE_SECRET_FROM_ENV")?
+                }
+                false => None,
+            };
+            let device = manager
+                .add_device(NewDevice {
+                    name,
+                    client,
+                    connection,
+                    device_id,
+                    token,
+                    secret,
+                })
+                .await?;
+            if json {
+                print_json(&device)?;
+            } else {
+                outln!(
+                    "Added device {:?} (Client ID {}) under {}: its token{} in the system keyring. Check it with `authdeckctl device check {}`.",
+                    device.name,
+                    device.device_id,
+                    device.client_name,
+                    if device.has_secret { " and secret are" } else { " is" },
+                    device.name
+                );
+            }
+        }
+        DeviceCommand::List => {
+            let devices = manager.devices().await?;
+            if json {
+                print_json(&devices)?;
+            } else {
+                output::devices_table(&devices);
+            }
+        }
+        DeviceCommand::Show { device } => {
+            let device = manager.device(&device).await?;
+            let history = manager.device_history(&device.id, 20).await?;
+            let owner = match &device.connection_id {
+                Some(id) => manager.connection(id).await.ok().map(|c| c.label),
+                None => None,
+            };
+            if json {
+                let mut value = serde_json::to_value(&device).map_err(|e| {
+                    Error::internal("Could not encode JSON output.").with_detail(e.to_string())
+                })?;
+                value["account"] = serde_json::json!(owner);
+                value["history"] = serde_json::to_value(&history).unwrap_or_default();
+                print_json(&value)?;
+            } else {
+                output::device(&device, owner.as_deref(), &history);
+            }
+        }
+        DeviceCommand::Check { device } => {
+            let report = manager.check_device(&device).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                let fields = report
+                    .device
+                    .last_check
+                    .as_ref()
+                    .map(|c| c.shadow_fields.join(", "))
+                    .unwrap_or_default();
+                outln!(
+                    "Device {} works: the platform accepted its Client ID and Token and returned its shadow{}.",
+                    report.device.name,
+                    if fields.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({fields})")
+                    }
+                );
+            }
+        }
+        DeviceCommand::Remove { device } => {
+            let device = manager.remove_device(&device).await?;
+            if json {
+                print_json(&serde_json::json!({"removed": device.id}))?;
+            } else {
+                outln!(
+                    "Removed device {:?} and its keyring entries (its history is kept).",
+                    device.name
+                );
+            }
+        }
+        DeviceCommand::Env { .. } => unreachable!("handled by run_child"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `exec` and `device env`: gather the credentials (a stop signal meanwhile ends it as
+/// any other command: what is in flight is saved first), then run the child with them,
+/// forwarding signals to it.
+async fn run_child(cli: Cli) -> Result<ExitCode> {
+    let mut signals = signals::Signals::new()?;
+    let shutdown = Shutdown::new();
+    let grace =
+        Shutdown::grace(authdeck_core::providers::http::HttpSettings::default().request_timeout);
+    let data_dir = cli.data_dir.clone();
+    let gather = async {
+        let manager = open_manager(
+            data_dir,
+            ManagerOptions::default().refresh_concurrency,
+            shutdown.clone(),
+        )
+        .await?;
+        match &cli.command {
+            Command::Exec(args) => exec_vars(&manager, args).await,
+            Command::Device(DeviceCommand::Env { device, .. }) => {
+                device_vars(&manager, device).await
+            }
+            _ => unreachable!("only exec and device env run a child"),
+        }
+    };
+    let vars = tokio::select! {
+        vars = gather => vars?,
+        signal = signals.next() => {
+            shutdown.begin();
+            let _ = tokio::time::timeout(grace, shutdown.idle()).await;
+            return Ok(ExitCode::from(signal.exit_code()));
+        }
+    };
+    let command = match cli.command {
+        Command::Exec(args) => args.command,
+        Command::Device(DeviceCommand::Env { command, .. }) => command,
+        _ => unreachable!("only exec and device env run a child"),
+    };
+    child::run(&command, vars, signals).await
+}
+
+/// A valid access token of `reference` (refreshed first if it expires within
+/// `min_validity`), saving the answers of a keyring that was locked meanwhile.
+async fn fresh_token(
+    manager: &Manager,
+    reference: &str,
+    min_validity: Duration,
+) -> Result<(authdeck_core::AccessToken, authdeck_core::model::Connection)> {
+    match manager.access_token(reference, min_validity).await {
+        Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+            keep_answers(manager).await?;
+            manager.access_token(reference, min_validity).await
+        }
+        other => other,
+    }
+}
+
+async fn exec_vars(manager: &Manager, args: &ExecArgs) -> Result<Vec<child::Var>> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    if let Some(conn) = &args.connection {
+        wanted.push((conn.clone(), args.env.clone()));
+    }
+    for pair in &args.conns {
+        let Some((conn, name)) = pair.rsplit_once('=') else {
+            return Err(Error::invalid_input(format!(
+                "--conn {pair:?}: write CONN=NAME, e.g. --conn acme=ACME_TOKEN."
+            )));
+        };
+        wanted.push((conn.to_owned(), name.to_owned()));
+    }
+    if wanted.is_empty() {
+        return Err(Error::invalid_input(
+            "Name the connection: `authdeckctl exec CONN -- CMD…`, or --conn CONN=NAME.",
+        ));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (_, name) in &wanted {
+        child::check_name(name)?;
+        if !names.insert(name.clone()) {
+            return Err(Error::invalid_input(format!(
+                "The variable {name} is given twice: one connection per variable."
+            )));
+        }
+    }
+    let min_validity = Duration::from_secs(args.min_validity);
+    let mut vars = Vec::new();
+    for (conn, name) in wanted {
+        let (token, conn) = fresh_token(manager, &conn, min_validity).await?;
+        let expires = format!("{name}_EXPIRES_AT");
+        vars.push(child::Var::set(name, token.expose()));
+        vars.push(match conn.access_expires {
+            Some(e) => child::Var::set(
+                expires,
+                e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            None => child::Var::unset(expires),
+        });
+    }
+    Ok(vars)
+}
+
+async fn device_vars(manager: &Manager, device: &str) -> Result<Vec<child::Var>> {
+    let creds = manager.device_credentials(device).await?;
+    let mut vars = vec![
+        child::Var::set("AUTHDECK_DEVICE_ID", creds.device.device_id.clone()),
+        child::Var::set("AUTHDECK_DEVICE_TOKEN", creds.token.expose()),
+        child::Var::set(
+            "AUTHDECK_DEVICE_AUTHORIZATION",
+            creds.rest_authorization().expose(),
+        ),
+    ];
+    vars.push(match &creds.secret {
+        Some(secret) => child::Var::set("AUTHDECK_DEVICE_SECRET", secret.expose()),
+        None => child::Var::unset("AUTHDECK_DEVICE_SECRET"),
+    });
+    vars.push(match &creds.api_url {
+        Some(url) => child::Var::set("AUTHDECK_DEVICE_API_URL", url.as_str()),
+        None => child::Var::unset("AUTHDECK_DEVICE_API_URL"),
+    });
+    Ok(vars)
 }

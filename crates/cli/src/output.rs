@@ -402,6 +402,82 @@ pub fn history(entries: &[HistoryEntry]) {
     table(&["WHEN", "EVENT", "OUTCOME", "DETAIL"], rows);
 }
 
+/// `device list`: one row per device (never a token or secret).
+pub fn devices_table(devices: &[authdeck_core::model::Device]) {
+    if devices.is_empty() {
+        outln!("No devices yet: `authdeckctl device add NAME --client IOT_CLIENT --device-id CLIENT_ID --token-stdin`.");
+        return;
+    }
+    let rows = devices
+        .iter()
+        .map(|d| {
+            vec![
+                short_id(&d.id).to_string(),
+                d.name.clone(),
+                d.device_id.clone(),
+                d.client_name.clone(),
+                if d.has_secret { "yes" } else { "no" }.to_string(),
+                d.last_check
+                    .as_ref()
+                    .map(|c| format!("{} at {}", c.outcome, when(c.at)))
+                    .unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "NAME",
+            "CLIENT ID",
+            "IOT CLIENT",
+            "SECRET",
+            "LAST CHECK",
+        ],
+        rows,
+    );
+}
+
+/// `device show`: the device in detail, and its history (never a token or secret).
+pub fn device(
+    d: &authdeck_core::model::Device,
+    owner: Option<&str>,
+    history_entries: &[HistoryEntry],
+) {
+    outln!("Device      {} (id {})", d.name, d.id);
+    outln!("Client ID   {}", d.device_id);
+    outln!(
+        "IoT client  {}{}",
+        d.client_name,
+        if d.sandbox { " (built-in sandbox)" } else { "" }
+    );
+    match (&d.connection_id, owner) {
+        (Some(_), Some(label)) => outln!("Account     {label}"),
+        (Some(id), None) => outln!("Account     {} (not connected any more)", short_id(id)),
+        (None, _) => outln!("Account     —"),
+    }
+    outln!(
+        "Credentials token{} in the system keyring",
+        if d.has_secret { " and secret" } else { "" }
+    );
+    outln!("Added       {}", when(d.created_at));
+    match &d.last_check {
+        None => outln!("Last check  never (`authdeckctl device check {}`)", d.name),
+        Some(c) => {
+            outln!("Last check  {} at {}", c.outcome, when(c.at));
+            if let Some(m) = &c.message {
+                outln!("            {m}");
+            }
+            if !c.shadow_fields.is_empty() {
+                outln!("Shadow      {}", c.shadow_fields.join(", "));
+            }
+        }
+    }
+    if !history_entries.is_empty() {
+        outln!("");
+        history(history_entries);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration_text;

@@ -25,6 +25,6 @@ pub mod store;
 
 pub use error::{Error, ErrorCode, Result};
 pub use secret::{
-    AccessToken, AnySecret, AuthorizationCode, ChildSecret, ClientSecret, KeyringValue, OAuthState,
-    Password, PkceVerifier, RefreshToken,
+    AccessToken, AnySecret, AuthorizationCode, ChildSecret, ClientSecret, DeviceSecret,
+    DeviceToken, KeyringValue, OAuthState, Password, PkceVerifier, RefreshToken,
 };

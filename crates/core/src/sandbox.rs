@@ -27,6 +27,8 @@ pub struct SandboxEndpoints {
     pub flowaccount_token_url: String,
     pub fedex_token_url: String,
     pub iot_auth_url: String,
+    /// The IoT device API's base (`GET {it}/shadow/data`).
+    pub iot_device_api_url: String,
 }
 
 /// Run the emulator as the built-in sandbox on `addr` (port 0: a free one). `port_hint`
@@ -55,6 +57,7 @@ impl SandboxEndpoints {
             flowaccount_token_url: emulator.flowaccount_token_url(),
             fedex_token_url: emulator.fedex_token_url(),
             iot_auth_url: emulator.iot_auth_url(),
+            iot_device_api_url: emulator.iot_device_api_url(),
         }
     }
 }
@@ -88,6 +91,7 @@ pub fn demo_clients(e: &SandboxEndpoints) -> Vec<NewClient> {
     let mut iot = NewClient::new("sandbox-iot", Provider::Iot, "demo-iot-client");
     iot.sandbox = true;
     iot.auth_url = Some(e.iot_auth_url.clone());
+    iot.device_api_url = Some(e.iot_device_api_url.clone());
     vec![fa, fa_loopback, fedex, iot]
 }
 
@@ -117,6 +121,9 @@ pub struct LeaveReport {
     /// Labels of the sandbox connections removed (logged out at the sandbox when it was
     /// running, else only deleted here).
     pub connections: Vec<String>,
+    /// Names of the devices kept under sandbox clients, removed with their keyring entries.
+    #[serde(default)]
+    pub devices: Vec<String>,
     /// Names of the sandbox clients removed.
     pub clients: Vec<String>,
 }

@@ -184,6 +184,15 @@ secret_role! {
     Password
 }
 secret_role! {
+    /// An IoT device's Token (created in the platform's portal): with its Client ID, the
+    /// device API's `Authorization: Device <ClientID>:<Token>` and the MQTT username.
+    DeviceToken
+}
+secret_role! {
+    /// An IoT device's Secret (optional): the MQTT password.
+    DeviceSecret
+}
+secret_role! {
     /// The plaintext of one keyring entry, of any role above (or several tokens encoded
     /// together): what [`crate::store::SecretStore`] stores without looking inside.
     KeyringValue
@@ -209,7 +218,13 @@ macro_rules! kept_in_the_keyring {
 
 cloneable!(ClientSecret, AccessToken, RefreshToken, KeyringValue);
 constant_time_eq!(AccessToken, RefreshToken, KeyringValue);
-kept_in_the_keyring!(ClientSecret, ChildSecret, PkceVerifier);
+kept_in_the_keyring!(
+    ClientSecret,
+    ChildSecret,
+    PkceVerifier,
+    DeviceToken,
+    DeviceSecret
+);
 
 #[cfg(test)]
 mod tests {
@@ -228,6 +243,14 @@ mod tests {
         assert_eq!(
             format!("{:?}", RefreshToken::new("canary-7f3a")),
             "RefreshToken([redacted])"
+        );
+        assert_eq!(
+            format!("{:?}", DeviceToken::new("canary-7f3a")),
+            "DeviceToken([redacted])"
+        );
+        assert_eq!(
+            format!("{}", DeviceSecret::new("canary-7f3a")),
+            "[redacted]"
         );
     }
 

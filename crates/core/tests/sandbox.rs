@@ -23,6 +23,7 @@ fn endpoints(e: &RunningEmulator) -> SandboxEndpoints {
         flowaccount_token_url: e.flowaccount_token_url(),
         fedex_token_url: e.fedex_token_url(),
         iot_auth_url: e.iot_auth_url(),
+        iot_device_api_url: e.iot_device_api_url(),
     }
 }
 

@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{AdminToken, ExpiresInFormat, FaClient};
+use crate::config::{AdminToken, ExpiresInFormat, FaClient, IotDevice};
 use crate::control::Control;
 use crate::fault::Fault;
 use crate::state::AppState;
@@ -33,6 +33,8 @@ pub(crate) fn routes(token: Arc<AdminToken>) -> Router<AppState> {
         .route("/admin/flowaccount/token-status", post(token_status))
         .route("/admin/iot/expires-in-format", put(set_expires_in_format))
         .route("/admin/iot/sessions", get(iot_sessions))
+        .route("/admin/iot/devices", get(iot_devices).post(add_iot_device))
+        .route("/admin/iot/devices/{client_id}", delete(remove_iot_device))
         .route("/admin/reuse-detection", put(set_reuse_detection))
         .route_layer(middleware::from_fn(move |request: Request, next: Next| {
             let token = token.clone();
@@ -240,4 +242,36 @@ async fn set_reuse_detection(
 
 async fn iot_sessions(State(state): State<AppState>) -> Response {
     Json(control(state).iot_sessions()).into_response()
+}
+
+async fn iot_devices(State(state): State<AppState>) -> Response {
+    Json(json!({"devices": control(state).iot_device_ids()})).into_response()
+}
+
+async fn add_iot_device(
+    State(state): State<AppState>,
+    body: Result<Json<IotDevice>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(device)) => {
+            control(state).add_iot_device(device);
+            (StatusCode::CREATED, Json(json!({"ok": true}))).into_response()
+        }
+        Err(rejection) => bad_json(rejection),
+    }
+}
+
+async fn remove_iot_device(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Response {
+    if control(state).remove_iot_device(&client_id) {
+        ok()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such device"})),
+        )
+            .into_response()
+    }
 }

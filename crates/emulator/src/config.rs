@@ -265,6 +265,9 @@ pub struct IotConfig {
     /// How `expires_in` is written: the seed says "Timestamp" [doc]; the unit is a guess.
     pub expires_in_format: ExpiresInFormat,
     pub scope: String,
+    /// Devices created "in the portal": the device API (`Authorization: Device
+    /// <ClientID>:<Token>`) knows these (PROVIDERS.md §3 item 5).
+    pub devices: Vec<IotDevice>,
 }
 
 impl IotConfig {
@@ -282,8 +285,33 @@ impl IotConfig {
             refresh_token_lifetime: Duration::from_secs(30 * 86_400),
             expires_in_format: ExpiresInFormat::EpochMs,
             scope: "user".into(),
+            devices: vec![IotDevice {
+                client_id: "demo-device-0001".into(),
+                token: "demo-device-token".into(),
+                secret: Some("demo-device-secret".into()),
+                alias: Some("demo-sensor".into()),
+                shadow: serde_json::json!({"temperature": 28.5, "humidity": 61}),
+            }],
         }
     }
+}
+
+/// A device of the IoT platform: Client ID (the device id), Token, optional Secret
+/// (MQTT password), and its shadow (the JSON `GET /shadow/data` returns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IotDevice {
+    pub client_id: String,
+    pub token: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default = "empty_shadow")]
+    pub shadow: serde_json::Value,
+}
+
+fn empty_shadow() -> serde_json::Value {
+    serde_json::json!({})
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

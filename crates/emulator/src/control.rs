@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ExpiresInFormat, FaClient};
+use crate::config::{ExpiresInFormat, FaClient, IotDevice};
 use crate::fault::Fault;
 use crate::iot::IotSession;
 use crate::state::AppState;
@@ -92,5 +92,33 @@ impl Control {
     /// Every IoT login so far, oldest first.
     pub fn iot_sessions(&self) -> Vec<IotSession> {
         self.state.lock().iot.sessions()
+    }
+
+    /// Creates a device (as in the platform's portal), or replaces the one with its
+    /// Client ID.
+    pub fn add_iot_device(&self, device: IotDevice) {
+        let devices = &mut self.state.lock().iot.config.devices;
+        devices.retain(|d| d.client_id != device.client_id);
+        devices.push(device);
+    }
+
+    /// Deletes a device; whether it was there.
+    pub fn remove_iot_device(&self, client_id: &str) -> bool {
+        let devices = &mut self.state.lock().iot.config.devices;
+        let before = devices.len();
+        devices.retain(|d| d.client_id != client_id);
+        devices.len() != before
+    }
+
+    /// The device registry's Client IDs (tokens and secrets are not listed).
+    pub fn iot_device_ids(&self) -> Vec<String> {
+        let inner = self.state.lock();
+        inner
+            .iot
+            .config
+            .devices
+            .iter()
+            .map(|d| d.client_id.clone())
+            .collect()
     }
 }

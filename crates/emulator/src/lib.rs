@@ -22,6 +22,7 @@ mod admin;
 mod approve;
 mod config;
 mod control;
+mod device;
 mod fault;
 mod fault_response;
 mod fedex;
@@ -45,7 +46,8 @@ use tokio::task::JoinHandle;
 pub use approve::{approve, deny};
 pub use config::{
     AdminToken, EmulatorConfig, ExpiresInFormat, FaBusiness, FaClient, FaCompany, FaUser,
-    FedexChild, FedexConfig, FedexProject, FlowAccountConfig, IotBasicMode, IotConfig, IotUser,
+    FedexChild, FedexConfig, FedexProject, FlowAccountConfig, IotBasicMode, IotConfig, IotDevice,
+    IotUser,
 };
 pub use control::{Control, TokenStatus};
 pub use fault::{Fault, FaultKind, FaultScope};
@@ -85,6 +87,7 @@ fn routes(state: AppState, admin_token: Arc<AdminToken>) -> Router {
         .merge(flowaccount::routes())
         .merge(fedex::routes())
         .merge(iot::routes())
+        .merge(device::routes())
         .merge(admin::routes(admin_token))
         .with_state(state)
 }
@@ -130,6 +133,12 @@ impl RunningEmulator {
     /// The IoT `auth_url`: `POST {it}/oauth/token`, `POST {it}/user/logout`.
     pub fn iot_auth_url(&self) -> String {
         format!("{}/iot", self.base_url())
+    }
+
+    /// The IoT device API's base (NETPIE: `https://api.netpie.io/v2/device`):
+    /// `GET {it}/shadow/data` with `Authorization: Device <ClientID>:<Token>`.
+    pub fn iot_device_api_url(&self) -> String {
+        format!("{}{}", self.base_url(), device::API_BASE)
     }
 
     /// The bearer token `/admin/*` wants (`Authorization: Bearer <it>`): the one given
@@ -239,10 +248,28 @@ fn describe(emulator: &RunningEmulator, state: &AppState) -> String {
             user.username, user.password, user.user_id, user.email
         );
     }
+    let _ = writeln!(
+        out,
+        "  device API    {}   (GET /shadow/data, Authorization: Device <Client ID>:<Token>)",
+        emulator.iot_device_api_url()
+    );
+    for device in &iot.devices {
+        let _ = writeln!(
+            out,
+            "  device        Client ID {} / Token {}{}",
+            device.client_id,
+            device.token,
+            device
+                .secret
+                .as_deref()
+                .map(|s| format!(" / Secret {s}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Admin: {base}/admin/stats, /admin/faults, /admin/latency, /admin/clock/advance, /admin/iot/sessions"
+        "Admin: {base}/admin/stats, /admin/faults, /admin/latency, /admin/clock/advance, /admin/iot/sessions, /admin/iot/devices"
     );
     let _ = writeln!(
         out,

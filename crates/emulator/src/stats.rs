@@ -94,4 +94,10 @@ pub struct IotStats {
     pub logouts_failed: u64,
     pub me_ok: u64,
     pub me_unauthorized: u64,
+    /// Device API: `GET /shadow/data` answered with the shadow.
+    #[serde(default)]
+    pub shadow_reads: u64,
+    /// Device API: unknown device, wrong token or no `Authorization: Device …`.
+    #[serde(default)]
+    pub device_unauthorized: u64,
 }

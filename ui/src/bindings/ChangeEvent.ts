@@ -5,4 +5,4 @@ import type { ConnectionSummary } from "./ConnectionSummary";
 /**
  * One change, as the window hears it.
  */
-export type ChangeEvent = { "kind": "connection_changed", connection: ConnectionSummary, } | { "kind": "connection_removed", id: string, } | { "kind": "clients_changed" } | { "kind": "history_added", connection_id: string | null, } | { "kind": "app_info_changed" } | { "kind": "redirect_finished", result: CallbackResult, } | { "kind": "resync" };
+export type ChangeEvent = { "kind": "connection_changed", connection: ConnectionSummary, } | { "kind": "connection_removed", id: string, } | { "kind": "clients_changed" } | { "kind": "devices_changed" } | { "kind": "history_added", connection_id: string | null, } | { "kind": "app_info_changed" } | { "kind": "redirect_finished", result: CallbackResult, } | { "kind": "resync" };

@@ -13,4 +13,9 @@ redirect_uri?: string | null,
 /**
  * FlowAccount: send a PKCE S256 challenge (on by default; see README "Security").
  */
-pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, };
+pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, 
+/**
+ * IoT platform: the device API's base (`GET {it}/shadow/data`; NETPIE
+ * `https://api.netpie.io/v2/device`), for the devices kept under this client.
+ */
+device_api_url?: string | null, };

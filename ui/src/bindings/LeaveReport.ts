@@ -10,6 +10,10 @@ export type LeaveReport = {
  */
 connections: Array<string>, 
 /**
+ * Names of the devices kept under sandbox clients, removed with their keyring entries.
+ */
+devices: Array<string>, 
+/**
  * Names of the sandbox clients removed.
  */
 clients: Array<string>, };

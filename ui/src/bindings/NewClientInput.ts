@@ -8,4 +8,8 @@ export type NewClientInput = { name: string, provider: Provider, environment: En
 /**
  * FlowAccount: the API base (`{it}/company/info`); absent: the environment's.
  */
-api_url?: string, redirect_uri: string | null, pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, };
+api_url?: string, 
+/**
+ * IoT platform: the device API's base (default: the environment's preset).
+ */
+device_api_url?: string, redirect_uri: string | null, pkce: boolean, iot_basic_auth: IotBasicAuth, iot_body: IotBodyEncoding, };

@@ -382,4 +382,33 @@ export const en = {
   'keepFresh.hint': 'Requests a new token before this one expires; each request counts against the FedEx quota.',
   'keepFresh.on': '{label} is kept fresh now.',
   'keepFresh.off': '{label} is no longer kept fresh.',
+
+  // ---- IoT devices (views/devices.ts) -------------------------------------------------
+  'devices.title': 'IoT devices',
+  'devices.intro':
+    "Devices of your IoT accounts: their Client ID is kept here, their Token and Secret in the system keyring. Copy them as a REST header or as MQTT settings; Check reads the device's own shadow with them.",
+  'devices.empty': 'No devices yet.',
+  'devices.under': 'under {client}',
+  'devices.neverChecked': 'Not checked yet.',
+  'devices.checkedOk': 'Works: checked {at}.',
+  'devices.checkFailed': 'Check failed {at}: {error}',
+  'devices.check': 'Check',
+  'devices.copyRest': 'Copy as REST header',
+  'devices.copyMqtt': 'Copy as MQTT settings',
+  'devices.copied': 'Copied. The clipboard is cleared in {seconds} s.',
+  'devices.remove': 'Remove',
+  'devices.remove.title': 'Remove device {name}?',
+  'devices.remove.text':
+    'Its Token and Secret are deleted from the system keyring. Its history is kept. The device itself is not changed.',
+  'devices.addTitle': 'Add a device',
+  'devices.form.label': 'Add a device',
+  'devices.field.name': 'Name',
+  'devices.field.client': 'IoT client',
+  'devices.field.deviceId': 'Client ID',
+  'devices.field.deviceId.hint': "The device's Client ID (Device ID) from the platform's portal.",
+  'devices.field.token': 'Token',
+  'devices.field.secret': 'Secret (optional)',
+  'devices.field.secret.hint': 'The MQTT password. Token and Secret go to the system keyring only.',
+  'devices.add': 'Add device',
+  'devices.added': 'Device added.',
 } as const satisfies Record<string, string>;

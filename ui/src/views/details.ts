@@ -13,8 +13,8 @@ import { formatInstant, h, replaceChildren } from '../dom';
 import { errorLine } from '../errors';
 import { type PlainKey, t } from '../i18n/index';
 import { parseInstant, statusAt, statusInputs, statusLabel } from '../status';
-import { keepFreshSwitch } from './keep-fresh';
 import { identityBlock, titleOf } from './identity';
+import { keepFreshSwitch } from './keep-fresh';
 import { GROUP_TITLE, subtitle } from './list';
 import { ENV_EXPLAIN, ENV_LABEL } from './row';
 

@@ -6,6 +6,7 @@ import type { Ticker } from '../countdown';
 import { h } from '../dom';
 import { t } from '../i18n/index';
 import { DetailsPanel } from '../views/details';
+import { DevicesPanel } from '../views/devices';
 import { ConnectionList, type RowActions } from '../views/list';
 import { exportButtons } from './export';
 import type { ListEdits } from './row-actions';
@@ -26,6 +27,7 @@ export class ConnectionsView {
   readonly el: HTMLElement;
   readonly list: ConnectionList;
   readonly details: DetailsPanel;
+  readonly devices: DevicesPanel;
 
   constructor(opts: ConnectionsViewOptions) {
     const scroll = h('div', { class: 'list-scroll' });
@@ -66,11 +68,15 @@ export class ConnectionsView {
     const noMatches = h('p', { class: 'muted no-matches', 'data-testid': 'no-matches', role: 'status' });
     noMatches.hidden = true;
     const toolbar = h('div', { class: 'list-toolbar' }, filterBox(list, noMatches), exportButtons());
-    scroll.append(toolbar, noMatches, empty, list.el);
+    // IoT devices below the list, under its IoT accounts.
+    const devices = new DevicesPanel();
+    // Loaded once the first list is on screen (no IPC before the first frame).
+    scroll.append(toolbar, noMatches, empty, list.el, devices.el);
 
     this.el = h('div', { class: 'connections-view' }, scroll, details.el);
     this.list = list;
     this.details = details;
+    this.devices = devices;
   }
 
   /** Show a connection just made: in the list, highlighted. */

@@ -8,6 +8,7 @@ import type { ConnectionSummary } from '../bindings/ConnectionSummary';
 import { t as tr } from '../i18n/index';
 import type { ClientsView } from '../views/clients';
 import type { DetailsPanel } from '../views/details';
+import type { DevicesPanel } from '../views/devices';
 import type { AddConnectionLauncher } from './add-launcher';
 import type { ListEdits } from './row-actions';
 
@@ -15,6 +16,8 @@ export interface EventTargets {
   list: ListEdits;
   clients: ClientsView;
   details: DetailsPanel;
+  /** The IoT devices (absent where a caller shows none). */
+  devices?: DevicesPanel;
   addConnection: AddConnectionLauncher;
   /** The app info changed: fetch and show it. */
   reloadAppInfo: () => void;
@@ -45,6 +48,10 @@ export function eventRouter(t: EventTargets): (ev: ChangeEvent) => void {
       case 'clients_changed':
         if (!t.clients.el.hidden) void t.clients.reload();
         t.addConnection.clientsChanged();
+        void t.devices?.reload();
+        break;
+      case 'devices_changed':
+        void t.devices?.reload();
         break;
       case 'history_added':
         if (ev.connection_id != null && ev.connection_id === t.details.connectionId) void t.details.reload();

@@ -48,6 +48,7 @@ impl Manager {
             ("The token URL", &new.token_url),
             ("The auth URL", &new.auth_url),
             ("The API URL", &new.api_url),
+            ("The device API URL", &new.device_api_url),
             ("The redirect URI", &new.redirect_uri),
         ] {
             if let Some(url) = url {
@@ -128,6 +129,8 @@ impl Manager {
                 }
                 options.iot_basic_auth = new.iot_basic_auth;
                 options.iot_body = new.iot_body;
+                options.device_api_url = url(&new.device_api_url)?
+                    .or_else(|| presets::device_api_url(new.provider, environment));
                 match url(&new.auth_url)? {
                     Some(auth_url) => presets::iot_endpoints(&auth_url),
                     None => preset.ok_or_else(|| {
@@ -141,6 +144,11 @@ impl Manager {
         if new.provider != Provider::FlowAccount && new.api_url.is_some() {
             return Err(Error::invalid_input(
                 "--api-url applies to FlowAccount clients only.",
+            ));
+        }
+        if new.provider != Provider::Iot && new.device_api_url.is_some() {
+            return Err(Error::invalid_input(
+                "--device-api-url applies to IoT-platform clients only.",
             ));
         }
         if new.provider != Provider::FlowAccount && (new.redirect_uri.is_some() || new.pkce) {
@@ -180,6 +188,14 @@ impl Manager {
         if n > 0 {
             return Err(Error::invalid_input(format!(
                 "Client {:?} still has {n} connection(s): log out or disconnect them first.",
+                client.name
+            )));
+        }
+        let id = client.id.clone();
+        let devices = self.db(move |db| db.device_count_for_client(&id)).await?;
+        if devices > 0 {
+            return Err(Error::invalid_input(format!(
+                "Client {:?} still has {devices} device(s): remove them first (`authdeckctl device remove`).",
                 client.name
             )));
         }

@@ -81,8 +81,15 @@ impl Manager {
             None => None,
             Some(r) => match self.connection(r).await {
                 Ok(c) => Some(c.id),
-                // A disconnected connection keeps its history under its id.
-                Err(e) if e.code == ErrorCode::NotFound => Some(r.to_owned()),
+                Err(e) if e.code == ErrorCode::NotFound => match self.device(r).await {
+                    Ok(device) => {
+                        return self
+                            .db(move |db| db.device_history(&device.id, limit))
+                            .await
+                    }
+                    // A disconnected connection keeps its history under its id.
+                    Err(_) => Some(r.to_owned()),
+                },
                 Err(e) => return Err(e),
             },
         };

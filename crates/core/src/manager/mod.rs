@@ -34,12 +34,14 @@ mod check;
 mod clients;
 mod commit;
 mod connect;
+mod devices;
 mod history;
 mod logout;
 mod open;
 mod refresh;
 mod sandbox;
 mod token_sets;
+pub use devices::{DeviceCheckReport, DeviceCredentials, NewDevice};
 use token_sets::{BatchSlot, SharedSet};
 
 /// What changed, for fronts that keep a live view.
@@ -54,6 +56,8 @@ pub enum Event {
         id: String,
     },
     ClientsChanged,
+    /// A device was added, checked or removed.
+    DevicesChanged,
     /// Something was written to the history (e.g. a rejected callback).
     HistoryAdded {
         connection_id: Option<String>,
@@ -108,6 +112,9 @@ pub struct NewClient {
     /// FlowAccount: the API base (`{it}/company/info`); `None`: the environment's preset,
     /// or for custom endpoints the token URL without its `/token`.
     pub api_url: Option<String>,
+    /// IoT platform: the device API's base (default: the environment's preset, NETPIE's
+    /// `https://api.netpie.io/v2/device` in production).
+    pub device_api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
@@ -128,6 +135,7 @@ impl NewClient {
             token_url: None,
             auth_url: None,
             api_url: None,
+            device_api_url: None,
             redirect_uri: None,
             // PKCE (S256) by default for FlowAccount: it defeats code injection (RFC 9700
             // §4.5); `pkce = false` is the explicit opt-out.

@@ -28,9 +28,11 @@ impl Manager {
                 Some(mut client) => {
                     if client.endpoints != wanted.endpoints
                         || client.environment != wanted.environment
+                        || client.options.device_api_url != wanted.options.device_api_url
                     {
                         client.endpoints = wanted.endpoints;
                         client.environment = wanted.environment;
+                        client.options.device_api_url = wanted.options.device_api_url;
                         self.inner.store.update_client(&client).await?;
                         tracing::info!(client = %client.id, "sandbox client re-pointed");
                         self.emit(Event::ClientsChanged);
@@ -76,6 +78,12 @@ impl Manager {
                 self.forget_sandbox_connection(&conn.id).await?;
             }
             report.connections.push(conn.label);
+        }
+        for device in self.devices().await? {
+            if clients.iter().any(|c| c.id == device.client_key) {
+                self.remove_device(&device.id).await?;
+                report.devices.push(device.name);
+            }
         }
         for client in clients {
             self.remove_client(&client.id).await?;

@@ -307,7 +307,7 @@ pub(crate) async fn get_with_bearer(
     answer(provider, op, req, &[token], started).await
 }
 
-async fn read_capped(mut resp: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+pub(crate) async fn read_capped(mut resp: reqwest::Response) -> reqwest::Result<Vec<u8>> {
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
         let room = MAX_BODY_BYTES.saturating_sub(body.len());

@@ -3,6 +3,7 @@
 //! Each module is a handful of async functions that build a request, send it, and parse
 //! the answer into [`IssuedTokens`] or an [`Error`](crate::Error). No storage, no state.
 
+pub mod device;
 pub mod error;
 pub mod fedex;
 pub mod flowaccount;
@@ -36,6 +37,8 @@ pub enum Operation {
     Logout,
     /// FlowAccount `GET {api base}/company/info` with the access token.
     CompanyInfo,
+    /// IoT device API: a device reads its own shadow (`GET {api}/shadow/data`).
+    DeviceShadow,
 }
 
 impl Operation {
@@ -48,6 +51,7 @@ impl Operation {
             Self::PasswordLogin => "password_login",
             Self::Logout => "logout",
             Self::CompanyInfo => "company_info",
+            Self::DeviceShadow => "device_shadow",
         }
     }
 }

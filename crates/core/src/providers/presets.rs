@@ -20,6 +20,16 @@ const FEDEX_SANDBOX_TOKEN: &str = "https://apis-sandbox.fedex.com/oauth/token";
 const FEDEX_PRODUCTION_TOKEN: &str = "https://apis.fedex.com/oauth/token";
 /// The NETPIE deployment; other deployments are `Environment::Custom`.
 const IOT_PRODUCTION_AUTH: &str = "https://authx.netpie.io";
+/// NETPIE's device API (PROVIDERS.md §3 item 5).
+const IOT_PRODUCTION_DEVICE_API: &str = "https://api.netpie.io/v2/device";
+
+/// The preset device API base of the IoT platform in `env` (NETPIE in production).
+pub fn device_api_url(provider: Provider, env: Environment) -> Option<Url> {
+    match (provider, env) {
+        (Provider::Iot, Environment::Production) => Some(preset(IOT_PRODUCTION_DEVICE_API)),
+        _ => None,
+    }
+}
 
 /// The preset endpoints of `provider` in `env`; `None` for `Custom` and for the IoT
 /// platform's sandbox (there is no public one).
@@ -214,6 +224,14 @@ mod tests {
             "https://authx.netpie.io/user/logout"
         );
         assert!(endpoints(Provider::Iot, Environment::Sandbox).is_none());
+        assert_eq!(
+            device_api_url(Provider::Iot, Environment::Production)
+                .unwrap()
+                .as_str(),
+            "https://api.netpie.io/v2/device"
+        );
+        assert!(device_api_url(Provider::Iot, Environment::Custom).is_none());
+        assert!(device_api_url(Provider::Fedex, Environment::Production).is_none());
         for p in Provider::ALL {
             assert!(endpoints(p, Environment::Custom).is_none());
         }

@@ -12,6 +12,8 @@
 //!   write and delete, so a thousand per-connection entries cost a thousand rewrites)
 //! - `pending/<state hash>/pkce_verifier` — PKCE verifier of a started authorization
 //! - `journal/key` — the key that seals the answer journal's entries (see `journal`)
+//! - `device/<device id>/token`, `device/<device id>/secret` — an IoT device's Token and
+//!   optional Secret (the device id is Authdeck's record id, not the platform's Client ID)
 //!
 //! Tokens are written under a *new* generation (a new entry or a new set) and the
 //! connection is switched to it in SQLite afterwards, so an interrupted refresh never
@@ -29,7 +31,8 @@ use super::SecretStore;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Connection, Expiry};
 use crate::secret::{
-    AccessToken, ChildSecret, ClientSecret, KeyringValue, PkceVerifier, RefreshToken,
+    AccessToken, ChildSecret, ClientSecret, DeviceSecret, DeviceToken, KeyringValue, PkceVerifier,
+    RefreshToken,
 };
 
 /// The tokens of one connection generation.
@@ -183,6 +186,14 @@ fn token_set_key(set_id: &str) -> String {
 /// The one key that seals the answer journal's entries (see `journal`).
 pub const JOURNAL_KEY: &str = "journal/key";
 
+fn device_token_key(device_id: &str) -> String {
+    format!("device/{device_id}/token")
+}
+
+fn device_secret_key(device_id: &str) -> String {
+    format!("device/{device_id}/secret")
+}
+
 fn pkce_key(state_hash: &str) -> String {
     format!("pending/{state_hash}/pkce_verifier")
 }
@@ -272,6 +283,34 @@ impl Vault {
 
     pub async fn delete_child_secret(&self, connection_id: &str) -> Result<()> {
         self.delete(child_secret_key(connection_id)).await
+    }
+
+    pub async fn set_device_token(&self, device_id: &str, token: &DeviceToken) -> Result<()> {
+        self.set(device_token_key(device_id), token.into()).await
+    }
+
+    pub async fn device_token(&self, device_id: &str) -> Result<Option<DeviceToken>> {
+        Ok(self
+            .get(device_token_key(device_id))
+            .await?
+            .map(DeviceToken::from))
+    }
+
+    pub async fn set_device_secret(&self, device_id: &str, secret: &DeviceSecret) -> Result<()> {
+        self.set(device_secret_key(device_id), secret.into()).await
+    }
+
+    pub async fn device_secret(&self, device_id: &str) -> Result<Option<DeviceSecret>> {
+        Ok(self
+            .get(device_secret_key(device_id))
+            .await?
+            .map(DeviceSecret::from))
+    }
+
+    /// Both entries of a device (deleting an absent one is fine).
+    pub async fn delete_device_secrets(&self, device_id: &str) -> Result<()> {
+        self.delete(device_token_key(device_id)).await?;
+        self.delete(device_secret_key(device_id)).await
     }
 
     pub async fn put_tokens(

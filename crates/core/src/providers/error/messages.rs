@@ -56,6 +56,9 @@ fn message_for(
         (ErrorCode::InvalidClient, _, _) => format!(
             "{who} rejected the app's client id or client secret: check them in the client settings."
         ),
+        (ErrorCode::InvalidCredentials, _, Operation::DeviceShadow) => format!(
+            "{who} rejected the device's Client ID or Token (HTTP {status}): check them in the platform's portal, then remove the device and add it again."
+        ),
         (ErrorCode::InvalidCredentials, _, _) => format!(
             "{who} rejected the username or password: check them and log in again."
         ),

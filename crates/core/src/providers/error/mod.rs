@@ -167,6 +167,8 @@ fn classify(provider: Provider, op: Operation, status: u16, body: &ParsedBody) -
     }
     match (provider, op, status) {
         (Provider::Iot, Operation::Refresh, 400 | 401) => ErrorCode::ReauthorizationRequired,
+        // The device's Client ID or Token is not (or no longer) known to the platform.
+        (Provider::Iot, Operation::DeviceShadow, 401 | 403) => ErrorCode::InvalidCredentials,
         (Provider::Iot, Operation::PasswordLogin, 401) if mentions_client(body) => {
             ErrorCode::InvalidClient
         }
