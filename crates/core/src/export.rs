@@ -77,7 +77,7 @@ impl ExportRow {
     pub fn new(c: &Connection, now: DateTime<Utc>) -> Self {
         Self {
             name: c.label.clone(),
-            company: None,
+            company: c.company.as_ref().and_then(|co| co.name.clone()),
             provider: c.provider.as_str().to_owned(),
             status: status_word(c.status_at(now)),
             access_token_expires_at: c.access_expires.map(|e| iso(e.at)),
@@ -208,5 +208,17 @@ mod tests {
         assert_eq!(keys, want);
         assert_eq!(v[0]["name"], "FA-1");
         assert!(v[0]["company"].is_null());
+    }
+
+    #[test]
+    fn the_company_column_is_the_probed_company_name() {
+        let mut c = conn("FA-1");
+        c.company = Some(crate::model::CompanyInfo {
+            name: Some("Chiang Mai Crafts".into()),
+            ..Default::default()
+        });
+        let text = render(&[c], Utc::now(), ExportFormat::Json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v[0]["company"], "Chiang Mai Crafts");
     }
 }

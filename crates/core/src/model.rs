@@ -389,7 +389,7 @@ impl LastError {
 /// Who a FlowAccount connection's business is, as `GET {api base}/company/info` said
 /// (PROVIDERS.md §1 item 9). Every field is optional: the provider may leave any out.
 /// Provider text, cleaned (see `providers::redact`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CompanyInfo {
     /// `companyId`.
