@@ -238,6 +238,15 @@ pub async fn remove_client(state: State<'_, AppState>, name: String) -> CmdResul
     state.manager().remove_client(&name).await
 }
 
+/// A started FlowAccount authorization, and whether the system browser took its page
+/// (when not, the window says so and shows the address to open by hand).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FlowAccountStart {
+    #[serde(flatten)]
+    pub pending: PendingAuthorization,
+    pub browser_opened: bool,
+}
+
 /// Start a FlowAccount authorization and open it in the system browser (never an
 /// embedded web view: RFC 8252 §8.12). A client with a loopback redirect URI gets its
 /// listener first (see `authdeck_core::loopback`); the redirect that reaches it is
@@ -247,7 +256,7 @@ pub async fn connect_flowaccount<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     client: String,
-) -> CmdResult<PendingAuthorization> {
+) -> CmdResult<FlowAccountStart> {
     let notify = app.clone();
     let pending = state
         .loopback()
@@ -257,10 +266,17 @@ pub async fn connect_flowaccount<R: Runtime>(
         .await?;
     remember_started(&app, &pending);
     // No browser is not fatal: the window shows the address to open by hand.
-    if let Err(e) = open_in_browser(&app, &pending.authorize_url) {
-        tracing::warn!(code = %e.code, "the system browser could not be opened");
-    }
-    Ok(pending)
+    let browser_opened = match open_in_browser(&app, &pending.authorize_url) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(code = %e.code, "the system browser could not be opened");
+            false
+        }
+    };
+    Ok(FlowAccountStart {
+        pending,
+        browser_opened,
+    })
 }
 
 /// Give up a started authorization (the window's Cancel): its loopback listener stops
@@ -648,6 +664,7 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     IotConnectInput::export_all(&cfg)?;
     Client::export_all(&cfg)?;
     PendingAuthorization::export_all(&cfg)?;
+    FlowAccountStart::export_all(&cfg)?;
     LogoutOutcome::export_all(&cfg)?;
     LeaveReport::export_all(&cfg)?;
     authdeck_core::model::ConnectionStatus::export_all(&cfg)?;

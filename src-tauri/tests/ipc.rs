@@ -915,6 +915,8 @@ fn the_app_completes_a_loopback_redirect_and_cancel_stops_its_listener() {
 
     let pending = invoke(&app, "connect_flowaccount", json!({"client": "fa-loop"})).unwrap();
     assert_eq!(pending["redirect_uri"], redirect_uri.as_str());
+    // The mock app has no browser opener: the window is told, to show the address.
+    assert_eq!(pending["browser_opened"], false);
     let authorize_url = pending["authorize_url"].as_str().unwrap().to_owned();
     // What the browser does with a redirect: one GET, status and body.
     let get = |url: String| {

@@ -17,13 +17,13 @@ import type { DeviceCheckReport } from './bindings/DeviceCheckReport';
 import type { ErrorCode } from './bindings/ErrorCode';
 import type { ExportFormat } from './bindings/ExportFormat';
 import type { FedexConnectInput } from './bindings/FedexConnectInput';
+import type { FlowAccountStart } from './bindings/FlowAccountStart';
 import type { HistoryEntry } from './bindings/HistoryEntry';
 import type { IotConnectInput } from './bindings/IotConnectInput';
 import type { LeaveReport } from './bindings/LeaveReport';
 import type { LogoutOutcome } from './bindings/LogoutOutcome';
 import type { NewClientInput } from './bindings/NewClientInput';
 import type { NewDeviceInput } from './bindings/NewDeviceInput';
-import type { PendingAuthorization } from './bindings/PendingAuthorization';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
 import { ERROR_ADVICE } from './errors';
@@ -68,7 +68,7 @@ export const api = {
   addClient: (input: NewClientInput) => call<Client>('add_client', { input }),
   removeClient: (name: string) => call<null>('remove_client', { name }),
   /** `client`: the client's id or name. The shell has already opened the browser. */
-  connectFlowaccount: (client: string) => call<PendingAuthorization>('connect_flowaccount', { client }),
+  connectFlowaccount: (client: string) => call<FlowAccountStart>('connect_flowaccount', { client }),
   /** Give up a started authorization (its loopback listener stops); `false` if it had ended. */
   cancelFlowaccount: (id: string) => call<boolean>('cancel_flowaccount', { id }),
   /** Open the authorize page of pending authorization `id` (this window's) again. */

@@ -36,13 +36,26 @@ const row = (id: string) => $(`${tid('connection-row')}[data-connection-id="${id
 const soon = (ms: number) => iso(Date.now() + ms);
 
 describe('no browser', () => {
+  it('says at once when the shell could not open the browser', async () => {
+    await start({
+      clients: [client()],
+      handlers: { connect_flowaccount: () => ({ ...PENDING, browser_opened: false }) },
+    });
+    $<HTMLButtonElement>(tid('add-connection')).click();
+    await settle();
+    $<HTMLButtonElement>(tid('fa-start')).click();
+    await settle();
+    expect($(tid('fa-no-browser')).hidden).toBe(false);
+    expect($<HTMLInputElement>(tid('fa-authorize-url')).value).toBe(PENDING.authorize_url);
+  });
+
   it('says the browser could not be opened and shows the sign-in address with Copy beside the paste box', async () => {
     const writeText = vi.fn(() => Promise.resolve());
     Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
     await start({
       clients: [client()],
       handlers: {
-        connect_flowaccount: () => PENDING,
+        connect_flowaccount: () => ({ ...PENDING, browser_opened: true }),
         open_authorize_url: () =>
           Promise.reject({ code: 'internal', message: 'No browser could be opened (xdg-open failed).' }),
       },
@@ -51,7 +64,7 @@ describe('no browser', () => {
     await settle();
     $<HTMLButtonElement>(tid('fa-start')).click();
     await settle();
-    // The address is there from the start (the shell may have failed to open it already).
+    // The address is there from the start, also when the browser took the page.
     const url = $<HTMLInputElement>(tid('fa-authorize-url'));
     expect(url.value).toBe(PENDING.authorize_url);
     expect($(tid('fa-no-browser')).hidden).toBe(true);
@@ -77,7 +90,7 @@ describe('no browser', () => {
       clients: [client()],
       connections: [dead],
       handlers: {
-        connect_flowaccount: () => PENDING,
+        connect_flowaccount: () => ({ ...PENDING, browser_opened: true }),
         open_authorize_url: () => Promise.reject({ code: 'internal', message: 'No browser.' }),
       },
     });

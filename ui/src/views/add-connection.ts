@@ -355,8 +355,10 @@ export class AddConnectionDialog {
       return;
     }
     try {
-      const pending = await busy(this.faStart, () => api.connectFlowaccount(client));
-      this.beginWaiting(pending);
+      const started = await busy(this.faStart, () => api.connectFlowaccount(client));
+      this.beginWaiting(started);
+      // The shell could not hand the page to a browser: say so at once.
+      this.showNoBrowser(!started.browser_opened);
     } catch (e) {
       showError(this.faStartError, errorLine(toCommandError(e)));
     }
