@@ -437,25 +437,20 @@ impl PgCluster {
 
     /// Stop: `fast` (clean shutdown, sessions disconnected).
     pub fn stop(&mut self) {
-        if self.running {
-            let data = self.data_dir();
-            self.run_checked(
-                "pg_ctl",
-                &["stop", "-w", "-m", "fast", "-D", path_str(&data)],
-            );
-            self.running = false;
-        }
+        self.pg_ctl_stop("fast");
     }
 
     /// An immediate stop: no checkpoint, like a crash of the server (crash recovery on
     /// the next start).
     pub fn kill(&mut self) {
+        self.pg_ctl_stop("immediate");
+    }
+
+    /// `pg_ctl stop -m <mode>`, once (a stopped cluster is left as it is).
+    fn pg_ctl_stop(&mut self, mode: &str) {
         if self.running {
             let data = self.data_dir();
-            self.run_checked(
-                "pg_ctl",
-                &["stop", "-w", "-m", "immediate", "-D", path_str(&data)],
-            );
+            self.run_checked("pg_ctl", &["stop", "-w", "-m", mode, "-D", path_str(&data)]);
             self.running = false;
         }
     }
