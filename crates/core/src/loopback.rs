@@ -43,6 +43,10 @@ pub const MAX_HEAD: usize = 8 * 1024;
 const MAX_CONNECTIONS: usize = 128;
 /// How often the listener checks whether its authorization ended some other way.
 const OUTCOME_POLL: Duration = Duration::from_secs(1);
+/// How long a redirect taken elsewhere may stay without an outcome (its token exchange
+/// under way in another process) before the wait gives up on learning how it ended.
+/// Longer than a token request may take.
+const IN_PROGRESS_GRACE: Duration = Duration::from_secs(90);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Is this redirect URI one Authdeck receives itself on a loopback port?
@@ -173,6 +177,8 @@ impl LoopbackListener {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
+        // When the redirect was first seen taken elsewhere with no outcome yet.
+        let mut taken_since: Option<tokio::time::Instant> = None;
         let (matched_tx, mut matched_rx) = mpsc::channel::<LoopbackRedirect>(1);
         let check = Arc::new(Check {
             host: self.host.clone(),
@@ -184,12 +190,22 @@ impl LoopbackListener {
                 biased;
                 Some(redirect) = matched_rx.recv() => return Ok(redirect),
                 () = &mut expired => {
+                    if taken_since.is_some() {
+                        return Err(ended_elsewhere("used"));
+                    }
                     return Err(Error::invalid_callback(
                         "No redirect arrived before the authorization expired: start connecting again.",
                     ))
                 }
                 _ = poll.tick() => {
                     match manager.authorization_outcome(&pending.id).await {
+                        // Taken elsewhere and still being completed: wait for how it ends.
+                        Ok(Some(outcome)) if outcome == "used" => {
+                            let since = *taken_since.get_or_insert_with(tokio::time::Instant::now);
+                            if since.elapsed() >= IN_PROGRESS_GRACE {
+                                return Err(ended_elsewhere(&outcome));
+                            }
+                        }
                         Ok(Some(outcome)) => return Err(ended_elsewhere(&outcome)),
                         Ok(None) => {}
                         // Gone: purged, or the data was reset. Nothing left to complete.

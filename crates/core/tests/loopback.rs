@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 
 /// A bounded wait for something that should happen (never a speed assertion).
 const WAIT: Duration = Duration::from_secs(20);
+/// Longer than the listener's look at how the authorization ended (every second).
+const OUTCOME_POLL_SPAN: Duration = Duration::from_secs(2);
 
 fn free_port(ip: &str) -> u16 {
     let l = std::net::TcpListener::bind((ip, 0)).unwrap();
@@ -344,7 +346,12 @@ async fn the_listener_stops_when_the_redirect_is_used_elsewhere() {
     )
     .await
     .unwrap();
-    // Pasted by hand instead (the browser could not reach the port).
+    // Pasted by hand instead (the browser could not reach the port), with a token
+    // exchange slow enough that the listener looks while it is under way: it waits for
+    // the outcome rather than reporting the redirect merely taken.
+    f.emulator
+        .control()
+        .set_latency(OUTCOME_POLL_SPAN + Duration::from_millis(500));
     f.manager.complete_callback(&redirect).await.unwrap();
     let err = finished(task).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidCallback);
