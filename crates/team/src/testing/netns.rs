@@ -258,6 +258,9 @@ fn slot_addresses(k: u32) -> (Ipv4Addr, Ipv4Addr) {
 impl Netns {
     /// A new namespace with its veth pair up, its addresses set and lo up. Panics (with
     /// what to install or what is needed) when that is not possible here.
+    // No `Default`: this changes the machine (a namespace, links), which `default()`
+    // should not hide.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         ip_binary();
         check_capabilities();
