@@ -625,3 +625,129 @@ fn namespaces_are_removed_on_drop_even_when_the_test_panics() {
         "{name} is still there: {list}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_into_a_cut_link_fails_within_seconds_not_minutes() {
+    // Unacknowledged data is not covered by TCP keepalive: without a TCP user timeout
+    // the kernel retransmits for ~15 minutes before the caller hears anything.
+    let (ns, cluster) = cluster_in_namespace();
+    let (_admin, key) = init(&cluster).await;
+    let cut_side = join_as(&cluster.netns_config("postgres"), &key, "desk-cut").await;
+    cut_side.current_version().await.unwrap();
+    ns.cut();
+    let asked = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(30), cut_side.current_version())
+        .await
+        .unwrap_or_else(|_| panic!("a request sent into a cut link was still waiting after 30 s"));
+    let e = answer.expect_err("an answer came through a cut link");
+    assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    println!(
+        "a request sent into a cut link failed after {:?}",
+        asked.elapsed()
+    );
+    ns.heal();
+    // The pool recovers on the healed link.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = cut_side.current_version().await {
+        assert!(
+            Instant::now() < deadline,
+            "no session after the heal: {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_cut_off_mid_transaction_does_not_keep_the_team_locked() {
+    // Every write locks the team row first. A writer cut off between two statements of
+    // its transaction leaves the server's session "idle in transaction" with that lock;
+    // the server must end it soon, or every desktop's writes wait for the server's own
+    // TCP keepalive (two hours by default).
+    let (ns, cluster) = cluster_in_namespace();
+    let (admin, key) = init(&cluster).await;
+    with_connection(&admin, "c1").await;
+    let cut_side = join_as(&cluster.netns_config("postgres"), &key, "desk-cut").await;
+    // Hold the cut side's UPDATE (after it locked the team row) until the link is cut.
+    cluster.psql(
+        "postgres",
+        "CREATE FUNCTION public.hold_update() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_advisory_xact_lock(778); RETURN NEW; END $$;
+         CREATE TRIGGER hold_update BEFORE UPDATE ON authdeck.connections
+           FOR EACH ROW EXECUTE FUNCTION public.hold_update();",
+    );
+    let blocker = DbConfig::parse(&cluster.socket_config("postgres"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    blocker
+        .batch_execute("SELECT pg_advisory_lock(778)")
+        .await
+        .unwrap();
+    let committing = {
+        let cut_side = cut_side.clone();
+        tokio::spawn(async move {
+            cut_side
+                .commit(&CommitRequest {
+                    connection_id: "c1",
+                    expected_generation: 1,
+                    token_set: b"gen-2",
+                    record: &json!({}),
+                    refreshed: true,
+                    history: None,
+                })
+                .await
+        })
+    };
+    let sql = format!(
+        "SELECT pid FROM pg_stat_activity WHERE client_addr = '{}' AND query LIKE 'UPDATE authdeck.connections%'
+           AND wait_event_type = 'Lock'",
+        ns.host_addr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid: i32 = loop {
+        if let Ok(pid) = cluster.psql("postgres", &sql).trim().parse() {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the UPDATE never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let cut = Instant::now();
+    ns.cut();
+    // The UPDATE completes; its answer is lost; the session waits for a COMMIT that
+    // cannot come, holding the team row.
+    blocker
+        .batch_execute("SELECT pg_advisory_unlock(778)")
+        .await
+        .unwrap();
+    // A writer on the socket (it does not touch connections, so the trigger is moot).
+    let written = tokio::time::timeout(
+        Duration::from_secs(60),
+        admin.put_client("fb", &json!({}), None),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the team stayed locked by a cut-off writer for 60 s"));
+    written.unwrap();
+    let took = cut.elapsed();
+    println!("a writer cut off mid-transaction held the team for {took:?}");
+    assert!(
+        !backend_alive(&cluster, pid),
+        "the server ended the cut-off session"
+    );
+    let e = tokio::time::timeout(Duration::from_secs(60), committing)
+        .await
+        .expect("the cut-off commit never returned")
+        .unwrap()
+        .expect_err("a commit whose session was lost cannot report an outcome");
+    assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    ns.heal();
+    let (generation, ts) = admin.token_set("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (generation, ts.as_slice()),
+        (1, &b"gen-1"[..]),
+        "rolled back whole"
+    );
+}
