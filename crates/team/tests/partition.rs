@@ -751,3 +751,48 @@ async fn a_writer_cut_off_mid_transaction_does_not_keep_the_team_locked() {
         "rolled back whole"
     );
 }
+
+#[test]
+fn what_a_dead_test_process_left_behind_is_swept() {
+    let ip = |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A process that is gone: its namespace, a veth pair it had not moved yet, its slot.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{dead}")).exists());
+    let name = format!("adt-{dead}-0");
+    ip(&["netns", "add", &name]);
+    let (host_if, ns_if) = (format!("adt{dead}h0"), format!("adt{dead}n0"));
+    ip(&[
+        "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+    ]);
+    std::fs::create_dir_all(authdeck_team::testing::netns::SLOT_DIR).unwrap();
+    let slot =
+        std::path::Path::new(authdeck_team::testing::netns::SLOT_DIR).join(format!("slot-t{dead}"));
+    std::fs::write(&slot, &name).unwrap();
+    // And one of a live process (this one), which stays.
+    let live = Netns::new();
+
+    authdeck_team::testing::netns::sweep_stale();
+    let namespaces = ip(&["netns", "list"]);
+    let names: Vec<&str> = namespaces
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(!names.contains(&name.as_str()), "{namespaces}");
+    assert!(names.contains(&live.name()), "{namespaces}");
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{host_if}")).exists());
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{ns_if}")).exists());
+    assert!(!slot.exists());
+}

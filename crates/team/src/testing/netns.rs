@@ -46,7 +46,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-const SLOT_DIR: &str = "/run/authdeck-netns";
+/// Where the address slots are claimed (one file per slot, holding the namespace's name).
+pub const SLOT_DIR: &str = "/run/authdeck-netns";
 const SLOTS: u32 = 4096;
 /// The block every namespace's /30 comes from, and its catch-all host route.
 const BLOCK: &str = "169.254.64.0/18";
@@ -188,8 +189,9 @@ fn remove_namespace(name: &str) {
     ip_quiet(&["netns", "del", name]);
 }
 
-/// Remove what dead test processes left behind: their namespaces, host links and slots.
-fn sweep_stale() {
+/// Remove what dead test processes left behind: their namespaces, host links and slots
+/// (done once per process by the first [`Netns::new`]; public for its test).
+pub fn sweep_stale() {
     for line in ip(&["netns", "list"]).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
         if let Some(pid) = owner_of_namespace(name) {
