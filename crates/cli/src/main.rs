@@ -9,6 +9,7 @@
 mod output;
 mod child;
 mod input;
+mod team;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,6 +116,9 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(SandboxArgs),
+    /// Team mode: this desktop's membership of a team on PostgreSQL (init, join, status, leave, rotate-key, sql).
+    #[command(subcommand)]
+    Team(team::TeamCommand),
     /// Start over after the data directory was lost (deleted, or its database emptied):
     /// delete the secrets the lost store left in the keyring. Refused for a working store.
     Reset {
@@ -547,6 +551,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     if let Command::Reset { yes } = cli.command {
         return reset(cli.data_dir, yes).await;
     }
+    if let Command::Team(command) = cli.command {
+        return team::run(command, cli.data_dir, json).await;
+    }
     let concurrency = match &cli.command {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
         _ => ManagerOptions::default().refresh_concurrency,
@@ -835,7 +842,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
                 outln!("Left the sandbox: its connections, clients and their keyring entries are gone; nothing else was touched.");
             }
         }
-        Command::Sandbox(SandboxArgs { action: None, .. }) | Command::Reset { .. } => {
+        Command::Sandbox(SandboxArgs { action: None, .. })
+        | Command::Reset { .. }
+        | Command::Team(_) => {
             unreachable!("handled above")
         }
     }

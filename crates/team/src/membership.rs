@@ -139,7 +139,7 @@ impl Membership {
     /// The database address with the password (if any) from the keyring.
     pub fn db_config(&self, secrets: &dyn SecretStore) -> Result<DbConfig> {
         if !self.password {
-            return parse_address(&self.database);
+            return address_config(&self.database, None);
         }
         let password = secrets.get(PASSWORD_ENTRY)?.ok_or_else(|| {
             Error::new(
@@ -147,7 +147,7 @@ impl Membership {
                 "The team database password is missing from the keyring: run `authdeckctl team leave`, then join again.",
             )
         })?;
-        DbConfig::parse(&with_password(&self.database, password.expose()))
+        address_config(&self.database, Some(password.expose()))
     }
 
     /// The team key, from where [`Membership::key`] says, checked to be this team's.
@@ -288,6 +288,16 @@ pub fn parse_address(address: &str) -> Result<DbConfig> {
         ));
     }
     Ok(db)
+}
+
+/// A membership's address (refused with a password in it, see [`parse_address`]) with
+/// the role's password, if it has one, added.
+pub fn address_config(address: &str, password: Option<&str>) -> Result<DbConfig> {
+    let db = parse_address(address)?;
+    match password {
+        None => Ok(db),
+        Some(p) => DbConfig::parse(&with_password(address, p)),
+    }
 }
 
 /// The address with `password` added (key=value: a quoted `password='…'`; URL: a
