@@ -642,3 +642,69 @@ fn team_sql_prints_the_administrators_sql() {
     a.run(&["team", "sql", "member", "x\"; DROP TABLE y; --"])
         .assert_one_line_error(2, "invalid_input");
 }
+
+#[test]
+fn status_shows_the_leader_the_last_refresh_and_the_lag() {
+    let pg = cluster();
+    let db = address(&pg);
+    let a = Fixture::new();
+    let key = init(&a, &db, "desk-a");
+    // Another member (an agent here, straight through the store) leads the scheduler and
+    // refreshes a connection.
+    let (store, leader) = a.rt.block_on(async {
+        let config = authdeck_team::DbConfig::parse(&db).unwrap();
+        let (team, team_key) = JoinKey::decode(&key).unwrap();
+        let store = authdeck_team::TeamStore::open(
+            &config,
+            &team,
+            team_key,
+            "office-pc",
+            authdeck_team::Via::Agent,
+        )
+        .await
+        .unwrap();
+        store
+            .put_client("fa", &serde_json::json!({}), None)
+            .await
+            .unwrap();
+        store
+            .insert_connection("c1", "fa", &serde_json::json!({}), b"ts-1", None)
+            .await
+            .unwrap();
+        let won = store
+            .commit(&authdeck_team::CommitRequest {
+                connection_id: "c1",
+                expected_generation: 1,
+                token_set: b"ts-2",
+                record: &serde_json::json!({}),
+                refreshed: true,
+                history: None,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(won, authdeck_team::CommitOutcome::Won { .. }));
+        let leader = authdeck_team::Leadership::acquire(&store, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect("leads");
+        (store, leader)
+    });
+    let s = status(&a);
+    assert_eq!(s["leader"]["machine"], "office-pc", "{s}");
+    assert_eq!(s["connections"], 1);
+    assert_eq!(s["last_refresh"]["connection_id"], "c1", "{s}");
+    assert_eq!(s["last_refresh"]["on"], "office-pc", "{s}");
+    assert!(s["refresh_lag_seconds"].as_i64().unwrap() >= 0, "{s}");
+    let text = a.ok(&["team", "status"]).stdout;
+    assert!(
+        text.contains("Leader         postgres on office-pc"),
+        "{text}"
+    );
+    assert!(text.contains("by postgres on office-pc"), "{text}");
+    // The leader gone: none leads.
+    a.rt.block_on(async move {
+        leader.release().await;
+        drop(store);
+    });
+    assert!(status(&a)["leader"].is_null());
+}
