@@ -353,6 +353,10 @@ async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
         // The emulator stops on Ctrl-C by itself.
         return run(cli, Shutdown::new()).await;
     }
+    if matches!(cli.command, Command::Team(_)) {
+        // No provider call to wait for; team.rs holds signals off while a new key is shown.
+        return run(cli, Shutdown::new()).await;
+    }
     if matches!(
         cli.command,
         Command::Exec(_) | Command::Device(DeviceCommand::Env { .. })

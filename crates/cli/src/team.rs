@@ -182,6 +182,9 @@ impl StdinLines {
     }
 
     fn next(&mut self, what: &str) -> Result<Zeroizing<String>> {
+        if std::io::stdin().is_terminal() {
+            errln!("Paste or type the {what}, then press Enter:");
+        }
         let mut line = Zeroizing::new(String::new());
         let read = std::io::Read::take(&mut self.lock, 8192)
             .read_line(&mut line)
@@ -211,6 +214,34 @@ fn keep_password(password: Option<&Zeroizing<String>>, secrets: &dyn SecretStore
         )?;
     }
     Ok(())
+}
+
+/// SIGINT, SIGTERM and SIGHUP held off (received and ignored) while this lives: between
+/// the commit of a new team key and its one printing, a signal would lose the only copy
+/// (the database holds only its check value). SIGKILL cannot be held off.
+struct HeldSignals {
+    #[cfg(unix)]
+    _streams: Vec<tokio::signal::unix::Signal>,
+}
+
+fn hold_signals() -> Result<HeldSignals> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut streams = Vec::new();
+        for kind in [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ] {
+            streams.push(signal(kind).map_err(|e| {
+                Error::internal("Could not set up signal handling.").with_detail(e.to_string())
+            })?);
+        }
+        Ok(HeldSignals { _streams: streams })
+    }
+    #[cfg(not(unix))]
+    Ok(HeldSignals {})
 }
 
 fn warn_join_key(what: &str) {
@@ -245,6 +276,7 @@ async fn init(
         None => config,
     };
     let machine = db.machine.unwrap_or_else(membership::default_machine_name);
+    let _held = hold_signals()?;
     let (store, join) = TeamStore::init(&config, name.trim(), &machine, Via::Cli).await?;
     let m = Membership {
         v: 1,
@@ -310,9 +342,6 @@ async fn join(
     // once the key is read.
     let current = Membership::load(&paths.data_dir)?;
     let mut lines = StdinLines::new();
-    if std::io::stdin().is_terminal() {
-        errln!("Paste the join key, then press Enter:");
-    }
     let text = lines.next("join key")?;
     let (team, team_key) = JoinKey::decode(&text)?;
     refuse_other_team(paths, Some(&team))?;
@@ -562,6 +591,7 @@ async fn rotate_key(paths: &Paths, secrets: &KeyringStore, json: bool) -> Result
         secrets.check()?;
     }
     let store = m.open(secrets, Via::Cli).await?;
+    let _held = hold_signals()?;
     let (_new_store, join) = store.rotate_key().await?;
     // Committed: the old key opens nothing now. The new join key is printed whatever
     // happens below, or the team would be locked out.

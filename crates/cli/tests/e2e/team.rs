@@ -708,3 +708,66 @@ fn status_shows_the_leader_the_last_refresh_and_the_lag() {
     });
     assert!(status(&a)["leader"].is_null());
 }
+
+#[test]
+fn a_signal_during_rotate_key_does_not_lose_the_new_key() {
+    let pg = cluster();
+    let db = address(&pg);
+    let a = Fixture::new();
+    init(&a, &db, "desk-a");
+    // Hold the team row so the rotation waits inside its transaction.
+    let holder = a.rt.block_on(async {
+        let c = authdeck_team::DbConfig::parse(&db)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        c.batch_execute("BEGIN; SELECT 1 FROM authdeck.teams FOR UPDATE")
+            .await
+            .unwrap();
+        c
+    });
+    let mut cmd = a.std_command();
+    cmd.args(["team", "rotate-key"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("authdeckctl starts");
+    let waiting = || {
+        pg.psql(
+            "team",
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        )
+        .trim()
+            == "1"
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !waiting() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotate-key never waited on the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for sig in ["-INT", "-TERM", "-HUP"] {
+        let sent = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    a.rt.block_on(async { holder.batch_execute("COMMIT").await.unwrap() });
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "rotate-key finished despite the signals: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_key = stdout.trim();
+    assert!(new_key.starts_with("adtk1_"), "{stdout}");
+    assert_eq!(team_key_entry(&a).as_deref(), Some(new_key));
+    assert_eq!(status(&a)["reachable"], true);
+}
