@@ -114,24 +114,41 @@ impl KeyArgs {
 }
 
 pub async fn run(command: TeamCommand, data_dir: Option<PathBuf>, json: bool) -> Result<ExitCode> {
-    if let TeamCommand::Sql { kind, role } = &command {
-        let sql = match kind {
-            SqlKind::Member => schema::grant_member_sql(role)?,
-            SqlKind::Reader => schema::grant_reader_sql(role)?,
-            SqlKind::Revoke => schema::revoke_sql(role)?,
-        };
-        outln!("{sql}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let paths = Paths::resolve(data_dir)?;
-    let secrets = KeyringStore::new(paths.keyring_service.clone());
+    let open = || -> Result<(Paths, KeyringStore)> {
+        let paths = Paths::resolve(data_dir.clone())?;
+        let secrets = KeyringStore::new(paths.keyring_service.clone());
+        Ok((paths, secrets))
+    };
     match command {
-        TeamCommand::Init { db, name, key } => init(&paths, &secrets, db, &name, key, json).await,
-        TeamCommand::Join { db, key } => join(&paths, &secrets, db, key, json).await,
-        TeamCommand::Status => status(&paths, &secrets, json).await,
-        TeamCommand::Leave => leave(&paths, &secrets, json),
-        TeamCommand::RotateKey => rotate_key(&paths, &secrets, json).await,
-        TeamCommand::Sql { .. } => Ok(ExitCode::SUCCESS),
+        TeamCommand::Sql { kind, role } => {
+            let sql = match kind {
+                SqlKind::Member => schema::grant_member_sql(&role)?,
+                SqlKind::Reader => schema::grant_reader_sql(&role)?,
+                SqlKind::Revoke => schema::revoke_sql(&role)?,
+            };
+            outln!("{sql}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TeamCommand::Init { db, name, key } => {
+            let (paths, secrets) = open()?;
+            init(&paths, &secrets, db, &name, key, json).await
+        }
+        TeamCommand::Join { db, key } => {
+            let (paths, secrets) = open()?;
+            join(&paths, &secrets, db, key, json).await
+        }
+        TeamCommand::Status => {
+            let (paths, secrets) = open()?;
+            status(&paths, &secrets, json).await
+        }
+        TeamCommand::Leave => {
+            let (paths, secrets) = open()?;
+            leave(&paths, &secrets, json)
+        }
+        TeamCommand::RotateKey => {
+            let (paths, secrets) = open()?;
+            rotate_key(&paths, &secrets, json).await
+        }
     }
 }
 
@@ -338,8 +355,8 @@ async fn join(
 ) -> Result<ExitCode> {
     let source = key.source()?;
     let config = membership::parse_address(&db.database)?;
-    // Refuse early (before reading stdin) when in another team; the team id is known
-    // once the key is read.
+    // In a team already: only a re-join of the same team (a new key) is allowed, which
+    // the key tells.
     let current = Membership::load(&paths.data_dir)?;
     let mut lines = StdinLines::new();
     let text = lines.next("join key")?;
