@@ -9,6 +9,7 @@
 mod output;
 mod child;
 mod input;
+mod team;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,6 +116,9 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(SandboxArgs),
+    /// Team mode: this desktop's membership of a team on PostgreSQL (init, join, status, leave, rotate-key, sql).
+    #[command(subcommand)]
+    Team(team::TeamCommand),
     /// Start over after the data directory was lost (deleted, or its database emptied):
     /// delete the secrets the lost store left in the keyring. Refused for a working store.
     Reset {
@@ -349,6 +353,10 @@ async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
         // The emulator stops on Ctrl-C by itself.
         return run(cli, Shutdown::new()).await;
     }
+    if matches!(cli.command, Command::Team(_)) {
+        // No provider call to wait for; team.rs holds signals off while a new key is shown.
+        return run(cli, Shutdown::new()).await;
+    }
     if matches!(
         cli.command,
         Command::Exec(_) | Command::Device(DeviceCommand::Env { .. })
@@ -546,6 +554,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     }
     if let Command::Reset { yes } = cli.command {
         return reset(cli.data_dir, yes).await;
+    }
+    if let Command::Team(command) = cli.command {
+        return team::run(command, cli.data_dir, json).await;
     }
     let concurrency = match &cli.command {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
@@ -835,7 +846,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
                 outln!("Left the sandbox: its connections, clients and their keyring entries are gone; nothing else was touched.");
             }
         }
-        Command::Sandbox(SandboxArgs { action: None, .. }) | Command::Reset { .. } => {
+        Command::Sandbox(SandboxArgs { action: None, .. })
+        | Command::Reset { .. }
+        | Command::Team(_) => {
             unreachable!("handled above")
         }
     }

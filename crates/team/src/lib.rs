@@ -10,6 +10,8 @@
 //! - [`lock`]: a connection's refresh lock and the team scheduler's leadership, both
 //!   session advisory locks the server releases when the holder's session dies.
 //! - [`feed`]: the live change feed (LISTEN/NOTIFY) with resync by version.
+//! - [`membership`]: where a desktop's membership lives (`team.json`, the key in the
+//!   keyring or a 0600 file / systemd credential) and `team status`.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
 //!
 //! See docs/TEAM.md for the schema, the crypto and the lock semantics.
@@ -17,6 +19,7 @@
 pub mod crypto;
 pub mod feed;
 pub mod lock;
+pub mod membership;
 pub mod schema;
 pub mod store;
 pub mod tls;

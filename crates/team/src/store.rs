@@ -1084,3 +1084,20 @@ pub(crate) async fn changes_since(
         })
         .collect())
 }
+
+// ---- small reads for `team status` (membership.rs) -----------------------------------
+
+impl TeamStore {
+    /// The team's name (as `team init --name` gave it).
+    pub async fn team_name(&self) -> Result<String> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT name FROM authdeck.teams WHERE id = $1::text::uuid",
+                &[&self.inner.team],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.get(0))
+    }
+}
