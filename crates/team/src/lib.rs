@@ -10,10 +10,12 @@
 //! - [`lock`]: a connection's refresh lock and the team scheduler's leadership, both
 //!   session advisory locks the server releases when the holder's session dies.
 //! - [`feed`]: the live change feed (LISTEN/NOTIFY) with resync by version.
+//! - [`backend`]: [`TeamBackend`], the core's storage seam on the team store.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
 //!
 //! See docs/TEAM.md for the schema, the crypto and the lock semantics.
 
+pub mod backend;
 pub mod crypto;
 pub mod feed;
 pub mod lock;
@@ -24,6 +26,7 @@ pub mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backend::TeamBackend;
 pub use crypto::{JoinKey, Scope, TeamKey};
 pub use feed::{Change, ChangeFeed, ChangeKind, FeedEvent};
 pub use lock::{Leadership, RefreshLock};
