@@ -582,6 +582,17 @@ impl TeamStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         lock_team(&tx, team, &self.inner.key).await?;
+        // The foreign key accepts a removed client's tombstone: refuse that here.
+        let live_client = tx
+            .query_opt(
+                "SELECT 1 FROM authdeck.clients WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
+                &[&team, &new.client_id],
+            )
+            .await
+            .map_err(db_error)?;
+        if live_client.is_none() {
+            return Err(Error::not_found("No such client in this team."));
+        }
         let sql = format!(
             "INSERT INTO authdeck.connections (team_id, id, client_id, record, generation, natural_key, created_on, updated_on)
              VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $7) RETURNING {CONNECTION_COLUMNS}"

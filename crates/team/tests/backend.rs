@@ -540,6 +540,19 @@ async fn every_method_round_trips_for_a_member_role() {
     b.remove_client(&public).await.unwrap();
     b.remove_client(&public).await.unwrap();
     assert_eq!(
+        b.insert_connection(
+            &connection("conn-dddd-4", &public, "LATE"),
+            "LATE",
+            &tokens("x", "y"),
+            None
+        )
+        .await
+        .unwrap_err()
+        .code,
+        ErrorCode::NotFound,
+        "no connection of a removed client"
+    );
+    assert_eq!(
         b.client("cl-2").await.unwrap_err().code,
         ErrorCode::NotFound
     );
@@ -1030,4 +1043,123 @@ async fn changes_of_another_machine_arrive_on_the_feed() {
         seen.push(next(&mut feed).await.kind);
     }
     assert!(seen.contains(&StoreChangeKind::Unreachable), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_key_re_seals_child_secrets_and_pending_authorizations_without_one() {
+    let cluster = PgCluster::start();
+    let db = DbConfig::parse(&cluster.tcp_config("postgres")).unwrap();
+    let (admin, _join) = TeamStore::init(&db, "Firm", "admin-pc", Via::Cli)
+        .await
+        .unwrap();
+    let b = TeamBackend::open(admin.clone(), WAIT).await.unwrap();
+    let fa = client("cl-1", "Acme");
+    b.insert_client(&fa, Some(&ClientSecret::new("cs")))
+        .await
+        .unwrap();
+    let c1 = connection("conn-1", &fa, "SHOP1");
+    b.insert_connection(
+        &c1,
+        "SHOP1",
+        &tokens("at", "rt"),
+        Some(&ChildSecret::new("child")),
+    )
+    .await
+    .unwrap();
+    b.insert_pending(
+        &pending("with", &fa, at(10, 0)),
+        Some(&PkceVerifier::new("v1")),
+        at(0, 0),
+    )
+    .await
+    .unwrap();
+    b.insert_pending(&pending("without", &fa, at(10, 0)), None, at(0, 0))
+        .await
+        .unwrap();
+    let sealed_before = cluster.psql(
+        "postgres",
+        "SELECT encode(sealed, 'hex') FROM authdeck.child_secrets",
+    );
+    let (rotated, _new_join) = admin.rotate_key().await.unwrap();
+    assert_ne!(
+        cluster.psql(
+            "postgres",
+            "SELECT encode(sealed, 'hex') FROM authdeck.child_secrets"
+        ),
+        sealed_before,
+        "sealed again"
+    );
+    let old = b;
+    let e = old.child_secret("conn-1").await.unwrap_err();
+    assert_eq!(
+        e.code,
+        ErrorCode::Storage,
+        "the old key opens nothing: {e:?}"
+    );
+    let new = TeamBackend::open(rotated, WAIT).await.unwrap();
+    assert_eq!(
+        new.child_secret("conn-1").await.unwrap().unwrap().expose(),
+        "child"
+    );
+    assert_eq!(stored_tokens(&new, &c1).await, ("at".into(), "rt".into()));
+    assert_eq!(
+        new.take_pkce_verifier("with")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "v1"
+    );
+    assert!(new.take_pkce_verifier("without").await.unwrap().is_none());
+    assert!(new.pending("without").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_is_team_unavailable_and_shows_in_kind() {
+    let mut cluster = PgCluster::start();
+    let join = team(&cluster).await;
+    let b = member(&cluster, &join, "alice", "alice-pc", Via::Desktop).await;
+    let fa = client("cl-1", "Acme");
+    b.insert_client(&fa, None).await.unwrap();
+    cluster.stop();
+    let e = b.clients().await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    assert_eq!(
+        b.kind(),
+        BackendKind::Team {
+            name: "Firm".into(),
+            reachable: false
+        }
+    );
+    let e = b
+        .insert_connection(
+            &connection("conn-1", &fa, "SHOP1"),
+            "SHOP1",
+            &tokens("a", "r"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    cluster.start_again();
+    // The pool reconnects: the next call answers, and nothing of the refused insert is there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let conns = loop {
+        match b.connections().await {
+            Ok(conns) => break conns,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the store did not come back: {e:?}"),
+        }
+    };
+    assert!(conns.is_empty());
+    assert_eq!(
+        b.kind(),
+        BackendKind::Team {
+            name: "Firm".into(),
+            reachable: true
+        }
+    );
 }
