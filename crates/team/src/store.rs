@@ -803,6 +803,107 @@ impl TeamStore {
         })
     }
 
+    /// Many commits in one transaction (a batch refresh): one outcome per request, in
+    /// order, each exactly what [`TeamStore::commit`] would have done on its own (a
+    /// request for a connection an earlier one of the batch switched loses). One
+    /// statement per request, pipelined: a batch costs about one round trip and one
+    /// commit, not one per connection. An `Err` means nothing of the batch was written
+    /// (or, `team_unavailable` from the COMMIT, that the outcome is unknown: re-read).
+    pub async fn commit_many(&self, reqs: &[CommitRequest<'_>]) -> Result<Vec<CommitOutcome>> {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let team = self.inner.team.as_str();
+        let sealed = reqs
+            .iter()
+            .map(|req| {
+                self.inner.key.seal(
+                    &Scope::TokenSet {
+                        team,
+                        connection: req.connection_id,
+                        generation: req.expected_generation + 1,
+                    },
+                    req.token_set,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, team, &self.inner.key).await?;
+        // The compare-and-swap, the old token set out and the new one in, as one
+        // statement (the old and the new row differ in generation, so both fit).
+        let statement = tx
+            .prepare(
+                "WITH won AS (
+                     UPDATE authdeck.connections
+                        SET generation = $4, record = $5, updated_on = $6,
+                            last_refresh_at = CASE WHEN $7 THEN now() ELSE last_refresh_at END,
+                            last_refresh_by = CASE WHEN $7 THEN current_user ELSE last_refresh_by END,
+                            last_refresh_on = CASE WHEN $7 THEN $6 ELSE last_refresh_on END
+                      WHERE team_id = $1::text::uuid AND id = $2 AND generation = $3 AND NOT deleted
+                      RETURNING version),
+                 gone AS (
+                     DELETE FROM authdeck.token_sets
+                      WHERE team_id = $1::text::uuid AND connection_id = $2 AND EXISTS (SELECT 1 FROM won)),
+                 put AS (
+                     INSERT INTO authdeck.token_sets (team_id, connection_id, generation, sealed)
+                     SELECT $1::text::uuid, $2, $4, $8 FROM won)
+                 SELECT version FROM won",
+            )
+            .await
+            .map_err(db_error)?;
+        let nexts: Vec<i64> = reqs.iter().map(|r| r.expected_generation + 1).collect();
+        type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+        let params: Vec<[Param<'_>; 8]> = reqs
+            .iter()
+            .zip(&sealed)
+            .zip(&nexts)
+            .map(|((req, sealed), next)| {
+                [
+                    &team as Param<'_>,
+                    &req.connection_id,
+                    &req.expected_generation,
+                    next,
+                    req.record,
+                    &self.inner.machine,
+                    &req.refreshed,
+                    sealed,
+                ]
+            })
+            .collect();
+        let pipelined = params.iter().map(|p| tx.query_opt(&statement, p));
+        let rows = futures_util::future::try_join_all(pipelined)
+            .await
+            .map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(reqs.len());
+        for ((req, row), next) in reqs.iter().zip(&rows).zip(&nexts) {
+            outcomes.push(match row {
+                Some(row) => {
+                    if let Some(h) = &req.history {
+                        self.history_in(&tx, h).await?;
+                    }
+                    CommitOutcome::Won {
+                        generation: *next,
+                        version: row.get(0),
+                    }
+                }
+                None => {
+                    let current = tx
+                        .query_opt(
+                            "SELECT generation FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
+                            &[&team, &req.connection_id],
+                        )
+                        .await
+                        .map_err(db_error)?
+                        .map(|r| r.get(0));
+                    CommitOutcome::Lost { current }
+                }
+            });
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+
     /// Remove a connection (logout): its token set and child secret go, the row stays as a tombstone
     /// with a new version so every desktop's feed sees it.
     pub async fn remove_connection(

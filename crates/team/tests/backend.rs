@@ -596,6 +596,27 @@ async fn of_two_commits_of_one_generation_exactly_one_wins() {
         assert_eq!(b.connection("conn-1").await.unwrap(), stored);
         current = stored;
     }
+    // Two batches racing on one generation: the same, exactly one wins.
+    let next = refreshed(&current, 9);
+    let item = |who: &str| TokenCommit {
+        old: current.clone(),
+        next: next.clone(),
+        tokens: tokens(&format!("at-{who}9"), &format!("rt-{who}9")),
+    };
+    let (ra, rb) = tokio::join!(
+        a.commit_many(vec![item("a")]),
+        b.commit_many(vec![item("b")])
+    );
+    let winner = match (&ra[0], &rb[0]) {
+        (Ok(CommitOutcome::Committed(_)), Ok(CommitOutcome::Superseded)) => "a",
+        (Ok(CommitOutcome::Superseded), Ok(CommitOutcome::Committed(_))) => "b",
+        other => panic!("exactly one batch item must win, got {other:?}"),
+    };
+    let stored = a.connection("conn-1").await.unwrap();
+    assert_eq!(
+        stored_tokens(&a, &stored).await,
+        (format!("at-{winner}9"), format!("rt-{winner}9"))
+    );
     assert_eq!(
         cluster
             .psql("postgres", "SELECT count(*) FROM authdeck.token_sets")
@@ -1162,4 +1183,97 @@ async fn an_unreachable_store_is_team_unavailable_and_shows_in_kind() {
             reachable: true
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_commits_each_item_once_and_one_bad_item_fails_alone() {
+    let cluster = PgCluster::start();
+    let join = team(&cluster).await;
+    let a = member(&cluster, &join, "alice", "alice-pc", Via::Desktop).await;
+    let b = member(&cluster, &join, "bob", "bob-agent", Via::Agent).await;
+    let fa = client("cl-1", "Acme");
+    a.insert_client(&fa, None).await.unwrap();
+    let mut conns = Vec::new();
+    for i in 0..100 {
+        let c = connection(&format!("conn-{i:03}"), &fa, &format!("SHOP{i:03}"));
+        a.insert_connection(&c, &c.label, &tokens(&format!("at-{i}"), "rt"), None)
+            .await
+            .unwrap();
+        conns.push(c);
+    }
+    // 100 items (two transactions), one connection twice: the second of the pair loses.
+    let mut items: Vec<TokenCommit> = conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| TokenCommit {
+            old: c.clone(),
+            next: refreshed(c, 5),
+            tokens: tokens(&format!("at-{i}-b"), &format!("rt-{i}-b")),
+        })
+        .collect();
+    items.insert(
+        11,
+        TokenCommit {
+            old: conns[10].clone(),
+            next: refreshed(&conns[10], 6),
+            tokens: tokens("twice", "twice"),
+        },
+    );
+    let outcomes = a.commit_many(items).await;
+    assert_eq!(outcomes.len(), 101);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match (i, outcome) {
+            (11, Ok(CommitOutcome::Superseded)) => {}
+            (11, other) => panic!("the second commit of one generation must lose: {other:?}"),
+            (_, Ok(CommitOutcome::Committed(c))) => assert_eq!(c.secret_generation, 2),
+            (_, other) => panic!("item {i}: {other:?}"),
+        }
+    }
+    let stored = b.connection("conn-010").await.unwrap();
+    assert_eq!(
+        stored_tokens(&b, &stored).await,
+        ("at-10-b".into(), "rt-10-b".into())
+    );
+    assert_eq!(stored.last_refresh_at, Some(at(5, 0)));
+    let stored = b.connection("conn-099").await.unwrap();
+    assert_eq!(stored.secret_generation, 2);
+
+    // A batch the database refuses as a whole (a record PostgreSQL cannot store: a NUL
+    // in a JSON string) is committed item by item: only the bad item fails.
+    let now: Vec<Connection> = b.connections().await.unwrap();
+    let mut bad = refreshed(&now[1], 7);
+    bad.user_label = Some("nul\u{0}inside".into());
+    let items = vec![
+        TokenCommit {
+            old: now[0].clone(),
+            next: refreshed(&now[0], 7),
+            tokens: tokens("good-0", "good-0"),
+        },
+        TokenCommit {
+            old: now[1].clone(),
+            next: bad,
+            tokens: tokens("bad", "bad"),
+        },
+        TokenCommit {
+            old: now[2].clone(),
+            next: refreshed(&now[2], 7),
+            tokens: tokens("good-2", "good-2"),
+        },
+    ];
+    let outcomes = b.commit_many(items).await;
+    assert!(matches!(&outcomes[0], Ok(CommitOutcome::Committed(c)) if c.secret_generation == 3));
+    let e = outcomes[1].as_ref().unwrap_err();
+    assert_eq!(e.code, ErrorCode::Storage, "{e:?}");
+    assert!(matches!(&outcomes[2], Ok(CommitOutcome::Committed(c)) if c.secret_generation == 3));
+    let untouched = a.connection(&now[1].id).await.unwrap();
+    assert_eq!(untouched, now[1], "the bad item changed nothing");
+    assert_eq!(
+        stored_tokens(&a, &untouched).await,
+        ("at-1-b".into(), "rt-1-b".into())
+    );
+    assert_eq!(
+        stored_tokens(&a, &a.connection(&now[2].id).await.unwrap()).await,
+        ("good-2".into(), "good-2".into())
+    );
+    assert_eq!(a.commit_many(Vec::new()).await.len(), 0);
 }

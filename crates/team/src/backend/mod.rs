@@ -92,6 +92,23 @@ impl Drop for HeldLock {
     }
 }
 
+/// At most this many commits share one transaction (and the team row lock).
+pub const COMMIT_BATCH: usize = 64;
+
+/// The connection as stored after a store commit's outcome.
+fn committed(next: &Connection, outcome: crate::store::CommitOutcome) -> CommitOutcome {
+    match outcome {
+        crate::store::CommitOutcome::Won { generation, .. } => {
+            let mut stored = next.clone();
+            stored.secret_generation = generation;
+            stored.token_set = None;
+            stored.pending_generation = None;
+            CommitOutcome::Committed(stored)
+        }
+        crate::store::CommitOutcome::Lost { .. } => CommitOutcome::Superseded,
+    }
+}
+
 fn secret_text(what: &str, bytes: &[u8]) -> Result<String> {
     std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
         Error::new(
@@ -201,25 +218,64 @@ impl TeamBackend {
                 history: None,
             })
             .await;
-        Ok(match self.seen(outcome)? {
-            crate::store::CommitOutcome::Won { generation, .. } => {
-                let mut stored = next.clone();
-                stored.secret_generation = generation;
-                stored.token_set = None;
-                stored.pending_generation = None;
-                CommitOutcome::Committed(stored)
-            }
-            crate::store::CommitOutcome::Lost { .. } => CommitOutcome::Superseded,
-        })
+        Ok(committed(next, self.seen(outcome)?))
     }
 
-    /// One outcome per item, in order (each its own transaction).
+    /// One outcome per item, in order. One transaction per [`COMMIT_BATCH`] items (the
+    /// store's `commit_many`: about one round trip each); if a batch is refused as a
+    /// whole (nothing written), its items are committed one by one, so one bad item
+    /// does not fail the others. The store unreachable fails the batch's items.
     pub async fn commit_many(&self, items: Vec<TokenCommit>) -> Vec<Result<CommitOutcome>> {
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in &items {
-            outcomes.push(self.commit(&item.old, &item.next, &item.tokens).await);
+        let mut results: Vec<Option<Result<CommitOutcome>>> = vec![None; items.len()];
+        let mut prepared = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if item.old.id != item.next.id {
+                results[i] = Some(Err(Error::internal(
+                    "A commit must keep the connection's id.",
+                )));
+                continue;
+            }
+            match (connection_record(&item.next), tokens_to_bytes(&item.tokens)) {
+                (Ok(record), Ok(bytes)) => prepared.push((i, record, bytes)),
+                (Err(e), _) | (_, Err(e)) => results[i] = Some(Err(e)),
+            }
         }
-        outcomes
+        for batch in prepared.chunks(COMMIT_BATCH) {
+            let requests: Vec<CommitRequest<'_>> = batch
+                .iter()
+                .map(|(i, record, bytes)| CommitRequest {
+                    connection_id: &items[*i].old.id,
+                    expected_generation: items[*i].old.secret_generation,
+                    token_set: bytes,
+                    record,
+                    refreshed: is_refresh(&items[*i].old, &items[*i].next),
+                    history: None,
+                })
+                .collect();
+            let outcome = self.store.commit_many(&requests).await;
+            match self.seen(outcome) {
+                Ok(outcomes) => {
+                    for ((i, _, _), outcome) in batch.iter().zip(outcomes) {
+                        results[*i] = Some(Ok(committed(&items[*i].next, outcome)));
+                    }
+                }
+                Err(e) if e.code == ErrorCode::TeamUnavailable => {
+                    for (i, _, _) in batch {
+                        results[*i] = Some(Err(e.clone()));
+                    }
+                }
+                Err(_) => {
+                    for (i, _, _) in batch {
+                        let item = &items[*i];
+                        results[*i] = Some(self.commit(&item.old, &item.next, &item.tokens).await);
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::internal("A batch commit lost an item."))))
+            .collect()
     }
 
     /// A transactional store leaves nothing half done: re-read.
