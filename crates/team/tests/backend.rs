@@ -17,7 +17,7 @@ use authdeck_team::backend::seam::{
     BackendKind, CommitOutcome, OrphanProbe, StoreChange, StoreChangeKind, TokenCommit,
 };
 use authdeck_team::schema::grant_member_sql;
-use authdeck_team::testing::PgCluster;
+use authdeck_team::testing::{PgCluster, PgOptions};
 use authdeck_team::{DbConfig, JoinKey, TeamBackend, TeamStore, Via};
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -790,8 +790,11 @@ async fn a_malformed_row_from_another_machine_is_a_storage_error_and_changes_not
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_canary_secret_in_pg_dump_after_every_method() {
-    let cluster = PgCluster::start();
+async fn no_canary_secret_in_pg_dump_or_the_statement_log_after_every_method() {
+    let cluster = PgCluster::start_with(PgOptions {
+        log_statement_all: true,
+        ..PgOptions::default()
+    });
     let join = team(&cluster).await;
     let b = member(&cluster, &join, "alice", "alice-pc", Via::Desktop).await;
     let canary = "CANARY-5d1e7b";
@@ -879,6 +882,11 @@ async fn no_canary_secret_in_pg_dump_after_every_method() {
     assert!(b.client_secret("cl-1").await.unwrap().is_some());
     let dump = cluster.pg_dump("postgres");
     assert!(dump.contains("SHOP1"), "the dump has the data");
+    let log = cluster.server_log();
+    assert!(
+        log.contains("WITH won AS"),
+        "the log has the batch's statements"
+    );
     use base64::Engine;
     let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
     for needle in [
@@ -887,10 +895,12 @@ async fn no_canary_secret_in_pg_dump_after_every_method() {
         base64::engine::general_purpose::STANDARD.encode(canary),
         base64::engine::general_purpose::STANDARD.encode(format!("{canary}-at3")),
     ] {
-        assert!(
-            !dump.contains(&needle),
-            "pg_dump holds the canary ({needle})"
-        );
+        for (what, text) in [("pg_dump", &dump), ("the server log", &log)] {
+            assert!(
+                !text.contains(&needle),
+                "{what} holds the canary ({needle})"
+            );
+        }
     }
     // Removal leaves no ciphertext of the connection behind.
     b.remove_connection(c1).await.unwrap();
@@ -954,6 +964,25 @@ async fn the_lock_waits_a_bounded_time_then_says_busy_and_the_next_holder_sees_t
         ("at-2".into(), "rt-2".into())
     );
     drop(lease);
+    // The lock itself, for a refresher that must know it has time left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lock = loop {
+        match a.refresh_lock("conn-1").await {
+            Ok(lock) => break lock,
+            Err(e) if e.code == ErrorCode::Busy && Instant::now() < deadline => continue,
+            Err(e) => panic!("the lock was not released: {e:?}"),
+        }
+    };
+    assert_eq!(lock.generation(), 2, "re-read after taking it");
+    lock.ensure(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        lock.ensure(Duration::from_secs(60)).await.unwrap_err().code,
+        ErrorCode::Busy,
+        "not with 60 s left"
+    );
+    assert_eq!(b.lock("conn-1").await.err().unwrap().code, ErrorCode::Busy);
+    lock.release().await;
+    b.lock("conn-1").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,6 +151,14 @@ impl TeamBackend {
         result
     }
 
+    /// The connection's refresh lock itself, with the same bounded wait as
+    /// [`Backend::lock`]: [`RefreshLock::ensure`] tells a refresher whether it still holds
+    /// it with enough time left before it calls the provider (the seam's `Lease` cannot).
+    pub async fn refresh_lock(&self, connection_id: &str) -> Result<RefreshLock> {
+        let lock = self.store.lock_refresh(connection_id, self.lock_wait).await;
+        self.seen(lock)
+    }
+
     /// A client's secret (the local store reads it from the keyring, outside the seam).
     pub async fn client_secret(&self, client_id: &str) -> Result<Option<ClientSecret>> {
         let opened = self.seen(self.store.client_secret(client_id).await)?;
