@@ -31,8 +31,8 @@ pub use crypto::{JoinKey, Scope, TeamKey};
 pub use feed::{Change, ChangeFeed, ChangeKind, FeedEvent};
 pub use lock::{Leadership, RefreshLock};
 pub use store::{
-    ClientRow, CommitOutcome, CommitRequest, ConnectionRow, HistoryEvent, HistoryLine, HistoryRow,
-    MemberRow, NewConnection, PendingRow, TeamStore, Via,
+    ActivityRow, ClientRow, CommitOutcome, CommitRequest, ConnectionRow, HistoryEvent, HistoryLine,
+    HistoryRow, MemberRow, NewConnection, PendingRow, TeamStore, Via,
 };
 pub use tls::{DbConfig, TlsPolicy};
 

@@ -159,6 +159,26 @@ pub struct NewConnection<'a> {
     pub history: Option<HistoryEvent<'a>>,
 }
 
+/// A history line with what it is about ([`TeamStore::activity`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub count: i32,
+    pub connection_id: Option<String>,
+    /// The connection's `record.label` (also after it was removed).
+    pub connection_label: Option<String>,
+    /// The connection's `record.provider`.
+    pub provider: Option<String>,
+    /// The connection is still there (not removed).
+    pub live: bool,
+    pub member: String,
+    pub machine: String,
+    pub via: String,
+}
+
 /// One history line as the core's seam records it (its own time and count).
 #[derive(Debug, Clone, Copy)]
 pub struct HistoryLine<'a> {
@@ -807,12 +827,17 @@ impl TeamStore {
     /// order, each exactly what [`TeamStore::commit`] would have done on its own (a
     /// request for a connection an earlier one of the batch switched loses). One
     /// statement per request, pipelined: a batch costs about one round trip and one
-    /// commit, not one per connection. An `Err` means nothing of the batch was written
-    /// (or, `team_unavailable` from the COMMIT, that the outcome is unknown: re-read).
-    pub async fn commit_many(&self, reqs: &[CommitRequest<'_>]) -> Result<Vec<CommitOutcome>> {
-        if reqs.is_empty() {
+    /// commit, not one per connection. Each request's `line` (if any) is recorded in the
+    /// same transaction iff it won. An `Err` means nothing of the batch was written (or,
+    /// `team_unavailable` from the COMMIT, that the outcome is unknown: re-read).
+    pub async fn commit_many(
+        &self,
+        batch: &[(CommitRequest<'_>, Option<HistoryLine<'_>>)],
+    ) -> Result<Vec<CommitOutcome>> {
+        if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let reqs: Vec<&CommitRequest<'_>> = batch.iter().map(|(req, _)| req).collect();
         let team = self.inner.team.as_str();
         let sealed = reqs
             .iter()
@@ -876,11 +901,14 @@ impl TeamStore {
             .await
             .map_err(db_error)?;
         let mut outcomes = Vec::with_capacity(reqs.len());
-        for ((req, row), next) in reqs.iter().zip(&rows).zip(&nexts) {
+        for (((req, line), row), next) in batch.iter().zip(&rows).zip(&nexts) {
             outcomes.push(match row {
                 Some(row) => {
                     if let Some(h) = &req.history {
                         self.history_in(&tx, h).await?;
+                    }
+                    if let Some(line) = line {
+                        self.line_in(&tx, line, None).await?;
                     }
                     CommitOutcome::Won {
                         generation: *next,
@@ -1583,6 +1611,17 @@ impl TeamStore {
                 return Ok(());
             }
         }
+        self.line_in(&tx, line, coalesce).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn line_in(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        line: &HistoryLine<'_>,
+        coalesce: Option<&str>,
+    ) -> Result<()> {
         tx.execute(
             "INSERT INTO authdeck.history (team_id, connection_id, client_id, at, event, outcome, detail, machine, via, count, kind)
              VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -1596,14 +1635,50 @@ impl TeamStore {
                 &line.detail,
                 &self.inner.machine,
                 &self.inner.via.as_str(),
-                &count,
+                &line.count.max(1),
                 &coalesce,
             ],
         )
         .await
         .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
         Ok(())
+    }
+
+    /// Newest first, at most `limit`: every history line with its connection's label and
+    /// provider (from its record, kept by the tombstone after a removal) and whether the
+    /// connection is still there. A record without them gives `None`, not an error.
+    pub async fn activity(&self, limit: i64) -> Result<Vec<ActivityRow>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT h.at, h.event, h.outcome, h.detail, h.count, h.connection_id,
+                        c.record->>'label', c.record->>'provider', coalesce(NOT c.deleted, false),
+                        h.member, h.machine, h.via
+                   FROM authdeck.history h
+                   LEFT JOIN authdeck.connections c ON c.team_id = h.team_id AND c.id = h.connection_id
+                  WHERE h.team_id = $1::text::uuid
+                  ORDER BY h.id DESC LIMIT $2",
+                &[&self.inner.team, &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| ActivityRow {
+                at: r.get(0),
+                event: r.get(1),
+                outcome: r.get(2),
+                detail: r.get(3),
+                count: r.get(4),
+                connection_id: r.get(5),
+                connection_label: r.get(6),
+                provider: r.get(7),
+                live: r.get(8),
+                member: r.get(9),
+                machine: r.get(10),
+                via: r.get(11),
+            })
+            .collect())
     }
 
     // ---- pending authorizations ----------------------------------------------------

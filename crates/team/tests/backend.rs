@@ -177,10 +177,14 @@ async fn every_method_round_trips_for_a_member_role() {
         ErrorCode::NotFound
     );
     assert_eq!(
-        b.client_secret("cl-1").await.unwrap().unwrap().expose(),
+        b.client_secret(&fa).await.unwrap().expose(),
         "client-secret-1"
     );
-    assert!(b.client_secret("cl-2").await.unwrap().is_none());
+    assert_eq!(
+        b.client_secret(&public).await.unwrap_err().code,
+        ErrorCode::InvalidClient,
+        "a public client has no secret"
+    );
     let same_name = client("cl-3", "Acme FlowAccount");
     assert_eq!(
         b.insert_client(&same_name, None).await.unwrap_err().code,
@@ -197,7 +201,7 @@ async fn every_method_round_trips_for_a_member_role() {
     b.update_client(&changed).await.unwrap();
     assert_eq!(b.client("cl-1").await.unwrap(), changed);
     assert_eq!(
-        b.client_secret("cl-1").await.unwrap().unwrap().expose(),
+        b.client_secret(&changed).await.unwrap().expose(),
         "client-secret-1",
         "an update keeps the secret"
     );
@@ -330,6 +334,10 @@ async fn every_method_round_trips_for_a_member_role() {
         stored_tokens(&b, &stored).await,
         ("at-1b".into(), "rt-1b".into())
     );
+    assert!(
+        b.tokens(&c1).await.unwrap().is_none(),
+        "the tokens of a generation no longer stored: none (read the connection again)"
+    );
     assert_eq!(
         b.commit(&c1, &next, &tokens("late", "late")).await.unwrap(),
         CommitOutcome::Superseded,
@@ -378,17 +386,28 @@ async fn every_method_round_trips_for_a_member_role() {
                 old: c2.clone(),
                 next: c2_next.clone(),
                 tokens: tokens("at-2b", "rt-2b"),
+                history: Some(HistoryEntry::new(at(6, 0), "refresh", "ok", None)),
             },
             TokenCommit {
                 old: c1.clone(),
                 next: refreshed(&c1, 6),
                 tokens: tokens("stale", "stale"),
+                history: Some(HistoryEntry::new(at(6, 0), "refresh", "stale", None)),
             },
         ])
         .await;
     assert_eq!(outcomes.len(), 2);
     assert!(matches!(&outcomes[0], Ok(CommitOutcome::Committed(c)) if c.secret_generation == 2));
     assert!(matches!(&outcomes[1], Ok(CommitOutcome::Superseded)));
+    assert_eq!(
+        b.history(Some("conn-bbbb-2"), 10).await.unwrap(),
+        vec![HistoryEntry::new(at(6, 0), "refresh", "ok", None)],
+        "a committed item's history, recorded with it"
+    );
+    assert!(
+        b.history(Some("conn-aaaa-1"), 10).await.unwrap().is_empty(),
+        "a superseded item's history is not recorded"
+    );
     let c2_now = b.connection("conn-bbbb-2").await.unwrap();
     assert_eq!(
         stored_tokens(&b, &c2_now).await,
@@ -426,7 +445,7 @@ async fn every_method_round_trips_for_a_member_role() {
         vec![refresh.clone()]
     );
     let all = b.history(None, 10).await.unwrap();
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 5, "the batch's line and these four");
     assert_eq!(all[0].detail.as_ref().unwrap().chars().count(), 2001);
     assert_eq!(
         all[1],
@@ -444,6 +463,7 @@ async fn every_method_round_trips_for_a_member_role() {
         "one line per kind and minute, with a count; its time the first"
     );
     assert_eq!(all[3], refresh);
+    assert_eq!(all[4], HistoryEntry::new(at(6, 0), "refresh", "ok", None));
     assert_eq!(b.history(None, 2).await.unwrap().len(), 2);
 
     // ---- pending authorizations: single use, outcome kept, verifier taken once
@@ -602,6 +622,7 @@ async fn of_two_commits_of_one_generation_exactly_one_wins() {
         old: current.clone(),
         next: next.clone(),
         tokens: tokens(&format!("at-{who}9"), &format!("rt-{who}9")),
+        history: None,
     };
     let (ra, rb) = tokio::join!(
         a.commit_many(vec![item("a")]),
@@ -673,7 +694,7 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open_with_a_clear_error() {
     let moved = [
         b.tokens(&c2).await.unwrap_err(),
         b.child_secret("conn-2").await.unwrap_err(),
-        b.client_secret("cl-2").await.unwrap_err(),
+        b.client_secret(&client("cl-2", "Other")).await.unwrap_err(),
     ];
     for e in moved {
         assert_eq!(e.code, ErrorCode::Storage, "{e:?}");
@@ -691,7 +712,11 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open_with_a_clear_error() {
         "UPDATE authdeck.connections SET generation = 2 WHERE id = 'conn-1';
          UPDATE authdeck.token_sets SET generation = 2 WHERE connection_id = 'conn-1';",
     );
-    let e = b.tokens(&c1).await.unwrap_err();
+    let c1_moved = Connection {
+        secret_generation: 2,
+        ..c1.clone()
+    };
+    let e = b.tokens(&c1_moved).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Storage);
 }
 
@@ -831,6 +856,7 @@ async fn no_canary_secret_in_pg_dump_or_the_statement_log_after_every_method() {
             old: c1.clone(),
             next: c1_next,
             tokens: tokens(&format!("{canary}-at3"), &format!("{canary}-rt3")),
+            history: None,
         }])
         .await;
     let Ok(CommitOutcome::Committed(c1)) = &outcomes[0] else {
@@ -879,7 +905,12 @@ async fn no_canary_secret_in_pg_dump_or_the_statement_log_after_every_method() {
         .unwrap()
         .expose()
         .ends_with("child2"));
-    assert!(b.client_secret("cl-1").await.unwrap().is_some());
+    assert!(b
+        .client_secret(&fa)
+        .await
+        .unwrap()
+        .expose()
+        .ends_with("client"));
     let dump = cluster.pg_dump("postgres");
     assert!(dump.contains("SHOP1"), "the dump has the data");
     let log = cluster.server_log();
@@ -1238,6 +1269,7 @@ async fn a_batch_commits_each_item_once_and_one_bad_item_fails_alone() {
             old: c.clone(),
             next: refreshed(c, 5),
             tokens: tokens(&format!("at-{i}-b"), &format!("rt-{i}-b")),
+            history: None,
         })
         .collect();
     items.insert(
@@ -1246,6 +1278,7 @@ async fn a_batch_commits_each_item_once_and_one_bad_item_fails_alone() {
             old: conns[10].clone(),
             next: refreshed(&conns[10], 6),
             tokens: tokens("twice", "twice"),
+            history: None,
         },
     );
     let outcomes = a.commit_many(items).await;
@@ -1277,16 +1310,19 @@ async fn a_batch_commits_each_item_once_and_one_bad_item_fails_alone() {
             old: now[0].clone(),
             next: refreshed(&now[0], 7),
             tokens: tokens("good-0", "good-0"),
+            history: Some(HistoryEntry::new(at(7, 0), "refresh", "ok", None)),
         },
         TokenCommit {
             old: now[1].clone(),
             next: bad,
             tokens: tokens("bad", "bad"),
+            history: Some(HistoryEntry::new(at(7, 0), "refresh", "ok", None)),
         },
         TokenCommit {
             old: now[2].clone(),
             next: refreshed(&now[2], 7),
             tokens: tokens("good-2", "good-2"),
+            history: Some(HistoryEntry::new(at(7, 0), "refresh", "ok", None)),
         },
     ];
     let outcomes = b.commit_many(items).await;
@@ -1304,5 +1340,13 @@ async fn a_batch_commits_each_item_once_and_one_bad_item_fails_alone() {
         stored_tokens(&a, &a.connection(&now[2].id).await.unwrap()).await,
         ("good-2".into(), "good-2".into())
     );
+    for (conn, lines) in [(&now[0], 1), (&now[1], 0), (&now[2], 1)] {
+        assert_eq!(
+            a.history(Some(&conn.id), 10).await.unwrap().len(),
+            lines,
+            "{}: history iff committed",
+            conn.id
+        );
+    }
     assert_eq!(a.commit_many(Vec::new()).await.len(), 0);
 }

@@ -115,6 +115,25 @@ impl Seed<'_> {
             }
         }
     }
+
+    /// The activity list (not in the trait at this crate's base).
+    async fn activity(&self, limit: usize) -> String {
+        match self {
+            Seed::Local(db) => shown(db.activity(limit)),
+            Seed::Team(team) => shown(team.activity(limit).await),
+        }
+    }
+
+    /// Remove a connection (not in the trait at this crate's base).
+    async fn remove(&self, id: &str) {
+        match self {
+            Seed::Local(db) => db.delete_connection(id).unwrap(),
+            Seed::Team(team) => {
+                let conn = team.connection(id).await.unwrap();
+                team.remove_connection(&conn).await.unwrap()
+            }
+        }
+    }
 }
 
 /// What a caller can see of an answer: the value, or the error's code.
@@ -254,6 +273,13 @@ async fn script(b: &dyn Backend, seed: Seed<'_>) -> Vec<String> {
     note(
         "history of c2",
         shown(b.history(Some("conn-bbbb-2"), 100).await),
+    );
+    note("activity", seed.activity(100).await);
+    seed.remove("conn-aaaa-1").await;
+    note("activity after a removal", seed.activity(3).await);
+    note(
+        "history kept",
+        shown(b.history(Some("conn-aaaa-1"), 100).await),
     );
 
     // ---- pending authorizations

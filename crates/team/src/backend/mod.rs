@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authdeck_core::activity::ActivityEntry;
 use authdeck_core::model::{Client, Connection, HistoryEntry};
 use authdeck_core::store::backend::{Backend, Lease};
 use authdeck_core::store::db::PendingRecord;
@@ -159,21 +160,46 @@ impl TeamBackend {
         self.seen(lock)
     }
 
-    /// A client's secret (the local store reads it from the keyring, outside the seam).
-    pub async fn client_secret(&self, client_id: &str) -> Result<Option<ClientSecret>> {
-        let opened = self.seen(self.store.client_secret(client_id).await)?;
-        opened
-            .map(|bytes| secret_text("client secret", &bytes).map(ClientSecret::new))
-            .transpose()
+    /// A client's secret; `invalid_client` (add the client again) when the store has
+    /// none for it. (The seam at this crate's base has no such read: the local store's
+    /// manager reads the keyring directly; the `seam` branch adds this signature.)
+    pub async fn client_secret(&self, client: &Client) -> Result<ClientSecret> {
+        let opened = self.seen(self.store.client_secret(&client.id).await)?;
+        match opened {
+            Some(bytes) => secret_text("client secret", &bytes).map(ClientSecret::new),
+            None => Err(Error::new(
+                ErrorCode::InvalidClient,
+                format!(
+                    "The client secret of {:?} is missing from the team store: remove and add the client again.",
+                    client.name
+                ),
+            )),
+        }
+    }
+
+    /// Newest first, at most `limit`: every history line with its connection's label and
+    /// provider (kept after a removal) and whether it still exists (the `seam` branch's
+    /// `Backend::activity`).
+    pub async fn activity(&self, limit: usize) -> Result<Vec<ActivityEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.seen(self.store.activity(limit).await)?;
+        Ok(rows.iter().map(activity_of).collect())
     }
 
     // ---- the token half of the seam (SEAM.md; inherent until the core has it) -------
 
-    /// The connection's current tokens (those of its stored generation).
+    /// The connection's current tokens: those of its stored generation, if that is
+    /// still `conn.secret_generation`; `None` when none are stored or the connection
+    /// moved to another generation since `conn` was read (read it again), as the local
+    /// store (which reads the entry of `conn`'s generation).
     pub async fn tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>> {
         let set = self.seen(self.store.token_set(&conn.id).await)?;
-        set.map(|(_, bytes)| tokens_from_bytes(&conn.id, &bytes))
-            .transpose()
+        match set {
+            Some((generation, bytes)) if generation == conn.secret_generation => {
+                tokens_from_bytes(&conn.id, &bytes).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A new connection with its first tokens and child secret, all or nothing.
@@ -248,16 +274,37 @@ impl TeamBackend {
                 (Err(e), _) | (_, Err(e)) => results[i] = Some(Err(e)),
             }
         }
+        let details: Vec<_> = items
+            .iter()
+            .map(|item| {
+                item.history
+                    .as_ref()
+                    .map(|h| capped_detail(h.detail.as_deref()))
+            })
+            .collect();
         for batch in prepared.chunks(COMMIT_BATCH) {
-            let requests: Vec<CommitRequest<'_>> = batch
+            let requests: Vec<(CommitRequest<'_>, Option<HistoryLine<'_>>)> = batch
                 .iter()
-                .map(|(i, record, bytes)| CommitRequest {
-                    connection_id: &items[*i].old.id,
-                    expected_generation: items[*i].old.secret_generation,
-                    token_set: bytes,
-                    record,
-                    refreshed: is_refresh(&items[*i].old, &items[*i].next),
-                    history: None,
+                .map(|(i, record, bytes)| {
+                    let item = &items[*i];
+                    let line = item.history.as_ref().map(|h| HistoryLine {
+                        connection_id: Some(&item.next.id),
+                        client_id: Some(&item.next.client_key),
+                        at: h.at,
+                        event: &h.event,
+                        outcome: &h.outcome,
+                        detail: details[*i].as_ref().and_then(|d| d.as_deref()),
+                        count: history_count(h),
+                    });
+                    let request = CommitRequest {
+                        connection_id: &item.old.id,
+                        expected_generation: item.old.secret_generation,
+                        token_set: bytes,
+                        record,
+                        refreshed: is_refresh(&item.old, &item.next),
+                        history: None,
+                    };
+                    (request, line)
                 })
                 .collect();
             let outcome = self.store.commit_many(&requests).await;
@@ -274,8 +321,7 @@ impl TeamBackend {
                 }
                 Err(_) => {
                     for (i, _, _) in batch {
-                        let item = &items[*i];
-                        results[*i] = Some(self.commit(&item.old, &item.next, &item.tokens).await);
+                        results[*i] = Some(self.commit_one(&items[*i]).await);
                     }
                 }
             }
@@ -284,6 +330,20 @@ impl TeamBackend {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(Error::internal("A batch commit lost an item."))))
             .collect()
+    }
+
+    /// One item of a batch on its own: the commit, then its history if it committed.
+    async fn commit_one(&self, item: &TokenCommit) -> Result<CommitOutcome> {
+        let outcome = self.commit(&item.old, &item.next, &item.tokens).await;
+        if let (Ok(CommitOutcome::Committed(conn)), Some(entry)) = (&outcome, &item.history) {
+            if let Err(e) = self
+                .record(Some(&conn.id), Some(&conn.client_key), entry, None)
+                .await
+            {
+                tracing::warn!(code = %e.code, "team store: history of a commit not recorded");
+            }
+        }
+        outcome
     }
 
     /// A transactional store leaves nothing half done: re-read.

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+use authdeck_core::activity::ActivityEntry;
 use authdeck_core::model::{Client, Connection, Expiry, HistoryEntry};
 use authdeck_core::store::db::{PendingRecord, MAX_HISTORY_DETAIL};
 use authdeck_core::store::vault::TokenBundle;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::store::{ClientRow, ConnectionRow, HistoryRow, PendingRow};
+use crate::store::{ActivityRow, ClientRow, ConnectionRow, HistoryRow, PendingRow};
 
 /// The version of the records this mapping writes and reads.
 pub const RECORD_VERSION: u64 = 1;
@@ -175,6 +176,24 @@ pub fn history_of(row: &HistoryRow) -> HistoryEntry {
         outcome: row.outcome.clone(),
         detail: row.detail.clone(),
         count: u32::try_from(row.count.max(1)).unwrap_or(1),
+    }
+}
+
+/// An activity line; a provider this build does not know reads as `None` (display only).
+pub fn activity_of(row: &ActivityRow) -> ActivityEntry {
+    ActivityEntry {
+        at: row.at,
+        event: row.event.clone(),
+        outcome: row.outcome.clone(),
+        detail: row.detail.clone(),
+        count: u32::try_from(row.count.max(1)).unwrap_or(1),
+        connection_id: row.connection_id.clone(),
+        connection_label: row.connection_id.as_ref().and(row.connection_label.clone()),
+        provider: row
+            .provider
+            .as_ref()
+            .and_then(|p| serde_json::from_value(Value::String(p.clone())).ok()),
+        removed: row.connection_id.is_some() && !row.live,
     }
 }
 

@@ -3,9 +3,10 @@
 //! The core at this crate's base does not have these types yet; another branch adds
 //! them to `authdeck_core::store::backend`. When that lands, these go and the inherent
 //! methods of [`super::TeamBackend`] that use them move into its `impl Backend`,
-//! unchanged in meaning. Shapes follow SEAM.md exactly.
+//! unchanged in meaning. Shapes follow SEAM.md, and the `seam` branch where it went
+//! further (`TokenCommit::history`).
 
-use authdeck_core::model::Connection;
+use authdeck_core::model::{Connection, HistoryEntry};
 use authdeck_core::store::vault::TokenBundle;
 
 /// What a commit did.
@@ -25,6 +26,9 @@ pub struct TokenCommit {
     pub old: Connection,
     pub next: Connection,
     pub tokens: TokenBundle,
+    /// Recorded together with the commit, only if it is committed (the `seam` branch
+    /// added this to SEAM.md's shape).
+    pub history: Option<HistoryEntry>,
 }
 
 /// What `settle` found.
