@@ -102,6 +102,17 @@ impl Held {
         }
     }
 
+    /// A statement sent at `sent` was answered: the server's idle clock restarted no
+    /// sooner than that. (After a long wait for the lock, the lock statement's own send
+    /// time would leave almost no floor.)
+    fn answered(&self, sent: Instant) {
+        if let Ok(mut c) = self.confirmed.lock() {
+            if sent > *c {
+                *c = sent;
+            }
+        }
+    }
+
     fn time_left(&self) -> Duration {
         if self.dead.load(Ordering::SeqCst) || self.client.is_closed() {
             return Duration::ZERO;
@@ -276,6 +287,7 @@ impl TeamStore {
         }
         let held = Held::start(client.clone(), keys, REFRESH_FLOOR, sent, pid);
         // Re-read after taking the lock: whatever the previous holder committed is seen.
+        let reread = Instant::now();
         let sql = "SELECT id, client_id, record, generation, version, deleted, created_at, created_by, \
              created_on, updated_at, updated_by, updated_on, last_refresh_at, last_refresh_by, last_refresh_on \
              FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2";
@@ -283,6 +295,7 @@ impl TeamStore {
             .query_opt(sql, &[&self.team_id(), &connection_id])
             .await
             .map_err(db_error)?;
+        held.answered(reread);
         let connection = match row {
             Some(r) if !r.get::<_, bool>(5) => ConnectionRow {
                 id: r.get(0),
@@ -416,10 +429,11 @@ impl Leadership {
         let team_key: Option<i32> = row.get(1);
         let team_key = team_key.ok_or_else(|| Error::not_found("This team no longer exists."))?;
         let keys = (LEADER_NS, team_key);
-        let sent = Instant::now();
         if !take(&client, keys, wait).await? {
             return Ok(None);
         }
+        // The floor runs from this statement, not from the start of the wait.
+        let recorded = Instant::now();
         client
             .execute(
                 "INSERT INTO authdeck.leadership (team_id, machine, backend_pid) VALUES ($1::text::uuid, $2, $3)
@@ -431,7 +445,7 @@ impl Leadership {
             .map_err(db_error)?;
         Ok(Some(Leadership {
             store: store.clone(),
-            held: Held::start(client, keys, LEADER_FLOOR, sent, pid),
+            held: Held::start(client, keys, LEADER_FLOOR, recorded, pid),
         }))
     }
 

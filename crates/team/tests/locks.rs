@@ -118,6 +118,42 @@ async fn a_refresh_lock_is_exclusive_bounded_and_re_reads_after_taking_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_won_after_a_long_wait_starts_with_its_whole_floor() {
+    // The floor runs from the last statement the server answered, not from when the
+    // wait for the lock began: a waiter that got the lock after longer than the floor
+    // must not think it lost it at once (nor a standby that waited to lead).
+    let cluster = PgCluster::start();
+    let (a, key) = init(&cluster, "desk-a").await;
+    let b = join_as(&cluster.tcp_config("postgres"), &key, "desk-b").await;
+    with_connection(&a, "c1").await;
+    let held = a.lock_refresh("c1", Duration::ZERO).await.unwrap();
+    let leader = Leadership::acquire(&a, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.lock_refresh("c1", Duration::from_secs(30)).await })
+    };
+    let standby = {
+        let b = b.clone();
+        tokio::spawn(async move { Leadership::acquire(&b, Duration::from_secs(30)).await })
+    };
+    // Longer than both floors (5 s and 3 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    held.release().await;
+    leader.release().await;
+    let taken = waiter.await.unwrap().unwrap();
+    assert!(
+        taken.time_left() > Duration::from_secs(2),
+        "{:?}",
+        taken.time_left()
+    );
+    let leads = standby.await.unwrap().unwrap().expect("the standby leads");
+    assert!(leads.is_leader(), "a standby that waited long still leads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_holders_lock_is_released_by_the_server() {
     let cluster = PgCluster::start();
     let (a, key) = init(&cluster, "desk-a").await;
