@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(doc)]
+use super::Client;
 use super::{Environment, FedexGrant, Provider};
 
 /// Where an expiry instant came from, so the UI can say how sure it is.
@@ -178,88 +180,168 @@ impl CheckRecord {
     }
 }
 
-/// One connected business / project / user account. Holds no secret: tokens live in
-/// the keyring under this connection's id and `secret_generation`, or in a token set
-/// (see `store::vault`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Connection {
-    pub id: String,
-    /// `Client::id`: Authdeck's own key of the client this connection was made with (not
-    /// the provider's OAuth `Client::client_id`). Serialised as `client_id`, the name
-    /// scripts reading `--json` and the window already use.
-    #[serde(rename = "client_id")]
-    pub client_key: String,
-    pub client_name: String,
-    pub provider: Provider,
-    pub environment: Environment,
-    /// Human label: the business's supportCode, the FedEx project / child key, the IoT username.
-    pub label: String,
-    /// FlowAccount: the business's customer code, the connection's natural id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub support_code: Option<String>,
-    /// FedEx: the grant the token is requested with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant: Option<FedexGrant>,
-    /// FedEx: the child key (`child_Key`) for csp / client_pc grants. Not a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child_key: Option<String>,
-    /// IoT: the username the user logged in with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// IoT: the user id sent as `userid` on refresh.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// IoT: the `userinfo` object of the login response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userinfo: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_expires: Option<Expiry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_expires: Option<Expiry>,
-    /// Decoded JWT header and claims of the current access token (display only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwt: Option<JwtSummary>,
-    pub state: ConnectionState,
-    /// FedEx: re-request the token in the background before it expires.
-    pub keep_fresh: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_refresh_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Made with a sandbox client (see [`Client::sandbox`]): demo data.
-    #[serde(default)]
-    pub sandbox: bool,
-    /// The name the user gave this connection (`Manager::set_label`); wins over
-    /// everything else as the row's title (see [`Connection::title`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_label: Option<String>,
-    /// FlowAccount: the business's details from the last successful probe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub company: Option<CompanyInfo>,
-    /// The last check or probe, successful or not (a failed one never changes `state`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_check: Option<CheckRecord>,
-    /// Which keyring entries hold the current tokens (see `store`).
-    pub secret_generation: i64,
-    /// The token set holding the current tokens (one keyring entry for the tokens of
-    /// many connections, written by a batch refresh); `None`: the connection's own
-    /// entry. Kept in its own SQLite column; internal, never serialised.
-    #[serde(skip)]
-    #[cfg_attr(feature = "ts", ts(skip))]
-    pub token_set: Option<String>,
-    /// A generation being written to the connection's own entry and not yet switched
-    /// to: if it stays set, a refresh was interrupted and its tokens may be adoptable.
-    /// Kept in its own SQLite column; internal, never serialised.
-    #[serde(skip)]
-    #[cfg_attr(feature = "ts", ts(skip))]
-    pub pending_generation: Option<i64>,
+/// Declares [`Connection`] and [`ConnectionSummary`] from one list of fields, and
+/// `From<&Connection> for ConnectionSummary`. A field marked `#[summary]` (first, before
+/// its doc comment) is the summary's too, with the same name, type and attributes: the
+/// summary's JSON is a subset of the connection's, and a field is written once.
+macro_rules! connection_and_summary {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($fields:tt)* }
+        $(#[$summary_meta:meta])*
+        pub struct $summary:ident;
+    ) => {
+        connection_and_summary!(@sort $name $summary
+            [$(#[$meta])* pub struct $name] [$(#[$summary_meta])* pub struct $summary]
+            [] [] [] $($fields)*);
+    };
+    // A field of both.
+    (@sort $name:ident $summary:ident $head:tt $summary_head:tt
+        [$($all:tt)*] [$($some:tt)*] [$($copied:ident)*]
+        #[summary] $(#[$field_meta:meta])* pub $field:ident: $ty:ty, $($rest:tt)*) => {
+        connection_and_summary!(@sort $name $summary $head $summary_head
+            [$($all)* $(#[$field_meta])* pub $field: $ty,]
+            [$($some)* $(#[$field_meta])* pub $field: $ty,]
+            [$($copied)* $field]
+            $($rest)*);
+    };
+    // A field of the connection only.
+    (@sort $name:ident $summary:ident $head:tt $summary_head:tt
+        [$($all:tt)*] [$($some:tt)*] [$($copied:ident)*]
+        $(#[$field_meta:meta])* pub $field:ident: $ty:ty, $($rest:tt)*) => {
+        connection_and_summary!(@sort $name $summary $head $summary_head
+            [$($all)* $(#[$field_meta])* pub $field: $ty,]
+            [$($some)*]
+            [$($copied)*]
+            $($rest)*);
+    };
+    // Every field sorted.
+    (@sort $name:ident $summary:ident [$($head:tt)*] [$($summary_head:tt)*]
+        [$($all:tt)*] [$($some:tt)*] [$($copied:ident)*]) => {
+        $($head)* { $($all)* }
+
+        $($summary_head)* { $($some)* }
+
+        impl From<&$name> for $summary {
+            #[allow(clippy::clone_on_copy)]
+            fn from(c: &$name) -> Self {
+                Self { $($copied: c.$copied.clone(),)* }
+            }
+        }
+    };
+}
+
+connection_and_summary! {
+    /// One connected business / project / user account. Holds no secret: tokens live in
+    /// the keyring under this connection's id and `secret_generation`, or in a token set
+    /// (see `store::vault`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+    pub struct Connection {
+        #[summary]
+        pub id: String,
+        #[summary]
+        /// `Client::id`: Authdeck's own key of the client this connection was made with (not
+        /// the provider's OAuth `Client::client_id`). Serialised as `client_id`, the name
+        /// scripts reading `--json` and the window already use.
+        #[serde(rename = "client_id")]
+        pub client_key: String,
+        #[summary]
+        pub client_name: String,
+        #[summary]
+        pub provider: Provider,
+        #[summary]
+        pub environment: Environment,
+        #[summary]
+        /// Human label: the business's supportCode, the FedEx project / child key, the IoT username.
+        pub label: String,
+        #[summary]
+        /// FlowAccount: the business's customer code, the connection's natural id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub support_code: Option<String>,
+        #[summary]
+        /// FedEx: the grant the token is requested with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub grant: Option<FedexGrant>,
+        #[summary]
+        /// FedEx: the child key (`child_Key`) for csp / client_pc grants. Not a secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub child_key: Option<String>,
+        #[summary]
+        /// IoT: the username the user logged in with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub username: Option<String>,
+        /// IoT: the user id sent as `userid` on refresh.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub user_id: Option<String>,
+        /// IoT: the `userinfo` object of the login response.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub userinfo: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub scope: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub token_type: Option<String>,
+        #[summary]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub access_expires: Option<Expiry>,
+        #[summary]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub refresh_expires: Option<Expiry>,
+        /// Decoded JWT header and claims of the current access token (display only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub jwt: Option<JwtSummary>,
+        #[summary]
+        pub state: ConnectionState,
+        /// FedEx: re-request the token in the background before it expires.
+        pub keep_fresh: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_refresh_at: Option<DateTime<Utc>>,
+        #[summary]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_error: Option<LastError>,
+        pub created_at: DateTime<Utc>,
+        #[summary]
+        pub updated_at: DateTime<Utc>,
+        #[summary]
+        /// Made with a sandbox client (see [`Client::sandbox`]): demo data.
+        #[serde(default)]
+        pub sandbox: bool,
+        #[summary]
+        /// The name the user gave this connection (`Manager::set_label`); wins over
+        /// everything else as the row's title (see [`Connection::title`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub user_label: Option<String>,
+        #[summary]
+        /// FlowAccount: the business's details from the last successful probe.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub company: Option<CompanyInfo>,
+        #[summary]
+        /// The last check or probe, successful or not (a failed one never changes `state`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_check: Option<CheckRecord>,
+        /// Which keyring entries hold the current tokens (see `store`).
+        pub secret_generation: i64,
+        /// The token set holding the current tokens (one keyring entry for the tokens of
+        /// many connections, written by a batch refresh); `None`: the connection's own
+        /// entry. Kept in its own SQLite column; internal, never serialised.
+        #[serde(skip)]
+        #[cfg_attr(feature = "ts", ts(skip))]
+        pub token_set: Option<String>,
+        /// A generation being written to the connection's own entry and not yet switched
+        /// to: if it stays set, a refresh was interrupted and its tokens may be adoptable.
+        /// Kept in its own SQLite column; internal, never serialised.
+        #[serde(skip)]
+        #[cfg_attr(feature = "ts", ts(skip))]
+        pub pending_generation: Option<i64>,
+    }
+
+    /// What a list row shows of a connection: the lean shape the window's list, its
+    /// start-up snapshot and its change events carry. Its fields are the connection's
+    /// marked `#[summary]`, with the same names and types, so a full connection can
+    /// stand in for one. The details panel fetches the full [`Connection`].
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+    pub struct ConnectionSummary;
 }
 
 /// Access tokens expiring within this window show as "expiring soon".
