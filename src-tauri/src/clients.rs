@@ -2,8 +2,8 @@
 //! window once (the user typed it) and is never returned.
 
 use authdeck_core::manager::NewClient;
-use authdeck_core::model::{Client, Environment, IotBasicAuth, IotBodyEncoding, Provider};
-use authdeck_core::{AnySecret, ClientSecret};
+use authdeck_core::model::Client;
+use authdeck_core::AnySecret;
 use serde::Deserialize;
 use tauri::State;
 use ts_rs::TS;
@@ -11,68 +11,33 @@ use ts_rs::TS;
 use crate::commands::{non_empty, CmdResult};
 use crate::state::AppState;
 
+/// A new client as the window sends it: a [`NewClient`]'s JSON (its secret an
+/// `authdeck_core::ClientSecret` from the moment it is read; `sandbox` is never read),
+/// cleaned by `NewClient::from` before it reaches the manager.
 #[derive(Debug, Deserialize, TS)]
-pub struct NewClientInput {
-    pub name: String,
-    pub provider: Provider,
-    pub environment: Option<Environment>,
-    pub client_id: String,
-    #[ts(type = "string | null")]
-    pub client_secret: Option<ClientSecret>,
-    pub authorize_url: Option<String>,
-    pub token_url: Option<String>,
-    pub auth_url: Option<String>,
-    /// FlowAccount: the API base (`{it}/company/info`); absent: the environment's.
-    #[serde(default)]
-    #[ts(optional)]
-    pub api_url: Option<String>,
-    /// IoT platform: the device API's base (default: the environment's preset).
-    #[serde(default)]
-    #[ts(optional)]
-    pub device_api_url: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub pkce: bool,
-    pub iot_basic_auth: IotBasicAuth,
-    pub iot_body: IotBodyEncoding,
+pub struct NewClientInput(pub NewClient);
+
+impl std::ops::Deref for NewClientInput {
+    type Target = NewClient;
+
+    fn deref(&self) -> &NewClient {
+        &self.0
+    }
 }
 
 impl From<NewClientInput> for NewClient {
-    /// Field for field, every one named on both sides (no `..`): a field added to
-    /// either type does not compile here until it is handled. Blank text counts as not
-    /// given; the window never makes a sandbox client.
-    fn from(input: NewClientInput) -> Self {
-        let NewClientInput {
-            name,
-            provider,
-            environment,
-            client_id,
-            client_secret,
-            authorize_url,
-            token_url,
-            auth_url,
-            api_url,
-            device_api_url,
-            redirect_uri,
-            pkce,
-            iot_basic_auth,
-            iot_body,
-        } = input;
+    /// Blank text counts as not given; the window never makes a sandbox client.
+    fn from(NewClientInput(new): NewClientInput) -> Self {
         NewClient {
-            name,
-            provider,
-            environment,
-            client_id,
-            client_secret: non_empty_secret(client_secret),
-            authorize_url: non_empty(authorize_url),
-            token_url: non_empty(token_url),
-            auth_url: non_empty(auth_url),
-            api_url: non_empty(api_url),
-            device_api_url: non_empty(device_api_url),
-            redirect_uri: non_empty(redirect_uri),
-            pkce,
-            iot_basic_auth,
-            iot_body,
+            client_secret: non_empty_secret(new.client_secret),
+            authorize_url: non_empty(new.authorize_url),
+            token_url: non_empty(new.token_url),
+            auth_url: non_empty(new.auth_url),
+            api_url: non_empty(new.api_url),
+            device_api_url: non_empty(new.device_api_url),
+            redirect_uri: non_empty(new.redirect_uri),
             sandbox: false,
+            ..new
         }
     }
 }
@@ -102,6 +67,7 @@ pub async fn remove_client(state: State<'_, AppState>, name: String) -> CmdResul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use authdeck_core::model::{Environment, Provider};
 
     #[test]
     fn a_new_client_from_the_window_drops_blank_text_and_is_never_a_sandbox_client() {
@@ -130,5 +96,20 @@ mod tests {
         );
         assert!(!new.pkce, "the window's explicit opt-out is kept");
         assert!(!new.sandbox);
+    }
+
+    /// `sandbox` is not part of the IPC shape: a window that sends it anyway does not
+    /// make a demo client (which "Leave the sandbox" would delete).
+    #[test]
+    fn a_new_client_from_the_window_cannot_claim_to_be_a_sandbox_client() {
+        let input: NewClientInput = serde_json::from_value(serde_json::json!({
+            "name": "Books", "provider": "fedex", "environment": null, "client_id": "id-1",
+            "client_secret": null, "authorize_url": null, "token_url": null,
+            "auth_url": null, "redirect_uri": null, "pkce": false,
+            "iot_basic_auth": "raw", "iot_body": "form", "sandbox": true
+        }))
+        .unwrap();
+        assert!(!input.sandbox);
+        assert!(!NewClient::from(input).sandbox);
     }
 }
