@@ -2,8 +2,8 @@
 
 use rusqlite::params;
 
-use super::history::capped_detail;
-use super::{from_ms, json, ms, unjson, Db};
+use super::history::{capped_detail, history_entry};
+use super::{json, ms, unjson, Db};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Device, HistoryEntry};
 
@@ -136,15 +136,7 @@ impl Db {
             let mut stmt = c.prepare_cached(
                 "SELECT at, event, outcome, detail, count FROM history WHERE device_id = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![device_id, limit as i64], |r| {
-                Ok(HistoryEntry {
-                    at: from_ms(r.get(0)?),
-                    event: r.get(1)?,
-                    outcome: r.get(2)?,
-                    detail: r.get(3)?,
-                    count: u32::try_from(r.get::<_, i64>(4)?.max(1)).unwrap_or(u32::MAX),
-                })
-            })?;
+            let rows = stmt.query_map(params![device_id, limit as i64], history_entry)?;
             rows.collect()
         })
     }

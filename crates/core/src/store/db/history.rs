@@ -20,6 +20,18 @@ pub(super) fn capped_detail(detail: Option<&str>) -> Option<std::borrow::Cow<'_,
     })
 }
 
+/// A row of `SELECT at, event, outcome, detail, count FROM history …` as an entry (a
+/// connection's history and a device's alike).
+pub(super) fn history_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        at: from_ms(r.get(0)?),
+        event: r.get(1)?,
+        outcome: r.get(2)?,
+        detail: r.get(3)?,
+        count: u32::try_from(r.get::<_, i64>(4)?.max(1)).unwrap_or(u32::MAX),
+    })
+}
+
 pub(super) fn add_history(
     c: &Sqlite,
     connection_id: Option<&str>,
@@ -89,29 +101,20 @@ impl Db {
     /// Newest first. `connection_id = None` lists everything, including rejected callbacks.
     pub fn history(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<HistoryEntry>> {
         self.with(|c| {
-            let map = |r: &rusqlite::Row<'_>| {
-                Ok(HistoryEntry {
-                    at: from_ms(r.get(0)?),
-                    event: r.get(1)?,
-                    outcome: r.get(2)?,
-                    detail: r.get(3)?,
-                    count: u32::try_from(r.get::<_, i64>(4)?.max(1)).unwrap_or(u32::MAX),
-                })
-            };
             let limit = limit as i64;
             match connection_id {
                 Some(id) => {
                     let mut stmt = c.prepare_cached(
                         "SELECT at, event, outcome, detail, count FROM history WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?2",
                     )?;
-                    let rows = stmt.query_map(params![id, limit], map)?;
+                    let rows = stmt.query_map(params![id, limit], history_entry)?;
                     rows.collect()
                 }
                 None => {
                     let mut stmt = c.prepare_cached(
                         "SELECT at, event, outcome, detail, count FROM history ORDER BY id DESC LIMIT ?1",
                     )?;
-                    let rows = stmt.query_map(params![limit], map)?;
+                    let rows = stmt.query_map(params![limit], history_entry)?;
                     rows.collect()
                 }
             }
