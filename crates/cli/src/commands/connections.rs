@@ -210,7 +210,7 @@ pub async fn refresh(manager: &Manager, connection: String, json: bool) -> Resul
     let conn = match manager.refresh(&connection).await {
         Err(e) if e.code == ErrorCode::KeyringUnavailable => {
             // The provider may have answered: its tokens must not be dropped.
-            keep_answers(&manager).await?;
+            keep_answers(manager).await?;
             match manager.unsaved_connections().is_empty() {
                 true => manager.connection(&connection).await?,
                 false => return Err(e),

@@ -24,7 +24,7 @@ pub async fn token(
         .await;
     let result = match result {
         Err(e) if e.code == ErrorCode::KeyringUnavailable => {
-            keep_answers(&manager).await?;
+            keep_answers(manager).await?;
             manager
                 .access_token(&connection, Duration::from_secs(min_validity))
                 .await
