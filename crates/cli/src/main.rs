@@ -11,6 +11,7 @@ mod child;
 mod commands;
 mod input;
 mod signals;
+mod team;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ use authdeck_core::{Error, ErrorCode, Result};
 use clap::{Parser, Subcommand};
 
 use crate::commands::devices::DeviceCommand;
+// team.rs prints through `crate::print_json`.
+use crate::commands::print_json;
 use crate::commands::sandbox::{SandboxAction, SandboxArgs};
 use crate::commands::{clients, connections, devices, history, reset, sandbox, tokens};
 use crate::input::SecretInput;
@@ -113,6 +116,9 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(sandbox::SandboxArgs),
+    /// Team mode: this desktop's membership of a team on PostgreSQL (init, join, status, leave, rotate-key, sql).
+    #[command(subcommand)]
+    Team(team::TeamCommand),
     /// Start over after the data directory was lost (deleted, or its database emptied):
     /// delete the secrets the lost store left in the keyring. Refused for a working store.
     Reset {
@@ -166,6 +172,10 @@ fn main() -> ExitCode {
 async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
     if matches!(cli.command, Command::Sandbox(_)) {
         // The emulator stops on Ctrl-C by itself.
+        return run(cli, Shutdown::new()).await;
+    }
+    if matches!(cli.command, Command::Team(_)) {
+        // No provider call to wait for; team.rs holds signals off while a new key is shown.
         return run(cli, Shutdown::new()).await;
     }
     if matches!(
@@ -273,6 +283,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
     if let Command::Reset { yes } = cli.command {
         return reset::reset(cli.data_dir, yes).await;
     }
+    if let Command::Team(command) = cli.command {
+        return team::run(command, cli.data_dir, json).await;
+    }
     let concurrency = match &cli.command {
         Command::Refresh { concurrency, .. } => usize::from(*concurrency),
         _ => ManagerOptions::default().refresh_concurrency,
@@ -314,8 +327,8 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
             action: Some(SandboxAction::Leave),
             ..
         }) => sandbox::leave(&manager, json).await,
-        Command::Sandbox(SandboxArgs { action: None, .. }) | Command::Reset { .. } => {
-            unreachable!("handled above")
-        }
+        Command::Sandbox(SandboxArgs { action: None, .. })
+        | Command::Reset { .. }
+        | Command::Team(_) => unreachable!("handled above"),
     }
 }

@@ -39,6 +39,8 @@ pub enum Scope<'a> {
     },
     /// A client's secret (the provider app registration).
     ClientSecret { team: &'a str, client: &'a str },
+    /// A connection's FedEx child secret.
+    ChildSecret { team: &'a str, connection: &'a str },
     /// A pending authorization's secrets (PKCE verifier, state).
     Pending { team: &'a str, pending: &'a str },
     /// The key check value stored in the team's row.
@@ -69,6 +71,11 @@ impl Scope<'_> {
                 field(&mut ad, b"client_secret");
                 field(&mut ad, team.as_bytes());
                 field(&mut ad, client.as_bytes());
+            }
+            Scope::ChildSecret { team, connection } => {
+                field(&mut ad, b"child_secret");
+                field(&mut ad, team.as_bytes());
+                field(&mut ad, connection.as_bytes());
             }
             Scope::Pending { team, pending } => {
                 field(&mut ad, b"pending");
@@ -379,6 +386,20 @@ mod tests {
             client: "c1",
         };
         assert!(key.open(&as_client, &sealed).is_err(), "another kind");
+        let child = Scope::ChildSecret {
+            team: TEAM,
+            connection: "c1",
+        };
+        let sealed_child = key.seal(&child, b"child").unwrap();
+        assert!(key.open(&child, &sealed_child).is_ok());
+        assert!(
+            key.open(&ts("c1", 3), &sealed_child).is_err(),
+            "a child secret is no token set"
+        );
+        assert!(
+            key.open(&child, &sealed).is_err(),
+            "a token set is no child secret"
+        );
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;

@@ -29,7 +29,8 @@ pub struct Change {
     pub kind: ChangeKind,
     pub id: String,
     pub version: i64,
-    /// Known from a resync (a tombstone or not); `None` from a notification.
+    /// Known from a resync (a tombstone or not) and from a tombstone's notification;
+    /// `None` from a live row's notification.
     pub deleted: Option<bool>,
 }
 
@@ -68,6 +69,12 @@ impl ChangeFeed {
 fn parse_payload(payload: &str) -> Option<Change> {
     let (version, rest) = payload.split_once(' ')?;
     let (kind, id) = rest.split_once(' ')?;
+    // Since schema 2 a tombstone says so (`connection.deleted`); a live row's
+    // notification does not (it may have been removed since: re-read it).
+    let (kind, deleted) = match kind.strip_suffix(".deleted") {
+        Some(kind) => (kind, Some(true)),
+        None => (kind, None),
+    };
     Some(Change {
         kind: match kind {
             "client" => ChangeKind::Client,
@@ -76,7 +83,7 @@ fn parse_payload(payload: &str) -> Option<Change> {
         },
         id: id.to_string(),
         version: version.parse().ok()?,
-        deleted: None,
+        deleted,
     })
 }
 
@@ -203,6 +210,16 @@ mod tests {
             parse_payload("7 client c1").map(|c| c.kind),
             Some(ChangeKind::Client)
         );
+        assert_eq!(
+            parse_payload("8 connection.deleted c1"),
+            Some(Change {
+                kind: ChangeKind::Connection,
+                id: "c1".into(),
+                version: 8,
+                deleted: Some(true)
+            })
+        );
+        assert_eq!(parse_payload("8 other.deleted c1"), None);
         assert_eq!(parse_payload("x client c1"), None);
         assert_eq!(parse_payload("7 other c1"), None);
         assert_eq!(parse_payload("7"), None);

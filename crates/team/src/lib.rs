@@ -10,13 +10,18 @@
 //! - [`lock`]: a connection's refresh lock and the team scheduler's leadership, both
 //!   session advisory locks the server releases when the holder's session dies.
 //! - [`feed`]: the live change feed (LISTEN/NOTIFY) with resync by version.
+//! - [`membership`]: where a desktop's membership lives (`team.json`, the key in the
+//!   keyring or a 0600 file / systemd credential) and `team status`.
+//! - [`backend`]: [`TeamBackend`], the core's storage seam on the team store.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
 //!
 //! See docs/TEAM.md for the schema, the crypto and the lock semantics.
 
+pub mod backend;
 pub mod crypto;
 pub mod feed;
 pub mod lock;
+pub mod membership;
 pub mod schema;
 pub mod store;
 pub mod tls;
@@ -24,12 +29,13 @@ pub mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backend::TeamBackend;
 pub use crypto::{JoinKey, Scope, TeamKey};
 pub use feed::{Change, ChangeFeed, ChangeKind, FeedEvent};
 pub use lock::{Leadership, RefreshLock};
 pub use store::{
-    ClientRow, CommitOutcome, CommitRequest, ConnectionRow, HistoryEvent, HistoryRow, MemberRow,
-    PendingRow, TeamStore, Via,
+    ActivityRow, ClientRow, CommitOutcome, CommitRequest, ConnectionRow, HistoryEvent, HistoryLine,
+    HistoryRow, MemberRow, NewConnection, PendingRow, TeamStore, Via,
 };
 pub use tls::{DbConfig, TlsPolicy};
 

@@ -177,6 +177,49 @@ CREATE TRIGGER connections_version BEFORE INSERT OR UPDATE ON authdeck.connectio
 CREATE TRIGGER connections_notify AFTER INSERT OR UPDATE ON authdeck.connections
     FOR EACH ROW EXECUTE FUNCTION authdeck.notify_change('connection');
 "#,
+    // 2: what the core's storage seam needs (`TeamBackend`).
+    r#"
+-- The connection of one business / project / account of a client (the core's natural
+-- key): at most one live connection per client and key.
+ALTER TABLE authdeck.connections ADD COLUMN natural_key text;
+CREATE UNIQUE INDEX connections_natural_key ON authdeck.connections (team_id, client_id, natural_key)
+    WHERE NOT deleted AND natural_key IS NOT NULL;
+
+-- Client names are unique among a team's live clients (the core finds clients by name).
+CREATE UNIQUE INDEX clients_name ON authdeck.clients (team_id, (record->>'name')) WHERE NOT deleted;
+
+-- FedEx child secrets, sealed (AD: team, "child_secret", connection id). A table of its
+-- own so the read-only role, which reads `connections`, never gets these.
+CREATE TABLE authdeck.child_secrets (
+    team_id       uuid NOT NULL,
+    connection_id text NOT NULL,
+    sealed        bytea NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (team_id, connection_id),
+    FOREIGN KEY (team_id, connection_id) REFERENCES authdeck.connections (team_id, id) ON DELETE CASCADE
+);
+
+-- Coalesced history: one row per kind and minute with a count (rejected-redirect bursts).
+ALTER TABLE authdeck.history ADD COLUMN count integer NOT NULL DEFAULT 1, ADD COLUMN kind text;
+CREATE INDEX history_coalesce ON authdeck.history (team_id, kind, at) WHERE kind IS NOT NULL;
+
+-- Pending authorizations are marked used (single use) and keep their outcome until
+-- purged; the sealed PKCE verifier is optional and removed once taken.
+ALTER TABLE authdeck.pending_authorizations
+    ALTER COLUMN sealed DROP NOT NULL,
+    ADD COLUMN consumed_at timestamptz,
+    ADD COLUMN outcome text;
+
+-- Notifications say whether the row is a tombstone: '<version> <kind>[.deleted] <id>'.
+CREATE OR REPLACE FUNCTION authdeck.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('authdeck_' || replace(NEW.team_id::text, '-', ''),
+                      NEW.version || ' ' || TG_ARGV[0]
+                      || CASE WHEN NEW.deleted THEN '.deleted' ELSE '' END
+                      || ' ' || NEW.id);
+    RETURN NULL;
+END $$;
+"#,
 ];
 
 /// A role name safe to splice into GRANT statements (letters, digits, `_`, `-`, `.`,
@@ -206,8 +249,10 @@ pub fn grant_member_sql(role: &str) -> Result<String> {
 GRANT SELECT ON authdeck.migrations, authdeck.teams TO {r};
 GRANT UPDATE (version) ON authdeck.teams TO {r};
 GRANT SELECT, INSERT, UPDATE ON authdeck.clients, authdeck.connections TO {r};
-GRANT SELECT, INSERT, DELETE ON authdeck.token_sets, authdeck.pending_authorizations TO {r};
+GRANT SELECT, INSERT, DELETE ON authdeck.token_sets TO {r};
+GRANT SELECT, INSERT, UPDATE, DELETE ON authdeck.pending_authorizations, authdeck.child_secrets TO {r};
 GRANT SELECT, INSERT ON authdeck.history TO {r};
+GRANT UPDATE (count) ON authdeck.history TO {r};
 GRANT SELECT, INSERT, UPDATE ON authdeck.members_seen, authdeck.leadership TO {r};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA authdeck TO {r};"
     ))

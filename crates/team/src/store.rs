@@ -98,6 +98,9 @@ pub struct HistoryRow {
     pub member: String,
     pub machine: String,
     pub via: String,
+    /// How many times it happened (coalesced lines count several; see
+    /// [`TeamStore::add_history`]).
+    pub count: i32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +111,26 @@ pub struct PendingRow {
     pub expires_at: DateTime<Utc>,
     pub created_by: String,
     pub machine: String,
+    /// When it was used ([`TeamStore::consume_pending`]); `None` while unused.
+    pub consumed_at: Option<DateTime<Utc>>,
+    /// How it ended, once recorded.
+    pub outcome: Option<String>,
+}
+
+const PENDING_COLUMNS: &str =
+    "id, client_id, record, expires_at, created_by, machine, consumed_at, outcome";
+
+fn pending_row(r: &Row) -> PendingRow {
+    PendingRow {
+        id: r.get(0),
+        client_id: r.get(1),
+        record: r.get(2),
+        expires_at: r.get(3),
+        created_by: r.get(4),
+        machine: r.get(5),
+        consumed_at: r.get(6),
+        outcome: r.get(7),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +141,54 @@ pub struct MemberRow {
     pub app_version: String,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+}
+
+/// A new connection (see [`TeamStore::insert_new_connection`]): plaintext secrets,
+/// sealed there.
+#[derive(Debug, Clone, Copy)]
+pub struct NewConnection<'a> {
+    pub id: &'a str,
+    pub client_id: &'a str,
+    /// The core's natural key (the business, project or account of the client).
+    pub natural_key: Option<&'a str>,
+    pub record: &'a Value,
+    /// The first token set's generation (the core starts at 1).
+    pub generation: i64,
+    pub token_set: &'a [u8],
+    pub child_secret: Option<&'a [u8]>,
+    pub history: Option<HistoryEvent<'a>>,
+}
+
+/// A history line with what it is about ([`TeamStore::activity`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub count: i32,
+    pub connection_id: Option<String>,
+    /// The connection's `record.label` (also after it was removed).
+    pub connection_label: Option<String>,
+    /// The connection's `record.provider`.
+    pub provider: Option<String>,
+    /// The connection is still there (not removed).
+    pub live: bool,
+    pub member: String,
+    pub machine: String,
+    pub via: String,
+}
+
+/// One history line as the core's seam records it (its own time and count).
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryLine<'a> {
+    pub connection_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub at: DateTime<Utc>,
+    pub event: &'a str,
+    pub outcome: &'a str,
+    pub detail: Option<&'a str>,
+    pub count: i32,
 }
 
 /// A commit: the connection switches from `expected_generation` to
@@ -492,38 +563,87 @@ impl TeamStore {
         token_set: &[u8],
         history: Option<HistoryEvent<'_>>,
     ) -> Result<ConnectionRow> {
+        self.insert_new_connection(&NewConnection {
+            id,
+            client_id,
+            natural_key: None,
+            record,
+            generation: 1,
+            token_set,
+            child_secret: None,
+            history,
+        })
+        .await
+    }
+
+    /// A new connection with its first token set and (FedEx) child secret, all in one
+    /// transaction: all or nothing. `already_exists` for a live connection with the same
+    /// id, or with the same client and natural key.
+    pub async fn insert_new_connection(&self, new: &NewConnection<'_>) -> Result<ConnectionRow> {
+        let team = self.inner.team.as_str();
         let sealed = self.inner.key.seal(
             &Scope::TokenSet {
-                team: &self.inner.team,
-                connection: id,
-                generation: 1,
+                team,
+                connection: new.id,
+                generation: new.generation,
             },
-            token_set,
+            new.token_set,
         )?;
+        let child = match new.child_secret {
+            Some(secret) => Some(self.inner.key.seal(
+                &Scope::ChildSecret {
+                    team,
+                    connection: new.id,
+                },
+                secret,
+            )?),
+            None => None,
+        };
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        lock_team(&tx, team, &self.inner.key).await?;
+        // The foreign key accepts a removed client's tombstone: refuse that here.
+        let live_client = tx
+            .query_opt(
+                "SELECT 1 FROM authdeck.clients WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
+                &[&team, &new.client_id],
+            )
+            .await
+            .map_err(db_error)?;
+        if live_client.is_none() {
+            return Err(Error::not_found("No such client in this team."));
+        }
         let sql = format!(
-            "INSERT INTO authdeck.connections (team_id, id, client_id, record, generation, created_on, updated_on)
-             VALUES ($1::text::uuid, $2, $3, $4, 1, $5, $5) RETURNING {CONNECTION_COLUMNS}"
+            "INSERT INTO authdeck.connections (team_id, id, client_id, record, generation, natural_key, created_on, updated_on)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $7) RETURNING {CONNECTION_COLUMNS}"
         );
         let row = tx
             .query_one(
                 &sql,
                 &[
-                    &self.inner.team,
-                    &id,
-                    &client_id,
-                    record,
+                    &team,
+                    &new.id,
+                    &new.client_id,
+                    new.record,
+                    &new.generation,
+                    &new.natural_key,
                     &self.inner.machine,
                 ],
             )
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
+                    let by_key = e
+                        .as_db_error()
+                        .and_then(|d| d.constraint())
+                        .is_some_and(|c| c == "connections_natural_key");
                     Error::new(
                         ErrorCode::AlreadyExists,
-                        "A connection with this id exists already.",
+                        if by_key {
+                            "This business / account is connected already (maybe from another desktop): reconnect it instead."
+                        } else {
+                            "A connection with this id exists already."
+                        },
                     )
                 } else if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
                 {
@@ -533,13 +653,21 @@ impl TeamStore {
                 }
             })?;
         tx.execute(
-            "INSERT INTO authdeck.token_sets (team_id, connection_id, generation, sealed) VALUES ($1::text::uuid, $2, 1, $3)",
-            &[&self.inner.team, &id, &sealed],
+            "INSERT INTO authdeck.token_sets (team_id, connection_id, generation, sealed) VALUES ($1::text::uuid, $2, $3, $4)",
+            &[&team, &new.id, &new.generation, &sealed],
         )
         .await
         .map_err(db_error)?;
-        if let Some(h) = history {
-            self.history_in(&tx, &h).await?;
+        if let Some(child) = &child {
+            tx.execute(
+                "INSERT INTO authdeck.child_secrets (team_id, connection_id, sealed) VALUES ($1::text::uuid, $2, $3)",
+                &[&team, &new.id, child],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        if let Some(h) = &new.history {
+            self.history_in(&tx, h).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(connection_row(&row))
@@ -695,7 +823,116 @@ impl TeamStore {
         })
     }
 
-    /// Remove a connection (logout): its token set goes, the row stays as a tombstone
+    /// Many commits in one transaction (a batch refresh): one outcome per request, in
+    /// order, each exactly what [`TeamStore::commit`] would have done on its own (a
+    /// request for a connection an earlier one of the batch switched loses). One
+    /// statement per request, pipelined: a batch costs about one round trip and one
+    /// commit, not one per connection. Each request's `line` (if any) is recorded in the
+    /// same transaction iff it won. An `Err` means nothing of the batch was written (or,
+    /// `team_unavailable` from the COMMIT, that the outcome is unknown: re-read).
+    pub async fn commit_many(
+        &self,
+        batch: &[(CommitRequest<'_>, Option<HistoryLine<'_>>)],
+    ) -> Result<Vec<CommitOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reqs: Vec<&CommitRequest<'_>> = batch.iter().map(|(req, _)| req).collect();
+        let team = self.inner.team.as_str();
+        let sealed = reqs
+            .iter()
+            .map(|req| {
+                self.inner.key.seal(
+                    &Scope::TokenSet {
+                        team,
+                        connection: req.connection_id,
+                        generation: req.expected_generation + 1,
+                    },
+                    req.token_set,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, team, &self.inner.key).await?;
+        // The compare-and-swap, the old token set out and the new one in, as one
+        // statement (the old and the new row differ in generation, so both fit).
+        let statement = tx
+            .prepare(
+                "WITH won AS (
+                     UPDATE authdeck.connections
+                        SET generation = $4, record = $5, updated_on = $6,
+                            last_refresh_at = CASE WHEN $7 THEN now() ELSE last_refresh_at END,
+                            last_refresh_by = CASE WHEN $7 THEN current_user ELSE last_refresh_by END,
+                            last_refresh_on = CASE WHEN $7 THEN $6 ELSE last_refresh_on END
+                      WHERE team_id = $1::text::uuid AND id = $2 AND generation = $3 AND NOT deleted
+                      RETURNING version),
+                 gone AS (
+                     DELETE FROM authdeck.token_sets
+                      WHERE team_id = $1::text::uuid AND connection_id = $2 AND EXISTS (SELECT 1 FROM won)),
+                 put AS (
+                     INSERT INTO authdeck.token_sets (team_id, connection_id, generation, sealed)
+                     SELECT $1::text::uuid, $2, $4, $8 FROM won)
+                 SELECT version FROM won",
+            )
+            .await
+            .map_err(db_error)?;
+        let nexts: Vec<i64> = reqs.iter().map(|r| r.expected_generation + 1).collect();
+        type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+        let params: Vec<[Param<'_>; 8]> = reqs
+            .iter()
+            .zip(&sealed)
+            .zip(&nexts)
+            .map(|((req, sealed), next)| {
+                [
+                    &team as Param<'_>,
+                    &req.connection_id,
+                    &req.expected_generation,
+                    next,
+                    req.record,
+                    &self.inner.machine,
+                    &req.refreshed,
+                    sealed,
+                ]
+            })
+            .collect();
+        let pipelined = params.iter().map(|p| tx.query_opt(&statement, p));
+        let rows = futures_util::future::try_join_all(pipelined)
+            .await
+            .map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(reqs.len());
+        for (((req, line), row), next) in batch.iter().zip(&rows).zip(&nexts) {
+            outcomes.push(match row {
+                Some(row) => {
+                    if let Some(h) = &req.history {
+                        self.history_in(&tx, h).await?;
+                    }
+                    if let Some(line) = line {
+                        self.line_in(&tx, line, None).await?;
+                    }
+                    CommitOutcome::Won {
+                        generation: *next,
+                        version: row.get(0),
+                    }
+                }
+                None => {
+                    let current = tx
+                        .query_opt(
+                            "SELECT generation FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
+                            &[&team, &req.connection_id],
+                        )
+                        .await
+                        .map_err(db_error)?
+                        .map(|r| r.get(0));
+                    CommitOutcome::Lost { current }
+                }
+            });
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+
+    /// Remove a connection (logout): its token set and child secret go, the row stays as a tombstone
     /// with a new version so every desktop's feed sees it.
     pub async fn remove_connection(
         &self,
@@ -716,6 +953,12 @@ impl TeamStore {
             .ok_or_else(|| Error::not_found("No such connection."))?;
         tx.execute(
             "DELETE FROM authdeck.token_sets WHERE team_id = $1::text::uuid AND connection_id = $2",
+            &[&self.inner.team, &id],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "DELETE FROM authdeck.child_secrets WHERE team_id = $1::text::uuid AND connection_id = $2",
             &[&self.inner.team, &id],
         )
         .await
@@ -746,7 +989,7 @@ impl TeamStore {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT id, connection_id, client_id, at, event, outcome, detail, member, machine, via
+                "SELECT id, connection_id, client_id, at, event, outcome, detail, member, machine, via, count
                    FROM authdeck.history
                   WHERE team_id = $1::text::uuid AND ($2::text IS NULL OR connection_id = $2)
                   ORDER BY id DESC LIMIT $3",
@@ -767,6 +1010,7 @@ impl TeamStore {
                 member: r.get(7),
                 machine: r.get(8),
                 via: r.get(9),
+                count: r.get(10),
             })
             .collect())
     }
@@ -818,34 +1062,27 @@ impl TeamStore {
             .query_opt(
                 "DELETE FROM authdeck.pending_authorizations
                   WHERE team_id = $1::text::uuid AND id = $2
-                  RETURNING id, client_id, record, expires_at, created_by, machine, sealed, expires_at > now()",
+                  RETURNING id, client_id, record, expires_at, created_by, machine, consumed_at, outcome, sealed, expires_at > now()",
                 &[&self.inner.team, &id],
             )
             .await
             .map_err(db_error)?;
         let Some(r) = row else { return Ok(None) };
-        if !r.get::<_, bool>(7) {
+        if !r.get::<_, bool>(9) {
             return Ok(None);
         }
-        let sealed: Vec<u8> = r.get(6);
-        let secret = self.inner.key.open(
-            &Scope::Pending {
-                team: &self.inner.team,
-                pending: id,
-            },
-            &sealed,
-        )?;
-        Ok(Some((
-            PendingRow {
-                id: r.get(0),
-                client_id: r.get(1),
-                record: r.get(2),
-                expires_at: r.get(3),
-                created_by: r.get(4),
-                machine: r.get(5),
-            },
-            secret,
-        )))
+        // Since schema 2 the secret is optional (a pending authorization without PKCE).
+        let secret = match r.get::<_, Option<Vec<u8>>>(8) {
+            Some(sealed) => self.inner.key.open(
+                &Scope::Pending {
+                    team: &self.inner.team,
+                    pending: id,
+                },
+                &sealed,
+            )?,
+            None => Zeroizing::new(Vec::new()),
+        };
+        Ok(Some((pending_row(&r), secret)))
     }
 
     /// The pending authorizations not yet expired (without their secrets).
@@ -853,23 +1090,15 @@ impl TeamStore {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT id, client_id, record, expires_at, created_by, machine FROM authdeck.pending_authorizations
-                  WHERE team_id = $1::text::uuid AND expires_at > now() ORDER BY created_at",
+                &format!(
+                    "SELECT {PENDING_COLUMNS} FROM authdeck.pending_authorizations
+                  WHERE team_id = $1::text::uuid AND expires_at > now() ORDER BY created_at"
+                ),
                 &[&self.inner.team],
             )
             .await
             .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| PendingRow {
-                id: r.get(0),
-                client_id: r.get(1),
-                record: r.get(2),
-                expires_at: r.get(3),
-                created_by: r.get(4),
-                machine: r.get(5),
-            })
-            .collect())
+        Ok(rows.iter().map(pending_row).collect())
     }
 
     /// Delete expired pending authorizations; how many.
@@ -886,7 +1115,7 @@ impl TeamStore {
     // ---- key rotation ---------------------------------------------------------------
 
     /// `team rotate-key`: a new team key (next epoch); every sealed secret of the team
-    /// (client secrets, token sets, pending authorizations) is opened with the old key and
+    /// (client secrets, token sets, child secrets, pending authorizations) is opened with the old key and
     /// sealed with the new one, and the key check value replaced, in one transaction.
     /// After the commit the old key opens nothing and writes nothing (writers check the
     /// epoch under the team row lock). Returns the store on the new key and its join key.
@@ -943,7 +1172,7 @@ impl TeamStore {
         }
         let pending = tx
             .query(
-                "SELECT id, sealed FROM authdeck.pending_authorizations WHERE team_id = $1::text::uuid",
+                "SELECT id, sealed FROM authdeck.pending_authorizations WHERE team_id = $1::text::uuid AND sealed IS NOT NULL",
                 &[&team],
             )
             .await
@@ -955,6 +1184,28 @@ impl TeamStore {
             let resealed = new.seal(&scope, &old.open(&scope, &sealed)?)?;
             tx.execute(
                 "UPDATE authdeck.pending_authorizations SET sealed = $3 WHERE team_id = $1::text::uuid AND id = $2",
+                &[&team, &id, &resealed],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        let children = tx
+            .query(
+                "SELECT connection_id, sealed FROM authdeck.child_secrets WHERE team_id = $1::text::uuid",
+                &[&team],
+            )
+            .await
+            .map_err(db_error)?;
+        for r in &children {
+            let id: String = r.get(0);
+            let sealed: Vec<u8> = r.get(1);
+            let scope = Scope::ChildSecret {
+                team,
+                connection: &id,
+            };
+            let resealed = new.seal(&scope, &old.open(&scope, &sealed)?)?;
+            tx.execute(
+                "UPDATE authdeck.child_secrets SET sealed = $3 WHERE team_id = $1::text::uuid AND connection_id = $2",
                 &[&team, &id, &resealed],
             )
             .await
@@ -1055,6 +1306,506 @@ impl TeamStore {
     }
 }
 
+/// Advisory-lock namespace of coalesced history lines (first key of the two-key form).
+const HISTORY_NS: i32 = 0x4144_0003;
+
+/// What the core's storage seam needs beyond the rows above (see `crate::backend`).
+impl TeamStore {
+    /// The team's name (the window's header).
+    pub async fn team_name(&self) -> Result<String> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT name FROM authdeck.teams WHERE id = $1::text::uuid",
+                &[&self.inner.team],
+            )
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::not_found("This team no longer exists in the team database."))?;
+        Ok(row.get(0))
+    }
+
+    // ---- clients ------------------------------------------------------------------
+
+    /// A new client with its secret (sealed here), together. `already_exists` when a live
+    /// client has this id or this name (`record.name`); a tombstone of the id is revived.
+    pub async fn insert_client(
+        &self,
+        id: &str,
+        record: &Value,
+        secret: Option<&[u8]>,
+    ) -> Result<i64> {
+        let sealed = match secret {
+            Some(s) => Some(self.inner.key.seal(
+                &Scope::ClientSecret {
+                    team: &self.inner.team,
+                    client: id,
+                },
+                s,
+            )?),
+            None => None,
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        let taken = || {
+            Error::new(
+                ErrorCode::AlreadyExists,
+                "A client with this name exists already in the team: pick another name.",
+            )
+        };
+        let row = tx
+            .query_opt(
+                "INSERT INTO authdeck.clients (team_id, id, record, secret) VALUES ($1::text::uuid, $2, $3, $4)
+                 ON CONFLICT (team_id, id) DO UPDATE SET record = EXCLUDED.record, secret = EXCLUDED.secret, deleted = false
+                    WHERE authdeck.clients.deleted
+                 RETURNING version",
+                &[&self.inner.team, &id, record, &sealed],
+            )
+            .await
+            .map_err(|e| if is_unique_violation(&e) { taken() } else { db_error(e) })?
+            .ok_or_else(taken)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    /// New settings of a live client with this id and name (`record.name`); its secret
+    /// unchanged. `not_found` when there is none.
+    pub async fn update_client_record(&self, id: &str, name: &str, record: &Value) -> Result<i64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        let row = tx
+            .query_opt(
+                "UPDATE authdeck.clients SET record = $3
+                  WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted AND record->>'name' = $4
+                  RETURNING version",
+                &[&self.inner.team, &id, record, &name],
+            )
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::not_found(format!("No client named {name:?} in the team.")))?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    /// A live client by id, else by name (`record.name`).
+    pub async fn find_client(&self, reference: &str) -> Result<Option<ClientRow>> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT {CLIENT_COLUMNS} FROM authdeck.clients
+              WHERE team_id = $1::text::uuid AND NOT deleted AND (id = $2 OR record->>'name' = $2)
+              ORDER BY (id = $2) DESC LIMIT 1"
+        );
+        let row = c
+            .query_opt(&sql, &[&self.inner.team, &reference])
+            .await
+            .map_err(db_error)?;
+        Ok(row.as_ref().map(client_row))
+    }
+
+    // ---- connections --------------------------------------------------------------
+
+    /// The live connections a person may mean by `reference`: the one with this id; else
+    /// those with this label, user label or company name; else (4 characters or more)
+    /// those whose id starts with it.
+    pub async fn find_connections(&self, reference: &str) -> Result<Vec<ConnectionRow>> {
+        let c = self.client().await?;
+        let team = &self.inner.team;
+        let base = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM authdeck.connections WHERE team_id = $1::text::uuid AND NOT deleted"
+        );
+        let exact = c
+            .query(&format!("{base} AND id = $2"), &[team, &reference])
+            .await
+            .map_err(db_error)?;
+        if !exact.is_empty() {
+            return Ok(exact.iter().map(connection_row).collect());
+        }
+        let by_label = c
+            .query(
+                &format!(
+                    "{base} AND (record->>'label' = $2 OR record->>'user_label' = $2
+                              OR record #>> '{{company,name}}' = $2) ORDER BY id"
+                ),
+                &[team, &reference],
+            )
+            .await
+            .map_err(db_error)?;
+        if !by_label.is_empty() || reference.chars().count() < 4 {
+            return Ok(by_label.iter().map(connection_row).collect());
+        }
+        let by_prefix = c
+            .query(
+                &format!("{base} AND left(id, length($2)) = $2 ORDER BY id"),
+                &[team, &reference],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(by_prefix.iter().map(connection_row).collect())
+    }
+
+    /// The live connection of a client with this natural key.
+    pub async fn connection_by_natural_key(
+        &self,
+        client_id: &str,
+        natural_key: &str,
+    ) -> Result<Option<ConnectionRow>> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM authdeck.connections
+              WHERE team_id = $1::text::uuid AND client_id = $2 AND natural_key = $3 AND NOT deleted"
+        );
+        let row = c
+            .query_opt(&sql, &[&self.inner.team, &client_id, &natural_key])
+            .await
+            .map_err(db_error)?;
+        Ok(row.as_ref().map(connection_row))
+    }
+
+    /// How many live connections use a client.
+    pub async fn connection_count_for_client(&self, client_id: &str) -> Result<i64> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT count(*) FROM authdeck.connections WHERE team_id = $1::text::uuid AND client_id = $2 AND NOT deleted",
+                &[&self.inner.team, &client_id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    /// Change a connection's record only if its generation is still `generation`
+    /// (compare and swap; the token set untouched). `false`: superseded or removed,
+    /// nothing written.
+    pub async fn update_record_if(
+        &self,
+        id: &str,
+        generation: i64,
+        record: &Value,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        let n = tx
+            .execute(
+                "UPDATE authdeck.connections SET record = $4, updated_on = $5
+                  WHERE team_id = $1::text::uuid AND id = $2 AND generation = $3 AND NOT deleted",
+                &[
+                    &self.inner.team,
+                    &id,
+                    &generation,
+                    record,
+                    &self.inner.machine,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    /// Store (or replace) a live connection's FedEx child secret, sealed.
+    pub async fn set_child_secret(&self, connection_id: &str, secret: &[u8]) -> Result<()> {
+        let sealed = self.inner.key.seal(
+            &Scope::ChildSecret {
+                team: &self.inner.team,
+                connection: connection_id,
+            },
+            secret,
+        )?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        let live = tx
+            .query_opt(
+                "SELECT 1 FROM authdeck.connections WHERE team_id = $1::text::uuid AND id = $2 AND NOT deleted",
+                &[&self.inner.team, &connection_id],
+            )
+            .await
+            .map_err(db_error)?;
+        if live.is_none() {
+            return Err(Error::not_found("No such connection."));
+        }
+        tx.execute(
+            "INSERT INTO authdeck.child_secrets (team_id, connection_id, sealed) VALUES ($1::text::uuid, $2, $3)
+             ON CONFLICT (team_id, connection_id) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()",
+            &[&self.inner.team, &connection_id, &sealed],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+
+    /// A live connection's child secret, opened.
+    pub async fn child_secret(&self, connection_id: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT s.sealed FROM authdeck.child_secrets s
+                   JOIN authdeck.connections c ON c.team_id = s.team_id AND c.id = s.connection_id
+                  WHERE s.team_id = $1::text::uuid AND s.connection_id = $2 AND NOT c.deleted",
+                &[&self.inner.team, &connection_id],
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Vec<u8> = row.get(0);
+        self.inner
+            .key
+            .open(
+                &Scope::ChildSecret {
+                    team: &self.inner.team,
+                    connection: connection_id,
+                },
+                &sealed,
+            )
+            .map(Some)
+    }
+
+    // ---- history ------------------------------------------------------------------
+
+    /// Append a history line (member: the session's role; machine and via: this
+    /// store's). With `coalesce`, count it into the line of that kind (same connection
+    /// and client) whose time is in the same clock minute as `line.at`, if there is one:
+    /// one transaction under a transaction advisory lock of that kind, so desktops
+    /// coalescing at once count into one line.
+    pub async fn add_history(&self, line: &HistoryLine<'_>, coalesce: Option<&str>) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let count = line.count.max(1);
+        if let Some(kind) = coalesce {
+            let minute_ms = line.at.timestamp_millis().div_euclid(60_000) * 60_000;
+            let from = DateTime::<Utc>::from_timestamp_millis(minute_ms).unwrap_or(line.at);
+            let to = from + chrono::Duration::minutes(1);
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3 || '/' || coalesce($4, '') || '/' || coalesce($5, '')))",
+                &[&HISTORY_NS, &self.inner.team, &kind, &line.connection_id, &line.client_id],
+            )
+            .await
+            .map_err(db_error)?;
+            let counted = tx
+                .execute(
+                    "UPDATE authdeck.history SET count = least(count::bigint + $7, 2147483647)::integer WHERE id = (
+                         SELECT id FROM authdeck.history
+                          WHERE team_id = $1::text::uuid AND kind = $2
+                            AND connection_id IS NOT DISTINCT FROM $3 AND client_id IS NOT DISTINCT FROM $4
+                            AND at >= $5 AND at < $6
+                          ORDER BY id DESC LIMIT 1)",
+                    &[
+                        &self.inner.team,
+                        &kind,
+                        &line.connection_id,
+                        &line.client_id,
+                        &from,
+                        &to,
+                        &i64::from(count),
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            if counted == 1 {
+                tx.commit().await.map_err(db_error)?;
+                return Ok(());
+            }
+        }
+        self.line_in(&tx, line, coalesce).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn line_in(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        line: &HistoryLine<'_>,
+        coalesce: Option<&str>,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO authdeck.history (team_id, connection_id, client_id, at, event, outcome, detail, machine, via, count, kind)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &self.inner.team,
+                &line.connection_id,
+                &line.client_id,
+                &line.at,
+                &line.event,
+                &line.outcome,
+                &line.detail,
+                &self.inner.machine,
+                &self.inner.via.as_str(),
+                &line.count.max(1),
+                &coalesce,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Newest first, at most `limit`: every history line with its connection's label and
+    /// provider (from its record, kept by the tombstone after a removal) and whether the
+    /// connection is still there. A record without them gives `None`, not an error.
+    pub async fn activity(&self, limit: i64) -> Result<Vec<ActivityRow>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT h.at, h.event, h.outcome, h.detail, h.count, h.connection_id,
+                        c.record->>'label', c.record->>'provider', coalesce(NOT c.deleted, false),
+                        h.member, h.machine, h.via
+                   FROM authdeck.history h
+                   LEFT JOIN authdeck.connections c ON c.team_id = h.team_id AND c.id = h.connection_id
+                  WHERE h.team_id = $1::text::uuid
+                  ORDER BY h.id DESC LIMIT $2",
+                &[&self.inner.team, &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| ActivityRow {
+                at: r.get(0),
+                event: r.get(1),
+                outcome: r.get(2),
+                detail: r.get(3),
+                count: r.get(4),
+                connection_id: r.get(5),
+                connection_label: r.get(6),
+                provider: r.get(7),
+                live: r.get(8),
+                member: r.get(9),
+                machine: r.get(10),
+                via: r.get(11),
+            })
+            .collect())
+    }
+
+    // ---- pending authorizations ----------------------------------------------------
+
+    /// A started authorization with its (optional) secret, sealed here; those that
+    /// expired before `purge_before` go in the same transaction.
+    pub async fn insert_pending(
+        &self,
+        id: &str,
+        client_id: &str,
+        record: &Value,
+        secret: Option<&[u8]>,
+        expires_at: DateTime<Utc>,
+        purge_before: DateTime<Utc>,
+    ) -> Result<()> {
+        let sealed = match secret {
+            Some(secret) => Some(self.inner.key.seal(
+                &Scope::Pending {
+                    team: &self.inner.team,
+                    pending: id,
+                },
+                secret,
+            )?),
+            None => None,
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
+        tx.execute(
+            "DELETE FROM authdeck.pending_authorizations WHERE team_id = $1::text::uuid AND expires_at < $2",
+            &[&self.inner.team, &purge_before],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO authdeck.pending_authorizations (team_id, id, client_id, record, sealed, expires_at, machine)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7)",
+            &[&self.inner.team, &id, &client_id, record, &sealed, &expires_at, &self.inner.machine],
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::new(ErrorCode::AlreadyExists, "A pending authorization with this id exists already.")
+            } else {
+                db_error(e)
+            }
+        })?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+
+    /// A pending authorization, used or not, expired or not (without its secret).
+    pub async fn pending_by_id(&self, id: &str) -> Result<Option<PendingRow>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT {PENDING_COLUMNS} FROM authdeck.pending_authorizations WHERE team_id = $1::text::uuid AND id = $2"
+                ),
+                &[&self.inner.team, &id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.as_ref().map(pending_row))
+    }
+
+    /// Mark a pending authorization used at `now`: `true` for exactly one caller, on
+    /// whichever desktop (one conditional UPDATE; a second waits for the first's row
+    /// lock, then finds it used).
+    pub async fn consume_pending(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE authdeck.pending_authorizations SET consumed_at = $3
+                  WHERE team_id = $1::text::uuid AND id = $2 AND consumed_at IS NULL",
+                &[&self.inner.team, &id, &now],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    /// How a used pending authorization ended (`ok`, an error code, `cancelled`).
+    pub async fn set_pending_outcome(&self, id: &str, outcome: &str) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE authdeck.pending_authorizations SET outcome = $3 WHERE team_id = $1::text::uuid AND id = $2",
+            &[&self.inner.team, &id, &outcome],
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// A pending authorization's secret, opened and removed from the row (used once).
+    /// Nothing is removed when it does not open.
+    pub async fn take_pending_secret(&self, id: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let row = tx
+            .query_opt(
+                "SELECT sealed FROM authdeck.pending_authorizations
+                  WHERE team_id = $1::text::uuid AND id = $2 AND sealed IS NOT NULL FOR UPDATE",
+                &[&self.inner.team, &id],
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Vec<u8> = row.get(0);
+        let secret = self.inner.key.open(
+            &Scope::Pending {
+                team: &self.inner.team,
+                pending: id,
+            },
+            &sealed,
+        )?;
+        tx.execute(
+            "UPDATE authdeck.pending_authorizations SET sealed = NULL WHERE team_id = $1::text::uuid AND id = $2",
+            &[&self.inner.team, &id],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(secret))
+    }
+}
+
 pub(crate) async fn changes_since(
     client: &tokio_postgres::Client,
     team: &str,
@@ -1084,3 +1835,5 @@ pub(crate) async fn changes_since(
         })
         .collect())
 }
+
+// ---- small reads for `team status` (membership.rs) -----------------------------------

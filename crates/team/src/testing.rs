@@ -10,6 +10,14 @@
 //! Also: [`PgCluster::restart`], [`PgCluster::kill`] (an immediate stop, the server's
 //! equivalent of a crash), a hot standby ([`PgCluster::standby`], `pg_basebackup -R`) and
 //! its [`PgCluster::promote`], `pg_dump` and the server log for canary checks.
+//!
+//! [`netns`]: a network namespace joined by a veth pair. A cluster started with
+//! [`PgOptions::netns`] runs inside it (`ip netns exec NAME runuser -u postgres -- …`) and
+//! listens on the namespace's address only (TLS, a certificate for that address), plus
+//! its Unix socket, which is not cut: the test reaches it over the veth, which
+//! [`netns::Netns::cut`] partitions, and over the socket, which stays.
+
+pub mod netns;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -25,6 +33,10 @@ pub struct PgOptions {
     /// `ssl=on` with a server certificate for `localhost` only (not `127.0.0.1`),
     /// signed by a throwaway CA ([`PgCluster::ca_path`]); made with the `openssl` CLI.
     pub tls: bool,
+    /// Run inside this network namespace, listening on [`netns::Netns::addr`] (not on
+    /// 127.0.0.1), TLS on (the certificate also names that address), trust for the
+    /// host end of the veth ([`netns::Netns::host_addr`]). See [`PgCluster::netns_config`].
+    pub netns: Option<netns::Netns>,
 }
 
 /// A running throwaway cluster. Superuser `postgres`, trust authentication on the socket
@@ -150,6 +162,10 @@ impl PgCluster {
                 "running as root needs `runuser` (util-linux) to start PostgreSQL as `postgres`"
             );
         }
+        let mut options = options;
+        if options.netns.is_some() {
+            options.tls = true;
+        }
         let dir = new_dir();
         let root = dir.path().to_path_buf();
         let cluster = Self {
@@ -179,6 +195,15 @@ impl PgCluster {
         );
         if cluster.options.tls {
             cluster.make_certificates();
+        }
+        if let Some(ns) = &cluster.options.netns {
+            // initdb trusts 127.0.0.1 and the socket; the test process comes from the
+            // host end of the veth.
+            let hba = data.join("pg_hba.conf");
+            let mut text = std::fs::read_to_string(&hba)
+                .unwrap_or_else(|e| panic!("read {}: {e}", hba.display()));
+            text.push_str(&format!("host all all {}/32 trust\n", ns.host_addr()));
+            std::fs::write(&hba, text).unwrap_or_else(|e| panic!("write {}: {e}", hba.display()));
         }
         let mut cluster = cluster;
         cluster.first_start();
@@ -240,9 +265,13 @@ impl PgCluster {
             "/CN=localhost",
         ]);
         openssl(&csr);
+        let names = match &self.options.netns {
+            Some(ns) => format!("DNS:localhost,IP:{}", ns.addr()),
+            None => "DNS:localhost".to_string(),
+        };
         std::fs::write(
             self.root.join("server.ext"),
-            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+            format!("subjectAltName={names}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"),
         )
         .unwrap_or_else(|e| panic!("server.ext: {e}"));
         openssl(&[
@@ -301,12 +330,38 @@ impl PgCluster {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// A key=value connection string over TCP to 127.0.0.1.
+    /// A key=value connection string over TCP to 127.0.0.1 (not for a cluster in a
+    /// namespace: see [`netns_config`](Self::netns_config)).
     pub fn tcp_config(&self, dbname: &str) -> String {
+        assert!(
+            self.options.netns.is_none(),
+            "a cluster in a network namespace does not listen on 127.0.0.1: use netns_config"
+        );
         format!(
             "host=127.0.0.1 port={} user=postgres dbname={dbname}",
             self.port
         )
+    }
+
+    /// A key=value connection string over the veth to a cluster in a namespace: its
+    /// address, verify-full TLS against [`ca_path`](Self::ca_path).
+    pub fn netns_config(&self, dbname: &str) -> String {
+        let ns = self
+            .options
+            .netns
+            .as_ref()
+            .unwrap_or_else(|| panic!("netns_config: this cluster is not in a namespace"));
+        format!(
+            "host={} port={} user=postgres dbname={dbname} sslmode=verify-full sslrootcert={}",
+            ns.addr(),
+            self.port,
+            self.ca_path().display()
+        )
+    }
+
+    /// The namespace the cluster runs in, if any.
+    pub fn netns(&self) -> Option<&netns::Netns> {
+        self.options.netns.as_ref()
     }
 
     /// A key=value connection string over the Unix socket.
@@ -326,12 +381,19 @@ impl PgCluster {
 
     fn command(&self, tool: &str) -> Command {
         let path = self.bin.join(tool);
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
+        let mut cmd = match (&self.options.netns, is_root()) {
+            (Some(ns), _) => {
+                // Namespaces need root (netns::Netns::new checked), so runuser too.
+                let mut c = ns.command("runuser");
+                c.args(["-u", "postgres", "--"]).arg(path);
+                c
+            }
+            (None, true) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(path);
+                c
+            }
+            (None, false) => Command::new(path),
         };
         cmd.current_dir(&self.root);
         cmd.env("LC_ALL", "C");
@@ -360,8 +422,12 @@ impl PgCluster {
     }
 
     fn server_options(&self) -> String {
+        let listen = match &self.options.netns {
+            Some(ns) => ns.addr().to_string(),
+            None => "127.0.0.1".to_string(),
+        };
         let mut o = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 \
+            "-p {} -k {} -c listen_addresses={listen} -c fsync=off -c max_connections=200 \
              -c unix_socket_permissions=0777 -c logging_collector=off",
             self.port,
             self.socket_dir().display()

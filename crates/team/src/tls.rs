@@ -118,6 +118,23 @@ impl DbConfig {
         pg.keepalives_idle(Duration::from_secs(10));
         pg.keepalives_interval(Duration::from_secs(5));
         pg.keepalives_retries(3);
+        // Keepalive does not cover data sent and not acknowledged: on a cut link a
+        // request would wait for the kernel's retransmissions (~15 min). Give up after
+        // 10 s instead (tested in tests/partition.rs).
+        if pg.get_tcp_user_timeout().is_none() {
+            pg.tcp_user_timeout(Duration::from_secs(10));
+        }
+        // The server's side of the same: a session whose client was cut off must not
+        // keep its transaction — and the team row lock every writer takes first — until
+        // the server's own TCP keepalive (two hours by default). The lock sessions SET
+        // their own keepalive values on top.
+        let server_side = "-c idle_in_transaction_session_timeout=15000 -c tcp_keepalives_idle=10 \
+             -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000";
+        let options = match pg.get_options() {
+            Some(own) if !own.trim().is_empty() => format!("{server_side} {own}"),
+            _ => server_side.to_string(),
+        };
+        pg.options(options);
         let tls = MakeRustlsConnect::new(rustls_config(rootcert)?);
         Ok(Self { pg, policy, tls })
     }

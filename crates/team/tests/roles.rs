@@ -272,6 +272,7 @@ async fn a_read_only_role_is_refused_every_write_and_every_secret_by_postgresql(
         "SELECT secret FROM authdeck.clients",
         "SELECT * FROM authdeck.clients",
         "SELECT sealed FROM authdeck.pending_authorizations",
+        "SELECT sealed FROM authdeck.child_secrets",
         "INSERT INTO authdeck.history (team_id, event, outcome) SELECT id, 'x', 'y' FROM authdeck.teams",
     ] {
         let e = raw.batch_execute(sql).await.unwrap_err();

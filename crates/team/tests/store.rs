@@ -98,7 +98,8 @@ async fn migrations_apply_once_even_when_two_run_at_once() {
         cluster
             .psql("postgres", "SELECT count(*) FROM authdeck.migrations")
             .trim(),
-        "1"
+        authdeck_team::schema::latest().to_string(),
+        "each migration recorded once"
     );
     authdeck_team::schema::check(&a).await.unwrap();
 }

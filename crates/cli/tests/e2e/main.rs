@@ -22,4 +22,5 @@ mod proxy;
 mod rotation;
 mod sandbox;
 mod signals;
+mod team;
 mod upgrade;
