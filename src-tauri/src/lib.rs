@@ -2,10 +2,14 @@
 //! browser, notifications and the clipboard to `authdeck-core`; the logic lives there.
 
 pub mod changes;
+pub mod clients;
 pub mod clipboard;
 pub mod commands;
+pub mod connect;
+pub mod connections;
 pub mod deep_link;
 pub mod devices;
+pub mod export;
 pub mod logging;
 pub mod quit;
 pub mod startup;

@@ -1,89 +1,21 @@
 //! What a list row shows of a connection: the lean shape the list, the start-up
-//! snapshot and change events carry. The details panel fetches the full [`Connection`]
+//! snapshot and change events carry. The details panel fetches the full `Connection`
 //! (scopes, decoded JWT, userinfo, history) for the one selected connection.
+//!
+//! [`ConnectionSummary`] is declared with `Connection` in the core, from the same list
+//! of fields (`authdeck_core::model`'s `connection_and_summary!`): each field is written
+//! once, and the test below checks that the JSON of one is a subset of the other's.
 
-use authdeck_core::model::{
-    CheckRecord, CompanyInfo, Connection, ConnectionState, Environment, Expiry, FedexGrant,
-    LastError, Provider,
-};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use ts_rs::TS;
-
-/// Declares a struct of some of [`Connection`]'s fields and its `From<&Connection>`
-/// from one list: each field is named once, and the compiler checks that it is a field
-/// of `Connection` of the same type (`c.field.clone()` must be the declared type).
-/// The serde attributes are `Connection`'s own, repeated: the test
-/// `a_summary_is_a_subset_of_its_connections_json` fails when they differ.
-macro_rules! connection_subset {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident {
-            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
-        }
-    ) => {
-        $(#[$meta])*
-        pub struct $name {
-            $($(#[$field_meta])* pub $field: $ty,)*
-        }
-
-        impl From<&Connection> for $name {
-            #[allow(clippy::clone_on_copy)]
-            fn from(c: &Connection) -> Self {
-                Self { $($field: c.$field.clone(),)* }
-            }
-        }
-    };
-}
-
-connection_subset! {
-    /// A subset of [`Connection`] with the same field names and types, so a full
-    /// connection (what `refresh` or `connect_*` return) can stand in for one in the UI.
-    #[derive(Debug, Clone, PartialEq, Serialize, TS)]
-    pub struct ConnectionSummary {
-        pub id: String,
-        /// Authdeck's key of the connection's client (see [`Connection::client_key`]).
-        #[serde(rename = "client_id")]
-        pub client_key: String,
-        pub client_name: String,
-        pub provider: Provider,
-        pub environment: Environment,
-        pub label: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub support_code: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub grant: Option<FedexGrant>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub child_key: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub username: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub access_expires: Option<Expiry>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub refresh_expires: Option<Expiry>,
-        pub state: ConnectionState,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub last_error: Option<LastError>,
-        /// Lets the window ignore an event older than what it shows.
-        pub updated_at: DateTime<Utc>,
-        /// A connection of the built-in sandbox (demo data): the row shows a badge.
-        pub sandbox: bool,
-        /// The user's own name: the row's title when set.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub user_label: Option<String>,
-        /// FlowAccount: who the business is (its name titles the row, and search finds it).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub company: Option<CompanyInfo>,
-        /// The last check or probe.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub last_check: Option<CheckRecord>,
-    }
-}
+pub use authdeck_core::model::ConnectionSummary;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authdeck_core::model::{ExpirySource, FedexGrant};
+    use authdeck_core::model::{
+        Connection, Environment, Expiry, ExpirySource, FedexGrant, LastError, Provider,
+    };
+    use chrono::Utc;
+    use serde::Serialize;
 
     fn json_object(value: impl Serialize) -> serde_json::Map<String, serde_json::Value> {
         match serde_json::to_value(value).unwrap() {

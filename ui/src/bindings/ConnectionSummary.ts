@@ -9,31 +9,52 @@ import type { LastError } from "./LastError";
 import type { Provider } from "./Provider";
 
 /**
- * A subset of [`Connection`] with the same field names and types, so a full
- * connection (what `refresh` or `connect_*` return) can stand in for one in the UI.
+ * What a list row shows of a connection: the lean shape the window's list, its
+ * start-up snapshot and its change events carry. Its fields are the connection's
+ * marked `#[summary]`, with the same names and types, so a full connection can
+ * stand in for one. The details panel fetches the full [`Connection`].
  */
 export type ConnectionSummary = { id: string, 
 /**
- * Authdeck's key of the connection's client (see [`Connection::client_key`]).
+ * `Client::id`: Authdeck's own key of the client this connection was made with (not
+ * the provider's OAuth `Client::client_id`). Serialised as `client_id`, the name
+ * scripts reading `--json` and the window already use.
  */
-client_id: string, client_name: string, provider: Provider, environment: Environment, label: string, support_code?: string | null, grant?: FedexGrant | null, child_key?: string | null, username?: string | null, access_expires?: Expiry | null, refresh_expires?: Expiry | null, state: ConnectionState, last_error?: LastError | null, 
+client_id: string, client_name: string, provider: Provider, environment: Environment, 
 /**
- * Lets the window ignore an event older than what it shows.
+ * Human label: the business's supportCode, the FedEx project / child key, the IoT username.
  */
-updated_at: string, 
+label: string, 
 /**
- * A connection of the built-in sandbox (demo data): the row shows a badge.
+ * FlowAccount: the business's customer code, the connection's natural id.
+ */
+support_code?: string | null, 
+/**
+ * FedEx: the grant the token is requested with.
+ */
+grant?: FedexGrant | null, 
+/**
+ * FedEx: the child key (`child_Key`) for csp / client_pc grants. Not a secret.
+ */
+child_key?: string | null, 
+/**
+ * IoT: the username the user logged in with.
+ */
+username?: string | null, access_expires?: Expiry | null, refresh_expires?: Expiry | null, state: ConnectionState, last_error?: LastError | null, updated_at: string, 
+/**
+ * Made with a sandbox client (see [`Client::sandbox`]): demo data.
  */
 sandbox: boolean, 
 /**
- * The user's own name: the row's title when set.
+ * The name the user gave this connection (`Manager::set_label`); wins over
+ * everything else as the row's title (see [`Connection::title`]).
  */
 user_label?: string | null, 
 /**
- * FlowAccount: who the business is (its name titles the row, and search finds it).
+ * FlowAccount: the business's details from the last successful probe.
  */
 company?: CompanyInfo | null, 
 /**
- * The last check or probe.
+ * The last check or probe, successful or not (a failed one never changes `state`).
  */
 last_check?: CheckRecord | null, };

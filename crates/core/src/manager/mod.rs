@@ -96,14 +96,17 @@ impl Default for ManagerOptions {
     }
 }
 
-/// A new app registration, as entered by the user.
-#[derive(Debug, Clone)]
+/// A new app registration, as entered by the user. The window sends one as JSON (the
+/// shell's `NewClientInput`); one read from JSON is never a sandbox client.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewClient {
     pub name: String,
     pub provider: Provider,
     /// `None`: sandbox, unless custom URLs are given (then `custom`).
     pub environment: Option<Environment>,
     pub client_id: String,
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub client_secret: Option<ClientSecret>,
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
@@ -111,15 +114,21 @@ pub struct NewClient {
     pub auth_url: Option<String>,
     /// FlowAccount: the API base (`{it}/company/info`); `None`: the environment's preset,
     /// or for custom endpoints the token URL without its `/token`.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub api_url: Option<String>,
     /// IoT platform: the device API's base (default: the environment's preset, NETPIE's
     /// `https://api.netpie.io/v2/device` in production).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub device_api_url: Option<String>,
     pub redirect_uri: Option<String>,
     pub pkce: bool,
     pub iot_basic_auth: IotBasicAuth,
     pub iot_body: IotBodyEncoding,
     /// A demo client of the built-in sandbox (`crate::sandbox::demo_clients`).
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     pub sandbox: bool,
 }
 

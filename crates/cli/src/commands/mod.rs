@@ -1,0 +1,77 @@
+//! One module a command group; what several share is here.
+
+pub mod clients;
+pub mod connections;
+pub mod devices;
+pub mod history;
+pub mod reset;
+pub mod sandbox;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use authdeck_core::manager::{Manager, ManagerOptions};
+use authdeck_core::shutdown::Shutdown;
+use authdeck_core::store::paths::Paths;
+use authdeck_core::{Error, ErrorCode, Result};
+
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::internal("Could not encode JSON output.").with_detail(e.to_string()))?;
+    outln!("{text}");
+    Ok(())
+}
+
+/// Open the store: the data directory, the database (checked to be the store the keyring
+/// belongs to, see `vault::check_store`) and the keyring.
+pub async fn open_manager(
+    data_dir: Option<PathBuf>,
+    refresh_concurrency: usize,
+    shutdown: Shutdown,
+) -> Result<Manager> {
+    let options = ManagerOptions {
+        refresh_concurrency,
+        shutdown,
+        ..ManagerOptions::default()
+    };
+    Manager::open_async(Paths::resolve(data_dir)?, options).await
+}
+
+/// How long the CLI waits for a locked keyring to be unlocked before it gives up on
+/// saving the tokens a provider already sent.
+pub const KEYRING_WAIT: Duration = Duration::from_secs(120);
+
+/// Save the answers a locked keyring refused, waiting for it to be unlocked (at most
+/// [`KEYRING_WAIT`]); fails naming the connections whose new tokens are not saved.
+pub async fn keep_answers(manager: &Manager) -> Result<()> {
+    let mut wait = KEYRING_WAIT;
+    // Debug builds only: the tests of a keyring that stays locked wait less.
+    #[cfg(debug_assertions)]
+    if let Some(s) = std::env::var("AUTHDECK_TEST_KEYRING_WAIT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        wait = Duration::from_secs(s);
+    }
+    let at_risk = manager
+        .save_unsaved(wait, |n| {
+            errln!(
+                "authdeckctl: Unlock your keyring to keep the refreshed tokens of {n} connection{}; waiting up to {} s…",
+                if n == 1 { "" } else { "s" },
+                wait.as_secs()
+            )
+        })
+        .await;
+    if at_risk.is_empty() {
+        return Ok(());
+    }
+    let labels: Vec<&str> = at_risk.iter().map(|c| c.label.as_str()).collect();
+    Err(Error::new(
+        ErrorCode::KeyringUnavailable,
+        format!(
+            "The refreshed tokens of {} are not saved: the keyring stayed locked. They are kept (encrypted) in the journal: unlock the keyring and run `authdeckctl refresh --all` to save them before anything else uses these connections.",
+            labels.join(", ")
+        ),
+    ))
+}
