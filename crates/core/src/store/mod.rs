@@ -4,9 +4,17 @@
 pub mod backend;
 pub mod db;
 pub mod keyring;
+pub mod local;
 pub mod native;
 pub mod paths;
 pub mod vault;
+
+pub use backend::{
+    Backend, BackendKind, CommitOutcome, Lease, OrphanProbe, Settled, StoreChange, StoreChangeKind,
+    TokenCommit, TokenPrefetch,
+};
+pub use local::LocalBackend;
+pub use vault::TokenBundle;
 
 use crate::error::Result;
 use crate::secret::KeyringValue;
