@@ -33,8 +33,8 @@ impl LocalBackend {
     }
 
     /// The commit sequence for new tokens of an existing connection:
-    /// 1. write them to the keyring under generation g+1 (the old entry is untouched),
-    ///    with g+1 marked in SQLite as being written;
+    /// 1. check the connection is still at g and mark g+1 as being written in SQLite,
+    ///    then write the tokens to the keyring under g+1 (the old entry is untouched);
     /// 2. one SQLite update switches the connection to g+1 — the commit point, and the
     ///    compare-and-swap (only if it is still at g);
     /// 3. delete generation g.
@@ -55,14 +55,26 @@ impl LocalBackend {
         conn.secret_generation = new_gen;
         conn.token_set = None;
         let id = conn.id.clone();
-        if let Err(e) = self
-            .db(move |db| db.set_pending_generation(&id, Some(new_gen)))
-            .await
-        {
-            // The tokens must reach the keyring all the same (the provider may have
-            // rotated already); a refresh of this one connection looks for an orphan
-            // generation even without the mark.
-            tracing::warn!(connection = %conn.id, code = %e.code, "token write not marked");
+        let marked = self
+            .db(move |db| {
+                let stored = db.secret_generation(&id)?;
+                if stored == Some(old_gen) {
+                    db.set_pending_generation(&id, Some(new_gen))?;
+                }
+                Ok(stored)
+            })
+            .await;
+        match marked {
+            Ok(Some(stored)) if stored == old_gen => {}
+            // Moved on (or gone) already: writing g+1 would overwrite the tokens of the
+            // generation it moved to.
+            Ok(_) => return Ok(CommitOutcome::Superseded),
+            Err(e) => {
+                // The tokens must reach the keyring all the same (the provider may have
+                // rotated already); a refresh of this one connection looks for an orphan
+                // generation even without the mark.
+                tracing::warn!(connection = %conn.id, code = %e.code, "token write not marked");
+            }
         }
         // Should this write fail or time out, the mark stays: a write that lands late is
         // found and adopted by the next refresh.
