@@ -1,5 +1,7 @@
-//! Persistence: metadata and history in SQLite ([`db`]), every secret in the OS keyring
-//! behind [`SecretStore`] ([`keyring`]). No secret ever lands in SQLite.
+//! Persistence. [`backend`]: the storage seam the manager speaks to (trait [`Backend`]
+//! and its contract); [`local`]: its implementation on this machine — metadata and
+//! history in SQLite ([`db`]), every secret in the OS keyring behind [`SecretStore`]
+//! ([`vault`], [`keyring`]). No secret ever lands in SQLite.
 
 pub mod backend;
 pub mod db;
