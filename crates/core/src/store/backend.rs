@@ -83,6 +83,8 @@ impl Lease {
 }
 
 /// What [`Backend::commit`] did.
+// Unboxed on purpose (the shape both backends build to): one is moved per commit.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CommitOutcome {
     /// The new tokens are the connection's: it is stored as given (generation + 1).
