@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use authdeck_core::model::{Connection, FedexGrant};
-use authdeck_core::store::{CommitOutcome, OrphanProbe, TokenBundle, TokenCommit};
+use authdeck_core::store::{Backend, CommitOutcome, Lease, OrphanProbe, TokenBundle, TokenCommit};
 use authdeck_core::{AccessToken, ChildSecret, ErrorCode, RefreshToken};
 use common::Fixture;
 
@@ -19,12 +21,17 @@ fn bundle(access: &str, refresh: Option<&str>) -> TokenBundle {
     )
 }
 
-async fn connected(f: &Fixture) -> Connection {
+/// The fixture's store and a FedEx connection in it, its lock held.
+async fn connected(f: &Fixture) -> (Arc<dyn Backend>, Connection, Lease) {
     f.add_demo_clients().await;
-    f.manager
+    let conn = f
+        .manager
         .connect_fedex("fedex", FedexGrant::ClientCredentials, None)
         .await
-        .unwrap()
+        .unwrap();
+    let store = f.manager.store().clone();
+    let lease = store.lock(&conn.id).await.unwrap();
+    (store, conn, lease)
 }
 
 fn committed(outcome: CommitOutcome) -> Connection {
@@ -37,9 +44,7 @@ fn committed(outcome: CommitOutcome) -> Connection {
 #[tokio::test]
 async fn a_commit_swaps_the_generation_once_and_a_stale_one_changes_nothing() {
     let f = Fixture::new().await;
-    let store = f.manager.store().clone();
-    let old = connected(&f).await;
-    let _lease = store.lock(&old.id).await.unwrap();
+    let (store, old, _lease) = connected(&f).await;
     let mut next = old.clone();
     next.label = "renamed with the commit".into();
     let new = committed(
@@ -74,9 +79,7 @@ async fn a_commit_swaps_the_generation_once_and_a_stale_one_changes_nothing() {
 #[tokio::test]
 async fn metadata_saves_compare_and_swap_on_the_generation_and_keep_the_tokens() {
     let f = Fixture::new().await;
-    let store = f.manager.store().clone();
-    let old = connected(&f).await;
-    let _lease = store.lock(&old.id).await.unwrap();
+    let (store, old, _lease) = connected(&f).await;
     let before = store.tokens(&old).await.unwrap().unwrap();
     let mut labelled = old.clone();
     labelled.user_label = Some("mine".into());
@@ -189,9 +192,7 @@ async fn a_batch_answers_each_commit_in_order_and_records_only_the_committed() {
 #[tokio::test]
 async fn settling_a_connection_nothing_interrupted_is_a_plain_read() {
     let f = Fixture::new().await;
-    let store = f.manager.store().clone();
-    let conn = connected(&f).await;
-    let _lease = store.lock(&conn.id).await.unwrap();
+    let (store, conn, _lease) = connected(&f).await;
     for probe in [OrphanProbe::Always, OrphanProbe::MarkedOnly] {
         let settled = store.settle(&conn.id, probe).await.unwrap();
         assert!(!settled.completed);
@@ -207,9 +208,7 @@ async fn settling_a_connection_nothing_interrupted_is_a_plain_read() {
 #[tokio::test]
 async fn a_removed_connection_takes_its_tokens_and_child_secret() {
     let f = Fixture::new().await;
-    let store = f.manager.store().clone();
-    let conn = connected(&f).await;
-    let _lease = store.lock(&conn.id).await.unwrap();
+    let (store, conn, _lease) = connected(&f).await;
     store
         .set_child_secret(&conn.id, &ChildSecret::new("child"))
         .await

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Event, Manager, OrphanProbe};
+use super::{Manager, OrphanProbe};
 use crate::crash::crash_point;
 use crate::error::{Error, ErrorCode, Result};
 use crate::journal::{Answer, Entry, Journal, JournalKey};
@@ -256,17 +256,11 @@ impl Manager {
             .commit_bundle(&conn, next, answer.tokens.clone())
             .await?;
         tracing::warn!(connection = %conn.id, "adopted an answer that was not committed");
-        self.record(
-            Some(&conn.id),
-            Some(&conn.client_key),
-            "recovered",
-            Ok(()),
-            Some("saved refreshed tokens whose commit was interrupted".into()),
+        self.announce_recovered(
+            &adopted,
+            "saved refreshed tokens whose commit was interrupted",
         )
         .await;
-        self.emit(Event::ConnectionChanged {
-            connection: Box::new(adopted.clone()),
-        });
         Ok(adopted)
     }
 

@@ -136,19 +136,26 @@ impl Manager {
         let settled = self.inner.store.settle(id, probe).await?;
         let conn = settled.connection;
         if settled.completed {
-            self.record(
-                Some(&conn.id),
-                Some(&conn.client_key),
-                "recovered",
-                Ok(()),
-                Some("finished a token update that was interrupted".into()),
-            )
-            .await;
-            self.emit(Event::ConnectionChanged {
-                connection: Box::new(conn.clone()),
-            });
+            self.announce_recovered(&conn, "finished a token update that was interrupted")
+                .await;
         }
         Ok(conn)
+    }
+
+    /// Tokens an interruption left were saved for `conn` (as stored now): say so in its
+    /// history (`detail`: what was saved) and to the window.
+    pub(super) async fn announce_recovered(&self, conn: &Connection, detail: &str) {
+        self.record(
+            Some(&conn.id),
+            Some(&conn.client_key),
+            "recovered",
+            Ok(()),
+            Some(detail.into()),
+        )
+        .await;
+        self.emit(Event::ConnectionChanged {
+            connection: Box::new(conn.clone()),
+        });
     }
 
     /// Save metadata (state, last error) without touching the tokens.

@@ -1,5 +1,5 @@
-//! A connection's tokens, one at a time: the first ones of a new connection, the commit
-//! of new ones, the recovery of a commit a crash interrupted, and removal. Token bundles
+//! A connection's tokens, one at a time: the commit of new ones, the recovery of a
+//! commit a crash interrupted, and removal. Token bundles
 //! go to the keyring first, then one SQLite statement switches the connection to them
 //! (batches: see `token_sets`).
 
@@ -9,29 +9,6 @@ use crate::crash::crash_point;
 use crate::store::backend::{CommitOutcome, OrphanProbe, Settled};
 
 impl LocalBackend {
-    /// Child secret and tokens to the keyring, then the row: a row never exists without
-    /// its tokens; a failed insert removes what it wrote.
-    pub(super) async fn insert_with_tokens(
-        &self,
-        conn: &Connection,
-        natural_key: &str,
-        tokens: &TokenBundle,
-        child: Option<&ChildSecret>,
-    ) -> Result<()> {
-        let generation = conn.secret_generation;
-        if let Some(secret) = child {
-            self.vault.set_child_secret(&conn.id, secret).await?;
-        }
-        self.vault.put_tokens(&conn.id, generation, tokens).await?;
-        let (stored, key) = (conn.clone(), natural_key.to_owned());
-        if let Err(e) = self.db(move |db| db.insert_connection(&stored, &key)).await {
-            let _ = self.vault.delete_tokens(&conn.id, generation).await;
-            let _ = self.vault.delete_child_secret(&conn.id).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
     /// The commit sequence for new tokens of an existing connection:
     /// 1. check the connection is still at g and mark g+1 as being written in SQLite,
     ///    then write the tokens to the keyring under g+1 (the old entry is untouched);

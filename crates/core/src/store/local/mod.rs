@@ -4,7 +4,7 @@
 //! it keeps.
 //!
 //! - [`commit`]: a connection's tokens, one at a time — the keyring-then-SQLite commit
-//!   sequence, the recovery of one a crash interrupted, metadata, removal.
+//!   sequence, the recovery of one a crash interrupted, removal.
 //! - [`token_sets`]: a batch's tokens in one keyring entry, and the sweep of the
 //!   entries nobody uses any more.
 
@@ -161,8 +161,20 @@ impl Backend for LocalBackend {
         tokens: &TokenBundle,
         child: Option<&ChildSecret>,
     ) -> Result<()> {
-        self.insert_with_tokens(conn, natural_key, tokens, child)
-            .await
+        // Secrets first, then the row: a row never exists without its tokens; a failed
+        // insert removes what it wrote.
+        let generation = conn.secret_generation;
+        if let Some(secret) = child {
+            self.vault.set_child_secret(&conn.id, secret).await?;
+        }
+        self.vault.put_tokens(&conn.id, generation, tokens).await?;
+        let (stored, key) = (conn.clone(), natural_key.to_owned());
+        if let Err(e) = self.db(move |db| db.insert_connection(&stored, &key)).await {
+            let _ = self.vault.delete_tokens(&conn.id, generation).await;
+            let _ = self.vault.delete_child_secret(&conn.id).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn commit(
