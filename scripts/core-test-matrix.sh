@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the core's test files against each storage backend (the test matrix of issue 12).
 #
-#   scripts/core-test-matrix.sh [BACKEND...]      (default: local)
+#   scripts/core-test-matrix.sh [--dry-run] [BACKEND...]      (default: local)
 #
-# Every crates/core/tests/*.rs runs under `local`; under any other backend the files
+# --dry-run: print the cargo command of each backend instead of running it.
+# `local` runs every target of authdeck-core; under any other backend the test files
 # crates/core/tests/common/matrix.txt lists (local-only, no-backend) are left out, by
 # name. Each run gets AUTHDECK_TEST_BACKEND=<backend> (see crates/core/tests/common).
 # Run it inside scripts/with-keyring.sh: the manager tests use the real Secret Service.
@@ -27,17 +28,28 @@ while read -r category name; do
   excluded+=("$name")
 done <"$matrix"
 
+dry_run=0
+if [[ "${1:-}" == --dry-run ]]; then
+  dry_run=1
+  shift
+fi
 backends=("$@")
 [[ ${#backends[@]} -gt 0 ]] || backends=(local)
 for backend in "${backends[@]}"; do
+  # The local backend runs everything (unit tests too); another one the test files the
+  # list leaves it.
   args=()
-  for file in "$tests"/*.rs; do
-    name="$(basename "$file" .rs)"
-    if [[ "$backend" != local ]] && printf '%s\n' "${excluded[@]}" | grep -qx "$name"; then
-      continue
-    fi
-    args+=(--test "$name")
-  done
-  step "core tests on the $backend backend: $((${#args[@]} / 2)) test files"
-  AUTHDECK_TEST_BACKEND="$backend" cargo test -p authdeck-core "${args[@]}"
+  if [[ "$backend" != local ]]; then
+    for file in "$tests"/*.rs; do
+      name="$(basename "$file" .rs)"
+      printf '%s\n' "${excluded[@]}" | grep -qx "$name" && continue
+      args+=(--test "$name")
+    done
+  fi
+  step "core tests on the $backend backend: ${args[*]:-every target}"
+  if [[ $dry_run == 1 ]]; then
+    echo "AUTHDECK_TEST_BACKEND=$backend cargo test -p authdeck-core ${args[*]}"
+  else
+    AUTHDECK_TEST_BACKEND="$backend" cargo test -p authdeck-core "${args[@]}"
+  fi
 done
