@@ -85,7 +85,7 @@ impl Lease {
 /// What [`Backend::commit`] did.
 // Unboxed on purpose (the shape both backends build to): one is moved per commit.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CommitOutcome {
     /// The new tokens are the connection's: it is stored as given (generation + 1).
     Committed(Connection),
@@ -107,7 +107,7 @@ pub struct TokenCommit {
 }
 
 /// What [`Backend::settle`] found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settled {
     /// The connection as stored afterwards.
     pub connection: Connection,
