@@ -268,7 +268,8 @@ pub trait Backend: Send + Sync + 'static {
     /// `conn.secret_generation` (`false`: superseded, nothing written).
     async fn save_metadata(&self, conn: &Connection) -> Result<bool>;
     /// Remove the connection with its tokens and child secret (its history stays).
-    /// Secrets first: when they cannot be removed nothing is, and the caller can retry.
+    /// Secrets first: while they cannot be removed the connection stays listed, and a
+    /// retry finishes what an earlier attempt left.
     async fn remove_connection(&self, conn: &Connection) -> Result<()>;
     /// Store (or replace) a connection's child secret (FedEx child credentials).
     async fn set_child_secret(&self, connection_id: &str, secret: &ChildSecret) -> Result<()>;
