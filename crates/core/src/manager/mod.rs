@@ -211,12 +211,7 @@ impl LocalParts {
 
     /// The local backend on these parts (what [`Manager::new`] uses).
     pub fn backend(&self, clock: SharedClock) -> LocalBackend {
-        LocalBackend::new(
-            self.db.clone(),
-            self.vault.clone(),
-            self.locks.clone(),
-            clock,
-        )
+        LocalBackend::new(self.db.clone(), self.vault.clone(), self.locks.clone()).with_clock(clock)
     }
 }
 

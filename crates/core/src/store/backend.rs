@@ -62,6 +62,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+/// Where it was before it moved to `store::local` (still named from here).
+pub use super::local::LocalBackend;
+
 use super::db::PendingRecord;
 use super::vault::TokenBundle;
 use crate::activity::ActivityEntry;

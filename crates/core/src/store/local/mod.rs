@@ -19,7 +19,7 @@ use super::backend::{
 use super::db::{Db, PendingRecord};
 use super::vault::{TokenBundle, Vault};
 use crate::activity::ActivityEntry;
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, SystemClock};
 use crate::error::{Error, Result};
 use crate::locks::ConnectionLocks;
 use crate::model::{Client, Connection, HistoryEntry};
@@ -41,16 +41,20 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
-    /// `clock`: the time stamped on what the backend writes on its own (token sets,
-    /// adopted tokens).
-    pub fn new(db: Arc<Db>, vault: Vault, locks: Arc<ConnectionLocks>, clock: SharedClock) -> Self {
+    pub fn new(db: Arc<Db>, vault: Vault, locks: Arc<ConnectionLocks>) -> Self {
         Self {
             db,
             vault,
             locks,
-            clock,
+            clock: Arc::new(SystemClock),
             release: Arc::default(),
         }
+    }
+
+    /// `clock` for the time the backend stamps on what it writes on its own (token
+    /// sets, adopted tokens); the system clock by default.
+    pub fn with_clock(self, clock: SharedClock) -> Self {
+        Self { clock, ..self }
     }
 
     fn now(&self) -> DateTime<Utc> {
