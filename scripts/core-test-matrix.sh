@@ -50,6 +50,6 @@ for backend in "${backends[@]}"; do
   if [[ $dry_run == 1 ]]; then
     echo "AUTHDECK_TEST_BACKEND=$backend cargo test -p authdeck-core ${args[*]}"
   else
-    AUTHDECK_TEST_BACKEND="$backend" cargo test -p authdeck-core "${args[@]}"
+    AUTHDECK_TEST_BACKEND="$backend" cargo test --no-fail-fast -p authdeck-core "${args[@]}"
   fi
 done
