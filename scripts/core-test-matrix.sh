@@ -48,7 +48,7 @@ for backend in "${backends[@]}"; do
   fi
   step "core tests on the $backend backend: ${args[*]:-every target}"
   if [[ $dry_run == 1 ]]; then
-    echo "AUTHDECK_TEST_BACKEND=$backend cargo test -p authdeck-core ${args[*]}"
+    echo "AUTHDECK_TEST_BACKEND=$backend cargo test --no-fail-fast -p authdeck-core ${args[*]}"
   else
     AUTHDECK_TEST_BACKEND="$backend" cargo test --no-fail-fast -p authdeck-core "${args[@]}"
   fi
