@@ -10,11 +10,11 @@ use authdeck_core::model::{
 use authdeck_core::store::backend::Backend;
 use authdeck_core::store::db::PendingRecord;
 use authdeck_core::store::vault::TokenBundle;
+use authdeck_core::store::{
+    BackendKind, CommitOutcome, OrphanProbe, StoreChange, StoreChangeKind, TokenCommit,
+};
 use authdeck_core::{
     AccessToken, ChildSecret, ClientSecret, ErrorCode, PkceVerifier, RefreshToken,
-};
-use authdeck_team::backend::seam::{
-    BackendKind, CommitOutcome, OrphanProbe, StoreChange, StoreChangeKind, TokenCommit,
 };
 use authdeck_team::schema::grant_member_sql;
 use authdeck_team::testing::{PgCluster, PgOptions};

@@ -9,6 +9,6 @@ impl Manager {
     /// failures, rejected redirects, logouts, removals) with its connection's name,
     /// which is kept after the connection is removed.
     pub async fn activity(&self, limit: usize) -> Result<Vec<ActivityEntry>> {
-        self.db(move |db| db.activity(limit)).await
+        self.inner.store.activity(limit).await
     }
 }

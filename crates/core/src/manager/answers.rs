@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{crash_point, Event, Manager, OrphanProbe};
+use super::{Manager, OrphanProbe};
+use crate::crash::crash_point;
 use crate::error::{Error, ErrorCode, Result};
 use crate::journal::{Answer, Entry, Journal, JournalKey};
 use crate::model::Connection;
@@ -75,12 +76,12 @@ impl Manager {
                 if let Some(key) = self.read_journal_key().await? {
                     return Ok(key);
                 }
-                let _guard = self.inner.locks.acquire("journal-key").await?;
+                let _guard = self.inner.local.locks.acquire("journal-key").await?;
                 if let Some(key) = self.read_journal_key().await? {
                     return Ok(key);
                 }
                 let (key, stored) = JournalKey::generate()?;
-                self.inner.vault.set_journal_key(&stored).await?;
+                self.inner.local.vault.set_journal_key(&stored).await?;
                 Ok(key)
             })
             .await
@@ -97,7 +98,7 @@ impl Manager {
             return Ok(());
         }
         let checked = Instant::now();
-        if self.inner.vault.journal_key().await?.is_none() {
+        if self.inner.local.vault.journal_key().await?.is_none() {
             return Err(Error::new(
                 ErrorCode::KeyringUnavailable,
                 "The journal key vanished from the keyring.",
@@ -121,7 +122,7 @@ impl Manager {
 
     async fn read_journal_key(&self) -> Result<Option<JournalKey>> {
         let read = Instant::now();
-        match self.inner.vault.journal_key().await? {
+        match self.inner.local.vault.journal_key().await? {
             None => Ok(None),
             Some(secret) if JournalKey::from_secret(&secret).is_some() => {
                 // A read of an existing item: the keyring is unlocked right now.
@@ -255,17 +256,11 @@ impl Manager {
             .commit_bundle(&conn, next, answer.tokens.clone())
             .await?;
         tracing::warn!(connection = %conn.id, "adopted an answer that was not committed");
-        self.record(
-            Some(&conn.id),
-            Some(&conn.client_key),
-            "recovered",
-            Ok(()),
-            Some("saved refreshed tokens whose commit was interrupted".into()),
+        self.announce_recovered(
+            &adopted,
+            "saved refreshed tokens whose commit was interrupted",
         )
         .await;
-        self.emit(Event::ConnectionChanged {
-            connection: Box::new(adopted.clone()),
-        });
         Ok(adopted)
     }
 

@@ -88,7 +88,7 @@ impl Manager {
             error: result.as_ref().err().map(|e| LastError::of(e, now)),
         };
         let saved = async {
-            let _guard = self.inner.locks.acquire(&conn.id).await?;
+            let _lease = self.inner.store.lock(&conn.id).await?;
             let mut current = self.connection(&conn.id).await?;
             current.last_check = Some(record.clone());
             if let Ok(Some(company)) = &result {
@@ -139,7 +139,7 @@ impl Manager {
             }
         }
         let conn = self.connection(reference).await?;
-        let _guard = self.inner.locks.acquire(&conn.id).await?;
+        let _lease = self.inner.store.lock(&conn.id).await?;
         let mut conn = self.connection(&conn.id).await?;
         conn.user_label = name.map(str::to_owned);
         self.save_metadata(&conn).await?;

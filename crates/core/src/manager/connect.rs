@@ -187,8 +187,8 @@ impl Manager {
         let _in_flight = self.inner.shutdown.begin_call().map_err(fail)?;
         let secret = self
             .inner
-            .vault
-            .client_secret(&client.id, &client.name)
+            .store
+            .client_secret(&client)
             .await
             .map_err(fail)?;
         let tokens = flowaccount::exchange_code(
@@ -289,11 +289,7 @@ impl Manager {
                 ));
             }
         }
-        let secret = self
-            .inner
-            .vault
-            .client_secret(&client.id, &client.name)
-            .await?;
+        let secret = self.inner.store.client_secret(&client).await?;
         let _in_flight = self.inner.shutdown.begin_call()?;
         let result = fedex::request_token(
             &self.inner.http,

@@ -139,7 +139,7 @@ impl Manager {
             sandbox: client.sandbox,
         };
         // Secrets first: if the keyring is unavailable, nothing is written anywhere.
-        let vault = &self.inner.vault;
+        let vault = &self.inner.local.vault;
         vault.set_device_token(&device.id, &new.token).await?;
         if let Some(secret) = &new.secret {
             if let Err(e) = vault.set_device_secret(&device.id, secret).await {
@@ -179,7 +179,7 @@ impl Manager {
     /// The device and its Token and Secret, from the keyring.
     pub async fn device_credentials(&self, reference: &str) -> Result<DeviceCredentials> {
         let device = self.device(reference).await?;
-        let vault = &self.inner.vault;
+        let vault = &self.inner.local.vault;
         let token = vault.device_token(&device.id).await?.ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidCredentials,
@@ -267,7 +267,11 @@ impl Manager {
     /// Remove a device: its keyring entries first, then its record (the history stays).
     pub async fn remove_device(&self, reference: &str) -> Result<Device> {
         let device = self.device(reference).await?;
-        self.inner.vault.delete_device_secrets(&device.id).await?;
+        self.inner
+            .local
+            .vault
+            .delete_device_secrets(&device.id)
+            .await?;
         let id = device.id.clone();
         self.db(move |db| db.delete_device(&id)).await?;
         self.record_device(&device, "device_removed", Ok(()), None)

@@ -23,7 +23,7 @@ impl Manager {
             Provider::Iot => {
                 // Without a refresh token there is nothing to send: the server is not
                 // asked, and must not be said to have ended the session.
-                let revoked = match self.inner.vault.current_tokens(&conn).await? {
+                let revoked = match self.inner.store.tokens(&conn).await? {
                     Some(TokenBundle {
                         refresh_token: Some(refresh),
                         ..
@@ -83,23 +83,8 @@ impl Manager {
         event: &str,
         detail: Option<String>,
     ) -> Result<()> {
-        // Keyring first: if it is unavailable nothing is removed and the user can retry.
-        match &conn.token_set {
-            None => {
-                self.inner
-                    .vault
-                    .delete_tokens(&conn.id, conn.secret_generation)
-                    .await?
-            }
-            Some(set) => {
-                // Rewrite the set without this connection's tokens (or delete it).
-                self.try_sweep_token_set(set, Some(&conn.id), SharedSet::Rewrite)
-                    .await?;
-            }
-        }
-        self.inner.vault.delete_child_secret(&conn.id).await?;
-        let id = conn.id.clone();
-        self.db(move |db| db.delete_connection(&id)).await?;
+        // Secrets first: if they cannot be removed nothing is and the user can retry.
+        self.inner.store.remove_connection(conn).await?;
         self.inner.store.forget_lock(&conn.id);
         self.record(
             Some(&conn.id),

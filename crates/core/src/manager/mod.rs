@@ -23,13 +23,15 @@ use crate::secret::{
     AccessToken, ChildSecret, ClientSecret, OAuthState, Password, PkceVerifier, RefreshToken,
 };
 use crate::shutdown::{stopping, Shutdown};
-use crate::store::backend::{Backend, LocalBackend};
+use crate::store::backend::{Backend, CommitOutcome, OrphanProbe};
 use crate::store::db::{Db, PendingRecord};
+use crate::store::local::LocalBackend;
 use crate::store::vault::{TokenBundle, Vault};
 use crate::store::SecretStore;
 
 mod activity;
 mod answers;
+mod batch;
 mod check;
 mod clients;
 mod commit;
@@ -40,9 +42,8 @@ mod logout;
 mod open;
 mod refresh;
 mod sandbox;
-mod token_sets;
+use batch::BatchSlot;
 pub use devices::{DeviceCheckReport, DeviceCredentials, NewDevice};
-use token_sets::{BatchSlot, SharedSet};
 
 /// What changed, for fronts that keep a live view.
 #[derive(Debug, Clone, Serialize)]
@@ -193,18 +194,45 @@ pub struct RefreshReport {
     pub result: Result<Connection>,
 }
 
+/// What stays on this machine whatever the [`Backend`]: the devices (SQLite and
+/// keyring; team mode keeps them local for now), the answer journal's key (keyring) and
+/// the cross-process lock that guards its creation. With the local backend these are the
+/// same database, keyring and lock directory the backend uses.
+#[derive(Clone)]
+pub struct LocalParts {
+    pub db: Arc<Db>,
+    pub vault: Vault,
+    pub locks: Arc<ConnectionLocks>,
+}
+
+impl LocalParts {
+    /// `db` and `secrets`, with the file locks `options` names (`lock_dir`, `lock_wait`).
+    pub fn new(db: Db, secrets: Arc<dyn SecretStore>, options: &ManagerOptions) -> Self {
+        Self {
+            db: Arc::new(db),
+            vault: Vault::new(secrets),
+            locks: Arc::new(ConnectionLocks::new(
+                options.lock_dir.clone(),
+                options.lock_wait,
+            )),
+        }
+    }
+
+    /// The local backend on these parts (what [`Manager::new`] uses).
+    pub fn backend(&self, clock: SharedClock) -> LocalBackend {
+        LocalBackend::new(self.db.clone(), self.vault.clone(), self.locks.clone()).with_clock(clock)
+    }
+}
+
 struct Inner {
-    db: Arc<Db>,
-    vault: Vault,
+    /// Where clients, connections, their tokens and locks, history and pending
+    /// authorizations are kept (see `store::backend`).
+    store: Arc<dyn Backend>,
+    /// What stays on this machine (devices, the journal key); see [`LocalParts`].
+    local: LocalParts,
     http: HttpClient,
     clock: SharedClock,
     refresh_concurrency: usize,
-    /// Where clients, connections, their locks, history and pending authorizations
-    /// are kept (see `store::backend`).
-    store: Arc<dyn Backend>,
-    /// The local backend's locks, for what is not behind the seam yet (token sets, the
-    /// journal key); shared with `store`.
-    locks: Arc<ConnectionLocks>,
     events: broadcast::Sender<Event>,
     shutdown: Shutdown,
     /// How long the front waits for calls in flight when it stops.
@@ -224,22 +252,31 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// A manager on the local backend: `db` and `secrets` (the keyring) hold everything,
+    /// with the file locks of `options.lock_dir`.
     pub fn new(db: Db, secrets: Arc<dyn SecretStore>, options: ManagerOptions) -> Result<Self> {
+        let local = LocalParts::new(db, secrets, &options);
+        let store = Arc::new(local.backend(options.clock.clone()));
+        Self::with_backend(store, local, options)
+    }
+
+    /// A manager on any backend (team mode passes its team store), with this machine's
+    /// `local` parts for what stays per machine. `options.lock_dir` and `lock_wait`
+    /// are the backend's business here (they made `local.locks`).
+    pub fn with_backend(
+        store: Arc<dyn Backend>,
+        local: LocalParts,
+        options: ManagerOptions,
+    ) -> Result<Self> {
         let (events, _) = broadcast::channel(256);
-        let db = Arc::new(db);
-        let vault = Vault::new(secrets);
-        let locks = Arc::new(ConnectionLocks::new(options.lock_dir, options.lock_wait));
-        let store = Arc::new(LocalBackend::new(db.clone(), vault.clone(), locks.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
-                db,
-                vault,
                 store,
+                local,
                 shutdown_grace: Shutdown::grace(options.http.request_timeout),
                 http: HttpClient::lazy(options.http),
                 clock: options.clock,
                 refresh_concurrency: options.refresh_concurrency.max(1),
-                locks,
                 events,
                 shutdown: options.shutdown,
                 journal: options.journal.map(|c| Arc::new(Journal::new(c))),
@@ -273,12 +310,17 @@ impl Manager {
         let _ = self.inner.events.send(event);
     }
 
-    /// Run a (blocking) database call on the blocking pool.
+    /// The store behind this manager (see `store::backend`).
+    pub fn store(&self) -> &Arc<dyn Backend> {
+        &self.inner.store
+    }
+
+    /// Run a (blocking) call on this machine's database (devices) on the blocking pool.
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Db) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let db = self.inner.db.clone();
+        let db = self.inner.local.db.clone();
         tokio::task::spawn_blocking(move || f(&db))
             .await
             .map_err(|_| Error::internal("A database call panicked."))?
@@ -293,16 +335,6 @@ impl Manager {
     pub async fn connection(&self, reference: &str) -> Result<Connection> {
         self.inner.store.connection(reference).await
     }
-}
-
-/// Test hook for the crash-safety tests: in debug builds, `AUTHDECK_CRASH_AT=<name>`
-/// kills the process at that point of the token commit sequence, like `kill -9`.
-fn crash_point(name: &str) {
-    #[cfg(debug_assertions)]
-    if std::env::var("AUTHDECK_CRASH_AT").is_ok_and(|at| at == name) {
-        std::process::abort();
-    }
-    let _ = name;
 }
 
 /// The connection's grant is dead: say what the user must do for this provider.
@@ -378,12 +410,7 @@ fn apply_tokens(conn: &mut Connection, tokens: &IssuedTokens, now: chrono::DateT
 }
 
 fn bundle_of(conn: &Connection, access: AccessToken, refresh: Option<RefreshToken>) -> TokenBundle {
-    TokenBundle {
-        access_token: access,
-        refresh_token: refresh,
-        access_expires: conn.access_expires,
-        refresh_expires: conn.refresh_expires,
-    }
+    TokenBundle::new(access, refresh, conn.access_expires, conn.refresh_expires)
 }
 
 /// What [`Manager::record_failure`] does when the failure could not be saved.
@@ -393,14 +420,4 @@ enum IfUnsaved {
     Announce,
     /// Stop there (the caller returns the save's error).
     Stop,
-}
-
-/// Whether [`Manager::finish_interrupted_switch`] looks in the keyring for an orphan
-/// own entry when no write is marked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OrphanProbe {
-    /// Always look (one keyring call).
-    Always,
-    /// Only when a write is marked (batch refreshes rely on the marks).
-    MarkedOnly,
 }

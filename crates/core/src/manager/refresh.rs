@@ -14,7 +14,7 @@ impl Manager {
     }
 
     /// Refresh every active connection, `refresh_concurrency` provider calls at a time,
-    /// committing the new tokens in batches (see `token_sets`).
+    /// committing the new tokens in batches (see `batch`).
     pub async fn refresh_all(&self) -> Result<Vec<RefreshReport>> {
         let connections: Vec<Connection> = self
             .list()
@@ -64,7 +64,7 @@ impl Manager {
     }
 
     /// Refresh one connection under its lock. `batch`: part of a batch refresh, whose
-    /// committer writes the new tokens (see `token_sets`); else they are committed here.
+    /// committer writes the new tokens (see `batch`); else they are committed here.
     pub(super) async fn refresh_connection(
         &self,
         id: &str,
@@ -72,9 +72,7 @@ impl Manager {
         batch: Option<BatchSlot<'_>>,
     ) -> Result<Connection> {
         // New tokens that cannot be stored must not be asked for (a full disk).
-        if self.inner.db.read_only_reason().is_some() {
-            self.db(|db| db.ensure_writable()).await?;
-        }
+        self.inner.store.ensure_writable().await?;
         if self.inner.shutdown.is_stopping() {
             return Err(stopping());
         }
@@ -125,7 +123,7 @@ impl Manager {
         };
         let (current, client) = match batch {
             Some((batch, _)) => (
-                batch.cached_tokens(self, &conn).await?,
+                batch.cached_tokens(&conn).await?,
                 batch.client(self, &conn.client_key).await,
             ),
             None => (None, self.client(&conn.client_key).await),
@@ -251,11 +249,7 @@ impl Manager {
         match conn.provider {
             Provider::FlowAccount => {
                 let refresh = self.current_refresh_token(conn, current).await?;
-                let secret = self
-                    .inner
-                    .vault
-                    .client_secret(&client.id, &client.name)
-                    .await?;
+                let secret = self.inner.store.client_secret(client).await?;
                 flowaccount::refresh(
                     http,
                     &client.endpoints.token_url,
@@ -268,13 +262,9 @@ impl Manager {
             }
             Provider::Fedex => {
                 let grant = conn.grant.unwrap_or(FedexGrant::ClientCredentials);
-                let secret = self
-                    .inner
-                    .vault
-                    .client_secret(&client.id, &client.name)
-                    .await?;
+                let secret = self.inner.store.client_secret(client).await?;
                 let child_secret = match &conn.child_key {
-                    Some(_) => Some(self.inner.vault.child_secret(&conn.id).await?.ok_or_else(|| {
+                    Some(_) => Some(self.inner.store.child_secret(&conn.id).await?.ok_or_else(|| {
                         Error::new(ErrorCode::InvalidClient, "The child secret is missing from the keyring: connect this project again.")
                     })?),
                     None => None,
@@ -308,7 +298,7 @@ impl Manager {
     ) -> Result<RefreshToken> {
         let current = match current {
             Some(tokens) => Some(tokens),
-            None => self.inner.vault.current_tokens(conn).await?,
+            None => self.inner.store.tokens(conn).await?,
         };
         match current {
             Some(bundle) => bundle
@@ -403,7 +393,7 @@ impl Manager {
                     .refresh_connection(&conn.id, Some(conn.secret_generation), None)
                     .await?;
             }
-            if let Some(bundle) = self.inner.vault.current_tokens(&conn).await? {
+            if let Some(bundle) = self.inner.store.tokens(&conn).await? {
                 return Ok((bundle.access_token, conn));
             }
             // Either switched to a new generation between our two reads (read again), or

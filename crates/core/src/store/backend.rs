@@ -1,47 +1,76 @@
 //! The storage seam: what the [`crate::manager::Manager`] needs from wherever clients,
-//! connections, their locks, the history and pending authorizations are kept.
+//! connections, their tokens and locks, the history and pending authorizations are kept.
 //!
-//! [`LocalBackend`] (SQLite for metadata and history, the OS keyring for secrets, file
-//! locks in the data directory) is the first implementation; a shared team store is
-//! meant to be the second.
+//! [`super::local::LocalBackend`] (SQLite for metadata and history, the OS keyring for
+//! secrets, file locks in the data directory) is the first implementation; a shared team
+//! store (`authdeck-team`) is meant to be the second. What stays per machine whatever the
+//! backend (devices, the answer journal and its key) is not behind this seam: see
+//! `manager::LocalParts`.
 //!
 //! # Contract
-//! - **Reads** ([`Backend::clients`], [`Backend::connections`], …) see every write
-//!   that returned `Ok`, from this process or any other sharing the store. They never
-//!   return a secret.
-//! - **Writes are atomic.** Each method either changes everything it names or nothing.
-//!   A crash in the middle leaves the old state. [`Backend::insert_client`] stores the
-//!   client and its secret together. A write that returns `Err` has changed nothing the
-//!   caller must undo.
+//! Written so that a second backend can be checked against it; the core's test suite
+//! runs through this trait (`crates/core/tests/common`, `AUTHDECK_TEST_BACKEND`).
+//!
+//! - **Reads** ([`Backend::clients`], [`Backend::connections`], [`Backend::tokens`], …)
+//!   see every write that returned `Ok`, from this process or any other sharing the
+//!   store. Only the methods named for a secret ([`Backend::tokens`],
+//!   [`Backend::client_secret`], [`Backend::child_secret`], …) return one.
+//! - **Writes are atomic.** Each method either changes everything it names or nothing:
+//!   a crash (`kill -9`, power loss) in the middle leaves the old state or, for the
+//!   methods that say so, a state [`Backend::settle`] completes. A write that returns
+//!   `Err` has changed nothing the caller must undo (it may have left something
+//!   `settle` or [`Backend::maintain`] tidies). [`Backend::insert_client`] stores the
+//!   client and its secret together; [`Backend::insert_connection`] the connection, its
+//!   first tokens and its child secret together.
 //! - **Locks** ([`Backend::lock`]): at most one holder per connection, across every
 //!   process and machine sharing the store. Waiting is bounded: after the store's wait
 //!   the caller gets `busy`. A holder that dies (crash, kill -9, lost session) releases
 //!   the lock without anyone's help. A holder must re-read the connection after taking
-//!   the lock, because another holder may have changed it meanwhile. Dropping the
-//!   [`Lease`] releases the lock.
+//!   the lock ([`Backend::settle`] is that re-read), because another holder may have
+//!   changed it meanwhile. Dropping the [`Lease`] releases the lock. The token methods
+//!   are called with the connection's lock held unless they say otherwise; the lock is
+//!   what keeps two refreshers from spending one refresh token.
+//! - **Generations and compare-and-swap.** Every connection carries a
+//!   `secret_generation`, 1 for its first tokens, one more for each commit of new
+//!   tokens. [`Backend::commit`] stores new tokens only if the stored generation is still
+//!   the one the caller read (`old.secret_generation`), and then stores `old + 1`; else
+//!   it returns [`CommitOutcome::Superseded`] and writes nothing. The new tokens are
+//!   durable before the commit returns `Committed`: after a crash the store holds either
+//!   the old generation with its tokens or the new one with its tokens, never a
+//!   generation without its tokens, never tokens of one generation under another. The
+//!   tokens a connection used before are gone (or unreachable, and removed by
+//!   `maintain`) once it committed. [`Backend::save_metadata`] uses the same
+//!   compare-and-swap without touching the tokens.
+//! - **Settling** ([`Backend::settle`]): whatever an interrupted commit left for a
+//!   connection (its tokens written but the switch to them not recorded) is completed
+//!   or discarded before the connection is used again: settle returns the connection as
+//!   stored afterwards. The provider's newest tokens must win, because the refresh token
+//!   they replaced may already be spent (reusing it can revoke the whole grant): if the
+//!   new generation's tokens survived the crash, `settle` adopts them (generation + 1,
+//!   `completed = true`); if not, it leaves the old generation. A store whose commit is
+//!   one transaction has nothing to settle and just re-reads.
 //! - **History** is append-only; [`Backend::record`] with a coalescing `kind` may fold
 //!   the entry into an earlier one of that kind from the same minute, adding to its
-//!   count. History outlives the connection it is about.
+//!   count. History outlives the connection it is about ([`Backend::activity`] still
+//!   names it).
 //! - **Pending authorizations** are single-use: [`Backend::consume_pending`] succeeds
 //!   for exactly one caller per state. Its outcome, once set, is kept until purged.
-//!
-//! Not behind the seam yet: token storage and its commit sequence. The local commit
-//! (keyring first, then one SQLite switch with a compare-and-swap on the generation, and
-//! the recovery of an interrupted one) still lives in `manager/{commit,token_sets,
-//! answers}.rs`. It moves here, as a `commit` with the same compare-and-swap promise,
-//! together with the second backend.
+//! - **Secrets** never leave through errors, logs or the change feed.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::db::{Db, PendingRecord};
-use super::vault::Vault;
-use crate::error::{Error, Result};
-use crate::locks::ConnectionLocks;
+/// Where it was before it moved to `store::local` (still named from here).
+pub use super::local::LocalBackend;
+
+use super::db::PendingRecord;
+use super::vault::TokenBundle;
+use crate::activity::ActivityEntry;
+use crate::error::Result;
 use crate::model::{Client, Connection, HistoryEntry};
-use crate::secret::{ClientSecret, PkceVerifier};
+use crate::secret::{ChildSecret, ClientSecret, PkceVerifier};
 
 /// A held connection lock (see [`Backend::lock`]); dropping it releases the lock.
 pub struct Lease {
@@ -56,9 +85,94 @@ impl Lease {
     }
 }
 
+/// What [`Backend::commit`] did.
+// Unboxed on purpose (the shape both backends build to): one is moved per commit.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitOutcome {
+    /// The new tokens are the connection's: it is stored as given (generation + 1).
+    Committed(Connection),
+    /// The stored generation was no longer the one the caller read: nothing written.
+    Superseded,
+}
+
+/// One commit of [`Backend::commit_many`].
+#[derive(Debug, Clone)]
+pub struct TokenCommit {
+    /// The connection as read under its lock.
+    pub old: Connection,
+    /// Its new metadata (stored with generation `old.secret_generation + 1`).
+    pub next: Connection,
+    pub tokens: TokenBundle,
+    /// A history entry recorded together with the commit, only if it is committed (in
+    /// the same transaction where the store has them).
+    pub history: Option<HistoryEntry>,
+}
+
+/// What [`Backend::settle`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The connection as stored afterwards.
+    pub connection: Connection,
+    /// An interrupted commit was completed (its tokens adopted).
+    pub completed: bool,
+}
+
+/// Whether [`Backend::settle`] looks for the tokens of an interrupted commit that left
+/// no mark (local: one keyring read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanProbe {
+    /// Always look.
+    Always,
+    /// Only when a write is marked (batch refreshes rely on the marks).
+    MarkedOnly,
+}
+
+/// One change another process or machine made (see [`Backend::changes`]). Never carries
+/// a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreChange {
+    pub kind: StoreChangeKind,
+    /// The connection or client it is about, when it is about one.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChangeKind {
+    ConnectionChanged,
+    ConnectionRemoved,
+    ClientChanged,
+    /// Changes may have been missed (the feed reconnected): read everything again.
+    Resynced,
+    /// The store cannot be reached right now.
+    Unreachable,
+}
+
+/// Which kind of store a [`Backend`] is (for the window's header and status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    /// This machine's SQLite + keyring.
+    Local,
+    /// A shared team store.
+    Team { name: String, reachable: bool },
+}
+
+/// Tokens a batch refresh reads, fetched ahead (see [`Backend::prefetch`]).
+#[async_trait]
+pub trait TokenPrefetch: Send + Sync {
+    /// `conn`'s current tokens, if they were fetched ahead; `Ok(None)`: not fetched (read
+    /// them with [`Backend::tokens`]).
+    async fn tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>>;
+}
+
 /// See the module's contract.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    // ---- identity --------------------------------------------------------------------
+
+    /// `local` or `team`, and for the team store its name and reachability.
+    fn kind(&self) -> BackendKind;
+
     // ---- clients ---------------------------------------------------------------------
 
     async fn clients(&self) -> Result<Vec<Client>>;
@@ -70,6 +184,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn update_client(&self, client: &Client) -> Result<()>;
     /// A client and its secret. The caller has checked no connection uses it.
     async fn remove_client(&self, client: &Client) -> Result<()>;
+    /// The client's secret; `invalid_client` (saying to add the client again) when the
+    /// store has none for it. A client's secret never changes under the same id, so an
+    /// implementation may cache it.
+    async fn client_secret(&self, client: &Client) -> Result<ClientSecret>;
 
     // ---- connections -----------------------------------------------------------------
 
@@ -83,6 +201,88 @@ pub trait Backend: Send + Sync + 'static {
         natural_key: &str,
     ) -> Result<Option<Connection>>;
     async fn connection_count_for_client(&self, client_key: &str) -> Result<usize>;
+    /// Whether new tokens could be stored now: `Err` (e.g. `storage`, a full disk) when
+    /// a write would fail, so no provider is asked for tokens that would be lost. The
+    /// default: always.
+    async fn ensure_writable(&self) -> Result<()> {
+        Ok(())
+    }
+
+    // ---- tokens (every method: the caller holds the connection's lock unless said) ----
+
+    /// The connection's current tokens (those of its stored generation); `None` when
+    /// none are stored (lost, or the connection moved to another generation since `conn`
+    /// was read — read it again to tell). No lock needed.
+    async fn tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>>;
+    /// A batch refresh is about to read the tokens of `connections`, in this order: a
+    /// reader that may fetch them ahead, more cheaply than one [`Self::tokens`] each.
+    /// Dropping it stops the fetching. `None` (the default): read each with `tokens`.
+    fn prefetch(&self, connections: &[Connection]) -> Option<Arc<dyn TokenPrefetch>> {
+        let _ = connections;
+        None
+    }
+    /// A new connection (`conn.secret_generation` 1) with its first tokens and (FedEx
+    /// child credentials) child secret, all or nothing. No lock needed (the id is new).
+    async fn insert_connection(
+        &self,
+        conn: &Connection,
+        natural_key: &str,
+        tokens: &TokenBundle,
+        child: Option<&ChildSecret>,
+    ) -> Result<()>;
+    /// Commit new tokens: store `next` (metadata, its `updated_at` as given) with
+    /// generation `old.secret_generation + 1` and `tokens`, iff the stored generation is
+    /// still `old.secret_generation` (compare-and-swap). `Committed(conn as stored)` or
+    /// `Superseded` (nothing written). Atomic: after a crash the store holds the old
+    /// generation and tokens, or the new ones (possibly only once [`Self::settle`] ran).
+    async fn commit(
+        &self,
+        old: &Connection,
+        next: &Connection,
+        tokens: &TokenBundle,
+    ) -> Result<CommitOutcome>;
+    /// Many commits at once (a batch refresh; each connection's lock held); one outcome
+    /// per item, in order, each with the promise of [`Self::commit`] and its `history`
+    /// recorded iff it committed. The default calls `commit` (and `record`) for each;
+    /// the local backend writes one keyring entry per batch.
+    async fn commit_many(&self, items: Vec<TokenCommit>) -> Vec<Result<CommitOutcome>> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let outcome = self.commit(&item.old, &item.next, &item.tokens).await;
+            if let (Ok(CommitOutcome::Committed(conn)), Some(entry)) = (&outcome, &item.history) {
+                if let Err(e) = self
+                    .record(Some(&conn.id), Some(&conn.client_key), entry, None)
+                    .await
+                {
+                    tracing::warn!(code = %e.code, "history not recorded");
+                }
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+    /// Whatever an interrupted commit left for this connection, settled (see the
+    /// contract): the connection as stored afterwards, and whether an interrupted commit
+    /// was completed. `not_found` when it is gone. Local: adopt an orphan generation or
+    /// token-set member; a transactional store: just re-read.
+    async fn settle(&self, id: &str, probe: OrphanProbe) -> Result<Settled>;
+    /// Save metadata only (state, last error, label, keep-fresh, last check, … and
+    /// `updated_at` as given), tokens untouched; compare-and-swap on
+    /// `conn.secret_generation` (`false`: superseded, nothing written).
+    async fn save_metadata(&self, conn: &Connection) -> Result<bool>;
+    /// Remove the connection with its tokens and child secret (its history stays).
+    /// Secrets first: while they cannot be removed the connection stays listed, and a
+    /// retry finishes what an earlier attempt left.
+    async fn remove_connection(&self, conn: &Connection) -> Result<()>;
+    /// Store (or replace) a connection's child secret (FedEx child credentials).
+    async fn set_child_secret(&self, connection_id: &str, secret: &ChildSecret) -> Result<()>;
+    async fn child_secret(&self, connection_id: &str) -> Result<Option<ChildSecret>>;
+    /// Housekeeping: remove what earlier commits left behind that no connection uses
+    /// (local: sweep token sets). Called after a batch refresh; best effort, and safe
+    /// to run at any time. The default does nothing.
+    async fn maintain(&self) -> Result<()> {
+        Ok(())
+    }
 
     // ---- locks -----------------------------------------------------------------------
 
@@ -105,6 +305,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Newest first; `None`: every entry, including those of no connection.
     async fn history(&self, connection_id: Option<&str>, limit: usize)
         -> Result<Vec<HistoryEntry>>;
+    /// Newest first, at most `limit`: every entry with the name and provider of its
+    /// connection (kept after the connection is removed) and whether it still exists.
+    async fn activity(&self, limit: usize) -> Result<Vec<ActivityEntry>>;
 
     // ---- pending authorizations --------------------------------------------------------
 
@@ -123,173 +326,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn pending_outcome(&self, state_hash: &str) -> Result<Option<String>>;
     /// The verifier, removed (a verifier is used once).
     async fn take_pkce_verifier(&self, state_hash: &str) -> Result<Option<PkceVerifier>>;
-}
 
-/// SQLite + the OS keyring + file locks: one desktop's store (see `store::db`,
-/// `store::vault`, `crate::locks`).
-pub struct LocalBackend {
-    pub(crate) db: Arc<Db>,
-    pub(crate) vault: Vault,
-    pub(crate) locks: Arc<ConnectionLocks>,
-}
+    // ---- change feed -----------------------------------------------------------------
 
-impl LocalBackend {
-    pub fn new(db: Arc<Db>, vault: Vault, locks: Arc<ConnectionLocks>) -> Self {
-        Self { db, vault, locks }
-    }
-
-    /// Run a blocking database call on the blocking pool.
-    pub(crate) async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Db) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|_| Error::internal("A database call panicked."))?
-    }
-}
-
-#[async_trait]
-impl Backend for LocalBackend {
-    async fn clients(&self) -> Result<Vec<Client>> {
-        self.db(|db| db.clients()).await
-    }
-
-    async fn client(&self, reference: &str) -> Result<Client> {
-        let r = reference.to_owned();
-        self.db(move |db| db.client(&r)).await
-    }
-
-    async fn insert_client(&self, client: &Client, secret: Option<&ClientSecret>) -> Result<()> {
-        // Keyring first: a client row never exists without its secret.
-        if let Some(secret) = secret {
-            self.vault.set_client_secret(&client.id, secret).await?;
-        }
-        let stored = client.clone();
-        if let Err(e) = self.db(move |db| db.insert_client(&stored)).await {
-            let _ = self.vault.delete_client_secret(&client.id).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    async fn update_client(&self, client: &Client) -> Result<()> {
-        let stored = client.clone();
-        self.db(move |db| db.update_client(&stored)).await
-    }
-
-    async fn remove_client(&self, client: &Client) -> Result<()> {
-        // Keyring first: if it is unavailable nothing is removed and the user can retry.
-        self.vault.delete_client_secret(&client.id).await?;
-        let id = client.id.clone();
-        self.db(move |db| db.delete_client(&id)).await
-    }
-
-    async fn connections(&self) -> Result<Vec<Connection>> {
-        self.db(|db| db.connections()).await
-    }
-
-    async fn connection(&self, reference: &str) -> Result<Connection> {
-        let r = reference.to_owned();
-        self.db(move |db| db.connection(&r)).await
-    }
-
-    async fn connection_by_natural_key(
-        &self,
-        client_key: &str,
-        natural_key: &str,
-    ) -> Result<Option<Connection>> {
-        let (client, key) = (client_key.to_owned(), natural_key.to_owned());
-        self.db(move |db| db.connection_by_natural_key(&client, &key))
-            .await
-    }
-
-    async fn connection_count_for_client(&self, client_key: &str) -> Result<usize> {
-        let client = client_key.to_owned();
-        self.db(move |db| db.connection_count_for_client(&client))
-            .await
-    }
-
-    async fn lock(&self, connection_id: &str) -> Result<Lease> {
-        Ok(Lease::new(self.locks.acquire(connection_id).await?))
-    }
-
-    fn forget_lock(&self, connection_id: &str) {
-        self.locks.remove(connection_id);
-    }
-
-    async fn record(
-        &self,
-        connection_id: Option<&str>,
-        client_key: Option<&str>,
-        entry: &HistoryEntry,
-        coalesce: Option<&str>,
-    ) -> Result<()> {
-        let (conn, client) = (
-            connection_id.map(str::to_owned),
-            client_key.map(str::to_owned),
-        );
-        let (entry, kind) = (entry.clone(), coalesce.map(str::to_owned));
-        self.db(move |db| match kind {
-            None => db.add_history(conn.as_deref(), client.as_deref(), &entry),
-            Some(kind) => {
-                db.add_history_coalesced(conn.as_deref(), client.as_deref(), &entry, &kind)
-            }
-        })
-        .await
-    }
-
-    async fn history(
-        &self,
-        connection_id: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<HistoryEntry>> {
-        let id = connection_id.map(str::to_owned);
-        self.db(move |db| db.history(id.as_deref(), limit)).await
-    }
-
-    async fn insert_pending(
-        &self,
-        record: &PendingRecord,
-        verifier: Option<&PkceVerifier>,
-        purge_before: DateTime<Utc>,
-    ) -> Result<()> {
-        if let Some(verifier) = verifier {
-            self.vault
-                .set_pkce_verifier(&record.state_hash, verifier)
-                .await?;
-        }
-        let record = record.clone();
-        self.db(move |db| {
-            db.purge_pending(purge_before)?;
-            db.insert_pending(&record)
-        })
-        .await
-    }
-
-    async fn pending(&self, state_hash: &str) -> Result<Option<PendingRecord>> {
-        let hash = state_hash.to_owned();
-        self.db(move |db| db.pending(&hash)).await
-    }
-
-    async fn consume_pending(&self, state_hash: &str, now: DateTime<Utc>) -> Result<bool> {
-        let hash = state_hash.to_owned();
-        self.db(move |db| db.consume_pending(&hash, now)).await
-    }
-
-    async fn set_pending_outcome(&self, state_hash: &str, outcome: &str) -> Result<()> {
-        let (hash, outcome) = (state_hash.to_owned(), outcome.to_owned());
-        self.db(move |db| db.set_pending_outcome(&hash, &outcome))
-            .await
-    }
-
-    async fn pending_outcome(&self, state_hash: &str) -> Result<Option<String>> {
-        let hash = state_hash.to_owned();
-        self.db(move |db| db.pending_outcome(&hash)).await
-    }
-
-    async fn take_pkce_verifier(&self, state_hash: &str) -> Result<Option<PkceVerifier>> {
-        self.vault.take_pkce_verifier(state_hash).await
+    /// Changes made by other processes or machines, for the window's list. `None`: the
+    /// store has no feed (local: the window relies on the manager's own events and its
+    /// watch of the data directory).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
     }
 }

@@ -1,12 +1,22 @@
-//! Persistence: metadata and history in SQLite ([`db`]), every secret in the OS keyring
-//! behind [`SecretStore`] ([`keyring`]). No secret ever lands in SQLite.
+//! Persistence. [`backend`]: the storage seam the manager speaks to (trait [`Backend`]
+//! and its contract); [`local`]: its implementation on this machine — metadata and
+//! history in SQLite ([`db`]), every secret in the OS keyring behind [`SecretStore`]
+//! ([`vault`], [`keyring`]). No secret ever lands in SQLite.
 
 pub mod backend;
 pub mod db;
 pub mod keyring;
+pub mod local;
 pub mod native;
 pub mod paths;
 pub mod vault;
+
+pub use backend::{
+    Backend, BackendKind, CommitOutcome, Lease, OrphanProbe, Settled, StoreChange, StoreChangeKind,
+    TokenCommit, TokenPrefetch,
+};
+pub use local::LocalBackend;
+pub use vault::TokenBundle;
 
 use crate::error::Result;
 use crate::secret::KeyringValue;

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::db::Registration;
 use super::SecretStore;
@@ -58,6 +58,35 @@ struct TokenBundleWire {
 }
 
 impl TokenBundle {
+    pub fn new(
+        access_token: AccessToken,
+        refresh_token: Option<RefreshToken>,
+        access_expires: Option<Expiry>,
+        refresh_expires: Option<Expiry>,
+    ) -> Self {
+        Self {
+            access_token,
+            refresh_token,
+            access_expires,
+            refresh_expires,
+        }
+    }
+
+    /// The bundle as versioned JSON (the keyring entry's format, `{"v":1,…}`), for a
+    /// backend that seals it itself. Zeroed on drop.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let wire = self.to_wire();
+        let bytes = serde_json::to_vec(&wire).map(Zeroizing::new);
+        wire.zero();
+        bytes.map_err(|_| Error::internal("Could not encode a token bundle."))
+    }
+
+    /// The inverse of [`Self::to_bytes`]; a damaged bundle is `keyring_unavailable`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let wire: TokenBundleWire = serde_json::from_slice(bytes).map_err(|_| damaged())?;
+        Ok(Self::from_wire(wire))
+    }
+
     pub(crate) fn encode(&self) -> Result<KeyringValue> {
         let wire = self.to_wire();
         let text = serde_json::to_string(&wire);
@@ -67,8 +96,7 @@ impl TokenBundle {
     }
 
     pub(crate) fn decode(secret: &KeyringValue) -> Result<Self> {
-        let wire: TokenBundleWire = serde_json::from_str(secret.expose()).map_err(|_| damaged())?;
-        Ok(Self::from_wire(wire))
+        Self::from_bytes(secret.expose().as_bytes())
     }
 }
 
@@ -657,6 +685,29 @@ mod store_tests {
             db.store_identity().unwrap(),
             Some(("theirs".to_string(), Registration::Registered))
         );
+    }
+
+    #[test]
+    fn a_token_bundle_survives_its_bytes_and_damaged_bytes_are_refused() {
+        let expires = Expiry::new(
+            chrono::Utc::now(),
+            crate::model::ExpirySource::RelativeSeconds,
+        );
+        let bundle = TokenBundle::new(
+            AccessToken::new("a1"),
+            Some(RefreshToken::new("r1")),
+            Some(expires),
+            None,
+        );
+        let bytes = bundle.to_bytes().unwrap();
+        assert!(bytes.starts_with(br#"{"v":1,"#), "versioned JSON");
+        let back = TokenBundle::from_bytes(&bytes).unwrap();
+        assert_eq!(back.access_token.expose(), "a1");
+        assert_eq!(back.refresh_token.unwrap().expose(), "r1");
+        assert_eq!(back.access_expires, Some(expires));
+        let err = TokenBundle::from_bytes(b"{\"v\":1").unwrap_err();
+        assert_eq!(err.code, ErrorCode::KeyringUnavailable);
+        assert!(!err.message.contains("v\":1"));
     }
 
     #[test]

@@ -16,11 +16,8 @@
 //!   until purged; the PKCE verifier sealed, AD: team, state hash, and removed once taken);
 //! - the change feed → [`TeamStore::feed`] (LISTEN/NOTIFY + resync by version).
 //!
-//! The token half of the seam (SEAM.md) is here as inherent methods for now, with the
-//! stand-in types of [`seam`]; it moves into the `impl Backend` once the core has it.
 
 pub mod records;
-pub mod seam;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,10 +36,10 @@ use tokio::sync::broadcast;
 use crate::feed::{ChangeKind, FeedEvent};
 use crate::lock::RefreshLock;
 use crate::store::{CommitRequest, HistoryLine, NewConnection, TeamStore};
-use records::*;
-use seam::{
+use authdeck_core::store::{
     BackendKind, CommitOutcome, OrphanProbe, Settled, StoreChange, StoreChangeKind, TokenCommit,
 };
+use records::*;
 
 /// How long [`Backend::lock`] waits for another desktop or agent by default (the local
 /// store's `DEFAULT_LOCK_WAIT`).
@@ -160,10 +157,31 @@ impl TeamBackend {
         self.seen(lock)
     }
 
+    // ---- the token half of the seam (SEAM.md; inherent until the core has it) -------
+
+    /// One item of a batch on its own: the commit, then its history if it committed.
+    async fn commit_one(&self, item: &TokenCommit) -> Result<CommitOutcome> {
+        let outcome = self.commit(&item.old, &item.next, &item.tokens).await;
+        if let (Ok(CommitOutcome::Committed(conn)), Some(entry)) = (&outcome, &item.history) {
+            if let Err(e) = self
+                .record(Some(&conn.id), Some(&conn.client_key), entry, None)
+                .await
+            {
+                tracing::warn!(code = %e.code, "team store: history of a commit not recorded");
+            }
+        }
+        outcome
+    }
+}
+
+#[async_trait]
+impl Backend for TeamBackend {
+    // ---- tokens, and what else only the store knows -----------------------------
+
     /// A client's secret; `invalid_client` (add the client again) when the store has
     /// none for it. (The seam at this crate's base has no such read: the local store's
     /// manager reads the keyring directly; the `seam` branch adds this signature.)
-    pub async fn client_secret(&self, client: &Client) -> Result<ClientSecret> {
+    async fn client_secret(&self, client: &Client) -> Result<ClientSecret> {
         let opened = self.seen(self.store.client_secret(&client.id).await)?;
         match opened {
             Some(bytes) => secret_text("client secret", &bytes).map(ClientSecret::new),
@@ -180,19 +198,17 @@ impl TeamBackend {
     /// Newest first, at most `limit`: every history line with its connection's label and
     /// provider (kept after a removal) and whether it still exists (the `seam` branch's
     /// `Backend::activity`).
-    pub async fn activity(&self, limit: usize) -> Result<Vec<ActivityEntry>> {
+    async fn activity(&self, limit: usize) -> Result<Vec<ActivityEntry>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.seen(self.store.activity(limit).await)?;
         Ok(rows.iter().map(activity_of).collect())
     }
 
-    // ---- the token half of the seam (SEAM.md; inherent until the core has it) -------
-
     /// The connection's current tokens: those of its stored generation, if that is
     /// still `conn.secret_generation`; `None` when none are stored or the connection
     /// moved to another generation since `conn` was read (read it again), as the local
     /// store (which reads the entry of `conn`'s generation).
-    pub async fn tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>> {
+    async fn tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>> {
         let set = self.seen(self.store.token_set(&conn.id).await)?;
         match set {
             Some((generation, bytes)) if generation == conn.secret_generation => {
@@ -203,7 +219,7 @@ impl TeamBackend {
     }
 
     /// A new connection with its first tokens and child secret, all or nothing.
-    pub async fn insert_connection(
+    async fn insert_connection(
         &self,
         conn: &Connection,
         natural_key: &str,
@@ -230,7 +246,7 @@ impl TeamBackend {
 
     /// Store `next` and `tokens` at generation `old.secret_generation + 1` iff the stored
     /// generation is still `old.secret_generation` (one transaction).
-    pub async fn commit(
+    async fn commit(
         &self,
         old: &Connection,
         next: &Connection,
@@ -259,7 +275,7 @@ impl TeamBackend {
     /// store's `commit_many`: about one round trip each); if a batch is refused as a
     /// whole (nothing written), its items are committed one by one, so one bad item
     /// does not fail the others. The store unreachable fails the batch's items.
-    pub async fn commit_many(&self, items: Vec<TokenCommit>) -> Vec<Result<CommitOutcome>> {
+    async fn commit_many(&self, items: Vec<TokenCommit>) -> Vec<Result<CommitOutcome>> {
         let mut results: Vec<Option<Result<CommitOutcome>>> = vec![None; items.len()];
         let mut prepared = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -332,22 +348,8 @@ impl TeamBackend {
             .collect()
     }
 
-    /// One item of a batch on its own: the commit, then its history if it committed.
-    async fn commit_one(&self, item: &TokenCommit) -> Result<CommitOutcome> {
-        let outcome = self.commit(&item.old, &item.next, &item.tokens).await;
-        if let (Ok(CommitOutcome::Committed(conn)), Some(entry)) = (&outcome, &item.history) {
-            if let Err(e) = self
-                .record(Some(&conn.id), Some(&conn.client_key), entry, None)
-                .await
-            {
-                tracing::warn!(code = %e.code, "team store: history of a commit not recorded");
-            }
-        }
-        outcome
-    }
-
     /// A transactional store leaves nothing half done: re-read.
-    pub async fn settle(&self, id: &str, _probe: OrphanProbe) -> Result<Settled> {
+    async fn settle(&self, id: &str, _probe: OrphanProbe) -> Result<Settled> {
         let row = self.seen(self.store.connection(id).await)?;
         let row = row.ok_or_else(|| Error::not_found("No such connection in the team store."))?;
         Ok(Settled {
@@ -358,7 +360,7 @@ impl TeamBackend {
 
     /// Metadata only, tokens untouched; `false` when the generation moved on (nothing
     /// written).
-    pub async fn save_metadata(&self, conn: &Connection) -> Result<bool> {
+    async fn save_metadata(&self, conn: &Connection) -> Result<bool> {
         let record = connection_record(conn)?;
         let result = self
             .store
@@ -369,7 +371,7 @@ impl TeamBackend {
 
     /// The connection with its tokens and child secret (history stays). A connection
     /// already gone is fine.
-    pub async fn remove_connection(&self, conn: &Connection) -> Result<()> {
+    async fn remove_connection(&self, conn: &Connection) -> Result<()> {
         match self.seen(self.store.remove_connection(&conn.id, None).await) {
             Ok(_) => Ok(()),
             Err(e) if e.code == ErrorCode::NotFound => Ok(()),
@@ -377,7 +379,7 @@ impl TeamBackend {
         }
     }
 
-    pub async fn set_child_secret(&self, connection_id: &str, secret: &ChildSecret) -> Result<()> {
+    async fn set_child_secret(&self, connection_id: &str, secret: &ChildSecret) -> Result<()> {
         let result = self
             .store
             .set_child_secret(connection_id, secret.expose().as_bytes())
@@ -385,7 +387,7 @@ impl TeamBackend {
         self.seen(result)
     }
 
-    pub async fn child_secret(&self, connection_id: &str) -> Result<Option<ChildSecret>> {
+    async fn child_secret(&self, connection_id: &str) -> Result<Option<ChildSecret>> {
         let opened = self.seen(self.store.child_secret(connection_id).await)?;
         opened
             .map(|bytes| secret_text("child secret", &bytes).map(ChildSecret::new))
@@ -393,13 +395,13 @@ impl TeamBackend {
     }
 
     /// Nothing to sweep: the store keeps one token set per connection.
-    pub async fn maintain(&self) -> Result<()> {
+    async fn maintain(&self) -> Result<()> {
         Ok(())
     }
 
     /// Changes made by other desktops and agents (and this one), from the team's feed:
     /// started on the first call, from the version the backend was opened at.
-    pub fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
         let receiver = self.changes.subscribe();
         let Ok(mut feed) = self.feed.lock() else {
             return Some(receiver);
@@ -452,16 +454,13 @@ impl TeamBackend {
     }
 
     /// The team's name and whether the store answered last time.
-    pub fn kind(&self) -> BackendKind {
+    fn kind(&self) -> BackendKind {
         BackendKind::Team {
             name: self.name.clone(),
             reachable: self.reachable.load(Ordering::Relaxed),
         }
     }
-}
 
-#[async_trait]
-impl Backend for TeamBackend {
     // ---- clients ---------------------------------------------------------------------
 
     async fn clients(&self) -> Result<Vec<Client>> {
