@@ -13,6 +13,8 @@
 //! - [`membership`]: where a desktop's membership lives (`team.json`, the key in the
 //!   keyring or a 0600 file / systemd credential) and `team status`.
 //! - [`backend`]: [`TeamBackend`], the core's storage seam on the team store.
+//! - [`open`]: a data directory's [`authdeck_core::manager::Manager`], on the team store
+//!   when the directory is in a team, else on the local one.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
 //!
 //! See docs/TEAM.md for the schema, the crypto and the lock semantics.
@@ -22,6 +24,7 @@ pub mod crypto;
 pub mod feed;
 pub mod lock;
 pub mod membership;
+pub mod open;
 pub mod schema;
 pub mod store;
 pub mod tls;

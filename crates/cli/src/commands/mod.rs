@@ -35,7 +35,14 @@ pub async fn open_manager(
         shutdown,
         ..ManagerOptions::default()
     };
-    Manager::open_async(Paths::resolve(data_dir)?, options).await
+    // In a team (team.json), the team store; else this machine's.
+    let (manager, _) = authdeck_team::open::open_manager(
+        Paths::resolve(data_dir)?,
+        options,
+        authdeck_team::Via::Cli,
+    )
+    .await?;
+    Ok(manager)
 }
 
 /// How long the CLI waits for a locked keyring to be unlocked before it gives up on

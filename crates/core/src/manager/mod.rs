@@ -203,6 +203,9 @@ pub struct LocalParts {
     pub db: Arc<Db>,
     pub vault: Vault,
     pub locks: Arc<ConnectionLocks>,
+    /// The keyring the vault writes to (a team front reads its membership's key and
+    /// password from it).
+    pub secrets: Arc<dyn SecretStore>,
 }
 
 impl LocalParts {
@@ -210,7 +213,8 @@ impl LocalParts {
     pub fn new(db: Db, secrets: Arc<dyn SecretStore>, options: &ManagerOptions) -> Self {
         Self {
             db: Arc::new(db),
-            vault: Vault::new(secrets),
+            vault: Vault::new(secrets.clone()),
+            secrets,
             locks: Arc::new(ConnectionLocks::new(
                 options.lock_dir.clone(),
                 options.lock_wait,

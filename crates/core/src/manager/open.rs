@@ -15,6 +15,20 @@ impl Manager {
     /// Blocks (file system and keyring round trips): call it on a blocking thread, or
     /// through [`Manager::open_async`] from async code.
     pub fn open(paths: &Paths, options: ManagerOptions) -> Result<Self> {
+        let (local, options) = Self::open_local_parts(paths, options)?;
+        let store = Arc::new(local.backend(options.clock.clone()));
+        Manager::with_backend(store, local, options)
+    }
+
+    /// What [`Manager::open`] opens before it picks the backend: this machine's parts
+    /// (database, keyring, locks) and the options with the data directory's lock
+    /// directory and journal. A team-mode front builds its [`Manager`] from these with
+    /// [`Manager::with_backend`] and the team store; the keyring is
+    /// [`LocalParts::secrets`]. Blocks, like [`Manager::open`].
+    pub fn open_local_parts(
+        paths: &Paths,
+        options: ManagerOptions,
+    ) -> Result<(LocalParts, ManagerOptions)> {
         paths.ensure()?;
         let db = Db::open(&paths.database())?;
         let secrets = Arc::new(KeyringStore::new(paths.keyring_service.clone()));
@@ -27,7 +41,7 @@ impl Manager {
             }),
             ..options
         };
-        Manager::new(db, secrets, options)
+        Ok((LocalParts::new(db, secrets, &options), options))
     }
 
     /// [`Manager::open`] on the blocking pool.

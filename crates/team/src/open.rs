@@ -1,0 +1,57 @@
+//! The one way a front (the CLI, the agent, the desktop app) gets a [`Manager`] on a
+//! data directory: on the team store when the directory is in a team (`team.json`, see
+//! [`crate::membership`]), else on the local store.
+//!
+//! In team mode the machine keeps its own parts (see `authdeck_core::manager::LocalParts`):
+//! the SQLite database for devices, the keyring for the team key, the answer journal and
+//! its key. Clients, connections, their tokens, locks, history and pending
+//! authorizations are the team's.
+
+use std::sync::Arc;
+
+use authdeck_core::manager::{Manager, ManagerOptions};
+use authdeck_core::store::paths::Paths;
+use authdeck_core::{Error, Result};
+
+use crate::backend::TeamBackend;
+use crate::membership::Membership;
+use crate::store::Via;
+
+/// Which store a data directory's manager was opened on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    Local,
+    Team { team_name: String, machine: String },
+}
+
+/// Open `paths`'s manager: the team store as `via` when the data directory is in a team,
+/// the local store otherwise. In a team, an unreachable database is `team_unavailable`
+/// and nothing is opened (no local stand-in is written).
+pub async fn open_manager(
+    paths: Paths,
+    options: ManagerOptions,
+    via: Via,
+) -> Result<(Manager, Opened)> {
+    let data_dir = paths.data_dir.clone();
+    let (local, options, membership) = tokio::task::spawn_blocking(move || {
+        let (local, options) = Manager::open_local_parts(&paths, options)?;
+        let membership = Membership::load(&data_dir)?;
+        Ok::<_, Error>((local, options, membership))
+    })
+    .await
+    .map_err(|_| Error::internal("Opening the store panicked."))??;
+    let Some(membership) = membership else {
+        let store = Arc::new(local.backend(options.clock.clone()));
+        return Ok((Manager::with_backend(store, local, options)?, Opened::Local));
+    };
+    let store = membership.open(local.secrets.as_ref(), via).await?;
+    let backend = TeamBackend::open(store, options.lock_wait).await?;
+    let opened = Opened::Team {
+        team_name: membership.team_name.clone(),
+        machine: membership.machine.clone(),
+    };
+    Ok((
+        Manager::with_backend(Arc::new(backend), local, options)?,
+        opened,
+    ))
+}
