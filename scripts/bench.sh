@@ -12,6 +12,8 @@
 #   AUTHDECK_BENCH_TEAM_COMMITS=1000     team: commits followed by the other desktop
 #   AUTHDECK_BENCH_TEAM_RATE=50          team: their steady rate per second (100 connections)
 #   AUTHDECK_BENCH_TEAM_SIZE=10000       team: connections of the database-size figure
+#   AUTHDECK_BENCH_TEAM_NETNS=1          team: the server in a network namespace, reached over
+#                                        a veth with TLS verify-full (root, iproute2)
 #
 # Prints ONE markdown table (figure, target, measured) and writes it, with the date and
 # the machine (nproc, CPU model, kernel), to target/bench/latest.md.
@@ -40,6 +42,8 @@ ONLY="${AUTHDECK_BENCH_ONLY:-cli app micro team}"
 TEAM_COMMITS="${AUTHDECK_BENCH_TEAM_COMMITS:-1000}"
 TEAM_RATE="${AUTHDECK_BENCH_TEAM_RATE:-50}"
 TEAM_SIZE="${AUTHDECK_BENCH_TEAM_SIZE:-10000}"
+TEAM_NETNS=()
+[[ "${AUTHDECK_BENCH_TEAM_NETNS:-0}" == 1 ]] && TEAM_NETNS=(--netns)
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if [[ "${1:-}" != "--inside-session" ]]; then
@@ -287,7 +291,7 @@ if want team; then
   # team backend and the team-mode agent (rows below say so until they exist).
   step "team: PostgreSQL cluster (fsync on), propagation / commit / size ($TEAM_COMMITS commits at ${TEAM_RATE}/s, $TEAM_SIZE connections)"
   "$bin/authdeck-bench" team --commits "$TEAM_COMMITS" --rate-hz "$TEAM_RATE" \
-    --size-connections "$TEAM_SIZE" >"$tmp/team.out" 2>"$tmp/team.err" \
+    --size-connections "$TEAM_SIZE" "${TEAM_NETNS[@]}" >"$tmp/team.out" 2>"$tmp/team.err" \
     || { tail -20 "$tmp/team.err" >&2; fail "authdeck-bench team failed"; }
   while read -r line; do step "   $line"; done <"$tmp/team.out"
   tline() { grep "^$1" "$tmp/team.out" | head -n1; }
@@ -296,7 +300,7 @@ if want team; then
   c1="$(tline 'commit writers=1 ')"
   cw="$(tline 'commit writers=3 ')"
   team_line=" Team figures: PostgreSQL $(field version "$server"), fsync=$(field fsync "$server"), synchronous_commit=$(field synchronous_commit "$server"), throwaway cluster on this machine's disk."
-  row "Team: change propagation to another desktop (a second process with its own TeamStore over TCP loopback), $(field commits "$prop") commits at $(field rate_hz "$prop")/s (achieved $(field achieved_hz "$prop")/s) on $(field connections "$prop") connections: commit returned → feed delivered, p50 / p99 / max (CLOCK_MONOTONIC read in both processes)" \
+  row "Team: change propagation to another desktop (a second process with its own TeamStore; $(if [[ "$(field link "$server")" == veth+tls ]]; then echo "both over a veth, TLS verify-full"; else echo "both over TCP to 127.0.0.1"; fi)), $(field commits "$prop") commits at $(field rate_hz "$prop")/s (achieved $(field achieved_hz "$prop")/s) on $(field connections "$prop") connections: commit returned → feed delivered, p50 / p99 / max (CLOCK_MONOTONIC read in both processes)" \
     "p99 ≤ 1 s" "$(field p50_ms "$prop") / $(field p99_ms "$prop") / $(field max_ms "$prop") ms; delivered $(field delivered "$prop")/$(field commits "$prop"), in order: $(field in_order "$prop")"
   row "Team: \`TeamStore::commit\` (token set + generation CAS + history row, fsync on), 1 writer: p50 / p99" "—" "$(field p50_ms "$c1") / $(field p99_ms "$c1") ms; $(field per_s "$c1") commits/s"
   row "  … 3 concurrent writers (each its own TeamStore), disjoint connections: p50 / p99 (baseline of the team \`refresh --all\`)" "—" "$(field p50_ms "$cw") / $(field p99_ms "$cw") ms; $(field per_s "$cw") commits/s in all"

@@ -122,6 +122,10 @@ enum Cmd {
         /// History rows per connection of the database-size figure.
         #[arg(long, default_value_t = 10)]
         history: usize,
+        /// The server in a network namespace, reached over a veth with TLS verify-full
+        /// (root, iproute2), instead of TCP to 127.0.0.1.
+        #[arg(long)]
+        netns: bool,
     },
     /// The second desktop of `team`: join key on stdin, follow the feed, print
     /// `v VERSION MONO_NS` per change.
@@ -196,6 +200,7 @@ fn main() -> ExitCode {
             writer_commits,
             size_connections,
             history,
+            netns,
         } => team::run(team::Options {
             commits,
             rate_hz,
@@ -204,6 +209,7 @@ fn main() -> ExitCode {
             writer_commits,
             size_connections,
             history,
+            netns,
         }),
         Cmd::TeamFollow {
             address,

@@ -5,8 +5,9 @@
 //! - `team` (the driver, [`run`]) prints one `key=value` line per figure:
 //!   - `propagation`: one desktop (this process, its own `TeamStore`) commits token
 //!     updates at a steady rate on a set of connections; another desktop — a separate OS
-//!     process, `authdeck-bench team-follow`, with its own `TeamStore` over TCP — follows
-//!     the change feed. Latency = the follower's delivery instant − the instant the
+//!     process, `authdeck-bench team-follow`, with its own `TeamStore` over TCP (to
+//!     127.0.0.1; with `--netns` over a veth with TLS verify-full to a server in a network
+//!     namespace of its own, as from another machine) — follows the change feed. Latency = the follower's delivery instant − the instant the
 //!     writer's `commit` returned, both read from CLOCK_MONOTONIC (one machine: the same
 //!     clock in both processes), passed through the follower's stdout. A negative value
 //!     would mean the notification overtook the COMMIT's answer.
@@ -58,6 +59,19 @@ pub struct Options {
     pub size_connections: usize,
     /// History rows per connection of the size figure.
     pub history: usize,
+    /// Run the server in a network namespace of its own and reach it over a veth with
+    /// TLS verify-full, as a desktop on another machine would (needs root, iproute2).
+    pub netns: bool,
+}
+
+/// How every desktop of the benchmark reaches `dbname`: TCP to 127.0.0.1 (plain), or
+/// over the veth with TLS verify-full when the cluster runs in a namespace.
+fn address(cluster: &PgCluster, dbname: &str) -> String {
+    if cluster.netns().is_some() {
+        cluster.netns_config(dbname)
+    } else {
+        cluster.tcp_config(dbname)
+    }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process of this machine.
@@ -256,16 +270,18 @@ pub fn run(opts: Options) -> Result<(), String> {
     }
     let cluster = PgCluster::start_with(PgOptions {
         fsync: true,
+        netns: opts.netns.then(authdeck_team::testing::netns::Netns::new),
         ..PgOptions::default()
     });
     let server = cluster.psql("postgres", "SHOW server_version");
     let fsync = cluster.psql("postgres", "SHOW fsync");
     let sync = cluster.psql("postgres", "SHOW synchronous_commit");
     println!(
-        "server version={} fsync={} synchronous_commit={}",
+        "server version={} fsync={} synchronous_commit={} link={}",
         server.split_whitespace().next().unwrap_or("?"),
         fsync.trim(),
-        sync.trim()
+        sync.trim(),
+        if opts.netns { "veth+tls" } else { "loopback" }
     );
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -281,7 +297,7 @@ pub fn run(opts: Options) -> Result<(), String> {
 }
 
 async fn propagation(cluster: &PgCluster, opts: &Options, exe: &PathBuf) -> Result<(), String> {
-    let address = cluster.tcp_config("postgres");
+    let address = address(cluster, "postgres");
     let db = DbConfig::parse(&address).map_err(err)?;
     let (store, join) = new_team(&db, "Bench propagation").await?;
     insert_connections(&store, 0..opts.connections, 4).await?;
@@ -418,7 +434,7 @@ async fn propagation(cluster: &PgCluster, opts: &Options, exe: &PathBuf) -> Resu
 /// fast as it can, round 100 connections of its own.
 async fn commits(cluster: &PgCluster, writers: usize, per_writer: usize) -> Result<(), String> {
     const PER_WRITER_CONNECTIONS: usize = 100;
-    let db = DbConfig::parse(&cluster.tcp_config("postgres")).map_err(err)?;
+    let db = DbConfig::parse(&address(cluster, "postgres")).map_err(err)?;
     let (store, join) = new_team(&db, &format!("Bench {writers} writers")).await?;
     insert_connections(&store, 0..writers * PER_WRITER_CONNECTIONS, 4).await?;
     let mut stores = Vec::with_capacity(writers);
@@ -494,7 +510,7 @@ fn sizes(cluster: &PgCluster, dbname: &str) -> (i64, Vec<(String, i64)>) {
 async fn size(cluster: &PgCluster, opts: &Options) -> Result<(), String> {
     let dbname = "authdeck_size";
     tokio::task::block_in_place(|| cluster.create_database(dbname));
-    let db = DbConfig::parse(&cluster.tcp_config(dbname)).map_err(err)?;
+    let db = DbConfig::parse(&address(cluster, dbname)).map_err(err)?;
     let (store, _join) = new_team(&db, "Bench size").await?;
     let n = opts.size_connections;
     // The baseline: the empty team, its catalogs compacted (the migrations' DDL leaves
