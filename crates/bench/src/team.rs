@@ -260,7 +260,12 @@ async fn commit_one(store: &TeamStore, i: usize, generation: i64) -> Result<Comm
 // ---- the driver ------------------------------------------------------------------------
 
 pub fn run(opts: Options) -> Result<(), String> {
-    if !(opts.rate_hz > 0.0) || opts.connections == 0 || opts.commits == 0 || opts.writers == 0 {
+    if !opts.rate_hz.is_finite()
+        || opts.rate_hz <= 0.0
+        || opts.connections == 0
+        || opts.commits == 0
+        || opts.writers == 0
+    {
         return Err(
             "team: --rate-hz, --connections, --commits and --writers must be above 0".into(),
         );
