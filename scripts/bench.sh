@@ -308,7 +308,7 @@ if want team; then
   for stage in written vacuum vacuum_full; do
     sz="$(tline "size stage=$stage ")"
     case "$stage" in
-      written) label="Team: database size per 1,000 connections ($(field connections "$sz") connections, sealed token set of $(field sealed_bytes "$sz") B, 1 refresh + $(($(field history_rows "$sz") / $(field connections "$sz"))) history rows each), as written: authdeck tables (with indexes and TOAST)" ;;
+      written) label="Team: database size per 1,000 connections ($(field connections "$sz") connections, sealed token set of $(field sealed_bytes "$sz") B, one refresh and $(($(field history_rows "$sz") / $(field connections "$sz"))) history rows each), as written: authdeck tables (with indexes and TOAST)" ;;
       vacuum) label="  … after VACUUM" ;;
       vacuum_full) label="  … after VACUUM FULL (live rows only)" ;;
     esac
