@@ -4,10 +4,16 @@
 #
 #   scripts/bench.sh                     everything, release builds
 #   AUTHDECK_BENCH_SKIP_BUILD=1          use the release binaries as they are
-#   AUTHDECK_BENCH_ONLY="cli app micro"  a subset (cli: figures 1-3, app: 4-6, micro: 7)
+#   AUTHDECK_BENCH_ONLY="cli app micro team"  a subset (cli: figures 1-3, app: 4-6, micro: 7,
+#                                        team: the team store on PostgreSQL, issue 13 §7)
 #   AUTHDECK_BENCH_CONNECTIONS=1000      connections for figures 2-6
 #   AUTHDECK_BENCH_CONCURRENCY=16        `refresh --all --concurrency` (the CLI's default)
 #   AUTHDECK_BENCH_CPU_SECONDS=30        CPU sampling window of figure 6
+#   AUTHDECK_BENCH_TEAM_COMMITS=1000     team: commits followed by the other desktop
+#   AUTHDECK_BENCH_TEAM_RATE=50          team: their steady rate per second (100 connections)
+#   AUTHDECK_BENCH_TEAM_SIZE=10000       team: connections of the database-size figure
+#   AUTHDECK_BENCH_TEAM_NETNS=1          team: the server in a network namespace, reached over
+#                                        a veth with TLS verify-full (root, iproute2)
 #
 # Prints ONE markdown table (figure, target, measured) and writes it, with the date and
 # the machine (nproc, CPU model, kernel), to target/bench/latest.md.
@@ -18,6 +24,9 @@
 # provider emulator in-process — its FlowAccount demo user owning N businesses — and
 # makes N FlowAccount connections through the real authorization round trip with
 # authdeck-core's Manager; the emulator then keeps serving with 20 ms injected latency.
+# The team group needs no emulator: `authdeck-bench team` (crates/bench/src/team.rs)
+# starts a throwaway PostgreSQL cluster (authdeck_team::testing::PgCluster) with fsync ON,
+# and a second `authdeck-bench team-follow` process as the other desktop.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
@@ -29,7 +38,12 @@ N="${AUTHDECK_BENCH_CONNECTIONS:-1000}"
 CONCURRENCY="${AUTHDECK_BENCH_CONCURRENCY:-16}"
 LATENCY_MS=20
 CPU_SECONDS="${AUTHDECK_BENCH_CPU_SECONDS:-30}"
-ONLY="${AUTHDECK_BENCH_ONLY:-cli app micro}"
+ONLY="${AUTHDECK_BENCH_ONLY:-cli app micro team}"
+TEAM_COMMITS="${AUTHDECK_BENCH_TEAM_COMMITS:-1000}"
+TEAM_RATE="${AUTHDECK_BENCH_TEAM_RATE:-50}"
+TEAM_SIZE="${AUTHDECK_BENCH_TEAM_SIZE:-10000}"
+TEAM_NETNS=()
+[[ "${AUTHDECK_BENCH_TEAM_NETNS:-0}" == 1 ]] && TEAM_NETNS=(--netns)
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if [[ "${1:-}" != "--inside-session" ]]; then
@@ -38,8 +52,13 @@ if [[ "${1:-}" != "--inside-session" ]]; then
   need Xvfb dbus-run-session gnome-keyring-daemon getconf
   mkdir -p target/bench
   if [[ "${AUTHDECK_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    step "release builds (authdeckctl, authdeck-bench)"
-    "$CARGO" build --release -p authdeck-cli -p authdeck-bench
+    if want cli; then
+      step "release builds (authdeckctl, authdeck-bench)"
+      "$CARGO" build --release -p authdeck-cli -p authdeck-bench
+    else
+      step "release build (authdeck-bench)"
+      "$CARGO" build --release -p authdeck-bench
+    fi
     if want app; then
       [[ -d ui/node_modules ]] || fail "ui/node_modules missing: run scripts/install-deps.sh (make deps)"
       step "building the UI (ui/dist)"
@@ -68,7 +87,10 @@ if [[ "${1:-}" != "--inside-session" ]]; then
   trap 'exit 143' TERM
   mkdir -m 700 "$tmp/bin" "$tmp/xdg-data" "$tmp/config" "$tmp/cache" "$tmp/state" "$tmp/runtime"
   # Copies: a build elsewhere cannot swap a binary mid-run.
-  cp target/release/authdeckctl target/release/authdeck-bench "$tmp/bin/"
+  cp target/release/authdeck-bench "$tmp/bin/"
+  if want cli; then
+    cp target/release/authdeckctl "$tmp/bin/"
+  fi
   if want app; then
     cp target/release/authdeck "$tmp/bin/"
     cp target/release/examples/bare_window "$tmp/bin/"
@@ -122,14 +144,16 @@ export AUTHDECK_EMULATOR_ADMIN_TOKEN
 data_n="$tmp/data-$N"
 data_0="$tmp/data-0"
 
-step "seeding $N FlowAccount connections (emulator in-process, real keyring)"
-"$bin/authdeck-bench" serve --data-dir "$data_n" --connections "$N" --latency-ms "$LATENCY_MS" \
-  >"$tmp/serve.log" 2>&1 &
-pids+=($!)
-wait_for_line "$tmp/serve.log" '^ready ' 1200 || { cat "$tmp/serve.log" >&2; fail "seeding did not finish"; }
-base_url="$(sed -n 's/^ready //p' "$tmp/serve.log")"
-step "$(grep '^seeded' "$tmp/serve.log") — emulator at $base_url, ${LATENCY_MS} ms latency"
-export AUTHDECK_DATA_DIR="$data_n"
+if want cli || want app; then
+  step "seeding $N FlowAccount connections (emulator in-process, real keyring)"
+  "$bin/authdeck-bench" serve --data-dir "$data_n" --connections "$N" --latency-ms "$LATENCY_MS" \
+    >"$tmp/serve.log" 2>&1 &
+  pids+=($!)
+  wait_for_line "$tmp/serve.log" '^ready ' 1200 || { cat "$tmp/serve.log" >&2; fail "seeding did not finish"; }
+  base_url="$(sed -n 's/^ready //p' "$tmp/serve.log")"
+  step "$(grep '^seeded' "$tmp/serve.log") — emulator at $base_url, ${LATENCY_MS} ms latency"
+  export AUTHDECK_DATA_DIR="$data_n"
+fi
 
 if want cli; then
   # 1. token with a valid cached token.
@@ -260,6 +284,40 @@ if want app; then
   row "CPU, app + WebKit processes, $N live countdowns, ${CPU_SECONDS} s" "≤ 3 % of one core" "${cpu_pct} %"
 fi
 
+team_line=""
+if want team; then
+  # The team store (issue 13 §7) on a real cluster, fsync on. What the store alone can
+  # measure; `refresh --all` of team connections and the agent's memory need the core's
+  # team backend and the team-mode agent (rows below say so until they exist).
+  step "team: PostgreSQL cluster (fsync on), propagation / commit / size ($TEAM_COMMITS commits at ${TEAM_RATE}/s, $TEAM_SIZE connections)"
+  "$bin/authdeck-bench" team --commits "$TEAM_COMMITS" --rate-hz "$TEAM_RATE" \
+    --size-connections "$TEAM_SIZE" "${TEAM_NETNS[@]}" >"$tmp/team.out" 2>"$tmp/team.err" \
+    || { tail -20 "$tmp/team.err" >&2; fail "authdeck-bench team failed"; }
+  while read -r line; do step "   $line"; done <"$tmp/team.out"
+  tline() { grep "^$1" "$tmp/team.out" | head -n1; }
+  server="$(tline server)"
+  prop="$(tline propagation)"
+  c1="$(tline 'commit writers=1 ')"
+  cw="$(tline 'commit writers=3 ')"
+  team_line=" Team figures: PostgreSQL $(field version "$server"), fsync=$(field fsync "$server"), synchronous_commit=$(field synchronous_commit "$server"), throwaway cluster on this machine's disk."
+  row "Team: change propagation to another desktop (a second process with its own TeamStore; $(if [[ "$(field link "$server")" == veth+tls ]]; then echo "both over a veth, TLS verify-full"; else echo "both over TCP to 127.0.0.1"; fi)), $(field commits "$prop") commits at $(field rate_hz "$prop")/s (achieved $(field achieved_hz "$prop")/s) on $(field connections "$prop") connections: commit returned → feed delivered, p50 / p99 / max (CLOCK_MONOTONIC read in both processes)" \
+    "p99 ≤ 1 s" "$(field p50_ms "$prop") / $(field p99_ms "$prop") / $(field max_ms "$prop") ms; delivered $(field delivered "$prop")/$(field commits "$prop"), in order: $(field in_order "$prop")"
+  row "Team: \`TeamStore::commit\` (token set + generation CAS + history row, fsync on), 1 writer: p50 / p99" "—" "$(field p50_ms "$c1") / $(field p99_ms "$c1") ms; $(field per_s "$c1") commits/s"
+  row "  … 3 concurrent writers (each its own TeamStore), disjoint connections: p50 / p99 (baseline of the team \`refresh --all\`)" "—" "$(field p50_ms "$cw") / $(field p99_ms "$cw") ms; $(field per_s "$cw") commits/s in all"
+  kib() { awk -v k="$1" 'BEGIN { if (k >= 1024) printf "%.2f MiB", k / 1024; else printf "%.0f KiB", k }'; }
+  for stage in written vacuum vacuum_full; do
+    sz="$(tline "size stage=$stage ")"
+    case "$stage" in
+      written) label="Team: database size per 1,000 connections ($(field connections "$sz") connections, sealed token set of $(field sealed_bytes "$sz") B, one refresh and $(($(field history_rows "$sz") / $(field connections "$sz"))) history rows each), as written: authdeck tables (with indexes and TOAST)" ;;
+      vacuum) label="  … after VACUUM" ;;
+      vacuum_full) label="  … after VACUUM FULL (live rows only)" ;;
+    esac
+    row "$label" "—" "$(kib "$(field schema_kib_per_1000 "$sz")") = connections $(kib "$(field connections_kib_per_1000 "$sz")") + token_sets $(kib "$(field token_sets_kib_per_1000 "$sz")") + history $(kib "$(field history_kib_per_1000 "$sz")") + teams $(kib "$(field teams_kib_per_1000 "$sz")"); pg_database_size $(field db_mib "$sz") MiB in all (empty team: $(field base_db_mib "$sz") MiB)"
+  done
+  row "Team: \`refresh --all\` of 10,000 team connections shared by 3 agents, 20 ms latency: ratio to N × latency / total concurrency" "≤ 1.3" "not measured yet: needs the core's team backend and the team-mode agent"
+  row "Team: the agent's memory with 10,000 connections" "—" "not measured yet: needs the team-mode agent"
+fi
+
 if [[ -s "$AUTHDECK_BENCH_MICRO" ]]; then
   while read -r id ns; do
     row "criterion \`$id\` (mean per parse)" "—" "$(num "$ns") ns"
@@ -270,8 +328,8 @@ stop_all
 cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 {
   printf '# Authdeck benchmarks\n\n'
-  printf '%s — %s CPUs (nproc), %s, Linux %s; release build; real gnome-keyring (private session); Xvfb.\n\n' \
-    "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" "$cpu_model" "$(uname -r)"
+  printf '%s — %s CPUs (nproc), %s, Linux %s; release build; real gnome-keyring (private session); Xvfb.%s\n\n' \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" "$cpu_model" "$(uname -r)" "$team_line"
   printf '| Figure | Target | Measured |\n|---|---|---|\n'
   printf '%s\n' "${rows[@]}"
 } >"$repo/target/bench/latest.md.tmp"

@@ -9,8 +9,12 @@
 //! - `tree`: PSS and CPU ticks summed over a process and all its descendants.
 //! - `stats`: the emulator's `/admin/stats` counters that matter for the refresh run.
 //! - `criterion`: the mean of a criterion benchmark, in ns.
+//! - `team` / `team-follow`: the team store's figures on a throwaway PostgreSQL cluster
+//!   with fsync on (change propagation to another desktop, commit latency, database
+//!   size per 1,000 connections; see team.rs).
 
 mod kill9;
+mod team;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -96,6 +100,45 @@ enum Cmd {
         #[arg(long, default_value_t = 150)]
         window_ms: u64,
     },
+    /// The team store's figures on a throwaway PostgreSQL cluster, fsync on (team.rs).
+    Team {
+        /// Commits of the propagation figure.
+        #[arg(long, default_value_t = 1000)]
+        commits: usize,
+        /// Their steady rate, per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate_hz: f64,
+        /// Connections the propagation commits go round.
+        #[arg(long, default_value_t = 100)]
+        connections: usize,
+        /// Concurrent writers of the commit figure (also measured alone).
+        #[arg(long, default_value_t = 3)]
+        writers: usize,
+        #[arg(long, default_value_t = 300)]
+        writer_commits: usize,
+        /// Connections of the database-size figure.
+        #[arg(long, default_value_t = 10_000)]
+        size_connections: usize,
+        /// History rows per connection of the database-size figure.
+        #[arg(long, default_value_t = 10)]
+        history: usize,
+        /// The server in a network namespace, reached over a veth with TLS verify-full
+        /// (root, iproute2), instead of TCP to 127.0.0.1.
+        #[arg(long)]
+        netns: bool,
+    },
+    /// The second desktop of `team`: join key on stdin, follow the feed, print
+    /// `v VERSION MONO_NS` per change.
+    TeamFollow {
+        #[arg(long)]
+        address: String,
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, default_value_t = 120)]
+        timeout_s: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -149,6 +192,31 @@ fn main() -> ExitCode {
                     window_ms,
                 }))
             }),
+        Cmd::Team {
+            commits,
+            rate_hz,
+            connections,
+            writers,
+            writer_commits,
+            size_connections,
+            history,
+            netns,
+        } => team::run(team::Options {
+            commits,
+            rate_hz,
+            connections,
+            writers,
+            writer_commits,
+            size_connections,
+            history,
+            netns,
+        }),
+        Cmd::TeamFollow {
+            address,
+            from,
+            count,
+            timeout_s,
+        } => team::follow(&address, from, count, timeout_s),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,9 @@ pub struct PgOptions {
     /// 127.0.0.1), TLS on (the certificate also names that address), trust for the
     /// host end of the veth ([`netns::Netns::host_addr`]). See [`PgCluster::netns_config`].
     pub netns: Option<netns::Netns>,
+    /// `fsync=on`: every COMMIT waits for its WAL to reach the disk, as on a real server
+    /// (the benchmarks). Off by default: the tests do not measure the disk.
+    pub fsync: bool,
 }
 
 /// A running throwaway cluster. Superuser `postgres`, trust authentication on the socket
@@ -427,10 +430,11 @@ impl PgCluster {
             None => "127.0.0.1".to_string(),
         };
         let mut o = format!(
-            "-p {} -k {} -c listen_addresses={listen} -c fsync=off -c max_connections=200 \
+            "-p {} -k {} -c listen_addresses={listen} -c fsync={} -c max_connections=200 \
              -c unix_socket_permissions=0777 -c logging_collector=off",
             self.port,
-            self.socket_dir().display()
+            self.socket_dir().display(),
+            if self.options.fsync { "on" } else { "off" }
         );
         if self.options.log_statement_all {
             o.push_str(" -c log_statement=all");
