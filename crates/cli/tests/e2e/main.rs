@@ -23,4 +23,5 @@ mod rotation;
 mod sandbox;
 mod signals;
 mod team;
+mod team_mode;
 mod upgrade;
