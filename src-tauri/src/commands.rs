@@ -630,6 +630,8 @@ pub fn mark_ready<R: Runtime>(app: AppHandle<R>) {
 // macros into this scope too, which `generate_handler!` needs.
 #[allow(unused_imports)]
 use crate::devices::*;
+#[allow(unused_imports)]
+use crate::team::*;
 
 /// `handler()` and `COMMANDS` from the one list of commands (src/command_list.rs).
 macro_rules! authdeck_commands {
@@ -671,6 +673,7 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     ErrorCode::export_all(&cfg)?;
     ActivityEntry::export_all(&cfg)?;
     ExportFormat::export_all(&cfg)?;
+    crate::team::export_bindings(dir)?;
     Ok(())
 }
 
@@ -705,6 +708,7 @@ mod tests {
     fn every_tauri_command_is_listed_once() {
         let mut written = tauri_commands_in(include_str!("commands.rs"));
         written.extend(tauri_commands_in(include_str!("devices.rs")));
+        written.extend(tauri_commands_in(include_str!("team.rs")));
         assert!(
             written.len() > 10,
             "the scan found the commands: {written:?}"

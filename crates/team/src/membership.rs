@@ -617,11 +617,11 @@ pub struct Joined {
 /// another team's, open the team with it (the database must answer and the key be the
 /// team's current one), note this machine as seen, then keep the key (and password)
 /// and write `team.json`. Nothing is kept unless the team opened.
-pub async fn join(
+pub async fn join<S: JoinSecrets + ?Sized>(
     paths: &Paths,
     secrets: &dyn SecretStore,
     request: JoinRequest<'_>,
-    input: &mut dyn JoinSecrets,
+    input: &mut S,
 ) -> Result<Joined> {
     let JoinRequest {
         address,
