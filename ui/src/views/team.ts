@@ -153,6 +153,7 @@ export class TeamCard {
           h('strong', {}, m.machine),
           ' ',
           h('span', { class: 'badge' }, m.kind === 'agent' ? t('team.kind.agent') : t('team.kind.desktop')),
+          m.this_machine ? ' ' : null,
           m.this_machine ? h('span', { class: 'muted' }, t('team.thisMachine')) : null,
           ' ',
           h('span', { class: 'muted' }, t('team.member', { member: m.member, version: m.app_version })),
