@@ -52,6 +52,8 @@ if [[ "${1:-}" != "--inside-session" ]]; then
   # the bundled files from tauri://localhost (the smoke test checks it).
   step "building the app (target/debug/authdeck) and the tests"
   "$CARGO" build -p authdeck-app --bin authdeck
+  # tests/team.rs runs `authdeckctl team init` as the other desktop.
+  "$CARGO" build -p authdeck-cli --bin authdeckctl
   "$CARGO" test -p authdeck-e2e --no-run
   step "built in $((SECONDS - started)) s"
 

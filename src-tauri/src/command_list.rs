@@ -43,4 +43,7 @@ authdeck_commands![
     copy_device_rest_header,
     copy_device_mqtt_settings,
     mark_ready,
+    team_status,
+    team_join,
+    team_leave,
 ];

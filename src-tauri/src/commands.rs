@@ -148,6 +148,8 @@ use crate::connections::*;
 use crate::devices::*;
 #[allow(unused_imports)]
 use crate::export::*;
+#[allow(unused_imports)]
+use crate::team::*;
 
 pub use crate::clients::NewClientInput;
 pub use crate::connect::{
@@ -197,6 +199,7 @@ pub fn export_bindings(dir: &std::path::Path) -> Result<(), ts_rs::ExportError> 
     ErrorCode::export_all(&cfg)?;
     ActivityEntry::export_all(&cfg)?;
     ExportFormat::export_all(&cfg)?;
+    crate::team::export_bindings(dir)?;
     Ok(())
 }
 
@@ -236,6 +239,7 @@ mod tests {
             include_str!("connections.rs"),
             include_str!("devices.rs"),
             include_str!("export.rs"),
+            include_str!("team.rs"),
         ] {
             written.extend(tauri_commands_in(area));
         }

@@ -15,6 +15,7 @@ pub mod quit;
 pub mod startup;
 pub mod state;
 pub mod summary;
+pub mod team;
 
 use tauri::Manager as _;
 

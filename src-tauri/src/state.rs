@@ -70,6 +70,10 @@ impl AppState {
         &self.manager
     }
 
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
     pub fn loopback(&self) -> &LoopbackFlows {
         &self.loopback
     }

@@ -1120,3 +1120,204 @@ fn devices_are_added_checked_and_removed_through_ipc_and_their_secrets_never_com
     assert_eq!(invoke(&app, "list_devices", json!({})).unwrap(), json!([]));
     rt.block_on(emulator.shutdown());
 }
+
+/// Everything traced while the team test runs, at every level (the trace log): the
+/// join key and the password must not be in it.
+fn trace_log() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the test's subscriber");
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Settings → Team over IPC against a real PostgreSQL cluster and the real keyring: a
+/// team created elsewhere (as `team init` does) is joined with the form's key and
+/// password, its status lists both machines, it stays readable as "last known" when the
+/// database stops, and it is left. The join key and the password (canaries) are in no
+/// response, no error and no trace line; the key is kept in the keyring until leave.
+#[test]
+fn a_team_is_joined_watched_and_left_through_ipc_and_its_join_key_never_comes_back() {
+    use authdeck_core::store::keyring::KeyringStore;
+    use authdeck_core::store::SecretStore;
+    use authdeck_team::testing::PgCluster;
+    use authdeck_team::{DbConfig, TeamStore, Via};
+    const PASSWORD: &str = "CANARY-team-password-6d1e";
+
+    let log = trace_log();
+    let app = app();
+    let state = app._app.state::<AppState>();
+    let keyring = KeyringStore::new(state.paths().keyring_service.clone());
+    let mut responses: Vec<String> = Vec::new();
+    let mut call = |cmd: &str, args: Value| {
+        let r = invoke(&app, cmd, args);
+        responses.push(match &r {
+            Ok(v) | Err(v) => v.to_string(),
+        });
+        r
+    };
+
+    let none = call("team_status", json!({})).unwrap();
+    assert_eq!(none["in_team"], false, "{none}");
+    let err = call("team_leave", json!({})).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+
+    let mut pg = PgCluster::start();
+    pg.create_database("team");
+    let address = pg.tcp_config("team");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Another desktop creates the team (what `authdeckctl team init` does).
+    let (other, join) = rt
+        .block_on(TeamStore::init(
+            &DbConfig::parse(&address).unwrap(),
+            "Firm",
+            "desk-cli",
+            Via::Cli,
+        ))
+        .unwrap();
+    rt.block_on(other.seen("0.1.0")).unwrap();
+    drop(other);
+    let join = join.expose().to_owned();
+    let body = join.trim_start_matches("adtk1_").to_owned();
+    assert!(body.len() > 20, "a join key has a body: {join}");
+
+    // A damaged key and an address with a password: refused, without echo, nothing kept.
+    let damaged = format!("{}Q", &join[..join.len() - 1]);
+    let err = call(
+        "team_join",
+        json!({"input": {"address": address, "join_key": damaged, "password": PASSWORD, "machine": null}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    let err = call(
+        "team_join",
+        json!({"input": {"address": format!("{address} password={PASSWORD}"), "join_key": join, "password": null, "machine": null}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    assert!(keyring.get("team/key").unwrap().is_none());
+    assert!(!app._dir.path().join("team.json").exists());
+
+    let joined = call(
+        "team_join",
+        json!({"input": {"address": address, "join_key": format!("  {join}\n"), "password": PASSWORD, "machine": "desk-app"}}),
+    )
+    .unwrap();
+    assert_eq!(joined["in_team"], true, "{joined}");
+    assert_eq!(joined["team_name"], "Firm");
+    assert_eq!(joined["reachable"], true);
+    assert_eq!(joined["last_known"], false);
+    assert_eq!(joined["machine"], "desk-app");
+    let machines = |s: &Value| {
+        let mut m: Vec<String> = s["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["machine"].as_str().unwrap().to_owned())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(machines(&joined), ["desk-app", "desk-cli"], "{joined}");
+    let mine: Vec<&Value> = joined["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["this_machine"] == true)
+        .collect();
+    assert_eq!(mine.len(), 1, "{joined}");
+    assert_eq!(mine[0]["machine"], "desk-app");
+    assert_eq!(
+        keyring
+            .get("team/key")
+            .unwrap()
+            .map(|v| v.expose().to_owned()),
+        Some(join.clone()),
+        "the key is kept in this data directory's keyring"
+    );
+    assert_eq!(
+        keyring
+            .get("team/db-password")
+            .unwrap()
+            .map(|v| v.expose().to_owned()),
+        Some(PASSWORD.to_owned())
+    );
+    let team_json = std::fs::read_to_string(app._dir.path().join("team.json")).unwrap();
+    assert!(!team_json.contains(&body) && !team_json.contains(PASSWORD));
+
+    let live = call("team_status", json!({})).unwrap();
+    assert_eq!(live["reachable"], true, "{live}");
+    assert!(live["checked_at"].is_string());
+    // Joined again in a team already: the same team only.
+    let err = call(
+        "team_join",
+        json!({"input": {"address": address, "join_key": "adtk1_not-this", "password": null, "machine": null}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+
+    // The database stops: the last known status, marked as such, and no error.
+    pg.stop();
+    let down = call("team_status", json!({})).unwrap();
+    assert_eq!(down["in_team"], true, "{down}");
+    assert_eq!(down["reachable"], false, "{down}");
+    assert_eq!(down["last_known"], true, "{down}");
+    assert_eq!(down["checked_at"], live["checked_at"], "{down}");
+    assert_eq!(machines(&down), ["desk-app", "desk-cli"], "{down}");
+    assert!(down["unreachable"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be reached"));
+    // A join while unreachable: team_unavailable, the secrets not in the error.
+    let err = call(
+        "team_join",
+        json!({"input": {"address": address, "join_key": join, "password": PASSWORD, "machine": null}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "team_unavailable", "{err}");
+
+    // Leave works offline: the membership and the key are forgotten here.
+    let left = call("team_leave", json!({})).unwrap();
+    assert_eq!(left["in_team"], false, "{left}");
+    assert_eq!(call("team_status", json!({})).unwrap()["in_team"], false);
+    assert!(keyring.get("team/key").unwrap().is_none());
+    assert!(keyring.get("team/db-password").unwrap().is_none());
+    assert!(!app._dir.path().join("team.json").exists());
+
+    let traced = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    assert!(
+        traced.contains("joined a team"),
+        "the trace log was captured: {traced}"
+    );
+    for (what, text) in responses
+        .iter()
+        .map(|r| ("a response", r.as_str()))
+        .chain([("the trace log", traced.as_str())])
+    {
+        for secret in [join.as_str(), body.as_str(), &body[..16], PASSWORD] {
+            assert!(!text.contains(secret), "{what} holds a secret: {text}");
+        }
+        assert!(!text.contains("CANARY"), "{what}: {text}");
+    }
+}

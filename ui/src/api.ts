@@ -26,6 +26,8 @@ import type { NewClientInput } from './bindings/NewClientInput';
 import type { NewDeviceInput } from './bindings/NewDeviceInput';
 import type { SandboxInfo } from './bindings/SandboxInfo';
 import type { Snapshot } from './bindings/Snapshot';
+import type { TeamJoinInput } from './bindings/TeamJoinInput';
+import type { TeamState } from './bindings/TeamState';
 import { ERROR_ADVICE } from './errors';
 import { t } from './i18n/index';
 
@@ -107,6 +109,11 @@ export const api = {
   copyDeviceMqttSettings: (id: string) => call<number>('copy_device_mqtt_settings', { id }),
   /** The first list is on screen: the shell records the start-up time. */
   markReady: () => call<null>('mark_ready'),
+  /** The team now, or its last known status when the database does not answer. */
+  teamStatus: () => call<TeamState>('team_status'),
+  /** The join key and password go in once and never come back. */
+  teamJoin: (input: TeamJoinInput) => call<TeamState>('team_join', { input }),
+  teamLeave: () => call<TeamState>('team_leave'),
 };
 
 export type Api = typeof api;

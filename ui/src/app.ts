@@ -22,6 +22,7 @@ import { toast } from './views/dialogs';
 import { titleOf } from './views/identity';
 import type { ConnectionList } from './views/list';
 import { SandboxBar } from './views/sandbox';
+import { TeamCard, TeamWatch } from './views/team';
 import { AddConnectionLauncher, type AddConnectionStart } from './window/add-launcher';
 import { appInfoView } from './window/app-info';
 import { Banners } from './window/banners';
@@ -85,9 +86,18 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     onStartSandbox: () => void sandbox.start(),
   });
   const { list, details } = connections;
+  const teamCard: TeamCard = new TeamCard({ onChange: (state) => team.set(state) });
+  const team = new TeamWatch(
+    (state) => {
+      header.team.show(state);
+      teamCard.render(state);
+    },
+    (e) => teamCard.showProblem(e),
+  );
   const clients = new ClientsView({
     onSandbox: () => void sandbox.start(),
     onLeaveSandbox: () => void sandbox.leave(),
+    team: teamCard.el,
   });
   clients.el.hidden = true;
   const activity = new ActivityView();
@@ -116,7 +126,10 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     clients.el.hidden = view !== 'clients';
     activity.el.hidden = view !== 'activity';
     header.setCurrent(view);
-    if (view === 'clients') void clients.reload();
+    if (view === 'clients') {
+      void clients.reload();
+      void team.poll();
+    }
     if (view === 'activity') void activity.reload();
   }
 
@@ -155,6 +168,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
   void ready.then(() => {
     feed.follow();
     void connections.devices.reload();
+    team.start();
   });
 
   return {
@@ -170,6 +184,7 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     },
     async dispose() {
       addConnection.close();
+      team.stop();
       connections.dispose();
       shell.remove();
       feed.stop();

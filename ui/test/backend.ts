@@ -9,6 +9,7 @@ import type { Changes } from '../src/bindings/Changes';
 import type { Client } from '../src/bindings/Client';
 import type { Connection } from '../src/bindings/Connection';
 import type { Snapshot } from '../src/bindings/Snapshot';
+import type { TeamState } from '../src/bindings/TeamState';
 
 export interface Call {
   cmd: string;
@@ -26,6 +27,23 @@ export const APP_INFO: AppInfo = {
   deep_link_problem: null,
   sandbox: null,
   unsaved_tokens: [],
+};
+
+export const NOT_IN_TEAM: TeamState = {
+  in_team: false,
+  team_id: null,
+  team_name: null,
+  database: null,
+  machine: null,
+  reachable: false,
+  unreachable: null,
+  last_known: false,
+  checked_at: null,
+  members: [],
+  leader: null,
+  last_refresh: null,
+  refresh_lag_seconds: null,
+  connections: null,
 };
 
 export function fakeBackend(
@@ -51,6 +69,7 @@ export function fakeBackend(
       return new Promise((resolve) => waiting.push(() => resolve(changesAfter(after))));
     },
     list_clients: () => opts.clients ?? [],
+    team_status: () => NOT_IN_TEAM,
     connection_details: (a) => ({
       connection: (opts.connections ?? []).find((c) => c.id === a.id),
       history: [],

@@ -138,6 +138,7 @@ describe('the catalogs', () => {
         'row.fedexChild',
         'sandbox.dialog.fedexChild',
         'sandbox.dialog.fedexChildValue',
+        'team.address.placeholder',
         'time.absent',
       ].sort(),
     );

@@ -9,12 +9,11 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use authdeck_core::secret::KeyringValue;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::store::SecretStore;
-use authdeck_core::{Error, ErrorCode, Result};
-use authdeck_team::membership::{self, KeySource, Membership, TeamStatus};
+use authdeck_core::{Error, Result};
+use authdeck_team::membership::{self, KeySource, Membership, Observed, TeamStatus};
 use authdeck_team::{schema, JoinKey, TeamStore, Via};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
@@ -152,40 +151,6 @@ pub async fn run(command: TeamCommand, data_dir: Option<PathBuf>, json: bool) ->
     }
 }
 
-/// Refuse a second team: one membership per data directory. `same_team`: a re-join of
-/// the same team (a new key after a rotation) is allowed.
-fn refuse_other_team(paths: &Paths, same_team: Option<&str>) -> Result<Option<Membership>> {
-    let existing = Membership::load(&paths.data_dir)?;
-    match &existing {
-        Some(m) if Some(m.team_id.as_str()) != same_team => Err(Error::new(
-            ErrorCode::AlreadyExists,
-            format!(
-                "This desktop is already in the team {:?} ({}): run `authdeckctl team leave` first.",
-                m.team_name, m.team_id
-            ),
-        )),
-        _ => Ok(existing),
-    }
-}
-
-/// Before anything is created: the keyring (or key file place) can keep the key.
-fn check_key_place(source: &KeySource, password: bool, secrets: &dyn SecretStore) -> Result<()> {
-    if matches!(source, KeySource::Keyring) || password {
-        secrets.check()?;
-    }
-    if let KeySource::File { path } = source {
-        if let Some(parent) = path.parent() {
-            if !parent.is_dir() {
-                return Err(Error::invalid_input(format!(
-                    "The key file's directory {} does not exist.",
-                    parent.display()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Lines from stdin, each zeroed when dropped (a join key, a password).
 struct StdinLines {
     lock: std::io::StdinLock<'static>,
@@ -221,16 +186,6 @@ impl StdinLines {
         }
         Ok(value)
     }
-}
-
-fn keep_password(password: Option<&Zeroizing<String>>, secrets: &dyn SecretStore) -> Result<()> {
-    if let Some(p) = password {
-        secrets.set(
-            membership::PASSWORD_ENTRY,
-            &KeyringValue::new(p.as_str().to_owned()),
-        )?;
-    }
-    Ok(())
 }
 
 /// SIGINT, SIGTERM and SIGHUP held off (received and ignored) while this lives: between
@@ -275,7 +230,7 @@ async fn init(
     key: KeyArgs,
     json: bool,
 ) -> Result<ExitCode> {
-    refuse_other_team(paths, None)?;
+    membership::refuse_other_team(&paths.data_dir, None)?;
     let source = key.source()?;
     let config = membership::parse_address(&db.database)?;
     let password = if db.password_stdin {
@@ -287,9 +242,9 @@ async fn init(
         return Err(Error::invalid_input("The team's name cannot be empty."));
     }
     paths.ensure()?;
-    check_key_place(&source, password.is_some(), secrets)?;
+    membership::check_key_place(&source, password.is_some(), secrets)?;
     let config = match &password {
-        Some(p) => with_password(&db.database, p)?,
+        Some(p) => membership::address_config(&db.database, Some(p.as_str()))?,
         None => config,
     };
     let machine = db.machine.unwrap_or_else(membership::default_machine_name);
@@ -307,7 +262,7 @@ async fn init(
     };
     // The team exists now: whatever fails below, the join key is printed, so the team
     // can still be joined (here too, with `team join`).
-    let kept = keep_password(password.as_ref(), secrets)
+    let kept = membership::keep_password(password.as_ref().map(|p| p.as_str()), secrets)
         .and_then(|()| membership::keep_key(&m.key, join.expose(), secrets))
         .and_then(|()| m.save(&paths.data_dir));
     let _ = store.seen(APP_VERSION).await;
@@ -342,8 +297,24 @@ fn print_join_key(join: &JoinKey, m: &Membership, json: bool) -> Result<()> {
     }
 }
 
-fn with_password(address: &str, password: &Zeroizing<String>) -> Result<authdeck_team::DbConfig> {
-    membership::address_config(address, Some(password.as_str()))
+/// The join key, then (with --password-stdin) the password: lines of stdin.
+struct StdinJoin {
+    lines: StdinLines,
+    password: bool,
+}
+
+impl membership::JoinSecrets for StdinJoin {
+    fn join_key(&mut self) -> Result<Zeroizing<String>> {
+        self.lines.next("join key")
+    }
+
+    fn password(&mut self) -> Result<Option<Zeroizing<String>>> {
+        if self.password {
+            self.lines.next("database password").map(Some)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 async fn join(
@@ -354,68 +325,45 @@ async fn join(
     json: bool,
 ) -> Result<ExitCode> {
     let source = key.source()?;
-    let config = membership::parse_address(&db.database)?;
-    // In a team already: only a re-join of the same team (a new key) is allowed, which
-    // the key tells.
-    let current = Membership::load(&paths.data_dir)?;
-    let mut lines = StdinLines::new();
-    let text = lines.next("join key")?;
-    let (team, team_key) = JoinKey::decode(&text)?;
-    refuse_other_team(paths, Some(&team))?;
-    let password = if db.password_stdin {
-        Some(lines.next("database password")?)
-    } else {
-        None
+    let mut input = StdinJoin {
+        lines: StdinLines::new(),
+        password: db.password_stdin,
     };
-    let config = match &password {
-        Some(p) => with_password(&db.database, p)?,
-        None => config,
-    };
-    paths.ensure()?;
-    check_key_place(&source, password.is_some(), secrets)?;
-    let machine = db
-        .machine
-        .or_else(|| current.as_ref().map(|m| m.machine.clone()))
-        .unwrap_or_else(membership::default_machine_name);
-    let store = TeamStore::open(&config, &team, team_key, &machine, Via::Cli).await?;
-    let team_name = store.team_name().await?;
-    store.seen(APP_VERSION).await?;
-    let m = Membership {
-        v: 1,
-        database: db.database.trim().to_owned(),
-        team_id: team,
-        team_name,
-        machine,
-        key: source,
-        password: password.is_some(),
-        joined_at: Utc::now(),
-    };
-    if let Some(old) = &current {
-        if old.key != m.key || (old.password && !m.password) {
-            membership::forget_secrets(old, secrets)?;
-        }
-    }
-    keep_password(password.as_ref(), secrets)?;
-    membership::keep_key(&m.key, &text, secrets)?;
-    m.save(&paths.data_dir)?;
-    let rejoined = current.is_some();
+    let joined = membership::join(
+        paths,
+        secrets,
+        membership::JoinRequest {
+            address: &db.database,
+            machine: db.machine,
+            key: source,
+            via: Via::Cli,
+            app_version: APP_VERSION,
+        },
+        &mut input,
+    )
+    .await?;
+    let m = &joined.membership;
     if json {
         crate::print_json(&serde_json::json!({
             "team_id": m.team_id,
             "team_name": m.team_name,
             "machine": m.machine,
-            "database": membership::describe_database(store.db()),
+            "database": joined.database,
             "key": m.key,
-            "rejoined": rejoined,
+            "rejoined": joined.rejoined,
         }))?;
     } else {
         outln!(
             "{} team {:?} ({}) as {} on {}; the team key is in {}.",
-            if rejoined { "Joined again:" } else { "Joined" },
+            if joined.rejoined {
+                "Joined again:"
+            } else {
+                "Joined"
+            },
             m.team_name,
             m.team_id,
             m.machine,
-            membership::describe_database(store.db()),
+            joined.database,
             m.key.describe()
         );
         outln!("Connections are not kept in the team yet (that lands with the team backend): this desktop's connections stay local.");
@@ -433,25 +381,18 @@ fn not_in_team(json: bool) -> Result<ExitCode> {
 }
 
 async fn status(paths: &Paths, secrets: &KeyringStore, json: bool) -> Result<ExitCode> {
-    let Some(m) = Membership::load(&paths.data_dir)? else {
-        return not_in_team(json);
-    };
-    let reached = async {
-        let store = m.open(secrets, Via::Cli).await?;
-        membership::status(&store, &m, APP_VERSION).await
-    }
-    .await;
-    match reached {
-        Ok(s) => {
-            // Only a cache: a full disk does not fail the status.
-            if let Err(e) = s.save_cached(&paths.data_dir) {
-                tracing::warn!(code = %e.code, "team status not cached");
-            }
-            show_status(&m, &s, true, json)?;
+    match membership::observe(&paths.data_dir, secrets, Via::Cli, APP_VERSION).await? {
+        Observed::NotInTeam => not_in_team(json),
+        Observed::Reachable { membership, status } => {
+            show_status(&membership, &status, true, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) if e.code == ErrorCode::TeamUnavailable => {
-            match TeamStatus::load_cached(&paths.data_dir).filter(|s| s.team_id == m.team_id) {
+        Observed::Unreachable {
+            membership: m,
+            last_known,
+            error,
+        } => {
+            match last_known {
                 Some(s) => show_status(&m, &s, false, json)?,
                 None if json => crate::print_json(&serde_json::json!({
                     "in_team": true,
@@ -466,9 +407,8 @@ async fn status(paths: &Paths, secrets: &KeyringStore, json: bool) -> Result<Exi
                     m.team_id
                 ),
             }
-            Err(e)
+            Err(error)
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -573,12 +513,9 @@ fn show_status(m: &Membership, s: &TeamStatus, reachable: bool, json: bool) -> R
 }
 
 fn leave(paths: &Paths, secrets: &KeyringStore, json: bool) -> Result<ExitCode> {
-    let Some(m) = Membership::load(&paths.data_dir)? else {
+    let Some(m) = membership::leave(&paths.data_dir, secrets)? else {
         return not_in_team(json);
     };
-    // Secrets first: interrupted, `team leave` can run again.
-    membership::forget_secrets(&m, secrets)?;
-    Membership::remove(&paths.data_dir)?;
     if json {
         crate::print_json(&serde_json::json!({
             "left": true,

@@ -30,6 +30,8 @@ export interface ClientsViewOptions {
   onSandbox: () => void;
   /** "Leave the sandbox" (the app confirms first). */
   onLeaveSandbox: () => void;
+  /** The Team section (views/team.ts), under Language and dates. */
+  team?: HTMLElement;
 }
 
 export class ClientsView {
@@ -155,6 +157,7 @@ export class ClientsView {
       { class: 'clients-view', 'aria-labelledby': 'clients-title', 'data-testid': 'clients-view' },
       h('h2', { id: 'clients-title' }, t('clients.title')),
       settingsCard(),
+      opts.team ?? null,
       h(
         'div',
         { class: 'card' },

@@ -3,6 +3,7 @@
 
 import { h, setText } from '../dom';
 import { t } from '../i18n/index';
+import { TeamMark } from '../views/team';
 
 export type ViewName = 'connections' | 'activity' | 'clients';
 
@@ -15,6 +16,8 @@ export class Header {
   readonly el: HTMLElement;
   private readonly nav: Record<ViewName, HTMLButtonElement>;
   private readonly version: HTMLElement;
+  /** The team's name and whether its database answers (hidden when not in a team). */
+  readonly team = new TeamMark();
 
   constructor(opts: HeaderOptions) {
     const addButton = h(
@@ -44,6 +47,7 @@ export class Header {
         this.nav.clients,
       ),
       h('div', { class: 'spacer' }),
+      this.team.el,
       this.version,
       addButton,
     );
