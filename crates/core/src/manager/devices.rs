@@ -288,15 +288,9 @@ impl Manager {
         outcome: std::result::Result<(), &Error>,
         detail: Option<String>,
     ) {
-        let entry = HistoryEntry::new(
-            self.now(),
-            event,
-            match outcome {
-                Ok(()) => "ok".to_string(),
-                Err(e) => e.code.as_str().to_string(),
-            },
-            detail.or_else(|| Some(format!("device {} ({})", device.name, device.device_id))),
-        );
+        let detail =
+            detail.or_else(|| Some(format!("device {} ({})", device.name, device.device_id)));
+        let entry = self.history_entry(event, outcome, detail);
         let (id, client) = (device.id.clone(), device.client_key.clone());
         if let Err(e) = self
             .db(move |db| db.add_device_history(&id, &client, &entry))

@@ -4,6 +4,20 @@
 use super::*;
 
 impl Manager {
+    /// A history entry of now: `ok`, or the error's code.
+    pub(super) fn history_entry(
+        &self,
+        event: &str,
+        outcome: std::result::Result<(), &Error>,
+        detail: Option<String>,
+    ) -> HistoryEntry {
+        let outcome = match outcome {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.code.as_str().to_string(),
+        };
+        HistoryEntry::new(self.now(), event, outcome, detail)
+    }
+
     pub(super) async fn record(
         &self,
         connection_id: Option<&str>,
@@ -12,15 +26,8 @@ impl Manager {
         outcome: std::result::Result<(), &Error>,
         detail: Option<String>,
     ) {
-        let entry = HistoryEntry::new(
-            self.now(),
-            event,
-            match outcome {
-                Ok(()) => "ok".to_string(),
-                Err(e) => e.code.as_str().to_string(),
-            },
-            detail.or_else(|| outcome.err().map(|e| e.message.clone())),
-        );
+        let detail = detail.or_else(|| outcome.err().map(|e| e.message.clone()));
+        let entry = self.history_entry(event, outcome, detail);
         if let Err(e) = self
             .inner
             .store
