@@ -7,6 +7,7 @@
 // First: its `outln!` / `errln!` are used everywhere below.
 #[macro_use]
 mod output;
+mod agent;
 mod child;
 mod input;
 
@@ -115,6 +116,9 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(SandboxArgs),
+    /// The always-on refresher: the scheduler without a window, until SIGTERM or Ctrl-C
+    /// (`agent status`: whether one runs for this data directory).
+    Agent(agent::AgentArgs),
     /// Start over after the data directory was lost (deleted, or its database emptied):
     /// delete the secrets the lost store left in the keyring. Refused for a working store.
     Reset {
@@ -345,6 +349,9 @@ fn main() -> ExitCode {
 /// calls in flight finish and commit (at most the manager's grace), then exit 130, 143
 /// or 129. Further signals say what is being waited for; none drops an answer.
 async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
+    if let Command::Agent(args) = cli.command {
+        return agent::run(args, cli.data_dir, cli.json).await;
+    }
     if matches!(cli.command, Command::Sandbox(_)) {
         // The emulator stops on Ctrl-C by itself.
         return run(cli, Shutdown::new()).await;
@@ -835,7 +842,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
                 outln!("Left the sandbox: its connections, clients and their keyring entries are gone; nothing else was touched.");
             }
         }
-        Command::Sandbox(SandboxArgs { action: None, .. }) | Command::Reset { .. } => {
+        Command::Sandbox(SandboxArgs { action: None, .. })
+        | Command::Reset { .. }
+        | Command::Agent(_) => {
             unreachable!("handled above")
         }
     }
