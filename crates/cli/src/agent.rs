@@ -332,6 +332,7 @@ impl Reporter {
             at: *at,
             connection: c.id.clone(),
             title: c.title().to_owned(),
+            name: (c.title() != c.label).then(|| c.label.clone()),
         });
         let key = pass.next_due.as_ref().map(|(c, at)| (c.id.clone(), *at));
         if key != self.next_due {
@@ -364,14 +365,15 @@ impl Reporter {
     }
 }
 
-/// How a log line names a connection: its title, provider and short id.
+/// How a log line names a connection: its title, its name when that differs (the
+/// supportCode under a company's name), provider and short id.
 fn name(conn: &Connection) -> String {
     let short: String = conn.id.chars().take(8).collect();
-    format!(
-        "{} ({}, {short})",
-        conn.title(),
-        conn.provider.display_name()
-    )
+    let provider = conn.provider.display_name();
+    match conn.title() {
+        title if title != conn.label => format!("{title} ({}, {provider}, {short})", conn.label),
+        title => format!("{title} ({provider}, {short})"),
+    }
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -593,6 +595,9 @@ struct RefreshRecord {
     at: DateTime<Utc>,
     connection: String,
     title: String,
+    /// Its name (supportCode, FedEx project, IoT username) when the title is another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<ErrorCode>,
@@ -605,6 +610,7 @@ impl RefreshRecord {
         Self {
             at: Utc::now(),
             title: conn.title().to_owned(),
+            name: (conn.title() != conn.label).then(|| conn.label.clone()),
             connection: conn.id,
             ok: result.is_ok(),
             code: result.as_ref().err().map(|e| e.code),
@@ -618,6 +624,16 @@ struct Due {
     at: DateTime<Utc>,
     connection: String,
     title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+/// `title (name)`, or the title alone.
+fn titled(title: &str, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{title} ({n})"),
+        None => title.to_owned(),
+    }
 }
 
 // ---- agent status -----------------------------------------------------------------------
@@ -714,10 +730,14 @@ fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
         outln!("Last pass:     {}", ago(tick));
     }
     match &view.last_refresh {
-        Some(r) if r.ok => outln!("Last refresh:  {} at {}: ok", r.title, ago(r.at)),
+        Some(r) if r.ok => outln!(
+            "Last refresh:  {} at {}: ok",
+            titled(&r.title, r.name.as_deref()),
+            ago(r.at)
+        ),
         Some(r) => outln!(
             "Last refresh:  {} at {}: failed: {} [{}]",
-            r.title,
+            titled(&r.title, r.name.as_deref()),
             ago(r.at),
             r.message.as_deref().unwrap_or(""),
             r.code.map(|c| c.to_string()).unwrap_or_default()
@@ -726,7 +746,11 @@ fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
         None => {}
     }
     if let Some(d) = &view.next_due {
-        outln!("Next refresh:  {} at {}", d.title, ago(d.at));
+        outln!(
+            "Next refresh:  {} at {}",
+            titled(&d.title, d.name.as_deref()),
+            ago(d.at)
+        );
     } else if view.running {
         outln!("Next refresh:  none scheduled");
     }
