@@ -13,7 +13,8 @@ source scripts/lib.sh
 # System packages: Tauri 2's Linux prerequisites, the headless display and WebDriver
 # for end-to-end tests, and a Secret Service (gnome-keyring) + session D-Bus for the
 # keyring tests (scripts/with-keyring.sh); the openssl CLI makes the team store's TLS test
-# cluster's certificates (crates/team/src/testing.rs).
+# cluster's certificates (crates/team/src/testing.rs); systemd's systemd-analyze verifies
+# the agent's user unit in the package test.
 APT_PACKAGES=(
   libwebkit2gtk-4.1-dev
   build-essential
@@ -34,6 +35,7 @@ APT_PACKAGES=(
   desktop-file-utils
   openssl
   locales
+  systemd
 )
 
 if [[ "$(id -u)" -eq 0 ]]; then
