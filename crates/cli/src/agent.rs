@@ -106,6 +106,9 @@ async fn run_local(paths: Paths) -> Result<ExitCode> {
         match Manager::open_async(paths.clone(), options.clone()).await {
             Ok(manager) => break manager,
             Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+                state.phase = Phase::WaitingForKeyring;
+                state.last_tick = Some(Utc::now());
+                files.save(&state);
                 if !waiting_said {
                     log.warn(format_args!(
                         "waiting for the keyring: {} [{}]; trying again every {} s",
@@ -115,9 +118,6 @@ async fn run_local(paths: Paths) -> Result<ExitCode> {
                     ));
                     waiting_said = true;
                 }
-                state.phase = Phase::WaitingForKeyring;
-                state.last_tick = Some(Utc::now());
-                files.save(&state);
                 tokio::select! {
                     _ = tokio::time::sleep(KEYRING_RETRY) => {}
                     stop = signals.next() => {
@@ -154,7 +154,40 @@ pub async fn serve(
     let mut scheduler = Scheduler::new(manager.clone(), SchedulerConfig::default());
     let mut report = Reporter::default();
     state.phase = Phase::Running;
+    let mut keyring_locked = false;
     loop {
+        // A locked keyring: no pass (its refreshes would fail and back off for up to
+        // 30 minutes); wait for it, saying so once.
+        match manager.keyring_ready().await {
+            Err(e) if e.code == ErrorCode::KeyringUnavailable => {
+                state.phase = Phase::WaitingForKeyring;
+                state.last_tick = Some(Utc::now());
+                files.save(&state);
+                if !keyring_locked {
+                    log.warn(format_args!(
+                        "waiting for the keyring: {} [{}]; nothing is refreshed until it is unlocked (checked every {} s)",
+                        e.message,
+                        e.code,
+                        KEYRING_RETRY.as_secs()
+                    ));
+                    keyring_locked = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(KEYRING_RETRY) => continue,
+                    stop = signals.next() => {
+                        begin_stop(stop, &shutdown, grace, log, files, &mut state);
+                        return stopped(stop, &shutdown, grace, log, files, state).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(code = %e.code, "keyring check failed"),
+            Ok(()) => {}
+        }
+        if keyring_locked {
+            log.info(format_args!("the keyring is unlocked: refreshing again"));
+            keyring_locked = false;
+        }
+        state.phase = Phase::Running;
         let (pass, stop) = {
             let pass = scheduler.pass();
             tokio::pin!(pass);

@@ -532,6 +532,7 @@ fn the_agent_and_the_desktop_scheduler_share_a_data_dir_without_a_reuse() {
         stats["reuse_detected"], 0,
         "no refresh token presented twice: {stats}"
     );
+    assert_eq!(stats["invalid_grant"], 0, "no grant lost: {stats}");
     assert!(
         !desktop_errors.contains(&ErrorCode::ReauthorizationRequired),
         "the desktop scheduler lost no grant: {desktop_errors:?}"
