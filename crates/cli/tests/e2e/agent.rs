@@ -555,3 +555,58 @@ fn the_agent_and_the_desktop_scheduler_share_a_data_dir_without_a_reuse() {
         assert_current(&fx, id);
     }
 }
+
+/// SIGTERM while the agent's refresh waits on the provider (1 s latency): it starts
+/// nothing new, waits for that answer, commits it, and exits 0; the stored refresh
+/// token is the provider's newest and the grant lives on.
+#[test]
+fn sigterm_during_a_refresh_waits_for_it_to_be_saved() {
+    let mut config = EmulatorConfig::demo();
+    config.flowaccount.access_token_lifetime = ALWAYS_DUE_LIFETIME;
+    let fx = Fixture::with_config(config);
+    fx.add_flowaccount_client("fa", None);
+    let id = id_of(&fx.connect_flowaccount("fa", FA_BUSINESS).0);
+    fx.control().set_latency(Duration::from_millis(1000));
+    let before = fx.control().stats();
+
+    let mut agent = Agent::start(&fx, &[]);
+    agent.line("agent started", Duration::from_secs(20));
+    // A request the provider has not answered yet: the agent's refresh is in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = fx.control().stats();
+        if now.requests - before.requests > now.refresh_ok - before.refresh_ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never called the provider"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    agent.signal("TERM");
+    let (exit, stdout, stderr) = agent.wait();
+    assert_eq!(exit.code(), Some(0), "{stdout}\n{stderr}");
+    let stop_at = stdout
+        .find("SIGTERM received: stopping; starting nothing new, waiting for 1 refresh in flight")
+        .unwrap_or_else(|| panic!("says what it waits for:\n{stdout}"));
+    assert!(
+        stdout[stop_at..].contains("refreshed "),
+        "the answer in flight was saved after the signal:\n{stdout}"
+    );
+    let after = fx.control().stats();
+    assert_eq!(
+        after.requests - before.requests,
+        after.refresh_ok - before.refresh_ok,
+        "every call was answered and nothing started after the signal"
+    );
+    assert_current(&fx, &id);
+    fx.control().set_latency(Duration::ZERO);
+    all_ok(&fx.json(&["refresh", "--all"]));
+    let stats = fx.control().stats();
+    assert_eq!(
+        (stats.invalid_grant, stats.reuse_detected),
+        (0, 0),
+        "{stats:?}"
+    );
+}
