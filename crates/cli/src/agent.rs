@@ -175,8 +175,8 @@ pub async fn serve(
                 tokio::select! {
                     _ = tokio::time::sleep(KEYRING_RETRY) => continue,
                     stop = signals.next() => {
-                        begin_stop(stop, &shutdown, grace, log, files, &mut state);
-                        return stopped(stop, &shutdown, grace, log, files, state).await;
+                        let deadline = begin_stop(stop, &shutdown, grace, log, files, &mut state);
+                        return stopped(stop, &shutdown, deadline, log, files, state).await;
                     }
                 }
             }
@@ -194,8 +194,9 @@ pub async fn serve(
             tokio::select! {
                 pass = &mut pass => (Some(pass), None),
                 stop = signals.next() => {
-                    begin_stop(stop, &shutdown, grace, log, files, &mut state);
-                    (finish(&mut pass, &shutdown, grace, log, signals).await, Some(stop))
+                    let deadline = begin_stop(stop, &shutdown, grace, log, files, &mut state);
+                    let pass = finish(&mut pass, &shutdown, deadline, log, signals).await;
+                    (pass, Some((stop, deadline)))
                 }
             }
         };
@@ -208,8 +209,8 @@ pub async fn serve(
         report.unsaved(&manager.unsaved_labels(), log);
         state.last_tick = Some(Utc::now());
         files.save(&state);
-        if let Some(stop) = stop {
-            return stopped(stop, &shutdown, grace, log, files, state).await;
+        if let Some((stop, deadline)) = stop {
+            return stopped(stop, &shutdown, deadline, log, files, state).await;
         }
         let next = state.next_pass.unwrap_or_else(|| manager.now());
         let mut wait = (next - manager.now())
@@ -222,13 +223,14 @@ pub async fn serve(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             stop = signals.next() => {
-                begin_stop(stop, &shutdown, grace, log, files, &mut state);
-                return stopped(stop, &shutdown, grace, log, files, state).await;
+                let deadline = begin_stop(stop, &shutdown, grace, log, files, &mut state);
+                return stopped(stop, &shutdown, deadline, log, files, state).await;
             }
         }
     }
 }
 
+/// Start no new provider call; the stop's deadline (now + the grace).
 fn begin_stop(
     stop: Stop,
     shutdown: &Shutdown,
@@ -236,7 +238,8 @@ fn begin_stop(
     log: &Log,
     files: &AgentFiles,
     state: &mut AgentState,
-) {
+) -> tokio::time::Instant {
+    let deadline = tokio::time::Instant::now() + grace;
     shutdown.begin();
     state.phase = Phase::Stopping;
     files.save(state);
@@ -249,6 +252,7 @@ fn begin_stop(
             grace.as_secs()
         )),
     }
+    deadline
 }
 
 /// The rest of a pass a stop interrupted: its calls in flight finish and commit (it
@@ -256,11 +260,10 @@ fn begin_stop(
 async fn finish(
     pass: &mut std::pin::Pin<&mut impl std::future::Future<Output = Pass>>,
     shutdown: &Shutdown,
-    grace: Duration,
+    deadline: tokio::time::Instant,
     log: &Log,
     signals: &mut Signals,
 ) -> Option<Pass> {
-    let deadline = tokio::time::Instant::now() + grace;
     loop {
         tokio::select! {
             pass = pass.as_mut() => return Some(pass),
@@ -281,12 +284,14 @@ async fn finish(
 async fn stopped(
     stop: Stop,
     shutdown: &Shutdown,
-    grace: Duration,
+    deadline: tokio::time::Instant,
     log: &Log,
     files: &AgentFiles,
     mut state: AgentState,
 ) -> Result<ExitCode> {
-    let idle = tokio::time::timeout(grace, shutdown.idle()).await.is_ok();
+    let idle = tokio::time::timeout_at(deadline, shutdown.idle())
+        .await
+        .is_ok();
     state.stopped(Utc::now());
     files.save(&state);
     if idle {
@@ -296,9 +301,8 @@ async fn stopped(
         // Their answers, if any came, are in the answer journal: the next refresh of
         // those connections adopts them.
         log.error(format_args!(
-            "stopped ({}) after {} s without {} being saved: the provider did not answer in time",
+            "stopped ({}) without {} being saved: the provider did not answer in time",
             stop.name(),
-            grace.as_secs(),
             refreshes(shutdown.in_flight())
         ));
         Ok(ExitCode::from(1))
