@@ -190,8 +190,13 @@ wants="$(find "$root" -path '*.wants/*' -name 'authdeck-agent*' -print -quit)"
 [[ -z "$wants" ]] && ok "no .wants/ link: not enabled" || bad "the package enables the agent: ${wants#"$root"/}"
 control="$work/control"
 dpkg-deb -e "$deb" "$control" || die "dpkg-deb -e $deb failed"
-if grep -lEs 'authdeck-agent|systemctl|deb-systemd-helper' "$control"/* >/dev/null; then
-  bad "a maintainer script touches the agent's unit: $(grep -lEs 'authdeck-agent|systemctl|deb-systemd-helper' "$control"/* | xargs -n1 basename | tr '\n' ' ')"
+# (md5sums lists the unit's path: only the scripts count.)
+scripts=()
+for name in preinst postinst prerm postrm config triggers; do
+  [[ -f "$control/$name" ]] && scripts+=("$control/$name")
+done
+if [[ ${#scripts[@]} -gt 0 ]] && grep -lEs 'authdeck-agent|systemctl|deb-systemd-helper' "${scripts[@]}" >/dev/null; then
+  bad "a maintainer script touches the agent's unit: $(grep -lEs 'authdeck-agent|systemctl|deb-systemd-helper' "${scripts[@]}" | xargs -n1 basename | tr '\n' ' ')"
 else
   ok "no maintainer script enables or starts it"
 fi
