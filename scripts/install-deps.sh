@@ -14,7 +14,8 @@ source scripts/lib.sh
 # for end-to-end tests, and a Secret Service (gnome-keyring) + session D-Bus for the
 # keyring tests (scripts/with-keyring.sh); the openssl CLI makes the team store's TLS test
 # cluster's certificates (crates/team/src/testing.rs); iproute2 (`ip netns`, veth) gives
-# the team store's partition tests their network namespaces (crates/team/src/testing/netns.rs).
+# the team store's partition tests their network namespaces (crates/team/src/testing/netns.rs);
+# systemd's systemd-analyze verifies the agent's user unit in the package test.
 APT_PACKAGES=(
   libwebkit2gtk-4.1-dev
   build-essential
@@ -36,6 +37,7 @@ APT_PACKAGES=(
   openssl
   locales
   iproute2
+  systemd
 )
 
 if [[ "$(id -u)" -eq 0 ]]; then

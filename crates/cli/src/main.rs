@@ -7,6 +7,7 @@
 // First: its `outln!` / `errln!` are used everywhere below.
 #[macro_use]
 mod output;
+mod agent;
 mod child;
 mod commands;
 mod input;
@@ -119,6 +120,9 @@ enum Command {
     /// Team mode: this desktop's membership of a team on PostgreSQL (init, join, status, leave, rotate-key, sql).
     #[command(subcommand)]
     Team(team::TeamCommand),
+    /// The always-on refresher: the scheduler without a window, until SIGTERM or Ctrl-C
+    /// (`agent status`: whether one runs for this data directory).
+    Agent(agent::AgentArgs),
     /// Start over after the data directory was lost (deleted, or its database emptied):
     /// delete the secrets the lost store left in the keyring. Refused for a working store.
     Reset {
@@ -170,6 +174,9 @@ fn main() -> ExitCode {
 /// calls in flight finish and commit (at most the manager's grace), then exit 130, 143
 /// or 129. Further signals say what is being waited for; none drops an answer.
 async fn run_until_signal(cli: Cli) -> Result<ExitCode> {
+    if let Command::Agent(args) = cli.command {
+        return agent::run(args, cli.data_dir, cli.json).await;
+    }
     if matches!(cli.command, Command::Sandbox(_)) {
         // The emulator stops on Ctrl-C by itself.
         return run(cli, Shutdown::new()).await;
@@ -329,6 +336,7 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode> {
         }) => sandbox::leave(&manager, json).await,
         Command::Sandbox(SandboxArgs { action: None, .. })
         | Command::Reset { .. }
-        | Command::Team(_) => unreachable!("handled above"),
+        | Command::Team(_)
+        | Command::Agent(_) => unreachable!("handled above"),
     }
 }

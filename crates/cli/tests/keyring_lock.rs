@@ -235,3 +235,91 @@ fn a_keyring_that_stays_locked_is_named_and_the_next_refresh_saves_the_answer() 
     );
     assert_current(&fx, &id);
 }
+
+/// `authdeckctl agent` started while the keyring is locked (a machine that booted with
+/// lingering, nobody logged in yet): it waits, says so in its log and its status
+/// (which reads no keyring), and starts its work once the keyring is unlocked.
+#[test]
+fn the_agent_waits_for_a_locked_keyring_and_starts_once_it_is_unlocked() {
+    let _one = KEYRING.lock().unwrap_or_else(|p| p.into_inner());
+    let fx = Fixture::new();
+    fx.add_flowaccount_client("fa", None);
+    fx.connect_flowaccount("fa", FA_BUSINESS);
+
+    let unlock = UnlockOnDrop;
+    lock_keyring();
+    let mut child = fx
+        .std_command()
+        .arg("agent")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("authdeckctl agent starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(|l| l.ok())
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while !seen.iter().any(|l: &String| l.contains(text)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(l) => seen.push(l),
+                Err(_) => panic!("no agent line with {text:?}; so far: {seen:?}"),
+            }
+        }
+    };
+    wait_for("waiting for the keyring");
+    let status = fx.json(&["agent", "status"]);
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["state"], "waiting_for_keyring", "{status}");
+
+    drop(unlock);
+    wait_for("the keyring is unlocked");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = fx.json(&["agent", "status"]);
+        if s["state"] == "running" && s["next_due"].is_object() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never running: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the agent did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reader.join().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(exit.code(), Some(0), "{seen:?}\n{stderr}");
+    assert_eq!(fx.control().stats().refresh_ok, 0, "nothing was due");
+    assert!(
+        seen.iter().all(|l| !l.contains("refresh failed")),
+        "a locked keyring fails no refresh: {seen:?}"
+    );
+}

@@ -74,6 +74,29 @@ pub enum Notice {
     },
 }
 
+/// What one pass did ([`Scheduler::pass`]): for a front that reports each refresh (the
+/// always-on agent's log and status file).
+#[derive(Debug)]
+pub struct Pass {
+    pub notices: Vec<Notice>,
+    /// Every refresh this pass made, in order, with its outcome.
+    pub refreshes: Vec<PassRefresh>,
+    /// When the next pass is needed (at most `max_sleep` away).
+    pub next: DateTime<Utc>,
+    /// The next refresh due after this pass (a retry after a failure included), and of
+    /// which connection; `None` when nothing is scheduled.
+    pub next_due: Option<(Connection, DateTime<Utc>)>,
+}
+
+/// One scheduled refresh: the connection as it was before, and what the refresh gave.
+#[derive(Debug)]
+pub struct PassRefresh {
+    pub connection: Connection,
+    pub result: Result<Connection, Error>,
+    /// After a failure: when it is retried (`None`: not until the connection changes).
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone)]
 struct Failure {
     attempts: u32,
@@ -147,14 +170,32 @@ impl Scheduler {
     /// One pass: refresh everything that is due, record failures, and return what the
     /// user should be told. Also returns when the next pass is needed.
     pub async fn run_once(&mut self) -> (Vec<Notice>, DateTime<Utc>) {
+        let pass = self.pass().await;
+        (pass.notices, pass.next)
+    }
+
+    /// [`Self::run_once`], also saying which refreshes it made and what comes next.
+    pub async fn pass(&mut self) -> Pass {
         let now = self.manager.now();
         let mut next = now + chrono(self.config.max_sleep);
         let mut notices = Vec::new();
+        let mut refreshes = Vec::new();
+        let mut next_due: Option<(Connection, DateTime<Utc>)> = None;
+        let mut consider = |conn: &Connection, at: DateTime<Utc>| {
+            if next_due.as_ref().is_none_or(|(_, d)| at < *d) {
+                next_due = Some((conn.clone(), at));
+            }
+        };
         let connections = match self.manager.list().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(code = %e.code, "scheduler could not list connections");
-                return (notices, next);
+                return Pass {
+                    notices,
+                    refreshes,
+                    next,
+                    next_due,
+                };
             }
         };
         self.failures
@@ -176,6 +217,7 @@ impl Scheduler {
             let Some(due) = due else { continue };
             if due > horizon {
                 next = next.min(due);
+                consider(&conn, due);
                 continue;
             }
             due_now.push((conn, due));
@@ -183,8 +225,9 @@ impl Scheduler {
         // When something is due now, what falls due within the batch window goes along;
         // else nothing goes yet.
         if !due_now.iter().any(|(_, due)| *due <= now) {
-            for (_, due) in &due_now {
+            for (conn, due) in &due_now {
                 next = next.min(*due);
+                consider(conn, *due);
             }
             due_now.clear();
         }
@@ -200,7 +243,13 @@ impl Scheduler {
                     self.failures.remove(&conn.id);
                     if let Some(d) = self.due_at(&fresh) {
                         next = next.min(d);
+                        consider(&fresh, d);
                     }
+                    refreshes.push(PassRefresh {
+                        connection: conn,
+                        result: Ok(fresh),
+                        retry_at: None,
+                    });
                 }
                 Err(error) => {
                     let updated = self
@@ -220,6 +269,7 @@ impl Scheduler {
                             .max(error.retry_after.unwrap_or_default());
                         let at = self.manager.now() + chrono(wait);
                         next = next.min(at);
+                        consider(&conn, at);
                         Some(at)
                     } else {
                         let connection = self
@@ -242,10 +292,20 @@ impl Scheduler {
                             seen_update: updated,
                         },
                     );
+                    refreshes.push(PassRefresh {
+                        connection: conn,
+                        result: Err(error),
+                        retry_at,
+                    });
                 }
             }
         }
-        (notices, next.max(now))
+        Pass {
+            notices,
+            refreshes,
+            next: next.max(now),
+            next_due,
+        }
     }
 
     fn lapse_notice(&mut self, conn: &Connection, now: DateTime<Utc>) -> Option<Notice> {

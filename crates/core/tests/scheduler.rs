@@ -269,3 +269,50 @@ async fn connections_falling_due_together_are_refreshed_as_one_batch() {
         .unwrap();
     assert!(!token.expose().is_empty());
 }
+
+#[tokio::test]
+async fn a_pass_reports_its_refreshes_and_the_next_one_due() {
+    let (f, clock, id) = setup().await;
+    let mut s = Scheduler::new(f.manager.clone(), SchedulerConfig::default());
+    let pass = s.pass().await;
+    assert!(pass.refreshes.is_empty(), "{pass:?}");
+    let (conn, due) = pass.next_due.clone().expect("the connection is scheduled");
+    assert_eq!(conn.id, id);
+    assert_eq!(Some(due), s.due_at(&conn));
+
+    // Due, and the provider fails once: the failure and its retry are reported.
+    clock.advance(minutes(57));
+    f.emulator.control().push_fault(Fault::next(
+        FaultScope::FlowAccount,
+        FaultKind::ServerError { status: 503 },
+        1,
+    ));
+    let pass = s.pass().await;
+    let [failed] = &pass.refreshes[..] else {
+        panic!("one refresh: {pass:?}")
+    };
+    assert_eq!(failed.connection.id, id);
+    assert_eq!(
+        failed.result.as_ref().unwrap_err().code,
+        ErrorCode::ProviderUnavailable
+    );
+    let retry = failed.retry_at.expect("a temporary failure is retried");
+    assert_eq!(
+        pass.next_due.as_ref().map(|(c, at)| (c.id.as_str(), *at)),
+        Some((id.as_str(), retry))
+    );
+
+    clock.advance(chrono::Duration::seconds(31));
+    let pass = s.pass().await;
+    let [ok] = &pass.refreshes[..] else {
+        panic!("one refresh: {pass:?}")
+    };
+    let fresh = ok.result.as_ref().expect("refreshed");
+    assert!(ok.retry_at.is_none());
+    let (_, next) = pass.next_due.expect("scheduled again");
+    assert_eq!(Some(next), s.due_at(fresh));
+    assert!(
+        next > f.manager.now() + minutes(50),
+        "an hour's token: {next}"
+    );
+}

@@ -4,6 +4,7 @@
 //!
 //! One test binary (one link) with a module per area.
 
+mod agent;
 mod canary;
 mod check;
 mod clients;

@@ -112,6 +112,15 @@ impl Manager {
         Ok(())
     }
 
+    /// Whether the keyring gives and takes secrets now, for a front that would rather
+    /// wait for it than fail refreshes (the always-on agent): creates the journal key on
+    /// first use, then proves the keyring unlocked as before every provider call (one
+    /// read, at most once a second). `keyring_unavailable` while it is locked.
+    pub async fn keyring_ready(&self) -> Result<()> {
+        self.journal_key().await?;
+        self.prove_keyring_unlocked().await
+    }
+
     fn keyring_proof(&self) -> Option<Instant> {
         *self
             .inner
