@@ -2,8 +2,8 @@
 //! connections, their tokens and locks, the history and pending authorizations are kept.
 //!
 //! [`super::local::LocalBackend`] (SQLite for metadata and history, the OS keyring for
-//! secrets, file locks in the data directory) is the first implementation; a shared team
-//! store (`authdeck-team`) is meant to be the second. What stays per machine whatever the
+//! secrets, file locks in the data directory) is the first implementation;
+//! `authdeck_team::TeamBackend` (PostgreSQL, secrets sealed on the client) the second. What stays per machine whatever the
 //! backend (devices, the answer journal and its key) is not behind this seam: see
 //! `manager::LocalParts`.
 //!
