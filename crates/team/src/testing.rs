@@ -665,6 +665,70 @@ impl PgCluster {
     }
 }
 
+/// The process-wide cluster of [`PgCluster::shared`] and the pipe its reaper waits on.
+struct Shared {
+    cluster: PgCluster,
+    // Never written to and never closed by us: the kernel closes it when this process
+    // ends, however it ends (normal exit, panic, a signal, `kill -9`).
+    _reaper_stdin: std::process::ChildStdin,
+}
+
+static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+
+impl PgCluster {
+    /// One cluster for the whole test process, started on first use (for test binaries
+    /// whose every test wants a database, e.g. the core's suite on the team backend:
+    /// give each test its own team or database in it).
+    ///
+    /// A static is never dropped, so [`Drop`] cannot stop this one. Instead, a reaper
+    /// process (`sh`) is started with a pipe from this process on its stdin: it blocks
+    /// reading it, and when this process ends (however it ends, `kill -9` too) the
+    /// kernel closes the pipe, the read returns, and the reaper stops the cluster
+    /// (`pg_ctl stop -m immediate`) and removes its directory. No postmaster outlives
+    /// the test binary by more than that stop.
+    pub fn shared() -> &'static PgCluster {
+        &SHARED
+            .get_or_init(|| {
+                let mut cluster = PgCluster::start();
+                // The reaper owns the cleanup from here: the TempDir must not remove the
+                // directory under it, and nothing drops a static anyway.
+                let root = cluster.keep();
+                let data = cluster.data_dir();
+                let stop = cluster.command("pg_ctl");
+                let mut argv: Vec<std::ffi::OsString> =
+                    vec![stop.get_program().to_os_string()];
+                argv.extend(stop.get_args().map(|a| a.to_os_string()));
+                let mut reaper = Command::new("sh");
+                reaper
+                    .arg("-c")
+                    .arg(r#"cat >/dev/null; "$@" stop -w -m immediate -D "$PGDATA_DIR"; rm -rf -- "$PG_ROOT""#)
+                    .arg("reaper")
+                    .args(argv)
+                    .env("PGDATA_DIR", &data)
+                    .env("PG_ROOT", &root)
+                    .env("LC_ALL", "C")
+                    .current_dir("/")
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                let mut child = reaper
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start the cluster's reaper (sh): {e}"));
+                let stdin = child
+                    .stdin
+                    .take()
+                    .unwrap_or_else(|| panic!("the reaper has no stdin pipe"));
+                // Not waited for: it outlives this process on purpose (init reaps it).
+                drop(child);
+                Shared {
+                    cluster,
+                    _reaper_stdin: stdin,
+                }
+            })
+            .cluster
+    }
+}
+
 impl Drop for PgCluster {
     fn drop(&mut self) {
         if self.running {
