@@ -46,7 +46,7 @@ done < <(sed 's/[[:space:]]#.*//' "$matrix")
 check_skips() {
   local i listed
   for i in "${!skip_tests[@]}"; do
-    listed="$(cargo test -q -p authdeck-core --test "${skip_files[$i]}" -- --list 2>/dev/null)" ||
+    listed="$("${CARGO:-cargo}" test -q -p authdeck-core --test "${skip_files[$i]}" -- --list 2>/dev/null)" ||
       fail "cannot list the tests of ${skip_files[$i]}"
     grep -qx -- "${skip_tests[$i]}: test" <<<"$listed" ||
       fail "$matrix: ${skip_files[$i]}.rs has no test named ${skip_tests[$i]}"
@@ -81,8 +81,8 @@ for backend in "${backends[@]}"; do
   fi
   step "core tests on the $backend backend: ${args[*]:-every target} ${filters[*]}"
   if [[ $dry_run == 1 ]]; then
-    echo "AUTHDECK_TEST_BACKEND=$backend cargo test --no-fail-fast -p authdeck-core ${args[*]}${filters[*]:+ -- ${filters[*]}}"
+    echo "AUTHDECK_TEST_BACKEND=$backend ${CARGO:-cargo} test --no-fail-fast -p authdeck-core ${args[*]}${filters[*]:+ -- ${filters[*]}}"
   else
-    AUTHDECK_TEST_BACKEND="$backend" cargo test --no-fail-fast -p authdeck-core "${args[@]}" ${filters[@]:+-- "${filters[@]}"}
+    AUTHDECK_TEST_BACKEND="$backend" "${CARGO:-cargo}" test --no-fail-fast -p authdeck-core "${args[@]}" ${filters[@]:+-- "${filters[@]}"}
   fi
 done
