@@ -7,13 +7,16 @@
 //! against every storage backend (`store::backend`'s contract) without being copied.
 //! `scripts/core-test-matrix.sh` runs them per backend.
 //!
-//! Not every file is about the contract. `common/matrix.txt` lists, by test-file name,
-//! the files the runner runs under the local backend only:
-//! - `local-only`: they look at the local backend's internals — keyring entries per
-//!   generation (`connection/<id>/tokens/<g>`, child secrets, PKCE verifiers), token
-//!   sets, SQLite files — besides behaviour;
-//! - `no-backend`: they build no `Manager` (providers, parsers, the keyring adapter), so
-//!   another backend changes nothing for them.
+//! Every file that builds a `Manager` runs on every backend. Where a test checks the
+//! local backend's internals besides behaviour (keyring entries per generation,
+//! `connection/<id>/child_secret`, token sets), the behaviour part reads through the
+//! seam ([`Fixture::current_tokens`], [`Fixture::store`]) and only those internals sit
+//! behind [`is_local`], with a comment naming where the team store's rows are checked
+//! (`crates/team/tests`). `common/matrix.txt` lists, for `scripts/core-test-matrix.sh`:
+//! - `local-only FILE TEST`: a test entirely about local internals, skipped on other
+//!   backends (none today);
+//! - `no-backend FILE`: files that build no `Manager` (providers, parsers, the keyring
+//!   adapter), so another backend changes nothing for them.
 //!
 //! The crash-safety tests of the keyring commit sequence (`AUTHDECK_CRASH_AT`) are the
 //! CLI's (`crates/cli/tests/e2e`), which uses the local store only.
