@@ -32,7 +32,8 @@ build: ui
 test: ui
 	$(MAKE) --no-print-directory lint
 	npm --prefix ui test
-	scripts/with-keyring.sh $(CARGO) test --workspace --exclude authdeck-e2e
+	scripts/with-keyring.sh $(CARGO) test --workspace --exclude authdeck-e2e --exclude authdeck-core
+	CARGO="$(CARGO)" scripts/with-keyring.sh scripts/core-test-matrix.sh local team
 	CARGO="$(CARGO)" scripts/test-package.sh
 	AUTHDECK_E2E_UI_BUILD=0 CARGO="$(CARGO)" scripts/e2e.sh
 

@@ -33,7 +33,7 @@ async fn fault_case(
         .complete_callback(&f.authorize_flowaccount("fa", "FA-100001").await)
         .await
         .unwrap();
-    let tokens_before = f.stored_tokens(&conn.id, conn.secret_generation).unwrap();
+    let tokens_before = f.current_tokens(&conn.id).await.unwrap();
     let control = f.emulator.control();
 
     arm(&control);
@@ -46,10 +46,7 @@ async fn fault_case(
         after.secret_generation, conn.secret_generation,
         "tokens unchanged"
     );
-    assert_eq!(
-        f.stored_tokens(&conn.id, conn.secret_generation).unwrap(),
-        tokens_before
-    );
+    assert_eq!(f.current_tokens(&conn.id).await.unwrap(), tokens_before);
     assert_eq!(after.state, ConnectionState::Active);
     assert_eq!(after.last_error.as_ref().map(|e| e.code), Some(expected));
     assert_eq!(control.stats().reuse_detected, 0);

@@ -204,8 +204,25 @@ async fn leaving_the_sandbox_removes_its_clients_connections_and_keyring_entries
     for client in sandbox_clients.iter().filter(|c| c.has_secret) {
         keys.push(format!("client/{}/secret", client.id));
     }
-    for key in &keys {
-        assert!(f.keyring_has(key), "{key} before leaving");
+    // Through the seam, on every backend: each connection's tokens, the child
+    // secret, each client secret.
+    for conn in [&fedex, &iot, &fa] {
+        assert!(
+            f.current_tokens(&conn.id).await.is_some(),
+            "{} tokens",
+            conn.label
+        );
+    }
+    assert!(f.store.child_secret(&fedex.id).await.unwrap().is_some());
+    for client in sandbox_clients.iter().filter(|c| c.has_secret) {
+        f.store.client_secret(client).await.unwrap();
+    }
+    if common::is_local() {
+        // Where the local backend keeps them (the team store's rows and their removal:
+        // crates/team/tests/backend.rs).
+        for key in &keys {
+            assert!(f.keyring_has(key), "{key} before leaving");
+        }
     }
 
     let report = f.manager.leave_sandbox().await.unwrap();
@@ -221,8 +238,18 @@ async fn leaving_the_sandbox_removes_its_clients_connections_and_keyring_entries
         !sessions.is_empty() && sessions.iter().all(|s| s.revoked),
         "{sessions:?}"
     );
-    for key in &keys {
-        assert!(!f.keyring_has(key), "{key} after leaving");
+    for conn in [&fedex, &iot, &fa] {
+        assert!(
+            f.current_tokens(&conn.id).await.is_none(),
+            "{} tokens",
+            conn.label
+        );
+    }
+    if common::is_local() {
+        // No keyring entry is left behind (the team store: crates/team/tests/backend.rs).
+        for key in &keys {
+            assert!(!f.keyring_has(key), "{key} after leaving");
+        }
     }
     assert!(f
         .manager
@@ -246,7 +273,12 @@ async fn leaving_the_sandbox_removes_its_clients_connections_and_keyring_entries
     assert_eq!(left, want, "real connections stay");
     f.manager.refresh(&real_fedex.id).await.unwrap();
     f.manager.refresh(&real_iot.id).await.unwrap();
-    assert!(f.keyring_has(&format!("connection/{}/child_secret", real_fedex.id)));
+    assert!(f
+        .store
+        .child_secret(&real_fedex.id)
+        .await
+        .unwrap()
+        .is_some());
     // Nothing left to leave.
     let again = f.manager.leave_sandbox().await.unwrap();
     assert!(again.connections.is_empty() && again.clients.is_empty());
@@ -269,10 +301,14 @@ async fn leaving_a_stopped_sandbox_removes_everything_here() {
 
     let report = f.manager.leave_sandbox().await.unwrap();
     assert_eq!(report.connections, std::slice::from_ref(&iot.label));
-    assert!(!f.keyring_has(&format!(
-        "connection/{}/tokens/{}",
-        iot.id, iot.secret_generation
-    )));
+    assert!(f.current_tokens(&iot.id).await.is_none());
+    if common::is_local() {
+        // The keyring entry went too (the team store: crates/team/tests/backend.rs).
+        assert!(!f.keyring_has(&format!(
+            "connection/{}/tokens/{}",
+            iot.id, iot.secret_generation
+        )));
+    }
     assert!(f.manager.list().await.unwrap().is_empty());
     assert!(f.manager.clients().await.unwrap().is_empty());
     let history = f.manager.history(Some(&iot.id), 10).await.unwrap();

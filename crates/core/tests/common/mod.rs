@@ -7,13 +7,16 @@
 //! against every storage backend (`store::backend`'s contract) without being copied.
 //! `scripts/core-test-matrix.sh` runs them per backend.
 //!
-//! Not every file is about the contract. `common/matrix.txt` lists, by test-file name,
-//! the files the runner runs under the local backend only:
-//! - `local-only`: they look at the local backend's internals — keyring entries per
-//!   generation (`connection/<id>/tokens/<g>`, child secrets, PKCE verifiers), token
-//!   sets, SQLite files — besides behaviour;
-//! - `no-backend`: they build no `Manager` (providers, parsers, the keyring adapter), so
-//!   another backend changes nothing for them.
+//! Every file that builds a `Manager` runs on every backend. Where a test checks the
+//! local backend's internals besides behaviour (keyring entries per generation,
+//! `connection/<id>/child_secret`, token sets), the behaviour part reads through the
+//! seam ([`Fixture::current_tokens`], [`Fixture::store`]) and only those internals sit
+//! behind [`is_local`], with a comment naming where the team store's rows are checked
+//! (`crates/team/tests`). `common/matrix.txt` lists, for `scripts/core-test-matrix.sh`:
+//! - `local-only FILE TEST`: a test entirely about local internals, skipped on other
+//!   backends (none today);
+//! - `no-backend FILE`: files that build no `Manager` (providers, parsers, the keyring
+//!   adapter), so another backend changes nothing for them.
 //!
 //! The crash-safety tests of the keyring commit sequence (`AUTHDECK_CRASH_AT`) are the
 //! CLI's (`crates/cli/tests/e2e`), which uses the local store only.
@@ -24,11 +27,15 @@ use std::sync::Arc;
 use authdeck_core::clock::SharedClock;
 use authdeck_core::manager::{LocalParts, Manager, ManagerOptions, NewClient};
 use authdeck_core::model::Provider;
+use authdeck_core::store::backend::Backend;
 use authdeck_core::store::db::Db;
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::SecretStore;
 use authdeck_core::ClientSecret;
+use authdeck_core::ErrorCode;
 use authdeck_emulator::{EmulatorConfig, RunningEmulator};
+use authdeck_team::testing::PgCluster;
+use authdeck_team::{DbConfig, TeamBackend, TeamStore, Via};
 
 pub fn require_keyring() {
     assert!(
@@ -68,31 +75,54 @@ impl TestBackend {
 
     /// A manager on this backend, with `dir` as the machine's data directory and
     /// `secrets` as its keyring (what stays per machine: `manager::LocalParts`).
-    pub fn manager(
+    ///
+    /// `team`: a new team (`TeamStore::init`, a unique name) in the test binary's one
+    /// PostgreSQL cluster ([`PgCluster::shared`], started on first use, stopped by its
+    /// reaper when the binary exits), opened as a `TeamBackend`; the SQLite file and the
+    /// keyring stay per machine as for `local`.
+    pub async fn manager(
         self,
         dir: &std::path::Path,
         secrets: Arc<KeyringStore>,
         options: ManagerOptions,
-    ) -> Manager {
+    ) -> (Manager, Arc<dyn Backend>) {
         let db = Db::open(&dir.join("authdeck.sqlite3")).unwrap();
         let local = LocalParts::new(db, secrets, &options);
-        match self {
-            Self::Local => {
-                let store = Arc::new(local.backend(options.clock.clone()));
-                Manager::with_backend(store, local, options).unwrap()
+        let store: Arc<dyn Backend> = match self {
+            Self::Local => Arc::new(local.backend(options.clock.clone())),
+            Self::Team => {
+                let cluster = PgCluster::shared();
+                let config = DbConfig::parse(&cluster.tcp_config("postgres")).unwrap();
+                let name = format!("test-team-{}", uuid::Uuid::new_v4());
+                let (store, _join) = TeamStore::init(&config, &name, "test-desk", Via::Desktop)
+                    .await
+                    .unwrap();
+                Arc::new(TeamBackend::open(store, options.lock_wait).await.unwrap())
             }
-            // The factory of issue 13 goes here: `Manager::with_backend(team backend,
-            // local, options)`, on a PostgreSQL cluster of authdeck-team's test kit.
-            Self::Team => panic!(
-                "AUTHDECK_TEST_BACKEND=team: the team backend is not plugged into the core's test fixture yet (crates/core/tests/common/mod.rs, TestBackend::manager)"
-            ),
-        }
+        };
+        let manager = Manager::with_backend(store.clone(), local, options).unwrap();
+        (manager, store)
     }
+
+    pub fn is_local(self) -> bool {
+        self == Self::Local
+    }
+}
+
+/// Whether this run is on the local backend (`AUTHDECK_TEST_BACKEND`). The one gate of
+/// the assertions on the local backend's internals (keyring entries per generation,
+/// SQLite rows): the behaviour around them runs on every backend. The team store's own
+/// rows are checked by `crates/team/tests` (backend.rs, store.rs, parity.rs).
+pub fn is_local() -> bool {
+    TestBackend::from_env().is_local()
 }
 
 pub struct Fixture {
     pub emulator: RunningEmulator,
     pub manager: Manager,
+    /// The manager's storage backend (the same `Arc`), for reading what it holds
+    /// through the seam on any backend.
+    pub store: Arc<dyn Backend>,
     pub secrets: Arc<KeyringStore>,
     pub dir: tempfile::TempDir,
 }
@@ -131,10 +161,13 @@ impl Fixture {
         options.lock_dir = Some(dir.path().join("locks"));
         let service = format!("authdeck-test-{}", uuid::Uuid::new_v4());
         let secrets = Arc::new(KeyringStore::new(service));
-        let manager = TestBackend::from_env().manager(dir.path(), secrets.clone(), options);
+        let (manager, store) = TestBackend::from_env()
+            .manager(dir.path(), secrets.clone(), options)
+            .await;
         Self {
             emulator,
             manager,
+            store,
             secrets,
             dir,
         }
@@ -165,8 +198,32 @@ impl Fixture {
             .expect("the emulator approves")
     }
 
-    /// The tokens stored for a connection's current generation, read straight from the keyring.
+    /// The tokens the backend holds for a connection now, read through the seam
+    /// (`Backend::tokens`), on any backend: `None` when the connection or its tokens
+    /// are gone. `{"generation", "access_token", "refresh_token"}`.
+    pub async fn current_tokens(&self, connection_id: &str) -> Option<serde_json::Value> {
+        let conn = match self.store.connection(connection_id).await {
+            Ok(conn) => conn,
+            Err(e) if e.code == ErrorCode::NotFound => return None,
+            Err(e) => panic!("connection {connection_id}: {e:?}"),
+        };
+        let bundle = self.store.tokens(&conn).await.unwrap()?;
+        Some(serde_json::json!({
+            "generation": conn.secret_generation,
+            "access_token": bundle.access_token.expose(),
+            "refresh_token": bundle.refresh_token.as_ref().map(|r| r.expose().to_string()),
+        }))
+    }
+
+    /// The tokens stored for a connection's given generation, read straight from the
+    /// local backend's keyring (`connection/<id>/tokens/<g>`): local internals, so call
+    /// it under [`is_local`] only (it panics on another backend, whose rows the team
+    /// crate's own tests check).
     pub fn stored_tokens(&self, connection_id: &str, generation: i64) -> Option<serde_json::Value> {
+        assert!(
+            is_local(),
+            "stored_tokens reads the local backend's keyring: gate it with common::is_local()"
+        );
         let key = format!("connection/{connection_id}/tokens/{generation}");
         self.secrets
             .get(&key)
@@ -174,7 +231,10 @@ impl Fixture {
             .map(|s| serde_json::from_str(s.expose()).unwrap())
     }
 
+    /// Whether the local backend's keyring holds `key` (local internals: under
+    /// [`is_local`] only).
     pub fn keyring_has(&self, key: &str) -> bool {
+        assert!(is_local(), "keyring_has({key:?}) reads the local backend's keyring: gate it with common::is_local()");
         self.secrets.get(key).unwrap().is_some()
     }
 }

@@ -170,5 +170,28 @@ pub(super) fn migrations() -> Migrations<'static> {
         CREATE INDEX history_by_device ON history(device_id, id) WHERE device_id IS NOT NULL;
         "#,
         ),
+        // Devices without the foreign key to `clients`: with a team backend (issue 13)
+        // the clients live in the team store, not in this file, while devices stay per
+        // machine. The manager checks the client through the store before it adds a
+        // device, and refuses to remove a client that still has devices. SQLite cannot
+        // drop a constraint: a new table, every row copied, the old one dropped, the new
+        // one renamed (in this migration's transaction). `name UNIQUE` is the table's
+        // only index, rebuilt with it.
+        M::up(
+            r#"
+        CREATE TABLE devices_new (
+            id             TEXT PRIMARY KEY,
+            client_id      TEXT NOT NULL,
+            connection_id  TEXT,
+            name           TEXT NOT NULL UNIQUE,
+            data           TEXT NOT NULL,   -- JSON of model::Device (no secrets)
+            created_at     INTEGER NOT NULL
+        );
+        INSERT INTO devices_new (id, client_id, connection_id, name, data, created_at)
+            SELECT id, client_id, connection_id, name, data, created_at FROM devices;
+        DROP TABLE devices;
+        ALTER TABLE devices_new RENAME TO devices;
+        "#,
+        ),
     ])
 }

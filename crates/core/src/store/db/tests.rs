@@ -404,3 +404,80 @@ fn history_survives_connection_delete() {
     db.delete_connection("c1").unwrap();
     assert_eq!(db.history(Some("c1"), 10).unwrap(), vec![e]);
 }
+
+fn device(id: &str, client_key: &str, name: &str) -> Device {
+    Device {
+        id: id.into(),
+        name: name.into(),
+        device_id: format!("dev-{id}"),
+        client_key: client_key.into(),
+        client_name: "iot".into(),
+        connection_id: Some("k-iot".into()),
+        has_secret: true,
+        created_at: DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+        last_check: None,
+        sandbox: false,
+    }
+}
+
+/// A store laid out by the version before the devices lost their foreign key to
+/// `clients` (8 migrations), with an IoT client and two devices (one with history):
+/// the upgrade keeps every device and its history, and a device whose client lives
+/// elsewhere (the team store, issue 13) can then be added.
+#[test]
+fn the_upgrade_that_drops_the_devices_foreign_key_keeps_every_device() {
+    let mut conn = Sqlite::open_in_memory().unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    migrations().to_version(&mut conn, 8).unwrap();
+    let mut iot = client("iot");
+    iot.provider = Provider::Iot;
+    conn.execute(
+        "INSERT INTO clients (id, name, provider, data, created_at) VALUES (?1, ?2, ?3, ?4, 0)",
+        params![
+            iot.id,
+            iot.name,
+            iot.provider.as_str(),
+            serde_json::to_string(&iot).unwrap()
+        ],
+    )
+    .unwrap();
+    let before = [
+        device("d1", &iot.id, "boiler"),
+        device("d2", &iot.id, "meter"),
+    ];
+    for d in &before {
+        conn.execute(
+            "INSERT INTO devices (id, client_id, connection_id, name, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![d.id, d.client_key, d.connection_id, d.name, serde_json::to_string(d).unwrap(), d.created_at.timestamp_millis()],
+        )
+        .unwrap();
+    }
+    // The old table refuses a device of a client this file does not hold.
+    let orphan = device("d3", "id-team-client", "pump");
+    assert!(conn
+        .execute(
+            "INSERT INTO devices (id, client_id, connection_id, name, data, created_at) VALUES (?1, ?2, NULL, ?3, '{}', 0)",
+            params![orphan.id, orphan.client_key, orphan.name],
+        )
+        .is_err());
+    conn.execute(
+        "INSERT INTO history (connection_id, client_id, at, event, outcome, detail, device_id)
+         VALUES (NULL, ?1, 0, 'device_added', 'ok', NULL, 'd1')",
+        params![iot.id],
+    )
+    .unwrap();
+
+    let db = Db::init(conn, None, false).unwrap();
+    assert_eq!(db.devices().unwrap(), before.to_vec());
+    assert_eq!(db.device_history("d1", 10).unwrap().len(), 1);
+    assert_eq!(db.device_count_for_client(&iot.id).unwrap(), 2);
+    // Names stay unique (the rebuilt table's index).
+    let same_name = device("d4", &iot.id, "boiler");
+    assert_eq!(
+        db.insert_device(&same_name).unwrap_err().code,
+        crate::error::ErrorCode::AlreadyExists
+    );
+    // And a device whose client is in another store is kept now.
+    db.insert_device(&orphan).unwrap();
+    assert_eq!(db.device("pump").unwrap(), orphan);
+}
