@@ -1,4 +1,4 @@
-//! Members (the seen table) and the change feed.
+//! Members seen (`authdeck.members_seen`) and the change feed.
 
 use super::*;
 
