@@ -52,15 +52,14 @@ pub const KEYRING_WAIT: Duration = Duration::from_secs(120);
 /// Save the answers a locked keyring refused, waiting for it to be unlocked (at most
 /// [`KEYRING_WAIT`]); fails naming the connections whose new tokens are not saved.
 pub async fn keep_answers(manager: &Manager) -> Result<()> {
-    let mut wait = KEYRING_WAIT;
     // Debug builds only: the tests of a keyring that stays locked wait less.
     #[cfg(debug_assertions)]
-    if let Some(s) = std::env::var("AUTHDECK_TEST_KEYRING_WAIT_S")
+    let wait = std::env::var("AUTHDECK_TEST_KEYRING_WAIT_S")
         .ok()
         .and_then(|s| s.parse().ok())
-    {
-        wait = Duration::from_secs(s);
-    }
+        .map_or(KEYRING_WAIT, Duration::from_secs);
+    #[cfg(not(debug_assertions))]
+    let wait = KEYRING_WAIT;
     let at_risk = manager
         .save_unsaved(wait, |n| {
             errln!(
