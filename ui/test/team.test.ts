@@ -64,7 +64,8 @@ describe('the Team section and the header', () => {
     expect($(tid('header-team')).hidden).toBe(true);
     await openClients();
     expect($(tid('team-none')).textContent).toContain('not in a team');
-    expect($(tid('team-local-note')).textContent).toContain('stay on this desktop');
+    expect($(tid('team-local-note')).textContent).toContain('connections kept on this desktop');
+    expect($(tid('team-local-note')).textContent).toContain('authdeckctl');
     expect($<HTMLInputElement>(tid('team-join-key')).type).toBe('password');
   });
 

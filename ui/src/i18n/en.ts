@@ -417,7 +417,7 @@ export const en = {
   'header.team.lastKnown': 'The team database does not answer: the Team section shows the last known status, of {at}.',
   'team.title': 'Team',
   'team.localNote':
-    'Connections are not kept in the team yet: they stay on this desktop, as before. Joining a team records this desktop as a member and keeps the team key in the system keyring.',
+    "This window still shows and refreshes the connections kept on this desktop; authdeckctl on this desktop works on the team's connections once it is in a team. Joining records this desktop as a member and keeps the team key in the system keyring.",
   'team.loading': 'Reading the team status…',
   'team.none':
     'This desktop is not in a team. To join one, ask a member for the database address and the join key (`authdeckctl team init` prints it once).',
