@@ -4,6 +4,8 @@ use super::*;
 
 impl TeamStore {
     /// Store a pending authorization (`secret`: the PKCE verifier etc., sealed here).
+    /// [`TeamStore::insert_pending`] with a secret, purging nothing (no authorization
+    /// expired before 1970).
     pub async fn put_pending(
         &self,
         id: &str,
@@ -12,31 +14,15 @@ impl TeamStore {
         secret: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let sealed = self.inner.key.seal(
-            &Scope::Pending {
-                team: &self.inner.team,
-                pending: id,
-            },
-            secret,
-        )?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        lock_team(&tx, &self.inner.team, &self.inner.key).await?;
-        tx.execute(
-            "INSERT INTO authdeck.pending_authorizations (team_id, id, client_id, record, sealed, expires_at, machine)
-             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7)",
-            &[&self.inner.team, &id, &client_id, record, &sealed, &expires_at, &self.inner.machine],
+        self.insert_pending(
+            id,
+            client_id,
+            record,
+            Some(secret),
+            expires_at,
+            DateTime::<Utc>::UNIX_EPOCH,
         )
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::new(ErrorCode::AlreadyExists, "A pending authorization with this id exists already.")
-            } else {
-                db_error(e)
-            }
-        })?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(())
     }
 
     /// Take a pending authorization: delete and return it in one statement, so one
