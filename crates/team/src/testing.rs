@@ -413,6 +413,11 @@ impl PgCluster {
 
     fn run_checked(&self, tool: &str, args: &[&str]) -> String {
         let out = self.run(tool, args);
+        self.checked(tool, args, out)
+    }
+
+    /// `out`'s stdout; a panic with the server log's tail when `tool` failed.
+    fn checked(&self, tool: &str, args: &[&str], out: Output) -> String {
         if !out.status.success() {
             panic!(
                 "{tool} {args:?} failed ({}):\n{}\n{}\nserver log tail:\n{}",
@@ -450,11 +455,10 @@ impl PgCluster {
         o
     }
 
-    fn pg_ctl_start(&mut self) {
-        let data = self.data_dir();
-        let log = self.log_path();
-        let opts = self.server_options();
-        self.run_checked(
+    /// `pg_ctl start` on this cluster's data directory, log and options (unchecked).
+    fn try_pg_ctl_start(&self) -> Output {
+        let (data, log, opts) = (self.data_dir(), self.log_path(), self.server_options());
+        self.run(
             "pg_ctl",
             &[
                 "start",
@@ -468,7 +472,12 @@ impl PgCluster {
                 "-o",
                 &opts,
             ],
-        );
+        )
+    }
+
+    fn pg_ctl_start(&mut self) {
+        let out = self.try_pg_ctl_start();
+        self.checked("pg_ctl", &["start"], out);
         self.running = true;
     }
 
@@ -476,25 +485,7 @@ impl PgCluster {
     /// run in parallel), pick another, up to 5 times.
     fn first_start(&mut self) {
         for _ in 0..4 {
-            let data = self.data_dir();
-            let log = self.log_path();
-            let opts = self.server_options();
-            let out = self.run(
-                "pg_ctl",
-                &[
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    path_str(&data),
-                    "-l",
-                    path_str(&log),
-                    "-o",
-                    &opts,
-                ],
-            );
-            if out.status.success() {
+            if self.try_pg_ctl_start().status.success() {
                 self.running = true;
                 return;
             }
