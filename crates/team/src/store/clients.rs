@@ -3,18 +3,23 @@
 use super::*;
 
 impl TeamStore {
+    /// A client's secret sealed for this team and client (a ciphertext moved to another
+    /// client does not open).
+    pub(super) fn seal_client_secret(
+        &self,
+        id: &str,
+        secret: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>> {
+        let scope = Scope::ClientSecret {
+            team: &self.inner.team,
+            client: id,
+        };
+        secret.map(|s| self.inner.key.seal(&scope, s)).transpose()
+    }
+
     /// Insert or replace a client (`secret`: `None` keeps no secret).
     pub async fn put_client(&self, id: &str, record: &Value, secret: Option<&[u8]>) -> Result<i64> {
-        let sealed = match secret {
-            Some(s) => Some(self.inner.key.seal(
-                &Scope::ClientSecret {
-                    team: &self.inner.team,
-                    client: id,
-                },
-                s,
-            )?),
-            None => None,
-        };
+        let sealed = self.seal_client_secret(id, secret)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         lock_team(&tx, &self.inner.team, &self.inner.key).await?;

@@ -33,16 +33,7 @@ impl TeamStore {
         record: &Value,
         secret: Option<&[u8]>,
     ) -> Result<i64> {
-        let sealed = match secret {
-            Some(s) => Some(self.inner.key.seal(
-                &Scope::ClientSecret {
-                    team: &self.inner.team,
-                    client: id,
-                },
-                s,
-            )?),
-            None => None,
-        };
+        let sealed = self.seal_client_secret(id, secret)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         lock_team(&tx, &self.inner.team, &self.inner.key).await?;
