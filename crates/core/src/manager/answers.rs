@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Manager, OrphanProbe};
 use crate::crash::crash_point;
@@ -23,8 +23,9 @@ pub(super) struct Unsaved {
     pub answer: Answer,
     pub entry: Option<Entry>,
     /// The connection's lock, held until the answer is saved: no other refresher (in
-    /// any process) may spend the refresh token it replaced.
-    pub _guard: Lease,
+    /// any process) may spend the refresh token it replaced. (A team store's lock may be
+    /// lost meanwhile, e.g. with the link to the database: it is taken again to save.)
+    pub guard: Lease,
 }
 
 /// The answer for `next`, refreshed from `old`: at the generation it is committed as.
@@ -193,7 +194,7 @@ impl Manager {
             Unsaved {
                 answer,
                 entry,
-                _guard: guard,
+                guard,
             },
         );
     }
@@ -224,9 +225,21 @@ impl Manager {
     /// kept; fails (keeping it) while the keyring still refuses it. Call before taking
     /// the connection's lock.
     pub(super) async fn settle_unsaved(&self, id: &str) -> Result<()> {
-        let Some(kept) = self.unsaved().remove(id) else {
+        let Some(mut kept) = self.unsaved().remove(id) else {
             return Ok(());
         };
+        // The kept lock lost (a team store's session broke with its link): another
+        // holder may be at work. Take it again, so the answer is saved under the lock.
+        if kept.guard.ensure_held(Duration::ZERO).await.is_err() {
+            match self.inner.store.lock(id).await {
+                Ok(lease) => kept.guard = lease,
+                Err(e) if e.code == ErrorCode::NotFound => return Ok(()),
+                Err(e) => {
+                    self.unsaved().insert(id.to_owned(), kept);
+                    return Err(e);
+                }
+            }
+        }
         let conn = match self.connection(id).await {
             Ok(conn) => conn,
             Err(e) if e.code == ErrorCode::NotFound => return Ok(()),
@@ -261,15 +274,25 @@ impl Manager {
         }
         let mut next = answer.connection.clone();
         next.secret_generation = conn.secret_generation;
+        // The answer was refreshed from an active connection. If it is marked otherwise
+        // now, another refresher (another machine, once this one's lock was lost) found
+        // the grant dead or a logout pending since: with the refresh token this answer
+        // replaced spent twice, the provider may have revoked the whole grant. The mark
+        // stays (the window keeps offering Reconnect), never hidden by the adoption.
+        let kept_mark = next.state != conn.state;
+        if kept_mark {
+            next.state = conn.state;
+            next.last_error = conn.last_error.clone();
+        }
         let adopted = self
             .commit_bundle(&conn, next, answer.tokens.clone())
             .await?;
         tracing::warn!(connection = %conn.id, "adopted an answer that was not committed");
-        self.announce_recovered(
-            &adopted,
-            "saved refreshed tokens whose commit was interrupted",
-        )
-        .await;
+        let detail = match kept_mark {
+            false => "saved refreshed tokens whose commit was interrupted",
+            true => "saved refreshed tokens whose commit was interrupted; another refresher marked the connection meanwhile, and the mark stays",
+        };
+        self.announce_recovered(&adopted, detail).await;
         Ok(adopted)
     }
 

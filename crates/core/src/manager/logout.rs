@@ -1,6 +1,7 @@
 //! Logging out (revoking at the provider where it can) and removing a connection
 //! locally.
 
+use super::refresh::LOCK_NEED;
 use super::*;
 
 impl Manager {
@@ -13,7 +14,7 @@ impl Manager {
             return Err(answers::held_back());
         }
         self.settle_unsaved(&conn.id).await?;
-        let _lease = self.inner.store.lock(&conn.id).await?;
+        let lease = self.inner.store.lock(&conn.id).await?;
         let conn = self
             .finish_interrupted_switch(&conn.id, OrphanProbe::Always)
             .await?;
@@ -29,6 +30,9 @@ impl Manager {
                         ..
                     }) => {
                         let client = self.client(&conn.client_key).await?;
+                        // The lock still held right before the call, or nothing is sent
+                        // (nor changed: the logout can simply be retried).
+                        lease.ensure_held(LOCK_NEED).await?;
                         in_flight = Some(self.inner.shutdown.begin_call()?);
                         let result =
                             iot::logout(&self.inner.http, &iot_client(&client)?, &refresh).await;

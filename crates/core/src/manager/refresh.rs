@@ -3,6 +3,37 @@
 
 use super::*;
 
+/// How long a connection's lock must still be held, whatever happens next, when a
+/// provider call under it starts ([`crate::store::backend::Lease::ensure_held`]): the
+/// worst case of committing the answer. On the team store a commit is one transaction of
+/// six statements, each a round trip (BEGIN, the team row's lock, the compare-and-swap
+/// UPDATE, the token set's DELETE and INSERT, COMMIT), after a pool checkout; a batch's
+/// answer first waits up to `batch::MAX_BATCH_WAIT` (40 ms) for company, then its batch
+/// is one pipelined transaction. At a 250 ms round trip (a database on another
+/// continent) that is about 1.6 s: 2 s. It is well under the team lock's 5 s floor, so a
+/// healthy lock (heartbeat every 0.5 s, 4.5–5 s left) always passes, while a holder whose
+/// heartbeat went unanswered for 3 s (a stalled or cut link, a hung process) sends
+/// nothing. The local store's lock cannot be lost while held: its check always passes.
+pub(super) const LOCK_NEED: Duration = Duration::from_secs(2);
+
+/// What one token request of a refresh sends (see `Manager::token_request`).
+enum TokenRequest<'a> {
+    FlowAccount {
+        refresh: RefreshToken,
+        secret: ClientSecret,
+    },
+    Fedex {
+        grant: FedexGrant,
+        secret: ClientSecret,
+        child: Option<(&'a str, ChildSecret)>,
+    },
+    Iot {
+        client: IotClient<'a>,
+        refresh: RefreshToken,
+        user_id: &'a str,
+    },
+}
+
 impl Manager {
     /// Refresh a connection now (FedEx: request a new token). If another caller
     /// refreshed it while this one waited for the lock, that result is returned instead
@@ -146,9 +177,20 @@ impl Manager {
                         }),
                         None => None,
                     };
-                    _in_flight = self.inner.shutdown.begin_call()?;
-                    let result = self.refresh_with_provider(&conn, &client, current).await;
-                    sandbox::explain_failure(&client, result).await
+                    match self.token_request(&conn, &client, current).await {
+                        Ok(request) => {
+                            // Right before the call: the lock still held, for long enough
+                            // to commit the answer. If not, nothing is sent or changed.
+                            if let Err(e) = guard.ensure_held(LOCK_NEED).await {
+                                tracing::warn!(connection = %conn.id, code = %e.code, "lock lost before the provider call: nothing sent");
+                                return Err(e);
+                            }
+                            _in_flight = self.inner.shutdown.begin_call()?;
+                            let result = self.send_token_request(&client, request).await;
+                            sandbox::explain_failure(&client, result).await
+                        }
+                        Err(e) => sandbox::explain_failure(&client, Err(e)).await,
+                    }
                 }
                 Err(e) => Err(e),
             },
@@ -237,57 +279,76 @@ impl Manager {
         }
     }
 
-    /// `current`: the connection's current tokens when the caller already has them.
-    async fn refresh_with_provider(
+    /// What a refresh of `conn` sends, read from the store (`current`: the connection's
+    /// current tokens when the caller already has them), so that the lock can be checked
+    /// right before the request goes out.
+    async fn token_request<'a>(
         &self,
-        conn: &Connection,
-        client: &Client,
+        conn: &'a Connection,
+        client: &'a Client,
         current: Option<TokenBundle>,
-    ) -> Result<IssuedTokens> {
-        let now = self.now();
-        let http = &self.inner.http;
+    ) -> Result<TokenRequest<'a>> {
         match conn.provider {
             Provider::FlowAccount => {
                 let refresh = self.current_refresh_token(conn, current).await?;
                 let secret = self.inner.store.client_secret(client).await?;
-                flowaccount::refresh(
-                    http,
-                    &client.endpoints.token_url,
-                    &client.client_id,
-                    &secret,
-                    &refresh,
-                    now,
-                )
-                .await
+                Ok(TokenRequest::FlowAccount { refresh, secret })
             }
             Provider::Fedex => {
                 let grant = conn.grant.unwrap_or(FedexGrant::ClientCredentials);
                 let secret = self.inner.store.client_secret(client).await?;
-                let child_secret = match &conn.child_key {
-                    Some(_) => Some(self.inner.store.child_secret(&conn.id).await?.ok_or_else(|| {
+                let child = match &conn.child_key {
+                    Some(key) => Some((key.as_str(), self.inner.store.child_secret(&conn.id).await?.ok_or_else(|| {
                         Error::new(ErrorCode::InvalidClient, "The child secret is missing from the keyring: connect this project again.")
-                    })?),
+                    })?)),
                     None => None,
                 };
-                let child = conn.child_key.as_deref().zip(child_secret.as_ref());
-                fedex::request_token(
-                    http,
-                    &client.endpoints.token_url,
+                Ok(TokenRequest::Fedex {
                     grant,
-                    &client.client_id,
-                    &secret,
+                    secret,
                     child,
-                    now,
-                )
-                .await
+                })
             }
             Provider::Iot => {
                 let refresh = self.current_refresh_token(conn, current).await?;
                 let user_id = conn.user_id.as_deref().ok_or_else(|| {
                     Error::new(ErrorCode::ReauthorizationRequired, "The IoT platform did not say who this account is, so it cannot be renewed: log in again.")
                 })?;
-                iot::refresh(http, &iot_client(client)?, &refresh, user_id, now).await
+                Ok(TokenRequest::Iot {
+                    client: iot_client(client)?,
+                    refresh,
+                    user_id,
+                })
             }
+        }
+    }
+
+    /// Send a [`TokenRequest`] of `client`'s provider.
+    async fn send_token_request(
+        &self,
+        client: &Client,
+        request: TokenRequest<'_>,
+    ) -> Result<IssuedTokens> {
+        let now = self.now();
+        let http = &self.inner.http;
+        let url = &client.endpoints.token_url;
+        match request {
+            TokenRequest::FlowAccount { refresh, secret } => {
+                flowaccount::refresh(http, url, &client.client_id, &secret, &refresh, now).await
+            }
+            TokenRequest::Fedex {
+                grant,
+                secret,
+                child,
+            } => {
+                let child = child.as_ref().map(|(key, secret)| (*key, secret));
+                fedex::request_token(http, url, grant, &client.client_id, &secret, child, now).await
+            }
+            TokenRequest::Iot {
+                client,
+                refresh,
+                user_id,
+            } => iot::refresh(http, &client, &refresh, user_id, now).await,
         }
     }
 

@@ -27,7 +27,9 @@
 //!   the caller gets `busy`. A holder that dies (crash, kill -9, lost session) releases
 //!   the lock without anyone's help. A holder must re-read the connection after taking
 //!   the lock ([`Backend::settle`] is that re-read), because another holder may have
-//!   changed it meanwhile. Dropping the [`Lease`] releases the lock. The token methods
+//!   changed it meanwhile. Dropping the [`Lease`] releases the lock. A lock that can be
+//!   lost while held (a broken session) says so through [`Lease::ensure_held`], which
+//!   the manager asks right before each provider call under the lock. The token methods
 //!   are called with the connection's lock held unless they say otherwise; the lock is
 //!   what keeps two refreshers from spending one refresh token.
 //! - **Generations and compare-and-swap.** Every connection carries a
@@ -73,16 +75,63 @@ use crate::model::{Client, Connection, HistoryEntry};
 use crate::secret::{ChildSecret, ClientSecret, PkceVerifier};
 
 /// A held connection lock (see [`Backend::lock`]); dropping it releases the lock.
+///
+/// A lock that can be lost while it is held (the team store's: its session may break,
+/// or the server may end it when the holder falls silent) says whether it still holds
+/// ([`Lease::ensure_held`]); the manager asks right before every provider call made under
+/// the lock, and sends nothing when it does not (see [`LeaseCheck`]).
 pub struct Lease {
-    _held: Box<dyn Send + Sync>,
+    held: Box<dyn LeaseCheck>,
 }
 
+/// What a [`Lease`] holds. The default [`LeaseCheck::ensure_held`] always says yes: right
+/// for a lock that cannot be lost while its holder lives (the local store's file lock,
+/// which only the holder's death releases, and then no provider call of it is left).
+#[async_trait]
+pub trait LeaseCheck: Send + Sync {
+    /// `Ok` iff the lock is still held and stays held for at least `need` from now,
+    /// whatever the holder does meanwhile (the store will not hand it to anyone else
+    /// sooner). Otherwise an error ([`lease_lost`]'s, with what was found in `detail`):
+    /// the caller sends nothing to the provider and changes nothing.
+    async fn ensure_held(&self, need: std::time::Duration) -> Result<()> {
+        let _ = need;
+        Ok(())
+    }
+}
+
+/// Any value held for its `Drop` (a file lock): [`LeaseCheck`]'s default, always held.
+struct Opaque<T>(#[allow(dead_code)] T);
+
+impl<T: Send + Sync> LeaseCheck for Opaque<T> {}
+
 impl Lease {
+    /// A lock that cannot be lost while held: [`Self::ensure_held`] always says yes.
     pub fn new(held: impl Send + Sync + 'static) -> Self {
         Self {
-            _held: Box::new(held),
+            held: Box::new(Opaque(held)),
         }
     }
+
+    /// A lock that can say whether it still holds (see [`LeaseCheck`]).
+    pub fn checked(held: impl LeaseCheck + 'static) -> Self {
+        Self {
+            held: Box::new(held),
+        }
+    }
+
+    /// See [`LeaseCheck::ensure_held`].
+    pub async fn ensure_held(&self, need: std::time::Duration) -> Result<()> {
+        self.held.ensure_held(need).await
+    }
+}
+
+/// The error of a [`Lease`] found no longer held (or not for long enough): nothing was
+/// sent to the provider, nothing changed.
+pub fn lease_lost() -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorCode::TeamUnavailable,
+        "Lost the connection's lock on the team store: nothing was sent to the provider and nothing was changed; try again.",
+    )
 }
 
 /// What [`Backend::commit`] did.

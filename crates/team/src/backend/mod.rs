@@ -10,6 +10,9 @@
 //!   `child_secrets` (AD: team, connection);
 //! - the connection lock → [`TeamStore::lock_refresh`] (a session advisory lock) with a
 //!   bounded wait: `busy` when it runs out; the row is re-read after the lock is taken;
+//!   its `Lease` says whether it is still held with enough time left
+//!   (`Lease::ensure_held`: the heartbeat, then a round trip on the lock's session),
+//!   which the manager asks before each provider call;
 //! - history → `history` (with the member, the machine and via; coalesced lines keep a
 //!   `count`);
 //! - pending authorizations → `pending_authorizations` (marked used once, outcome kept
@@ -26,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authdeck_core::activity::ActivityEntry;
 use authdeck_core::model::{Client, Connection, HistoryEntry};
-use authdeck_core::store::backend::{Backend, Lease};
+use authdeck_core::store::backend::{lease_lost, Backend, Lease, LeaseCheck};
 use authdeck_core::store::db::PendingRecord;
 use authdeck_core::store::vault::TokenBundle;
 use authdeck_core::{ChildSecret, ClientSecret, Error, ErrorCode, PkceVerifier, Result};
@@ -55,6 +58,9 @@ pub struct TeamBackend {
     reachable: Arc<AtomicBool>,
     changes: broadcast::Sender<StoreChange>,
     feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Tests: connections whose locks [`Backend::lock`] hands out frozen.
+    #[cfg(feature = "testing")]
+    frozen: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for TeamBackend {
@@ -79,6 +85,37 @@ impl Drop for TeamBackend {
 /// A held refresh lock; dropping it lets go (the session goes back for reuse when a
 /// runtime is at hand, else it closes, which releases the lock on the server too).
 struct HeldLock(Option<RefreshLock>);
+
+#[async_trait]
+impl LeaseCheck for HeldLock {
+    /// From the last heartbeat first (no round trip: a holder whose heartbeat went
+    /// unanswered too long fails at once), then a round trip on the lock's own session
+    /// ([`RefreshLock::ensure`]), so a link cut since the last heartbeat is found before
+    /// the provider call, not after. That round trip waits no longer than the lock has
+    /// left beyond `need`: an answer after that could not say yes.
+    async fn ensure_held(&self, need: Duration) -> Result<()> {
+        let Some(lock) = &self.0 else {
+            return Err(lease_lost());
+        };
+        let left = lock.time_left();
+        let ms = |d: Duration| d.as_millis();
+        if left.is_zero() || left < need {
+            return Err(lease_lost().with_detail(format!(
+                "{} ms of the lock left by its heartbeat, {} ms needed",
+                ms(left),
+                ms(need)
+            )));
+        }
+        match tokio::time::timeout(left - need, lock.ensure(need)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(lease_lost().with_detail(e.detail.unwrap_or(e.message))),
+            Err(_) => Err(lease_lost().with_detail(format!(
+                "the team database did not confirm the lock within {} ms",
+                ms(left - need)
+            ))),
+        }
+    }
+}
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
@@ -130,11 +167,23 @@ impl TeamBackend {
             reachable: Arc::new(AtomicBool::new(true)),
             changes,
             feed: Mutex::new(None),
+            #[cfg(feature = "testing")]
+            frozen: Mutex::new(Default::default()),
         })
     }
 
     pub fn store(&self) -> &TeamStore {
         &self.store
+    }
+
+    /// Tests only: from now on [`Backend::lock`] hands out `connection_id`'s lock
+    /// frozen ([`RefreshLock::freeze_for_test`]: no heartbeat, as if this process hung
+    /// while holding it).
+    #[cfg(feature = "testing")]
+    pub fn freeze_locks_for_test(&self, connection_id: &str) {
+        if let Ok(mut frozen) = self.frozen.lock() {
+            frozen.insert(connection_id.to_owned());
+        }
     }
 
     /// Note whether the store answered (for [`TeamBackend::kind`]).
@@ -150,8 +199,7 @@ impl TeamBackend {
     }
 
     /// The connection's refresh lock itself, with the same bounded wait as
-    /// [`Backend::lock`]: [`RefreshLock::ensure`] tells a refresher whether it still holds
-    /// it with enough time left before it calls the provider (the seam's `Lease` cannot).
+    /// [`Backend::lock`] (whose `Lease` checks it the same way: `Lease::ensure_held`).
     pub async fn refresh_lock(&self, connection_id: &str) -> Result<RefreshLock> {
         let lock = self.store.lock_refresh(connection_id, self.lock_wait).await;
         self.seen(lock)
@@ -551,7 +599,12 @@ impl Backend for TeamBackend {
 
     async fn lock(&self, connection_id: &str) -> Result<Lease> {
         let lock = self.seen(self.store.lock_refresh(connection_id, self.lock_wait).await)?;
-        Ok(Lease::new(HeldLock(Some(lock))))
+        #[cfg(feature = "testing")]
+        let lock = match self.frozen.lock().map(|f| f.contains(connection_id)) {
+            Ok(true) => lock.freeze_for_test(),
+            _ => lock,
+        };
+        Ok(Lease::checked(HeldLock(Some(lock))))
     }
 
     /// Nothing to free: the lock's key is the connection row's.
