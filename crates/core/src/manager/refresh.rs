@@ -128,7 +128,12 @@ impl Manager {
         };
         let conn = self.finish_interrupted_switch(id, probe).await?;
         if seen_generation.is_some_and(|g| g != conn.secret_generation) {
-            return Ok(conn); // refreshed by someone else meanwhile: single flight
+            // Refreshed by someone else meanwhile: single flight. Unless the grant was
+            // found dead since (an answer adopted over another refresher's mark).
+            if conn.state == ConnectionState::ReauthorizationRequired {
+                return Err(reauthorization_required(&conn));
+            }
+            return Ok(conn);
         }
         match conn.state {
             ConnectionState::LogoutPending => {
