@@ -6,214 +6,57 @@
 //! provider call open, so the cut falls between the call and its answer by construction
 //! (the test cuts once the emulator has the request), never by luck.
 //!
-//! FIGURES
+//! Before every provider call under a lock the manager asks the lock whether it still
+//! holds for `LOCK_NEED` (2 s, the commit's worst case: `manager/refresh.rs`) —
+//! the heartbeat's reckoning, then a round trip on the lock's own session — and sends
+//! nothing when it does not.
+//!
+//! # Per case: what happens, what is lost (figures from two runs on a 2-core machine)
+//! - **Frozen holder** (§1; no heartbeat, as if hung): a batch member that waited 6 s
+//!   for its call slot with a frozen lock is refused at once (`team_unavailable`,
+//!   "0 ms of the lock left by its heartbeat, 2000 ms needed"); the provider never sees
+//!   it; its token stays the provider's current one. Nothing lost.
+//! - **(a) Cut before the provider call** (a batch member holding its lock and waiting
+//!   for its slot when the link goes): the first store access after the cut fails (the
+//!   token read on the pool; else the lock check) — `team_unavailable`, nothing sent,
+//!   nothing changed, the token still current. The member returned 13.7–33.5 s after
+//!   the cut (TCP user timeout 10 s per statement stuck on the cut link). Nothing lost.
+//! - **(b) Cut after the provider answered, before the commit** (the cut falls inside
+//!   a 3 s provider call): the provider answered 3.0 s after the cut; A's commit gave
+//!   up 10.5 s after the answer (13.5 s after the cut) with `team_unavailable`; B could
+//!   take the lock 5.0 s after the cut (the 5 s floor after A's last heartbeat). The
+//!   answer is **surfaced**: the refresh's error, the manager's unsaved list
+//!   (`unsaved_connections`; the window shows them as `unsaved_tokens`) and the
+//!   encrypted answer journal on A's disk; the store still shows the old generation
+//!   (nothing can be written there from A). After the heal, A's next refresh adopts the
+//!   journalled answer without a provider call (0.07–0.78 s), recorded as "recovered"
+//!   in the history: nothing lost. The window of risk: from 5.0 s after the cut until
+//!   A's adoption, another machine may take the lock and spend the token A already
+//!   spent. Then (tested) the emulator's reuse detection revokes the grant: B's refresh
+//!   fails `reauthorization_required` (8.2 s after the cut, its 3 s call included) and
+//!   marks the connection; A's adoption after the heal keeps that mark (history:
+//!   "another refresher marked the connection meanwhile, and the mark stays") and A's
+//!   refresh says `reauthorization_required`: the grant is lost, loudly, never shown as
+//!   active. If A's process dies meanwhile, its journal is adopted by the next process
+//!   on A (`adopt_journals`).
+//! - **(c) Cut after the commit**: nothing lost, exactly one token set (the newest,
+//!   current at the provider); B gets the lock at once (0.00–0.05 s: A's release had
+//!   landed) and refreshes normally. **(c') The COMMIT landed but its answer was cut
+//!   off**: A cannot know and returns `team_unavailable` 15.2 s after the cut, keeping
+//!   the answer; after the heal it finds that generation committed already (obsolete:
+//!   not adopted again) and refreshes once normally. Nothing lost, one token set, no
+//!   reuse.
 
-use std::sync::Arc;
+mod partition_support;
+
 use std::time::{Duration, Instant};
 
-use authdeck_core::journal::JournalConfig;
-use authdeck_core::manager::{LocalParts, Manager, ManagerOptions, NewClient};
-use authdeck_core::model::{Connection, ConnectionState, Provider};
+use authdeck_core::model::{Connection, ConnectionState};
 use authdeck_core::store::backend::Backend;
-use authdeck_core::store::db::Db;
-use authdeck_core::store::keyring::MemoryStore;
-use authdeck_core::{ClientSecret, ErrorCode};
-use authdeck_emulator::{Control, EmulatorConfig, RunningEmulator, TokenStatus};
-use authdeck_team::testing::netns::Netns;
-use authdeck_team::testing::{PgCluster, PgOptions};
-use authdeck_team::{DbConfig, JoinKey, TeamBackend, TeamStore, Via};
-
-/// The refresh lock's floor (lock.rs: `idle_session_timeout` of its session).
-const REFRESH_FLOOR: Duration = Duration::from_secs(5);
-/// How long the emulator holds each provider call: the cut falls inside it.
-const CALL: Duration = Duration::from_secs(3);
-
-/// One desktop or agent: a manager on the team store, this machine's own parts (the
-/// answer journal, its key in an in-memory keyring) in a directory of its own.
-struct Machine {
-    manager: Manager,
-    backend: Arc<TeamBackend>,
-    dir: tempfile::TempDir,
-}
-
-async fn machine(address: &str, join: &JoinKey, name: &str, concurrency: usize) -> Machine {
-    let db = DbConfig::parse(address).unwrap();
-    let (team, key) = JoinKey::decode(join.expose()).unwrap();
-    let store = TeamStore::open(&db, &team, key, name, Via::Agent)
-        .await
-        .unwrap();
-    let backend = Arc::new(
-        TeamBackend::open(store, Duration::from_secs(30))
-            .await
-            .unwrap(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let options = ManagerOptions {
-        refresh_concurrency: concurrency,
-        lock_wait: Duration::from_secs(30),
-        journal: Some(JournalConfig {
-            dir: dir.path().join("journal"),
-            store: format!("partition-{name}"),
-        }),
-        ..ManagerOptions::default()
-    };
-    let db = Db::open(&dir.path().join("authdeck.sqlite3")).unwrap();
-    let local = LocalParts::new(db, Arc::new(MemoryStore::new()), &options);
-    let manager = Manager::with_backend(backend.clone(), local, options).unwrap();
-    Machine {
-        manager,
-        backend,
-        dir,
-    }
-}
-
-impl Machine {
-    /// Whether this machine's answer journal holds an entry (a file in it).
-    fn journal_entries(&self) -> usize {
-        match std::fs::read_dir(self.dir.path().join("journal")) {
-            Ok(dir) => dir
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_file())
-                .count(),
-            Err(_) => 0,
-        }
-    }
-
-    async fn stored_refresh_token(&self, id: &str) -> (Connection, String) {
-        let conn = self.backend.connection(id).await.unwrap();
-        let tokens = self.backend.tokens(&conn).await.unwrap().unwrap();
-        let refresh = tokens.refresh_token.unwrap().expose().to_string();
-        (conn, refresh)
-    }
-
-    async fn history(&self, id: &str) -> Vec<String> {
-        self.backend
-            .history(Some(id), 100)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|h| format!("{} {} {}", h.event, h.outcome, h.detail.unwrap_or_default()))
-            .collect()
-    }
-}
-
-/// A team in a cluster in its own namespace; A over the cuttable link, B over the
-/// socket; the FlowAccount client, and `businesses` connected (through B).
-struct World {
-    ns: Netns,
-    cluster: PgCluster,
-    emulator: RunningEmulator,
-    a: Machine,
-    b: Machine,
-    connections: Vec<Connection>,
-}
-
-async fn world(businesses: &[&str], a_concurrency: usize) -> World {
-    let ns = Netns::new();
-    let cluster = PgCluster::start_with(PgOptions {
-        netns: Some(ns.clone()),
-        ..PgOptions::default()
-    });
-    let admin = DbConfig::parse(&cluster.socket_config("postgres")).unwrap();
-    let (_, join) = TeamStore::init(&admin, "Firm", "admin", Via::Desktop)
-        .await
-        .unwrap();
-    let emulator = authdeck_emulator::start(EmulatorConfig::demo(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let a = machine(
-        &cluster.netns_config("postgres"),
-        &join,
-        "desk-a",
-        a_concurrency,
-    )
-    .await;
-    let b = machine(&cluster.socket_config("postgres"), &join, "desk-b", 4).await;
-    let mut fa = NewClient::new("fa", Provider::FlowAccount, "demo-flowaccount");
-    fa.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
-    fa.authorize_url = Some(emulator.flowaccount_authorize_url());
-    fa.token_url = Some(emulator.flowaccount_token_url());
-    b.manager.add_client(fa).await.unwrap();
-    let mut connections = Vec::new();
-    for business in businesses {
-        let pending = b.manager.begin_flowaccount("fa").await.unwrap();
-        let redirect = authdeck_emulator::approve(
-            &pending.authorize_url,
-            "demo@example.com",
-            "demo",
-            business,
-        )
-        .await
-        .unwrap();
-        connections.push(b.manager.complete_callback(&redirect).await.unwrap());
-    }
-    World {
-        ns,
-        cluster,
-        emulator,
-        a,
-        b,
-        connections,
-    }
-}
-
-/// Waits (with a deadline) until the emulator has received `n` more provider requests
-/// than `from`; returns when.
-async fn requests_reach(control: &Control, from: u64, n: u64) -> Instant {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while control.stats().requests < from + n {
-        assert!(
-            Instant::now() < deadline,
-            "the provider call never reached the emulator"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Instant::now()
-}
-
-/// When the emulator answered its `n`-th successful refresh after `from` (polled).
-fn watch_answers(control: Control, from: u64, n: u64) -> tokio::task::JoinHandle<Instant> {
-    tokio::spawn(async move {
-        loop {
-            if control.stats().refresh_ok >= from + n {
-                return Instant::now();
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-}
-
-/// B takes the connection's lock as soon as the server lets it (a 30 s wait), and lets
-/// go at once; returns when it got it.
-fn b_takes_the_lock(b: &Machine, id: &str) -> tokio::task::JoinHandle<Instant> {
-    let store = b.backend.store().clone();
-    let id = id.to_owned();
-    tokio::spawn(async move {
-        let lock = store
-            .lock_refresh(&id, Duration::from_secs(30))
-            .await
-            .unwrap();
-        let at = Instant::now();
-        lock.release().await;
-        at
-    })
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn token_sets(cluster: &PgCluster, id: &str) -> String {
-    cluster
-        .psql(
-            "postgres",
-            &format!(
-                "SELECT count(*), min(generation) FROM authdeck.token_sets WHERE connection_id = '{id}'"
-            ),
-        )
-        .trim()
-        .to_string()
-}
+use authdeck_core::ErrorCode;
+use authdeck_emulator::TokenStatus;
+use authdeck_team::DbConfig;
+use partition_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_holder_sends_nothing_once_its_lock_is_too_old() {
@@ -278,66 +121,6 @@ async fn a_frozen_holder_sends_nothing_once_its_lock_is_too_old() {
         TokenStatus::Current
     );
     drop(w.ns);
-}
-
-/// A's refresh of `id`, retried while the healed link's pool reconnects.
-async fn refresh_after_heal(m: &Manager, id: &str) -> authdeck_core::Result<Connection> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match m.refresh(id).await {
-            Err(e) if e.code == ErrorCode::TeamUnavailable && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            other => return other,
-        }
-    }
-}
-
-/// What happened around a cut in the middle of A's refresh.
-struct CutCall {
-    result: authdeck_core::Result<Connection>,
-    cut: Instant,
-    /// When the emulator answered the call.
-    answered: Instant,
-    /// When A's refresh returned.
-    returned: Instant,
-}
-
-/// Cut in the middle of a refresh: the emulator holds the call [`CALL`] long; the link
-/// goes down once it has the request; then `after_cut` runs (B's part), concurrently
-/// with the rest of A's refresh.
-async fn refresh_cut_during_the_call<T: Send + 'static>(
-    w: &World,
-    id: &str,
-    after_cut: impl FnOnce() -> tokio::task::JoinHandle<T>,
-) -> (CutCall, tokio::task::JoinHandle<T>) {
-    let control = w.emulator.control();
-    control.set_latency(CALL);
-    let before = control.stats();
-    let answers = watch_answers(control.clone(), before.refresh_ok, 1);
-    let refreshing = {
-        let m = w.a.manager.clone();
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            let r = m.refresh(&id).await;
-            (r, Instant::now())
-        })
-    };
-    requests_reach(&control, before.requests, 1).await;
-    let cut = Instant::now();
-    w.ns.cut();
-    let b = after_cut();
-    let answered = answers.await.unwrap();
-    let (result, returned) = refreshing.await.unwrap();
-    (
-        CutCall {
-            result,
-            cut,
-            answered,
-            returned,
-        },
-        b,
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
