@@ -29,8 +29,9 @@
 //!   (`unsaved_connections`; the window shows them as `unsaved_tokens`) and the
 //!   encrypted answer journal on A's disk; the store still shows the old generation
 //!   (nothing can be written there from A). After the heal, A's next refresh adopts the
-//!   journalled answer without a provider call (0.07–0.78 s), recorded as "recovered"
-//!   in the history: nothing lost. The window of risk: from 5.0 s after the cut until
+//!   journalled answer without a provider call, under the connection's lock taken
+//!   again (the kept one died with the link; while B holds it A waits, and adopts
+//!   0.08 s after B lets go), recorded as "recovered" in the history: nothing lost. The window of risk: from 5.0 s after the cut until
 //!   A's adoption, another machine may take the lock and spend the token A already
 //!   spent. Then (tested) the emulator's reuse detection revokes the grant: B's refresh
 //!   fails `reauthorization_required` (8.2 s after the cut, its 3 s call included) and
@@ -178,13 +179,47 @@ async fn b_a_cut_between_answer_and_commit_is_bounded_surfaced_and_adopted_after
         "A held the answer for {window:?}"
     );
 
-    // Healed: A's next refresh adopts the journalled answer (no provider call).
+    // Healed: A's next refresh adopts the journalled answer (no provider call), under
+    // the connection's lock taken again (the one it kept died with the link): while B
+    // holds it, A waits.
     w.ns.heal();
     let healed = Instant::now();
-    let adopted = refresh_after_heal(&w.a.manager, &c.id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w.a.backend.connections().await.is_err() {
+        assert!(Instant::now() < deadline, "A's store never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     println!(
-        "(b) after the heal A adopted its answer in {}",
+        "(b) A's store answered again {} after the heal",
         secs(healed.elapsed())
+    );
+    let held =
+        w.b.backend
+            .store()
+            .lock_refresh(&c.id, Duration::ZERO)
+            .await
+            .unwrap();
+    let adopting = {
+        let m = w.a.manager.clone();
+        let id = c.id.clone();
+        tokio::spawn(async move { refresh_after_heal(&m, &id).await })
+    };
+    let watch_until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < watch_until {
+        let seen = w.b.backend.connection(&c.id).await.unwrap();
+        assert_eq!(
+            seen.secret_generation, c.secret_generation,
+            "A adopted its answer while B held the lock"
+        );
+        assert!(!adopting.is_finished());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let released = Instant::now();
+    held.release().await;
+    let adopted = adopting.await.unwrap().unwrap();
+    println!(
+        "(b) A adopted its answer {} after B let go of the lock",
+        secs(released.elapsed())
     );
     assert_eq!(adopted.secret_generation, c.secret_generation + 1);
     assert_eq!(
