@@ -27,4 +27,5 @@ mod team;
 mod team_harness;
 mod team_import;
 mod team_mode;
+mod team_storm;
 mod upgrade;

@@ -34,6 +34,15 @@ pub fn init(f: &Fixture, db: &str, machine: &str) -> String {
     run.stdout.trim().to_owned()
 }
 
+/// `f` joins with the join key on stdin.
+pub fn join(f: &Fixture, db: &str, machine: &str, key: &str) {
+    f.run_stdin(
+        &["team", "join", "--database", db, "--machine", machine],
+        &format!("{key}\n"),
+    )
+    .assert_code(0);
+}
+
 /// The team store opened with the team key, as the test's own member.
 pub struct TeamView {
     pub store: TeamStore,
@@ -70,4 +79,19 @@ impl TeamView {
                 .expect("token set readable")?;
         Some(serde_json::from_slice(&set.1).expect("a token bundle"))
     }
+}
+
+/// The forms a team key could leak in: the join key text, its body, and the raw key
+/// bytes in hex and base64.
+pub fn key_forms(join: &str) -> Vec<String> {
+    use base64::Engine;
+    let (_, key) = JoinKey::decode(join).expect("a join key");
+    let raw = key.expose_bytes();
+    vec![
+        join.to_owned(),
+        join["adtk1_".len()..][..24].to_owned(),
+        raw.iter().map(|b| format!("{b:02x}")).collect(),
+        base64::engine::general_purpose::STANDARD.encode(raw),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
+    ]
 }
