@@ -155,6 +155,34 @@ fn import_moves_local_connections_into_the_team_and_they_refresh_there() {
     }
     // The FedEx child secret came along: its refresh needs it.
     assert_team_works(&f, &team, &ids);
+    // Moved sealed: no token, client or child secret or password in the database, its
+    // statement log or the data dir.
+    let mut secrets: Vec<String> = vec![
+        f.fa_secret(),
+        f.fedex_secret(),
+        f.child_secret(),
+        f.iot_password(),
+    ];
+    for id in &ids {
+        let tokens = team.tokens(&f, id).expect("team tokens");
+        secrets.push(tokens["access_token"].as_str().unwrap().to_owned());
+        if let Some(r) = tokens["refresh_token"].as_str() {
+            secrets.push(r.to_owned());
+        }
+    }
+    let (dump, log) = (pg.pg_dump("team"), pg.server_log());
+    for secret in &secrets {
+        assert!(secret.len() >= 4, "a real secret");
+        assert!(!dump.contains(secret.as_str()), "a secret in pg_dump");
+        assert!(!log.contains(secret.as_str()), "a secret in the server log");
+        for (path, bytes) in f.data_files() {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(secret.as_str()),
+                "a secret in {}",
+                path.display()
+            );
+        }
+    }
 
     // Again: nothing left to move.
     let again = f.json(&["team", "import"]);
@@ -248,4 +276,80 @@ fn an_import_killed_at_any_crash_point_loses_nothing_and_a_rerun_finishes_it() {
         assert_nothing_local(&f);
         assert_team_works(&f, &team, &ids);
     }
+}
+
+/// The desktop's own (local) store, as the window would use it, opened in the test.
+fn local_manager(f: &Fixture) -> authdeck_core::manager::Manager {
+    let paths = authdeck_core::store::paths::Paths {
+        data_dir: f.data_dir(),
+        keyring_service: f.service.clone(),
+    };
+    f.rt.block_on(authdeck_core::manager::Manager::open_async(
+        paths,
+        authdeck_core::manager::ManagerOptions::default(),
+    ))
+    .expect("the local store opens")
+}
+
+#[test]
+fn a_local_refresh_between_a_killed_import_and_its_rerun_is_carried_into_the_team() {
+    let pg = cluster();
+    let db = pg.tcp_config("team");
+    let f = Fixture::new();
+    f.add_flowaccount_client("fa", None);
+    let id = id_of(&f.connect_flowaccount("fa", FA_BUSINESS).0);
+    let join = init(&f, &db, "desk-a");
+    let team = TeamView::open(&f, &db, &join);
+    let killed = f.run_env(
+        &["team", "import"],
+        &[("AUTHDECK_CRASH_AT", "import_after_team_commit")],
+    );
+    assert_eq!(killed.code, None, "{}", killed.describe());
+    let copied = team.tokens(&f, &id).expect("copied into the team");
+
+    // The local copy is refreshed before the import runs again (the window keeps the
+    // desktop's own connections fresh): the team's copy now holds a spent token.
+    let local = local_manager(&f);
+    f.rt.block_on(local.refresh(&id)).expect("a local refresh");
+    drop(local);
+    let spent = copied["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        f.control().flowaccount_refresh_token_status(spent),
+        TokenStatus::Used
+    );
+
+    let rerun = f.json(&["team", "import"]);
+    assert_eq!(rerun["finished"], 1, "{rerun}");
+    assert_nothing_local(&f);
+    assert_eq!(
+        team.connections(&f),
+        vec![(id.clone(), 2)],
+        "the newer tokens, committed"
+    );
+    assert_team_works(&f, &team, &[id]);
+}
+
+#[test]
+fn an_answer_a_killed_local_refresh_journalled_is_imported_not_its_spent_token() {
+    let pg = cluster();
+    let db = pg.tcp_config("team");
+    let f = Fixture::new();
+    f.add_flowaccount_client("fa", None);
+    let id = id_of(&f.connect_flowaccount("fa", FA_BUSINESS).0);
+    // Killed with the provider's answer only in the journal: the local store still
+    // holds the refresh token that answer spent.
+    let killed = f.run_env(
+        &["refresh", &id],
+        &[("AUTHDECK_CRASH_AT", "after_answer_journalled")],
+    );
+    assert_eq!(killed.code, None, "{}", killed.describe());
+    assert_eq!(f.control().stats().refresh_ok, 1);
+    let join = init(&f, &db, "desk-a");
+    let team = TeamView::open(&f, &db, &join);
+
+    let summary = f.json(&["team", "import"]);
+    assert_eq!(summary["imported"], 1, "{summary}");
+    assert_nothing_local(&f);
+    assert_team_works(&f, &team, &[id]);
+    crate::rotation::assert_journal_empty(&f);
 }
