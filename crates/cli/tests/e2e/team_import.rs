@@ -346,10 +346,15 @@ fn an_answer_a_killed_local_refresh_journalled_is_imported_not_its_spent_token()
     assert_eq!(f.control().stats().refresh_ok, 1);
     let join = init(&f, &db, "desk-a");
     let team = TeamView::open(&f, &db, &join);
+    // Team-mode commands before the import leave the local store's answer alone (the
+    // team's manager does not know the connection: that is no logout).
+    f.add_flowaccount_client("fa", None);
+    let in_team = id_of(&f.connect_flowaccount("fa", FA_BUSINESS_2).0);
+    f.json(&["refresh", "--all"]);
 
     let summary = f.json(&["team", "import"]);
     assert_eq!(summary["imported"], 1, "{summary}");
     assert_nothing_local(&f);
-    assert_team_works(&f, &team, &[id]);
+    assert_team_works(&f, &team, &sorted(vec![id, in_team]));
     crate::rotation::assert_journal_empty(&f);
 }
