@@ -13,6 +13,7 @@ mod commands;
 mod input;
 mod signals;
 mod team;
+mod team_import;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,7 +118,7 @@ enum Command {
     },
     /// Run the built-in provider emulator: FlowAccount, FedEx and IoT on one loopback port.
     Sandbox(sandbox::SandboxArgs),
-    /// Team mode: this desktop's membership of a team on PostgreSQL (init, join, status, leave, rotate-key, sql).
+    /// Team mode: this desktop's membership of a team on PostgreSQL (init, join, status, leave, rotate-key, import, sql).
     #[command(subcommand)]
     Team(team::TeamCommand),
     /// The always-on refresher: the scheduler without a window, until SIGTERM or Ctrl-C

@@ -50,6 +50,10 @@ pub enum TeamCommand {
     /// A new team key: every secret in the team is sealed again in one transaction, and
     /// the old key opens nothing. Prints the new join key once, on stdout.
     RotateKey,
+    /// Move this desktop's local connections (with their clients, child secrets and
+    /// history) into the team; each local copy is removed only after the team has it.
+    /// Safe to interrupt and run again.
+    Import,
     /// Print the SQL an administrator runs for a PostgreSQL role.
     Sql {
         #[arg(value_enum)]
@@ -144,6 +148,7 @@ pub async fn run(command: TeamCommand, data_dir: Option<PathBuf>, json: bool) ->
             let (paths, secrets) = open()?;
             leave(&paths, &secrets, json)
         }
+        TeamCommand::Import => crate::team_import::run(data_dir, json).await,
         TeamCommand::RotateKey => {
             let (paths, secrets) = open()?;
             rotate_key(&paths, &secrets, json).await
@@ -366,7 +371,7 @@ async fn join(
             joined.database,
             m.key.describe()
         );
-        outln!("Connections are not kept in the team yet (that lands with the team backend): this desktop's connections stay local.");
+        outln!("authdeckctl now uses the team's connections; this desktop's local ones stay local until `authdeckctl team import` moves them into the team.");
     }
     Ok(ExitCode::SUCCESS)
 }

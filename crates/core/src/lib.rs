@@ -8,7 +8,7 @@
 pub mod activity;
 pub mod authorize;
 pub mod clock;
-mod crash;
+pub mod crash;
 pub mod error;
 pub mod export;
 pub mod journal;

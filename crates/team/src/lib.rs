@@ -13,6 +13,7 @@
 //! - [`membership`]: where a desktop's membership lives (`team.json`, the key in the
 //!   keyring or a 0600 file / systemd credential) and `team status`.
 //! - [`backend`]: [`TeamBackend`], the core's storage seam on the team store.
+//! - [`import`]: `team import`, a data directory's local connections moved into the team.
 //! - [`open`]: a data directory's [`authdeck_core::manager::Manager`], on the team store
 //!   when the directory is in a team, else on the local one.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
@@ -22,6 +23,7 @@
 pub mod backend;
 pub mod crypto;
 pub mod feed;
+pub mod import;
 pub mod lock;
 pub mod membership;
 pub mod open;

@@ -24,5 +24,8 @@ mod rotation;
 mod sandbox;
 mod signals;
 mod team;
+mod team_harness;
+mod team_import;
 mod team_mode;
+mod team_storm;
 mod upgrade;

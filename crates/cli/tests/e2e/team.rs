@@ -11,10 +11,10 @@ use std::time::Duration;
 use authdeck_core::store::SecretStore;
 use authdeck_team::testing::{PgCluster, PgOptions};
 use authdeck_team::{JoinKey, TeamKey};
-use base64::Engine;
 use serde_json::Value;
 
 use crate::common::{Fixture, Run, COMMAND_TIMEOUT};
+use crate::team_harness::key_forms;
 
 fn cluster() -> PgCluster {
     let cluster = PgCluster::start_with(PgOptions {
@@ -115,22 +115,8 @@ fn machines(status: &Value) -> Vec<String> {
     m
 }
 
-/// The forms a key could leak in: the join key text, its body, and the raw key bytes in
-/// hex and base64.
-fn forms(join: &str) -> Vec<String> {
-    let (_, key) = JoinKey::decode(join).expect("a join key");
-    let raw = key.expose_bytes();
-    vec![
-        join.to_owned(),
-        join["adtk1_".len()..][..24].to_owned(),
-        raw.iter().map(|b| format!("{b:02x}")).collect(),
-        base64::engine::general_purpose::STANDARD.encode(raw),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
-    ]
-}
-
 fn assert_nowhere(what: &str, join: &str, haystacks: &[(String, Vec<u8>)]) {
-    for form in forms(join) {
+    for form in key_forms(join) {
         for (name, bytes) in haystacks {
             let text = String::from_utf8_lossy(bytes);
             assert!(

@@ -300,6 +300,20 @@ impl Manager {
     /// connections whose answers could not be adopted (now): they must not be refreshed
     /// until they are, or the provider would see a spent refresh token.
     pub(super) async fn adopt_journals(&self) -> HashSet<String> {
+        self.adopt_journals_of(None).await
+    }
+
+    /// `adopt_journals` for the connections in `only`: the answers for others
+    /// are left in the journal (a file is removed only once all of its answers were
+    /// among them and are adopted or obsolete). For `team import`, which must carry a
+    /// connection's newest tokens, on a journal a team-mode manager shares.
+    pub async fn adopt_journalled(&self, only: &HashSet<String>) -> HashSet<String> {
+        let mut unresolved = self.adopt_journals_of(Some(only)).await;
+        unresolved.retain(|id| only.contains(id));
+        unresolved
+    }
+
+    async fn adopt_journals_of(&self, only: Option<&HashSet<String>>) -> HashSet<String> {
         let mut unresolved = HashSet::new();
         let Some(journal) = self.inner.journal.clone() else {
             return unresolved;
@@ -350,6 +364,10 @@ impl Manager {
             let mut done = true;
             orphan.answers.sort_by_key(|(_, generation, _)| *generation);
             for (id, _, answer) in std::mem::take(&mut orphan.answers) {
+                if only.is_some_and(|only| !only.contains(&id)) {
+                    done = false;
+                    continue;
+                }
                 let answer = match answer {
                     Ok(a) => a,
                     Err(e) => {

@@ -515,7 +515,9 @@ pub fn check_store(db: &super::db::Db, secrets: &dyn SecretStore) -> Result<()> 
                 .or_else(postpone);
         }
         (None, Some(theirs)) => {
-            if db.is_empty_store()? {
+            // Another process registering this new store at the same moment recorded
+            // its id before it told the keyring: read again before calling it lost.
+            if db.store_identity()?.is_none() && db.is_empty_store()? {
                 return Err(lost_store(path));
             }
             // A store from before store ids (e.g. a backup restored): it is that store.

@@ -29,6 +29,16 @@ impl TeamStore {
     /// transaction: all or nothing. `already_exists` for a live connection with the same
     /// id, or with the same client and natural key.
     pub async fn insert_new_connection(&self, new: &NewConnection<'_>) -> Result<ConnectionRow> {
+        self.insert_imported_connection(new, &[]).await
+    }
+
+    /// [`Self::insert_new_connection`] with the history it had elsewhere (`team import`:
+    /// the local store's lines, each with its own time), in the same transaction.
+    pub async fn insert_imported_connection(
+        &self,
+        new: &NewConnection<'_>,
+        lines: &[HistoryLine<'_>],
+    ) -> Result<ConnectionRow> {
         let team = self.inner.team.as_str();
         let sealed = self.inner.key.seal(
             &Scope::TokenSet {
@@ -114,6 +124,9 @@ impl TeamStore {
             )
             .await
             .map_err(db_error)?;
+        }
+        for line in lines {
+            self.line_in(&tx, line, None).await?;
         }
         if let Some(h) = &new.history {
             self.history_in(&tx, h).await?;

@@ -137,6 +137,19 @@ impl Db {
         row.as_ref().map(connection_of).transpose()
     }
 
+    /// The natural key a connection was stored under (its business, project or account
+    /// of the client), `None` if it is gone.
+    pub fn natural_key(&self, id: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT natural_key FROM connections WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     /// Current generation of a connection's keyring entries, `None` if it is gone.
     pub fn secret_generation(&self, id: &str) -> Result<Option<i64>> {
         self.with(|c| {

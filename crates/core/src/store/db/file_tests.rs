@@ -95,3 +95,31 @@ fn opening_a_store_again_writes_nothing() {
         "nothing was written to the WAL either"
     );
 }
+
+#[test]
+fn processes_opening_a_new_store_at_once_all_get_it() {
+    // Several `authdeckctl` runs on a data directory nobody opened yet (a desktop that
+    // just joined a team, then refreshes in parallel) all create and migrate it at once.
+    for _ in 0..5 {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("authdeck.sqlite3");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let opens: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Db::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for open in opens {
+                open.join().unwrap().expect("the store opens");
+            }
+        });
+        Db::open(&path)
+            .unwrap()
+            .add_history(None, None, &entry())
+            .unwrap();
+    }
+}

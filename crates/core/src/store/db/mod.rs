@@ -109,10 +109,18 @@ fn prepare(mut conn: Sqlite, shown: &str, read_only: bool) -> Result<Sqlite> {
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(fail)?;
     // Up to date, this only reads `user_version`; on a read-only handle an update
-    // fails, and the caller reports why the writable open failed.
-    migrations()
-        .to_latest(&mut conn)
-        .map_err(|e| migration_error(shown, e))?;
+    // fails, and the caller reports why the writable open failed. Another process
+    // migrating the same new store at the same moment makes ours fail (its tables
+    // exist once it committed; ours waited for that on the busy timeout): read the
+    // version again, which is then the latest.
+    let mut migrated = migrations().to_latest(&mut conn);
+    for _ in 0..2 {
+        if migrated.is_ok() || read_only {
+            break;
+        }
+        migrated = migrations().to_latest(&mut conn);
+    }
+    migrated.map_err(|e| migration_error(shown, e))?;
     Ok(conn)
 }
 
