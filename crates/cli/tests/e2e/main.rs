@@ -24,5 +24,6 @@ mod rotation;
 mod sandbox;
 mod signals;
 mod team;
+mod team_agent;
 mod team_mode;
 mod upgrade;
