@@ -12,6 +12,7 @@
 #   AUTHDECK_BENCH_TEAM_COMMITS=1000     team: commits followed by the other desktop
 #   AUTHDECK_BENCH_TEAM_RATE=50          team: their steady rate per second (100 connections)
 #   AUTHDECK_BENCH_TEAM_SIZE=10000       team: connections of the database-size figure
+#   AUTHDECK_BENCH_TEAM_REFRESH=10000    team: connections of the team `refresh --all` and agent figures
 #   AUTHDECK_BENCH_TEAM_NETNS=1          team: the server in a network namespace, reached over
 #                                        a veth with TLS verify-full (root, iproute2)
 #
@@ -26,7 +27,10 @@
 # authdeck-core's Manager; the emulator then keeps serving with 20 ms injected latency.
 # The team group needs no emulator: `authdeck-bench team` (crates/bench/src/team.rs)
 # starts a throwaway PostgreSQL cluster (authdeck_team::testing::PgCluster) with fsync ON,
-# and a second `authdeck-bench team-follow` process as the other desktop.
+# and a second `authdeck-bench team-follow` process as the other desktop;
+# `authdeck-bench team-refresh` (team_refresh.rs) a cluster, the emulator and
+# $TEAM_REFRESH_N team connections shared by 3 data dirs, for `refresh --all` from
+# 3 authdeckctl processes at once and the team-mode agent's memory.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
@@ -42,6 +46,7 @@ ONLY="${AUTHDECK_BENCH_ONLY:-cli app micro team}"
 TEAM_COMMITS="${AUTHDECK_BENCH_TEAM_COMMITS:-1000}"
 TEAM_RATE="${AUTHDECK_BENCH_TEAM_RATE:-50}"
 TEAM_SIZE="${AUTHDECK_BENCH_TEAM_SIZE:-10000}"
+TEAM_REFRESH_N="${AUTHDECK_BENCH_TEAM_REFRESH:-10000}"
 TEAM_NETNS=()
 [[ "${AUTHDECK_BENCH_TEAM_NETNS:-0}" == 1 ]] && TEAM_NETNS=(--netns)
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -52,7 +57,7 @@ if [[ "${1:-}" != "--inside-session" ]]; then
   need Xvfb dbus-run-session gnome-keyring-daemon getconf
   mkdir -p target/bench
   if [[ "${AUTHDECK_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    if want cli; then
+    if want cli || want team; then
       step "release builds (authdeckctl, authdeck-bench)"
       "$CARGO" build --release -p authdeck-cli -p authdeck-bench
     else
@@ -88,7 +93,7 @@ if [[ "${1:-}" != "--inside-session" ]]; then
   mkdir -m 700 "$tmp/bin" "$tmp/xdg-data" "$tmp/config" "$tmp/cache" "$tmp/state" "$tmp/runtime"
   # Copies: a build elsewhere cannot swap a binary mid-run.
   cp target/release/authdeck-bench "$tmp/bin/"
-  if want cli; then
+  if want cli || want team; then
     cp target/release/authdeckctl "$tmp/bin/"
   fi
   if want app; then
@@ -314,8 +319,18 @@ if want team; then
     esac
     row "$label" "—" "$(kib "$(field schema_kib_per_1000 "$sz")") = connections $(kib "$(field connections_kib_per_1000 "$sz")") + token_sets $(kib "$(field token_sets_kib_per_1000 "$sz")") + history $(kib "$(field history_kib_per_1000 "$sz")") + teams $(kib "$(field teams_kib_per_1000 "$sz")"); pg_database_size $(field db_mib "$sz") MiB in all (empty team: $(field base_db_mib "$sz") MiB)"
   done
-  row "Team: \`refresh --all\` of 10,000 team connections shared by 3 agents, 20 ms latency: ratio to N × latency / total concurrency" "≤ 1.3" "not measured yet: needs the core's team backend and the team-mode agent"
-  row "Team: the agent's memory with 10,000 connections" "—" "not measured yet: needs the team-mode agent"
+  step "team: $TEAM_REFRESH_N team connections shared by 3 data dirs: refresh --all from 3 processes at once, the agent's memory"
+  "$bin/authdeck-bench" team-refresh --ctl "$bin/authdeckctl" --connections "$TEAM_REFRESH_N" \
+    --concurrency "$CONCURRENCY" --latency-ms "$LATENCY_MS" >"$tmp/team-refresh.out" 2>"$tmp/team-refresh.err" \
+    || { tail -20 "$tmp/team-refresh.err" >&2; fail "authdeck-bench team-refresh failed"; }
+  while read -r line; do step "   $line"; done <"$tmp/team-refresh.out"
+  rline() { grep "^$1 " "$tmp/team-refresh.out" | head -n1; }
+  tr3="$(rline team_refresh)"
+  tr1="$(rline team_refresh_alone)"
+  mem="$(rline team_agent_memory)"
+  row "Team: \`refresh --all\` of $(field connections "$tr3") team connections shared by 3 agents (3 authdeckctl processes at once, --concurrency $(field concurrency "$tr3") each), ${LATENCY_MS} ms latency: ratio to N × latency / total concurrency" "≤ 1.3" "$(field ratio "$tr3") ($(field wall_s "$tr3") s against $(field limit_s "$tr3") s; $(field provider_refreshes "$tr3") provider refreshes, rows not ok: $(field rows_failed "$tr3"), invalid_grant $(field invalid_grant "$tr3"))"
+  row "  … one process alone: ratio to N × latency / its concurrency" "—" "$(field ratio "$tr1") ($(field wall_s "$tr1") s against $(field limit_s "$tr1") s)"
+  row "Team: the agent's memory with $(field connections "$mem") connections (it leads; after two passes): RSS / PSS" "—" "$(awk -v r="$(field rss_kib "$mem")" -v p="$(field pss_kib "$mem")" 'BEGIN { printf "%.1f MiB / %.1f MiB", r / 1024, p / 1024 }')"
 fi
 
 if [[ -s "$AUTHDECK_BENCH_MICRO" ]]; then

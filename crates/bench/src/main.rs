@@ -12,9 +12,12 @@
 //! - `team` / `team-follow`: the team store's figures on a throwaway PostgreSQL cluster
 //!   with fsync on (change propagation to another desktop, commit latency, database
 //!   size per 1,000 connections; see team.rs).
+//! - `team-refresh`: `refresh --all` of N team connections by several processes at
+//!   once, and the team-mode agent's memory with them (team_refresh.rs).
 
 mod kill9;
 mod team;
+mod team_refresh;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -127,6 +130,25 @@ enum Cmd {
         #[arg(long)]
         netns: bool,
     },
+    /// `refresh --all` of N team connections by --agents processes at once (and by one
+    /// alone), and the team-mode agent's memory with them (team_refresh.rs).
+    TeamRefresh {
+        /// The authdeckctl to measure.
+        #[arg(long)]
+        ctl: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 3)]
+        agents: usize,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Each process's `refresh --all --concurrency`.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Authorization round trips in flight while seeding.
+        #[arg(long, default_value_t = 16)]
+        seed_concurrency: usize,
+    },
     /// The second desktop of `team`: join key on stdin, follow the feed, print
     /// `v VERSION MONO_NS` per change.
     TeamFollow {
@@ -211,6 +233,27 @@ fn main() -> ExitCode {
             history,
             netns,
         }),
+        Cmd::TeamRefresh {
+            ctl,
+            connections,
+            agents,
+            latency_ms,
+            concurrency,
+            seed_concurrency,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(team_refresh::run(team_refresh::Options {
+                    ctl,
+                    connections,
+                    agents,
+                    latency_ms,
+                    concurrency,
+                    seed_concurrency,
+                }))
+            }),
         Cmd::TeamFollow {
             address,
             from,

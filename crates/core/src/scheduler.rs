@@ -14,6 +14,18 @@
 //!
 //! A scheduled refresh takes the same code path, lock and single flight as the button
 //! and the CLI.
+//!
+//! - **One scheduler for a shared store.** Before each pass the scheduler asks its store
+//!   whether it may refresh ([`Backend::scheduler_role`]). The local store always says
+//!   so; the team store lets one scheduler of the whole team lead (the desktop apps and
+//!   the agents compete alike). A standby's pass refreshes nothing, lists nothing and
+//!   warns about nothing (the leader does), and the next pass comes `standby_poll`
+//!   later, so a standby takes over soon after the leader is gone. A leader asks again
+//!   before each `leader_chunk` refreshes of a long batch: one whose leadership is no
+//!   longer confirmed starts no further scheduled refresh. Manual refreshes are not
+//!   gated: the per-connection lock keeps them apart from the leader's.
+//!
+//! [`Backend::scheduler_role`]: crate::store::backend::Backend::scheduler_role
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +35,8 @@ use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::model::{Connection, ConnectionState, Provider};
+
+pub use crate::store::backend::SchedulerRole;
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -42,6 +56,11 @@ pub struct SchedulerConfig {
     /// A pass also refreshes the connections due within this much time, so that
     /// refreshes falling due together go as one batch. Far below `margin`.
     pub batch_window: Duration,
+    /// A standby's next pass (asking again whether it leads) comes this soon.
+    pub standby_poll: Duration,
+    /// A leader of a shared store asks again whether it still leads before each this
+    /// many refreshes of one pass.
+    pub leader_chunk: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -55,6 +74,8 @@ impl Default for SchedulerConfig {
             lapse_warning: Duration::from_secs(3600),
             max_sleep: Duration::from_secs(60),
             batch_window: Duration::from_secs(20),
+            standby_poll: Duration::from_secs(2),
+            leader_chunk: 256,
         }
     }
 }
@@ -78,6 +99,9 @@ pub enum Notice {
 /// always-on agent's log and status file).
 #[derive(Debug)]
 pub struct Pass {
+    /// What the store said of this scheduler (the last answer, when a leader stepped
+    /// down during the pass). A standby's pass refreshed nothing.
+    pub role: SchedulerRole,
     pub notices: Vec<Notice>,
     /// Every refresh this pass made, in order, with its outcome.
     pub refreshes: Vec<PassRefresh>,
@@ -177,10 +201,20 @@ impl Scheduler {
     /// [`Self::run_once`], also saying which refreshes it made and what comes next.
     pub async fn pass(&mut self) -> Pass {
         let now = self.manager.now();
-        let mut next = now + chrono(self.config.max_sleep);
+        let mut role = self.manager.store().scheduler_role().await;
         let mut notices = Vec::new();
         let mut refreshes = Vec::new();
         let mut next_due: Option<(Connection, DateTime<Utc>)> = None;
+        if !role.refreshes() {
+            return Pass {
+                role,
+                notices,
+                refreshes,
+                next: now + chrono(self.config.standby_poll),
+                next_due,
+            };
+        }
+        let mut next = now + chrono(self.config.max_sleep);
         let mut consider = |conn: &Connection, at: DateTime<Utc>| {
             if next_due.as_ref().is_none_or(|(_, d)| at < *d) {
                 next_due = Some((conn.clone(), at));
@@ -191,6 +225,7 @@ impl Scheduler {
             Err(e) => {
                 tracing::warn!(code = %e.code, "scheduler could not list connections");
                 return Pass {
+                    role,
                     notices,
                     refreshes,
                     next,
@@ -232,11 +267,7 @@ impl Scheduler {
             due_now.clear();
         }
         let ids: Vec<String> = due_now.iter().map(|(c, _)| c.id.clone()).collect();
-        let results = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.manager.refresh_many(&ids).await
-        };
+        let results = self.refresh_gated(&ids, &mut role).await;
         for ((conn, _), result) in due_now.into_iter().zip(results) {
             match result {
                 Ok(fresh) => {
@@ -300,12 +331,49 @@ impl Scheduler {
                 }
             }
         }
+        if !role.refreshes() {
+            // Stepped down during the pass: what was not refreshed is the leader's now.
+            next = now + chrono(self.config.standby_poll);
+            next_due = None;
+        }
         Pass {
+            role,
             notices,
             refreshes,
             next: next.max(now),
             next_due,
         }
+    }
+
+    /// Refresh `ids` as one batch; a leader of a shared store in parts of
+    /// `leader_chunk`, asking the store before each whether it still leads, and
+    /// starting no part once it does not (`role` is then the store's last answer). The
+    /// results of the parts refreshed, in order.
+    async fn refresh_gated(
+        &self,
+        ids: &[String],
+        role: &mut SchedulerRole,
+    ) -> Vec<Result<Connection, Error>> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        if *role != SchedulerRole::Leader {
+            return self.manager.refresh_many(ids).await;
+        }
+        let mut results = Vec::with_capacity(ids.len());
+        for part in ids.chunks(self.config.leader_chunk.max(1)) {
+            // Listing took a while, and so did the part before: ask again.
+            *role = self.manager.store().scheduler_role().await;
+            if !role.refreshes() {
+                tracing::info!(
+                    left = ids.len() - results.len(),
+                    "scheduler: no longer the leader; the rest of the pass is left to the new one"
+                );
+                break;
+            }
+            results.extend(self.manager.refresh_many(part).await);
+        }
+        results
     }
 
     fn lapse_notice(&mut self, conn: &Connection, now: DateTime<Utc>) -> Option<Notice> {

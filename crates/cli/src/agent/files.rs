@@ -159,8 +159,20 @@ impl AgentFiles {
 pub(super) enum Phase {
     Running,
     WaitingForKeyring,
+    /// In a team: the database did not answer when the agent started.
+    WaitingForTeam,
     Stopping,
     Stopped,
+}
+
+/// In a team: this agent's part in the team's one scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Role {
+    /// It refreshes the team's connections.
+    Leader,
+    /// Another desktop or agent does; this one takes over if that one stops.
+    Standby,
 }
 
 /// What `<data dir>/agent.json` holds. No secret: ids, titles, times, error codes and
@@ -170,7 +182,7 @@ pub struct AgentState {
     pub(super) v: u32,
     pub(super) pid: u32,
     pub(super) started_at: DateTime<Utc>,
-    /// `local` (this machine's SQLite + keyring) or, later, `team`.
+    /// `local` (this machine's SQLite + keyring) or `team` (the team's store).
     pub(super) store: String,
     pub(super) data_dir: PathBuf,
     pub(super) phase: Phase,
@@ -182,6 +194,12 @@ pub struct AgentState {
     pub(super) refreshes_ok: u64,
     pub(super) refreshes_failed: u64,
     pub(super) stopped_at: Option<DateTime<Utc>>,
+    /// In a team: whether it leads the team's scheduler (none before its first pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) role: Option<Role>,
+    /// While it stands by: who leads (`member on machine`, the team's leadership row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) leader: Option<String>,
 }
 
 impl AgentState {
@@ -200,6 +218,8 @@ impl AgentState {
             refreshes_ok: 0,
             refreshes_failed: 0,
             stopped_at: None,
+            role: None,
+            leader: None,
         }
     }
 
@@ -208,6 +228,8 @@ impl AgentState {
         self.stopped_at = Some(at);
         self.next_due = None;
         self.next_pass = None;
+        self.role = None;
+        self.leader = None;
     }
 }
 

@@ -21,9 +21,15 @@
 //!   as a `<N>` prefix instead of a timestamp; colours only on a terminal.
 //! - **Beside the desktop app**: both may refresh the same connections; the connection
 //!   locks serialise them across processes, and whoever comes second re-reads the store.
+//! - **Team mode**: when the data directory is in a team (`team.json`), the agent opens
+//!   the team's store (`authdeck_team::open`, as an agent: the team key from the keyring,
+//!   a 0600 file or the systemd credential `team-key`). Its scheduler competes with every
+//!   other scheduler of the team (agents and desktop apps) for the one leadership: the
+//!   agent leads (refreshes for the whole team) or stands by, and says which in its log,
+//!   its state file and `agent status`, with who leads. An unreachable database at start
+//!   is waited for, like a locked keyring.
 //!
-//! [`serve`] takes a [`Manager`], whatever store is behind it: this file opens the local
-//! one (SQLite + the user's keyring); team mode passes a manager on the team store.
+//! [`serve`] takes a [`Manager`], whatever store is behind it.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{IsTerminal, Write};
@@ -34,7 +40,7 @@ use std::time::Duration;
 
 use authdeck_core::manager::{Manager, ManagerOptions};
 use authdeck_core::model::Connection;
-use authdeck_core::scheduler::{Notice, Pass, Scheduler, SchedulerConfig};
+use authdeck_core::scheduler::{Notice, Pass, Scheduler, SchedulerConfig, SchedulerRole};
 use authdeck_core::shutdown::Shutdown;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::{Error, ErrorCode, Result};
@@ -71,7 +77,8 @@ pub const LOCK_FILE: &str = "agent.lock";
 pub const STATE_FILE: &str = "agent.json";
 /// How long a starting agent retries a lock held for a moment (`agent status` probes it).
 const LOCK_RETRY: Duration = Duration::from_secs(2);
-/// A locked or missing keyring at start: try again this often.
+/// A locked or missing keyring (or, in a team, an unreachable database) at start: try
+/// again this often.
 const KEYRING_RETRY: Duration = Duration::from_secs(10);
 /// Answers a locked keyring refused are retried this often (the window: every 3 s).
 const UNSAVED_RETRY: Duration = Duration::from_secs(3);
@@ -83,25 +90,35 @@ pub async fn run(args: AgentArgs, data_dir: Option<PathBuf>, json: bool) -> Resu
         None if json => Err(Error::invalid_input(
             "The agent logs plain lines; --json applies to `authdeckctl agent status`.",
         )),
-        None => run_local(paths).await,
+        None => run_agent(paths).await,
     }
 }
 
 // ---- the agent ----------------------------------------------------------------------
 
 /// Local mode: this machine's store, opened as the app opens it (the keyring must be
-/// unlocked; while it is not, the agent waits for it).
-async fn run_local(paths: Paths) -> Result<ExitCode> {
+/// unlocked; while it is not, the agent waits for it). Team mode (the data directory is
+/// in a team): the team's store, as an agent (the database must answer; while it does
+/// not, the agent waits for it).
+async fn run_agent(paths: Paths) -> Result<ExitCode> {
     // Before anything else: a stop request always finds our handler.
     let mut signals = Signals::new()?;
     let log = Log::for_stdout();
     paths.ensure()?;
     let files = AgentFiles::new(&paths.data_dir);
     let _lock = files.lock().await?;
-    let mut state = AgentState::new(&paths.data_dir, "local");
+    let membership = authdeck_team::membership::Membership::load(&paths.data_dir)?;
+    let (mode, store) = match &membership {
+        None => ("local", "the local store".to_owned()),
+        Some(m) => (
+            "team",
+            format!("team {:?} as {} (its team store)", m.team_name, m.machine),
+        ),
+    };
+    let mut state = AgentState::new(&paths.data_dir, mode);
     files.save(&state);
     log.info(format_args!(
-        "agent started (pid {}) for {}: the local store; stop it with SIGTERM or Ctrl-C",
+        "agent started (pid {}) for {}: {store}; stop it with SIGTERM or Ctrl-C",
         state.pid,
         paths.data_dir.display()
     ));
@@ -110,22 +127,39 @@ async fn run_local(paths: Paths) -> Result<ExitCode> {
         shutdown: shutdown.clone(),
         ..ManagerOptions::default()
     };
-    let mut waiting_said = false;
+    let mut waited_for: Option<&str> = None;
     let manager = loop {
-        match Manager::open_async(paths.clone(), options.clone()).await {
+        let opened = match &membership {
+            None => Manager::open_async(paths.clone(), options.clone()).await,
+            Some(_) => authdeck_team::open::open_manager(
+                paths.clone(),
+                options.clone(),
+                authdeck_team::Via::Agent,
+            )
+            .await
+            .map(|(manager, _)| manager),
+        };
+        match opened {
             Ok(manager) => break manager,
-            Err(e) if e.code == ErrorCode::KeyringUnavailable => {
-                state.phase = Phase::WaitingForKeyring;
+            Err(e)
+                if e.code == ErrorCode::KeyringUnavailable
+                    || (membership.is_some() && e.code == ErrorCode::TeamUnavailable) =>
+            {
+                let (phase, what) = match e.code {
+                    ErrorCode::KeyringUnavailable => (Phase::WaitingForKeyring, "the keyring"),
+                    _ => (Phase::WaitingForTeam, "the team database"),
+                };
+                state.phase = phase;
                 state.last_tick = Some(Utc::now());
                 files.save(&state);
-                if !waiting_said {
+                if waited_for != Some(what) {
                     log.warn(format_args!(
-                        "waiting for the keyring: {} [{}]; trying again every {} s",
+                        "waiting for {what}: {} [{}]; trying again every {} s",
                         e.message,
                         e.code,
                         KEYRING_RETRY.as_secs()
                     ));
-                    waiting_said = true;
+                    waited_for = Some(what);
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(KEYRING_RETRY) => {}
@@ -144,8 +178,8 @@ async fn run_local(paths: Paths) -> Result<ExitCode> {
             }
         }
     };
-    if waiting_said {
-        log.info(format_args!("the keyring is available: store opened"));
+    if let Some(what) = waited_for {
+        log.info(format_args!("{what} is available: store opened"));
     }
     serve(manager, &files, state, &log, &mut signals).await
 }
@@ -327,10 +361,36 @@ fn refreshes(n: usize) -> String {
 struct Reporter {
     next_due: Option<(String, DateTime<Utc>)>,
     unsaved: Vec<String>,
+    role: Option<SchedulerRole>,
 }
 
 impl Reporter {
+    /// In a team: whether this agent leads the team's scheduler or stands by, and who
+    /// leads; said when it changes.
+    fn role(&mut self, role: &SchedulerRole, log: &Log, state: &mut AgentState) {
+        (state.role, state.leader) = match role {
+            SchedulerRole::Alone => (None, None),
+            SchedulerRole::Leader => (Some(Role::Leader), None),
+            SchedulerRole::Standby { leader } => (Some(Role::Standby), leader.clone()),
+        };
+        if self.role.as_ref() == Some(role) {
+            return;
+        }
+        match role {
+            SchedulerRole::Alone => {}
+            SchedulerRole::Leader => log.info(format_args!(
+                "leading the team's scheduler: this agent refreshes the team's connections as they fall due"
+            )),
+            SchedulerRole::Standby { leader } => log.info(format_args!(
+                "standing by: {} leads the team's scheduler; this agent takes over if it stops or is cut off",
+                leader.as_deref().unwrap_or("another desktop or agent")
+            )),
+        }
+        self.role = Some(role.clone());
+    }
+
     fn pass(&mut self, pass: &Pass, shutdown: &Shutdown, log: &Log, state: &mut AgentState) {
+        self.role(&pass.role, log, state);
         for r in &pass.refreshes {
             let conn = &r.connection;
             match &r.result {

@@ -7,7 +7,8 @@ use super::*;
 #[derive(Serialize)]
 pub(super) struct StatusView {
     pub(super) running: bool,
-    /// `running`, `waiting_for_keyring`, `stopping`; when not running: `stopped` (it
+    /// `running`, `waiting_for_keyring`, `waiting_for_team` (in a team: the database did
+    /// not answer at start), `stopping`; when not running: `stopped` (it
     /// stopped cleanly), `ended` (killed or crashed: its state file says it ran), or
     /// `never_ran`.
     pub(super) state: &'static str,
@@ -22,6 +23,11 @@ pub(super) struct StatusView {
     pub(super) refreshes_ok: u64,
     pub(super) refreshes_failed: u64,
     pub(super) stopped_at: Option<DateTime<Utc>>,
+    /// In a team, while it runs: `leader` (it refreshes the team's connections) or
+    /// `standby` (another desktop or agent does).
+    pub(super) role: Option<Role>,
+    /// While it stands by: who leads (`member on machine`), when known.
+    pub(super) leader: Option<String>,
 }
 
 pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
@@ -38,6 +44,7 @@ pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
     };
     let state = match (running, saved.as_ref().map(|s| s.phase)) {
         (true, Some(Phase::WaitingForKeyring)) => "waiting_for_keyring",
+        (true, Some(Phase::WaitingForTeam)) => "waiting_for_team",
         (true, Some(Phase::Stopping | Phase::Stopped)) => "stopping",
         (true, _) => "running",
         (false, None) => "never_ran",
@@ -60,6 +67,11 @@ pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
         refreshes_ok: saved.as_ref().map_or(0, |s| s.refreshes_ok),
         refreshes_failed: saved.as_ref().map_or(0, |s| s.refreshes_failed),
         stopped_at: saved.as_ref().and_then(|s| s.stopped_at),
+        role: saved.as_ref().filter(|_| running).and_then(|s| s.role),
+        leader: saved
+            .as_ref()
+            .filter(|_| running)
+            .and_then(|s| s.leader.clone()),
     };
     if json {
         let text = serde_json::to_string_pretty(&view).map_err(|e| {
@@ -91,6 +103,16 @@ pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
             }
         ),
     }
+    match (view.role, view.leader.as_deref()) {
+        (Some(Role::Leader), _) => {
+            outln!("Scheduler:     leads the team's (refreshes for every member)")
+        }
+        (Some(Role::Standby), leader) => outln!(
+            "Scheduler:     stands by; {} leads the team's",
+            leader.unwrap_or("another desktop or agent")
+        ),
+        (None, _) => {}
+    }
     if let Some(tick) = view.last_tick {
         outln!("Last pass:     {}", ago(tick));
     }
@@ -116,6 +138,8 @@ pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
             titled(&d.title, d.name.as_deref()),
             ago(d.at)
         );
+    } else if view.role == Some(Role::Standby) {
+        outln!("Next refresh:  the leader's to make");
     } else if view.running {
         outln!("Next refresh:  none scheduled");
     }

@@ -27,21 +27,21 @@ use super::rotation::{all_ok, assert_current, businesses};
 /// 63 s after it was connected.
 const COMES_DUE_LIFETIME: Duration = Duration::from_secs(363);
 /// 300 s tokens are due as soon as they are issued: every pass refreshes them.
-const ALWAYS_DUE_LIFETIME: Duration = Duration::from_secs(300);
+pub(crate) const ALWAYS_DUE_LIFETIME: Duration = Duration::from_secs(300);
 
 const CANARY_SECRET: &str = "CANARY-agent-flowaccount-secret-9c1e47";
 
 /// `authdeckctl agent` running in the background; killed if the test ends early.
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    pub(crate) lines: mpsc::Receiver<String>,
+    pub(crate) seen: Vec<String>,
     stdout: Option<std::thread::JoinHandle<String>>,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Agent {
-    fn start(fx: &Fixture, envs: &[(&str, &str)]) -> Agent {
+    pub(crate) fn start(fx: &Fixture, envs: &[(&str, &str)]) -> Agent {
         let mut cmd = fx.std_command();
         cmd.arg("agent")
             .envs(envs.iter().copied())
@@ -77,12 +77,12 @@ impl Agent {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The first stdout line (from the start) containing `text`, within `within`.
-    fn line(&mut self, text: &str, within: Duration) -> String {
+    pub(crate) fn line(&mut self, text: &str, within: Duration) -> String {
         if let Some(l) = self.seen.iter().find(|l| l.contains(text)) {
             return l.clone();
         }
@@ -104,7 +104,7 @@ impl Agent {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let ok = std::process::Command::new("kill")
             .args(["-s", name, &self.pid().to_string()])
             .status()
@@ -114,7 +114,7 @@ impl Agent {
     }
 
     /// Wait for the exit (bounded); its status, all of stdout and all of stderr.
-    fn wait(mut self) -> (ExitStatus, String, String) {
+    pub(crate) fn wait(mut self) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -138,12 +138,12 @@ impl Drop for Agent {
     }
 }
 
-fn status(fx: &Fixture) -> Value {
+pub(crate) fn status(fx: &Fixture) -> Value {
     fx.json(&["agent", "status"])
 }
 
 /// Poll `agent status --json` until `done` holds (bounded).
-fn status_until(fx: &Fixture, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn status_until(fx: &Fixture, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let s = status(fx);

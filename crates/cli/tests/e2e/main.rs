@@ -26,6 +26,7 @@ mod signals;
 mod team;
 mod team_harness;
 mod team_import;
+mod team_agent;
 mod team_mode;
 mod team_storm;
 mod upgrade;

@@ -384,4 +384,41 @@ pub trait Backend: Send + Sync + 'static {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         None
     }
+
+    // ---- the scheduler's leadership ------------------------------------------------------
+
+    /// Whether this process's scheduler may start scheduled refreshes now: the
+    /// [`crate::scheduler::Scheduler`] asks before each pass, and a leader again before
+    /// each part of a long batch. Manual refreshes (the button, the CLI) never ask.
+    ///
+    /// A store shared by many machines lets one scheduler of all of them lead (the team
+    /// store: a session advisory lock in PostgreSQL); the first call enters this process
+    /// in that competition, so a store that never runs a scheduler never competes. A
+    /// leader is [`SchedulerRole::Leader`] only while its leadership is confirmed; the
+    /// others get [`SchedulerRole::Standby`] and ask again soon (`standby_poll`), taking
+    /// over when the leader dies or is cut off. The default (one machine's store, where
+    /// the connection locks keep the app and an agent apart): always
+    /// [`SchedulerRole::Alone`].
+    async fn scheduler_role(&self) -> SchedulerRole {
+        SchedulerRole::Alone
+    }
+}
+
+/// What [`Backend::scheduler_role`] says about this process's scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchedulerRole {
+    /// The store has no leadership: this scheduler refreshes what falls due.
+    Alone,
+    /// This scheduler leads those sharing the store: it refreshes for all of them.
+    Leader,
+    /// Another scheduler leads: this one starts no scheduled refresh. `leader`: who leads
+    /// (as the store records it, e.g. `alice on office-pc`), when known.
+    Standby { leader: Option<String> },
+}
+
+impl SchedulerRole {
+    /// Whether a scheduler in this role refreshes.
+    pub fn refreshes(&self) -> bool {
+        !matches!(self, SchedulerRole::Standby { .. })
+    }
 }

@@ -17,9 +17,12 @@
 //!   `count`);
 //! - pending authorizations → `pending_authorizations` (marked used once, outcome kept
 //!   until purged; the PKCE verifier sealed, AD: team, state hash, and removed once taken);
-//! - the change feed → [`TeamStore::feed`] (LISTEN/NOTIFY + resync by version).
+//! - the change feed → [`TeamStore::feed`] (LISTEN/NOTIFY + resync by version);
+//! - the scheduler's role → the team's [`crate::Leadership`], competed for by every
+//!   scheduler of the team (see [`leading`]).
 //!
 
+mod leading;
 pub mod records;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +64,8 @@ pub struct TeamBackend {
     /// Tests: connections whose locks [`Backend::lock`] hands out frozen.
     #[cfg(feature = "testing")]
     frozen: Mutex<std::collections::HashSet<String>>,
+    /// The scheduler's leadership, competed for from the first `scheduler_role` call.
+    leading: leading::Competition,
 }
 
 impl std::fmt::Debug for TeamBackend {
@@ -160,6 +165,7 @@ impl TeamBackend {
         let opened_version = store.current_version().await?;
         let (changes, _) = broadcast::channel(1024);
         Ok(Self {
+            leading: leading::Competition::new(store.clone()),
             store,
             lock_wait,
             name,
@@ -499,6 +505,12 @@ impl Backend for TeamBackend {
             }
         }
         Some(receiver)
+    }
+
+    /// The team's scheduler leadership: `Leader` while this backend holds it, else
+    /// `Standby` naming who leads (see [`leading`]).
+    async fn scheduler_role(&self) -> authdeck_core::store::backend::SchedulerRole {
+        self.leading.role().await
     }
 
     /// The team's name and whether the store answered last time.
