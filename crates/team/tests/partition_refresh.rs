@@ -11,7 +11,7 @@
 //! the heartbeat's reckoning, then a round trip on the lock's own session — and sends
 //! nothing when it does not.
 //!
-//! # Per case: what happens, what is lost (figures from two runs on a 2-core machine)
+//! # Per case: what happens, what is lost (figures from three runs on a 2-core machine)
 //! - **Frozen holder** (§1; no heartbeat, as if hung): a batch member that waited 6 s
 //!   for its call slot with a frozen lock is refused at once (`team_unavailable`,
 //!   "0 ms of the lock left by its heartbeat, 2000 ms needed"); the provider never sees
@@ -25,7 +25,8 @@
 //!   a 3 s provider call): the provider answered 3.0 s after the cut; A's commit gave
 //!   up 10.5 s after the answer (13.5 s after the cut) with `team_unavailable`; B could
 //!   take the lock 5.0 s after the cut (the 5 s floor after A's last heartbeat). The
-//!   answer is **surfaced**: the refresh's error, the manager's unsaved list
+//!   answer is **surfaced**: the refresh's error (saying the provider's new tokens are
+//!   kept on this machine until its next refresh), the manager's unsaved list
 //!   (`unsaved_connections`; the window shows them as `unsaved_tokens`) and the
 //!   encrypted answer journal on A's disk; the store still shows the old generation
 //!   (nothing can be written there from A). After the heal, A's next refresh adopts the
@@ -41,12 +42,12 @@
 //!   active. If A's process dies meanwhile, its journal is adopted by the next process
 //!   on A (`adopt_journals`).
 //! - **(c) Cut after the commit**: nothing lost, exactly one token set (the newest,
-//!   current at the provider); B gets the lock at once (0.00–0.05 s: A's release had
-//!   landed) and refreshes normally. **(c') The COMMIT landed but its answer was cut
-//!   off**: A cannot know and returns `team_unavailable` 15.2 s after the cut, keeping
-//!   the answer; after the heal it finds that generation committed already (obsolete:
-//!   not adopted again) and refreshes once normally. Nothing lost, one token set, no
-//!   reuse.
+//!   current at the provider); B gets the lock at once when A's release landed
+//!   before the cut (0.00–0.05 s), else after the floor (5.01 s), and refreshes
+//!   normally. **(c') The COMMIT landed but its answer was cut off**: A cannot know and
+//!   returns `team_unavailable` 15.1–15.2 s after the cut, keeping the answer; after the
+//!   heal it finds that generation committed already (obsolete: not adopted again) and
+//!   refreshes once normally. Nothing lost, one token set, no reuse.
 
 mod partition_support;
 
@@ -142,6 +143,10 @@ async fn b_a_cut_between_answer_and_commit_is_bounded_surfaced_and_adopted_after
         .result
         .expect_err("a commit over a cut link cannot succeed");
     assert_eq!(e.code, ErrorCode::TeamUnavailable, "{e:?}");
+    assert!(
+        e.message.contains("they are kept on this machine"),
+        "the error does not say the answer is kept: {e:?}"
+    );
     assert_eq!(w.a.manager.unsaved_connections(), vec![c.id.clone()]);
     assert!(
         w.a.journal_entries() >= 1,
@@ -335,6 +340,15 @@ async fn a_and_b_a_cut_during_a_batch_sends_nothing_for_the_members_still_waitin
     }
     let unsaved = w.a.manager.unsaved_connections();
     assert_eq!(unsaved.len(), 1, "the answered member is kept: {unsaved:?}");
+    for r in &reports {
+        let message = &r.result.as_ref().unwrap_err().message;
+        assert_eq!(
+            message.contains("they are kept on this machine"),
+            r.id == unsaved[0],
+            "{}: {message}",
+            r.id
+        );
+    }
     let waited = tokens.iter().find(|(c, _)| c.id != unsaved[0]).unwrap();
     assert_eq!(
         control.flowaccount_refresh_token_status(&waited.1),

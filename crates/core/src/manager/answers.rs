@@ -37,6 +37,24 @@ pub(super) fn staged(old: &Connection, next: &Connection, tokens: TokenBundle) -
     Answer { connection, tokens }
 }
 
+/// The error of a commit that failed after the provider answered with new tokens (kept
+/// with [`Manager::keep_unsaved`]): the store's message says what the store did (often
+/// "nothing was changed"), so it is told that the answer is not lost, and where it is.
+/// A locked keyring's error stays as it is: the fronts explain that case themselves
+/// (they wait for the keyring, `Manager::save_unsaved`).
+pub(super) fn kept(e: Error) -> Error {
+    if e.code == ErrorCode::KeyringUnavailable {
+        return e;
+    }
+    Error {
+        message: format!(
+            "{} The provider had already sent new tokens: they are kept on this machine (encrypted, in its journal) and saved by its next refresh of this connection, so refresh it here once the store is back.",
+            e.message
+        ),
+        ..e
+    }
+}
+
 /// A connection whose journalled answer is not adopted yet must wait for it.
 pub(super) fn held_back() -> Error {
     Error::new(

@@ -249,6 +249,7 @@ impl Manager {
                         if rotated {
                             let answer = answers::staged(&conn, &next, bundle);
                             self.keep_unsaved(answer, entry, guard);
+                            return Err(answers::kept(e));
                         }
                         return Err(e);
                     }
