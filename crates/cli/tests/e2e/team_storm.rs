@@ -293,11 +293,12 @@ fn wait_refreshes(world: &World, from: u64, more: u64, within: Duration) {
 /// old refresh token); no `invalid_grant`, no reuse.
 ///
 /// `outage`: the storm went through a PostgreSQL restart or promotion. A refresher
-/// whose provider call was answered while the server went away cannot commit; its
-/// answer is kept (memory, the journal) and saved when the server is back — but its
-/// connection lock went with the server's session, and a refresher on another host can
-/// take the lock first and present the spent refresh token: the emulator detects the
-/// reuse and revokes the grant. Nothing in the store marks a provider call in flight
+/// under way when the server went away loses its connection lock with its session,
+/// without being told; if its provider call was answered it cannot commit, and its
+/// answer is kept (memory, the journal) and saved when the server is back — but a
+/// refresher on another host can take the lock meanwhile and present the spent refresh
+/// token (or the same one at the same time): the emulator detects the reuse and
+/// revokes the grant. Nothing in the store marks a provider call in flight
 /// yet (the partition work), so this window is counted rather than ruled out: each such
 /// grant is revoked (`TokenStatus::Revoked`, one revoked family each) and surfaced
 /// (its next refresh says to authorize again). A committed refresh lost by the store
