@@ -184,6 +184,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
             .collect::<Result<_, _>>()?;
         let mut ok = 0usize;
         let mut failed = std::collections::BTreeMap::<String, usize>::new();
+        let mut first_error: Option<Value> = None;
         let mut slowest = 0f64;
         for child in children {
             let out = tokio::task::spawn_blocking(move || child.wait_with_output())
@@ -197,6 +198,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
                     ok += 1;
                 } else {
                     let code = row["error"]["code"].as_str().unwrap_or("other").to_owned();
+                    first_error.get_or_insert_with(|| row["error"].clone());
                     *failed.entry(code).or_default() += 1;
                 }
             }
@@ -218,6 +220,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
             after.invalid_grant - before.invalid_grant,
             after.reuse_detected - before.reuse_detected,
         );
+        if let Some(e) = first_error {
+            // The core's redacted error (code, message, detail): no secret.
+            println!("{label}_first_error {e}");
+        }
     }
 
     // The team-mode agent's memory with N connections.
