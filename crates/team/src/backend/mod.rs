@@ -17,6 +17,7 @@
 //! - the change feed → [`TeamStore::feed`] (LISTEN/NOTIFY + resync by version).
 //!
 
+pub mod late;
 pub mod records;
 
 use std::sync::atomic::{AtomicBool, Ordering};
