@@ -185,7 +185,7 @@ describe('the list in team mode', () => {
     await start(fakeBackend({ connections: [refreshed, fresh, local], appInfo: TEAM_UP }));
     const line = (id: string) => $(`[data-testid="connection-row"][data-connection-id="${id}"] ${tid('row-team')}`);
     expect(line('r').textContent).toMatch(
-      /^Connected by alice on desk-a · refreshed by bob on office-pc at (14:05|2:05\sPM)$/,
+      /^Refreshed by bob on office-pc at (14:05|2:05\sPM) · connected by alice on desk-a$/,
     );
     expect(line('r').hidden).toBe(false);
     expect(line('f').textContent).toBe('Connected by alice on desk-a');
@@ -205,7 +205,7 @@ describe('the list in team mode', () => {
       },
     });
     const line = $(`[data-connection-id="x"] ${tid('row-team')}`);
-    expect(line.textContent).toContain('refreshed by bob on office-pc');
+    expect(line.textContent).toMatch(/^Refreshed by bob on office-pc at .* · connected by alice on desk-a$/);
   });
 
   it('says the store is unreachable and of when the list is, and clears by itself', async () => {

@@ -66,7 +66,7 @@ export const en = {
 
   'row.customerCode': 'Customer code {code}',
   'row.team.connected': 'Connected by {member} on {machine}',
-  'row.team.refreshed': 'refreshed by {member} on {machine} at {at}',
+  'row.team.refreshed': 'Refreshed by {member} on {machine} at {at} · connected by {cmember} on {cmachine}',
   'row.customerCode.unknown': 'Customer code unknown',
   'row.fedexChild': '{grant} · child {key}',
   'row.sandboxBadge': 'Sandbox',

@@ -66,7 +66,7 @@ export const th: Catalog = {
 
   'row.customerCode': 'รหัสลูกค้า {code}',
   'row.team.connected': 'เชื่อมต่อโดย {member} บน {machine}',
-  'row.team.refreshed': 'รีเฟรชโดย {member} บน {machine} เมื่อ {at}',
+  'row.team.refreshed': 'รีเฟรชโดย {member} บน {machine} เมื่อ {at} · เชื่อมต่อโดย {cmember} บน {cmachine}',
   'row.customerCode.unknown': 'ไม่ทราบรหัสลูกค้า',
   'row.fedexChild': '{grant} · child {key}',
   'row.sandboxBadge': 'แซนด์บ็อกซ์',

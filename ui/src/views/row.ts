@@ -59,16 +59,21 @@ export function subtitle(conn: ConnectionSummary): string {
 }
 
 /**
- * Team mode: who connected the connection and who last refreshed it, member (their
- * database role) and machine; `null` on this desktop's own store.
+ * Team mode: who last refreshed the connection (first: the news) and who connected it,
+ * member (their database role) and machine; `null` on this desktop's own store.
  */
 export function teamLine(conn: ConnectionSummary): string | null {
   const by = conn.connected_by;
   if (by == null) return null;
-  const connected = t('row.team.connected', { member: by.member, machine: by.machine });
   const r = conn.refreshed_by;
-  if (r == null) return connected;
-  return `${connected} · ${t('row.team.refreshed', { member: r.member, machine: r.machine, at: formatShortInstant(r.at) })}`;
+  if (r == null) return t('row.team.connected', { member: by.member, machine: by.machine });
+  return t('row.team.refreshed', {
+    member: r.member,
+    machine: r.machine,
+    at: formatShortInstant(r.at),
+    cmember: by.member,
+    cmachine: by.machine,
+  });
 }
 
 /** One connection as data: all of them exist, whether on screen or not. */
@@ -258,6 +263,9 @@ export class RowView {
     if (team !== null) {
       setText(this.team, team);
       if (this.team.title !== team) this.team.title = team;
+      // The instant itself (the text shows minutes): tests tell one refresh from the next.
+      const at = c.refreshed_by?.at ?? '';
+      if (this.team.dataset.refreshedAt !== at) this.team.dataset.refreshedAt = at;
     }
     if (this.env.dataset.env !== c.environment) {
       this.env.dataset.env = c.environment;
