@@ -111,6 +111,9 @@ describe('the Team section and the header', () => {
     expect(members[1]!.textContent).toContain('agent');
     expect(members[1]!.textContent).toMatch(/1m \d+s ago/);
     expect($(tid('team-status')).textContent).toContain('bob on office-pc');
+    expect($$(tid('toast')).map((t) => t.textContent)).toContain(
+      "Joined team Firm. Restart Authdeck to show the team's connections here.",
+    );
     // Nothing shown holds the key.
     expect(document.body.innerHTML).not.toContain('adtk1_secret-key');
   });

@@ -437,7 +437,7 @@ export const en = {
   'team.password.hint': 'Your database role’s password, if it has one: kept in the system keyring.',
   'team.join': 'Join team',
   'team.join.missing': 'Enter the database address and the join key.',
-  'team.joined': 'Joined team {name}.',
+  'team.joined': "Joined team {name}. Restart Authdeck to show the team's connections here.",
   'team.reachable': 'reachable',
   'team.unreachable': 'unreachable',
   'team.field.team': 'Team',
@@ -468,5 +468,5 @@ export const en = {
   'team.leave.message':
     'This desktop forgets its membership and the team key. What stays in the team: its connections, its history, and this machine ({machine}) in the list of members seen; other members are not affected, and your database role still exists. To join again you need the join key.',
   'team.leave.ok': 'Leave team',
-  'team.left': 'Left team {name} on this desktop.',
+  'team.left': "Left team {name} on this desktop. Restart Authdeck to show this desktop's own connections.",
 } as const satisfies Record<string, string>;
