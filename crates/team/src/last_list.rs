@@ -102,6 +102,29 @@ mod tests {
     }
 
     #[test]
+    fn the_kept_rows_hold_no_token_nor_anything_but_the_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Connection::new(
+            "c1",
+            "client-1",
+            "IoT",
+            Provider::Iot,
+            Environment::Sandbox,
+            "ann",
+            Utc::now(),
+        );
+        c.userinfo = Some(serde_json::json!({"token": "CANARY-userinfo-7f3"}));
+        c.user_id = Some("CANARY-user-id-7f3".into());
+        c.scope = Some("CANARY-scope-7f3".into());
+        let mut list = LastList::new("t1", Utc::now());
+        list.upsert(ConnectionSummary::from(&c), Utc::now());
+        list.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(LastList::path(dir.path())).unwrap();
+        assert!(text.contains("\"ann\""), "{text}");
+        assert!(!text.contains("CANARY"), "{text}");
+    }
+
+    #[test]
     fn the_list_round_trips_through_a_private_file_of_its_team_only() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(LastList::load(dir.path(), "t1"), None);
