@@ -180,6 +180,38 @@ pub fn forward<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     });
 }
 
+/// Feed the store's own changes (the team store's: other desktops and agents) to the
+/// window; see `team_list`. Nothing to follow on this desktop's own store.
+pub fn forward_store<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let (Some(list), Some(mut changes)) =
+            (state.team_list().cloned(), state.manager().store_changes())
+        else {
+            return;
+        };
+        loop {
+            match changes.recv().await {
+                Ok(change) => {
+                    crate::team_list::on_store_change(
+                        state.manager(),
+                        &list,
+                        state.changes(),
+                        change,
+                    )
+                    .await
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the window missed team store changes");
+                    push(&app, ChangeEvent::Resync);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,23 @@ pub struct AppInfo {
     /// Connections whose refreshed tokens the keyring refused (locked): kept, and saved
     /// as soon as it is unlocked. Their labels; empty when nothing waits.
     pub unsaved_tokens: Vec<String>,
+    /// Which store the list is of, and whether it answers.
+    pub store: StoreInfo,
+}
+
+/// Which store the window shows: this desktop's own, or its team's (in a team).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct StoreInfo {
+    /// The team's name; `None`: this desktop's own store.
+    pub team: Option<String>,
+    /// This machine's name in the team.
+    pub machine: Option<String>,
+    /// Whether the store answered last time (this desktop's own: always). While the
+    /// team's does not, every action is `team_unavailable` and nothing is written.
+    pub reachable: bool,
+    /// While the team's store does not answer: the list shown is the last known one,
+    /// the team's as of this instant (`None`: reachable, or no list known here).
+    pub last_known_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Everything the window shows when it (re)loads. The first one is in the page before

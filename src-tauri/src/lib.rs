@@ -16,6 +16,7 @@ pub mod startup;
 pub mod state;
 pub mod summary;
 pub mod team;
+pub mod team_list;
 
 use tauri::Manager as _;
 
@@ -157,6 +158,7 @@ pub fn run() {
                 })));
             }
             changes::forward(app.handle());
+            changes::forward_store(app.handle());
             startup::build_main_window(app, &snapshot)?;
             deep_link::install(app);
             quit::exit_on_signals(app.handle());

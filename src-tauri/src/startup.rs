@@ -218,6 +218,12 @@ mod tests {
                 deep_link_problem: Some("quote \" backslash \\ </script> \u{2028}".into()),
                 sandbox: None,
                 unsaved_tokens: Vec::new(),
+                store: crate::commands::StoreInfo {
+                    team: None,
+                    machine: None,
+                    reachable: true,
+                    last_known_at: None,
+                },
             },
             connections: Vec::new(),
         };

@@ -6,13 +6,20 @@ use authdeck_core::loopback::LoopbackFlows;
 use authdeck_core::manager::{Manager, ManagerOptions};
 use authdeck_core::sandbox::{LeaveReport, SandboxEndpoints};
 use authdeck_core::store::paths::Paths;
+use authdeck_core::ErrorCode;
 use authdeck_core::{Error, Result};
 use authdeck_emulator::{AdminToken, EmulatorConfig, RunningEmulator};
+use authdeck_team::membership::Membership;
+use authdeck_team::open::{open_manager_or_later, Opened};
+use authdeck_team::Via;
+use std::sync::Arc;
+
 use tokio::sync::Mutex;
 
 use crate::changes::{ChangeEvent, ChangeFeed};
-use crate::commands::{AppInfo, SandboxInfo, Snapshot};
+use crate::commands::{AppInfo, SandboxInfo, Snapshot, StoreInfo};
 use crate::summary::ConnectionSummary;
+use crate::team_list::{self, TeamList};
 
 /// `AUTHDECK_SANDBOX_PORT`: the port the in-app sandbox listens on. Unset: a free port,
 /// new on every start (the sandbox clients are pointed at it each time).
@@ -41,6 +48,10 @@ pub fn sandbox_port(value: Option<&std::ffi::OsStr>) -> Result<u16> {
 pub struct AppState {
     manager: Manager,
     paths: Paths,
+    /// Which store the manager is on (the team's when the data directory is in a team).
+    opened: Opened,
+    /// Team mode: the list as last known (shown while the database does not answer).
+    team_list: Option<Arc<TeamList>>,
     single_instance: bool,
     deep_link_problem: std::sync::Mutex<Option<String>>,
     sandbox: Mutex<Option<(RunningEmulator, SandboxInfo)>>,
@@ -51,13 +62,28 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Open the data directory's store: the team's when it is in a team (also while the
+    /// team database does not answer: the store opens by itself once it does; see
+    /// `authdeck_team::open::open_manager_or_later`), else this desktop's own. Blocks;
+    /// call it outside the async runtime.
     pub fn open(paths: Paths, single_instance: bool) -> Result<Self> {
-        let manager = Manager::open(&paths, ManagerOptions::default())?;
+        let (manager, opened) = tauri::async_runtime::block_on(open_manager_or_later(
+            paths.clone(),
+            ManagerOptions::default(),
+            Via::Desktop,
+        ))?;
+        let team_list = match &opened {
+            Opened::Local => None,
+            Opened::Team { .. } => Membership::load(&paths.data_dir)?
+                .map(|m| TeamList::load(paths.data_dir.clone(), &m.team_id)),
+        };
         // Just the cause: the window words the consequence and the way out.
         let problem = (!single_instance).then(|| "No D-Bus session bus".to_string());
         Ok(Self {
             manager,
             paths,
+            opened,
+            team_list,
             single_instance,
             deep_link_problem: std::sync::Mutex::new(problem),
             sandbox: Mutex::new(None),
@@ -72,6 +98,34 @@ impl AppState {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// Team mode: the last known list (`None`: the window shows this desktop's store).
+    pub fn team_list(&self) -> Option<&Arc<TeamList>> {
+        self.team_list.as_ref()
+    }
+
+    /// Which store the window shows, and whether it answers.
+    pub fn store_info(&self) -> StoreInfo {
+        let reachable = team_list::reachable(&self.manager);
+        match &self.opened {
+            Opened::Local => StoreInfo {
+                team: None,
+                machine: None,
+                reachable: true,
+                last_known_at: None,
+            },
+            Opened::Team { team_name, machine } => StoreInfo {
+                team: Some(team_name.clone()),
+                machine: Some(machine.clone()),
+                reachable,
+                last_known_at: if reachable {
+                    None
+                } else {
+                    self.team_list.as_ref().and_then(|l| l.as_of())
+                },
+            },
+        }
     }
 
     pub fn loopback(&self) -> &LoopbackFlows {
@@ -93,6 +147,7 @@ impl AppState {
             single_instance: self.single_instance,
             deep_link_problem: self.deep_link_problem.lock().ok().and_then(|p| p.clone()),
             unsaved_tokens: self.manager.unsaved_labels(),
+            store: self.store_info(),
             sandbox: self
                 .sandbox
                 .lock()
@@ -110,12 +165,24 @@ impl AppState {
     pub async fn snapshot(&self) -> Result<Snapshot> {
         // The version is read before the list: a change it misses is in the list, or
         // comes after `version` in the feed (and is applied again, harmlessly).
+        // In a team whose database does not answer: the last known list (the app info
+        // says it is, and of when).
         let version = self.changes.version();
-        let connections = self.manager.list().await?;
+        let connections = match (self.manager.list().await, &self.team_list) {
+            (Ok(connections), list) => {
+                let rows: Vec<_> = connections.iter().map(ConnectionSummary::from).collect();
+                if let Some(list) = list {
+                    list.replace(&rows);
+                }
+                rows
+            }
+            (Err(e), Some(list)) if e.code == ErrorCode::TeamUnavailable => list.rows().0,
+            (Err(e), _) => return Err(e),
+        };
         Ok(Snapshot {
             version,
             app_info: self.app_info().await,
-            connections: connections.iter().map(ConnectionSummary::from).collect(),
+            connections,
         })
     }
 

@@ -6,8 +6,8 @@
 //! (zeroed) before the command answers; they are never returned, logged (their `Debug`
 //! is redacted) or put in an error. The key is kept in this data directory's keyring.
 //!
-//! Connections are not kept in the team yet (the team backend is not wired into the
-//! app): joining changes where the membership and key live, not where connections are.
+//! The window opens the team's store when the data directory is in a team (`state`,
+//! `team_list`); a join or leave here takes effect on the list at the next start.
 
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::{Error, ErrorCode, KeyringValue, Password};
@@ -79,7 +79,7 @@ pub struct TeamState {
     /// The longest any team connection has gone without a refresh, in seconds; none
     /// without connections (or without a status).
     pub refresh_lag_seconds: Option<i64>,
-    /// Connections in the team store (0 until the team backend is wired in).
+    /// Connections in the team store.
     pub connections: Option<u32>,
 }
 

@@ -142,7 +142,11 @@ export function mountApp(root: HTMLElement, options: MountOptions = {}): App {
     details,
     devices: connections.devices,
     addConnection,
-    reloadAppInfo: () => void api.appInfo().then(showAppInfo, () => {}),
+    reloadAppInfo: () => {
+      void api.appInfo().then(showAppInfo, () => {});
+      // The team's store answers (again) or not: the header's mark now, not at its next poll.
+      void team.poll();
+    },
     onConnected: connected,
     onRedirectRejected: (e) => banners.show(t('banner.redirectRejected', { error: errorLine(e) }), 'error'),
   });

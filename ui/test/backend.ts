@@ -27,6 +27,7 @@ export const APP_INFO: AppInfo = {
   deep_link_problem: null,
   sandbox: null,
   unsaved_tokens: [],
+  store: { team: null, machine: null, reachable: true, last_known_at: null },
 };
 
 export const NOT_IN_TEAM: TeamState = {

@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { type App, mountApp } from '../src/app';
+import type { AppInfo } from '../src/bindings/AppInfo';
 import type { TeamState } from '../src/bindings/TeamState';
 import { Ticker } from '../src/countdown';
-import { $, $$, NOT_IN_TEAM, fakeBackend, settle, tid } from './backend';
+import { setLanguageChoice } from '../src/i18n/index';
+import { $, $$, APP_INFO, NOT_IN_TEAM, fakeBackend, settle, tid } from './backend';
+import { conn } from './fixtures';
 
 let app: App | null = null;
 let backend: ReturnType<typeof fakeBackend> | null = null;
@@ -64,8 +67,11 @@ describe('the Team section and the header', () => {
     expect($(tid('header-team')).hidden).toBe(true);
     await openClients();
     expect($(tid('team-none')).textContent).toContain('not in a team');
-    expect($(tid('team-local-note')).textContent).toContain('connections kept on this desktop');
-    expect($(tid('team-local-note')).textContent).toContain('authdeckctl');
+    const note = $(tid('team-local-note')).textContent ?? '';
+    expect(note).toContain("this window shows and refreshes the team's connections");
+    expect(note).toContain('authdeckctl');
+    expect(note).toContain('restart Authdeck');
+    expect(note).not.toContain('kept on this desktop');
     expect($<HTMLInputElement>(tid('team-join-key')).type).toBe('password');
   });
 
@@ -105,6 +111,9 @@ describe('the Team section and the header', () => {
     expect(members[1]!.textContent).toContain('agent');
     expect(members[1]!.textContent).toMatch(/1m \d+s ago/);
     expect($(tid('team-status')).textContent).toContain('bob on office-pc');
+    expect($$(tid('toast')).map((t) => t.textContent)).toContain(
+      "Joined team Firm. Restart Authdeck to show the team's connections here.",
+    );
     // Nothing shown holds the key.
     expect(document.body.innerHTML).not.toContain('adtk1_secret-key');
   });
@@ -156,5 +165,82 @@ describe('the Team section and the header', () => {
     expect(b.callsTo('team_leave')).toHaveLength(1);
     expect($(tid('header-team')).hidden).toBe(true);
     expect($(tid('team-none'))).toBeTruthy();
+  });
+});
+
+describe('the list in team mode', () => {
+  const TEAM_UP: AppInfo = {
+    ...APP_INFO,
+    store: { team: 'Firm', machine: 'desk-app', reachable: true, last_known_at: null },
+  };
+  const connectedBy = { member: 'alice', machine: 'desk-a', at: new Date().toISOString() };
+
+  it('shows on each row who connected it and who last refreshed it, member and machine', async () => {
+    const refreshedAt = new Date();
+    refreshedAt.setHours(14, 5, 0, 0);
+    const refreshed = conn({
+      id: 'r',
+      connected_by: connectedBy,
+      refreshed_by: { member: 'bob', machine: 'office-pc', at: refreshedAt.toISOString() },
+    });
+    const fresh = conn({ id: 'f', connected_by: connectedBy });
+    const local = conn({ id: 'l' });
+    await start(fakeBackend({ connections: [refreshed, fresh, local], appInfo: TEAM_UP }));
+    const line = (id: string) => $(`[data-testid="connection-row"][data-connection-id="${id}"] ${tid('row-team')}`);
+    expect(line('r').textContent).toMatch(
+      /^Refreshed by bob on office-pc at (14:05|2:05\sPM) · connected by alice on desk-a$/,
+    );
+    expect(line('r').hidden).toBe(false);
+    expect(line('f').textContent).toBe('Connected by alice on desk-a');
+    expect(line('l').hidden).toBe(true);
+  });
+
+  it('a change from another machine updates the row', async () => {
+    const c = conn({ id: 'x', connected_by: connectedBy });
+    const b = fakeBackend({ connections: [c], appInfo: TEAM_UP });
+    await start(b);
+    await b.changed({
+      kind: 'connection_changed',
+      connection: {
+        ...c,
+        updated_at: new Date(Date.parse(c.updated_at) + 1000).toISOString(),
+        refreshed_by: { member: 'bob', machine: 'office-pc', at: new Date().toISOString() },
+      },
+    });
+    const line = $(`[data-connection-id="x"] ${tid('row-team')}`);
+    expect(line.textContent).toMatch(/^Refreshed by bob on office-pc at .* · connected by alice on desk-a$/);
+  });
+
+  it('says the store is unreachable and of when the list is, and clears by itself', async () => {
+    let info: AppInfo = TEAM_UP;
+    const asOf = new Date();
+    asOf.setHours(14, 5, 0, 0);
+    const b = fakeBackend({ handlers: { app_info: () => info } });
+    await start(b);
+    expect(document.querySelector(tid('team-down-banner'))).toBeNull();
+    info = { ...TEAM_UP, store: { ...TEAM_UP.store, reachable: false, last_known_at: asOf.toISOString() } };
+    await b.changed({ kind: 'app_info_changed' });
+    await settle();
+    expect($(tid('team-down-banner')).textContent).toMatch(
+      /^Team store unreachable — showing the list as of (14:05|2:05\sPM)\. Actions wait until it is back/,
+    );
+    expect($(tid('team-down-banner')).getAttribute('role')).toBe('alert');
+    info = TEAM_UP;
+    await b.changed({ kind: 'app_info_changed' });
+    await settle();
+    expect(document.querySelector(tid('team-down-banner'))).toBeNull();
+  });
+
+  it('says it in Thai too, also with no list known yet', async () => {
+    setLanguageChoice('th');
+    try {
+      const none: AppInfo = { ...TEAM_UP, store: { ...TEAM_UP.store, reachable: false } };
+      await start(fakeBackend({ connections: [conn({ id: 'y', connected_by: connectedBy })], appInfo: none }));
+      expect($(tid('team-down-banner')).textContent).toContain('เชื่อมต่อที่เก็บข้อมูลของทีมไม่ได้');
+      expect($(tid('team-down-banner')).textContent).toContain('ยังไม่มีรายการของทีม');
+      expect($(`[data-connection-id="y"] ${tid('row-team')}`).textContent).toBe('เชื่อมต่อโดย alice บน desk-a');
+    } finally {
+      setLanguageChoice('system');
+    }
   });
 });

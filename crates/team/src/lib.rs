@@ -12,8 +12,12 @@
 //! - [`feed`]: the live change feed (LISTEN/NOTIFY) with resync by version.
 //! - [`membership`]: where a desktop's membership lives (`team.json`, the key in the
 //!   keyring or a 0600 file / systemd credential) and `team status`.
-//! - [`backend`]: [`TeamBackend`], the core's storage seam on the team store.
+//! - [`backend`]: [`TeamBackend`], the core's storage seam on the team store, and
+//!   [`LateBackend`], the same opened as soon as the database answers (the desktop app
+//!   starts without it).
 //! - [`import`]: `team import`, a data directory's local connections moved into the team.
+//! - [`last_list`]: the desktop's last known list, shown while the database does not
+//!   answer.
 //! - [`open`]: a data directory's [`authdeck_core::manager::Manager`], on the team store
 //!   when the directory is in a team, else on the local one.
 //! - `testing` (feature `testing`): a throwaway PostgreSQL cluster for tests.
@@ -24,6 +28,7 @@ pub mod backend;
 pub mod crypto;
 pub mod feed;
 pub mod import;
+pub mod last_list;
 pub mod lock;
 pub mod membership;
 pub mod open;
@@ -34,6 +39,7 @@ pub mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backend::late::LateBackend;
 pub use backend::TeamBackend;
 pub use crypto::{JoinKey, Scope, TeamKey};
 pub use feed::{Change, ChangeFeed, ChangeKind, FeedEvent};

@@ -10,9 +10,12 @@
 use std::sync::Arc;
 
 use authdeck_core::manager::{Manager, ManagerOptions};
+use authdeck_core::store::backend::Backend;
 use authdeck_core::store::paths::Paths;
-use authdeck_core::{Error, Result};
+use authdeck_core::{Error, ErrorCode, Result};
+use futures_util::FutureExt as _;
 
+use crate::backend::late::LateBackend;
 use crate::backend::TeamBackend;
 use crate::membership::Membership;
 use crate::store::Via;
@@ -32,6 +35,28 @@ pub async fn open_manager(
     options: ManagerOptions,
     via: Via,
 ) -> Result<(Manager, Opened)> {
+    open_with(paths, options, via, false).await
+}
+
+/// [`open_manager`] for a front that must start while the team database does not answer
+/// (the desktop app): then the manager is on a [`LateBackend`], whose every call is
+/// `team_unavailable` (nothing written anywhere else) until the database answers and the
+/// store opens by itself. Any other failure (a key missing from the keyring, a team gone)
+/// is still an error.
+pub async fn open_manager_or_later(
+    paths: Paths,
+    options: ManagerOptions,
+    via: Via,
+) -> Result<(Manager, Opened)> {
+    open_with(paths, options, via, true).await
+}
+
+async fn open_with(
+    paths: Paths,
+    options: ManagerOptions,
+    via: Via,
+    later: bool,
+) -> Result<(Manager, Opened)> {
     let data_dir = paths.data_dir.clone();
     let (local, options, membership) = tokio::task::spawn_blocking(move || {
         let (local, options) = Manager::open_local_parts(&paths, options)?;
@@ -44,14 +69,35 @@ pub async fn open_manager(
         let store = Arc::new(local.backend(options.clock.clone()));
         return Ok((Manager::with_backend(store, local, options)?, Opened::Local));
     };
-    let store = membership.open(local.secrets.as_ref(), via).await?;
-    let backend = TeamBackend::open(store, options.lock_wait).await?;
     let opened = Opened::Team {
         team_name: membership.team_name.clone(),
         machine: membership.machine.clone(),
     };
-    Ok((
-        Manager::with_backend(Arc::new(backend), local, options)?,
-        opened,
-    ))
+    let open = {
+        let membership = membership.clone();
+        let secrets = local.secrets.clone();
+        let lock_wait = options.lock_wait;
+        move || {
+            let membership = membership.clone();
+            let secrets = secrets.clone();
+            async move {
+                let store = membership.open(secrets.as_ref(), via).await?;
+                TeamBackend::open(store, lock_wait).await
+            }
+            .boxed()
+        }
+    };
+    let backend: Arc<dyn Backend> = match open().await {
+        Ok(backend) => Arc::new(backend),
+        Err(e) if later && e.code == ErrorCode::TeamUnavailable => {
+            tracing::warn!(code = %e.code, "team store: the database does not answer; opening it later");
+            Arc::new(LateBackend::new(
+                membership.team_name.clone(),
+                e,
+                Box::new(open),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    Ok((Manager::with_backend(backend, local, options)?, opened))
 }

@@ -8,6 +8,7 @@ import type { FedexGrant } from "./FedexGrant";
 import type { JwtSummary } from "./JwtSummary";
 import type { LastError } from "./LastError";
 import type { Provider } from "./Provider";
+import type { TeamStamp } from "./TeamStamp";
 import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
@@ -75,6 +76,16 @@ company?: CompanyInfo | null,
  * The last check or probe, successful or not (a failed one never changes `state`).
  */
 last_check?: CheckRecord | null, 
+/**
+ * Team mode: who connected it, on which machine (the team store's columns);
+ * `None` on this desktop's own store.
+ */
+connected_by?: TeamStamp | null, 
+/**
+ * Team mode: who last refreshed it, on which machine; `None` on this desktop's
+ * own store, or never refreshed.
+ */
+refreshed_by?: TeamStamp | null, 
 /**
  * Which keyring entries hold the current tokens (see `store`).
  */

@@ -7,6 +7,7 @@ import type { Expiry } from "./Expiry";
 import type { FedexGrant } from "./FedexGrant";
 import type { LastError } from "./LastError";
 import type { Provider } from "./Provider";
+import type { TeamStamp } from "./TeamStamp";
 
 /**
  * What a list row shows of a connection: the lean shape the window's list, its
@@ -57,4 +58,14 @@ company?: CompanyInfo | null,
 /**
  * The last check or probe, successful or not (a failed one never changes `state`).
  */
-last_check?: CheckRecord | null, };
+last_check?: CheckRecord | null, 
+/**
+ * Team mode: who connected it, on which machine (the team store's columns);
+ * `None` on this desktop's own store.
+ */
+connected_by?: TeamStamp | null, 
+/**
+ * Team mode: who last refreshed it, on which machine; `None` on this desktop's
+ * own store, or never refreshed.
+ */
+refreshed_by?: TeamStamp | null, };

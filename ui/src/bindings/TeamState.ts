@@ -45,6 +45,6 @@ members: Array<TeamMember>, leader: TeamLeader | null, last_refresh: TeamRefresh
  */
 refresh_lag_seconds: number | null, 
 /**
- * Connections in the team store (0 until the team backend is wired in).
+ * Connections in the team store.
  */
 connections: number | null, };

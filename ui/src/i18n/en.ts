@@ -22,6 +22,10 @@ export const en = {
     'Unlock your keyring to keep the refreshed tokens of {n} connection ({labels}). They are saved as soon as it is unlocked.',
   'banner.keyring.other':
     'Unlock your keyring to keep the refreshed tokens of {n} connections ({labels}). They are saved as soon as it is unlocked.',
+  'banner.teamDown':
+    'Team store unreachable — showing the list as of {at}. Actions wait until it is back (nothing is written elsewhere); Authdeck reconnects by itself.',
+  'banner.teamDown.none':
+    'Team store unreachable — no list of the team is known on this desktop yet. Actions wait until it is back; Authdeck reconnects by itself.',
   'event.redirectUnusable': 'A browser redirect could not be used.',
   'toast.connected': 'Connected {label}.',
   'dialog.close': 'Close',
@@ -61,6 +65,8 @@ export const en = {
   'row.refreshToken.none': 'none',
 
   'row.customerCode': 'Customer code {code}',
+  'row.team.connected': 'Connected by {member} on {machine}',
+  'row.team.refreshed': 'Refreshed by {member} on {machine} at {at} · connected by {cmember} on {cmachine}',
   'row.customerCode.unknown': 'Customer code unknown',
   'row.fedexChild': '{grant} · child {key}',
   'row.sandboxBadge': 'Sandbox',
@@ -417,7 +423,7 @@ export const en = {
   'header.team.lastKnown': 'The team database does not answer: the Team section shows the last known status, of {at}.',
   'team.title': 'Team',
   'team.localNote':
-    "This window still shows and refreshes the connections kept on this desktop; authdeckctl on this desktop works on the team's connections once it is in a team. Joining records this desktop as a member and keeps the team key in the system keyring.",
+    "In a team, this window shows and refreshes the team's connections (kept in the team database), as authdeckctl on this desktop does; after joining or leaving here, restart Authdeck to switch. Joining records this desktop as a member and keeps the team key in the system keyring.",
   'team.loading': 'Reading the team status…',
   'team.none':
     'This desktop is not in a team. To join one, ask a member for the database address and the join key (`authdeckctl team init` prints it once).',
@@ -431,7 +437,7 @@ export const en = {
   'team.password.hint': 'Your database role’s password, if it has one: kept in the system keyring.',
   'team.join': 'Join team',
   'team.join.missing': 'Enter the database address and the join key.',
-  'team.joined': 'Joined team {name}.',
+  'team.joined': "Joined team {name}. Restart Authdeck to show the team's connections here.",
   'team.reachable': 'reachable',
   'team.unreachable': 'unreachable',
   'team.field.team': 'Team',
@@ -462,5 +468,5 @@ export const en = {
   'team.leave.message':
     'This desktop forgets its membership and the team key. What stays in the team: its connections, its history, and this machine ({machine}) in the list of members seen; other members are not affected, and your database role still exists. To join again you need the join key.',
   'team.leave.ok': 'Leave team',
-  'team.left': 'Left team {name} on this desktop.',
+  'team.left': "Left team {name} on this desktop. Restart Authdeck to show this desktop's own connections.",
 } as const satisfies Record<string, string>;

@@ -29,6 +29,29 @@ export function formatInstant(iso: string | null | undefined): string {
   return dateTimeFormat().format(new Date(ms));
 }
 
+let cachedShort: { locale: string; time: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat } | null = null;
+
+/**
+ * A short local time of an RFC 3339 instant: "14:05" today, with the date on other days
+ * ("—" when absent; other text as it is, like [`formatInstant`]).
+ */
+export function formatShortInstant(iso: string | null | undefined, now: Date = new Date()): string {
+  if (iso == null) return t('time.absent');
+  if (!RFC3339.test(iso.trim())) return iso;
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const locale = intlLocale();
+  if (cachedShort?.locale !== locale) {
+    cachedShort = {
+      locale,
+      time: new Intl.DateTimeFormat(locale, { timeStyle: 'short' }),
+      dateTime: new Intl.DateTimeFormat(locale, { dateStyle: 'short', timeStyle: 'short' }),
+    };
+  }
+  const at = new Date(ms);
+  return (at.toDateString() === now.toDateString() ? cachedShort.time : cachedShort.dateTime).format(at);
+}
+
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;

@@ -93,6 +93,8 @@ export class ConnectionList {
   private readonly pool: Record<Provider, RowView[]> = { flowaccount: [], fedex: [], iot: [] };
   private heights: ItemHeights = FALLBACK_HEIGHTS;
   private measured = false;
+  /** Some row shows who connected it (team mode): measured with that line. */
+  private teamRows = false;
   private measuredWidth = -1;
   private readonly scrollRoot: HTMLElement;
   private readonly overscanPx: number;
@@ -300,7 +302,16 @@ export class ConnectionList {
 
   // ---- data ------------------------------------------------------------------------
 
+  /** A row with a team line: measure the rows again with it. */
+  private noteTeam(conn: ConnectionSummary): void {
+    if (!this.teamRows && conn.connected_by != null) {
+      this.teamRows = true;
+      this.measured = false;
+    }
+  }
+
   private newEntry(conn: ConnectionSummary): Entry {
+    this.noteTeam(conn);
     const e: Entry = {
       id: conn.id,
       conn,
@@ -315,6 +326,7 @@ export class ConnectionList {
   }
 
   private updateEntry(e: Entry, conn: ConnectionSummary): void {
+    this.noteTeam(conn);
     e.conn = conn;
     e.inputs = statusInputs(conn);
     e.search = searchText(conn);
@@ -401,6 +413,10 @@ export class ConnectionList {
     setText(probe.label, t('group.flowaccount'));
     setText(probe.sub, t('row.customerCode', { code: 'FA-100000' }));
     setText(probe.client, t('group.flowaccount'));
+    if (this.teamRows) {
+      probe.team.hidden = false;
+      setText(probe.team, t('row.team.connected', { member: 'member', machine: 'machine' }));
+    }
     setText(probe.env, t('env.production'));
     setText(probe.chip, statusLabel('reauthorization_required'));
     this.el.appendChild(box);

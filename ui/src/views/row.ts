@@ -10,6 +10,7 @@ import type { Provider } from '../bindings/Provider';
 import { CountdownText } from '../countdown';
 import { h, setText } from '../dom';
 import { ACTION_LABEL, type ErrorAction, describeError, errorLine } from '../errors';
+import { formatShortInstant } from '../i18n/format';
 import { type PlainKey, t } from '../i18n/index';
 import { type StatusInputs, statusFrom, statusLabel, stillActive } from '../status';
 import { titleOf } from './identity';
@@ -57,6 +58,24 @@ export function subtitle(conn: ConnectionSummary): string {
   }
 }
 
+/**
+ * Team mode: who last refreshed the connection (first: the news) and who connected it,
+ * member (their database role) and machine; `null` on this desktop's own store.
+ */
+export function teamLine(conn: ConnectionSummary): string | null {
+  const by = conn.connected_by;
+  if (by == null) return null;
+  const r = conn.refreshed_by;
+  if (r == null) return t('row.team.connected', { member: by.member, machine: by.machine });
+  return t('row.team.refreshed', {
+    member: r.member,
+    machine: r.machine,
+    at: formatShortInstant(r.at),
+    cmember: by.member,
+    cmachine: by.machine,
+  });
+}
+
 /** One connection as data: all of them exist, whether on screen or not. */
 export interface Entry {
   id: string;
@@ -100,6 +119,8 @@ export class RowView {
   readonly label: HTMLElement;
   readonly sub: HTMLElement;
   readonly client: HTMLElement;
+  /** Team mode: who connected it and who last refreshed it (hidden otherwise). */
+  readonly team: HTMLElement;
   readonly env: HTMLElement;
   readonly sandbox: HTMLElement;
   readonly chip: HTMLElement;
@@ -146,6 +167,8 @@ export class RowView {
     this.label = h('span', { class: 'row-label' });
     this.sub = h('span', { class: 'row-sub' });
     this.client = h('span', { class: 'row-client' });
+    this.team = h('span', { class: 'row-team', 'data-testid': 'row-team' });
+    this.team.hidden = true;
     this.env = h('span', { class: 'badge env' });
     this.sandbox = h(
       'span',
@@ -198,7 +221,12 @@ export class RowView {
         'data-provider': provider,
       },
       h('div', { role: 'gridcell', class: 'cell cell-name' }, this.label, this.sub),
-      h('div', { role: 'gridcell', class: 'cell cell-client' }, this.client, ' ', this.env, ' ', this.sandbox),
+      h(
+        'div',
+        { role: 'gridcell', class: 'cell cell-client' },
+        h('span', { class: 'row-client-line' }, this.client, ' ', this.env, ' ', this.sandbox),
+        this.team,
+      ),
       h('div', { role: 'gridcell', class: 'cell cell-status' }, this.chip),
       h(
         'div',
@@ -230,6 +258,15 @@ export class RowView {
     setText(this.label, titleOf(c));
     setText(this.sub, subtitle(c));
     setText(this.client, c.client_name);
+    const team = teamLine(c);
+    if (this.team.hidden !== (team === null)) this.team.hidden = team === null;
+    if (team !== null) {
+      setText(this.team, team);
+      if (this.team.title !== team) this.team.title = team;
+      // The instant itself (the text shows minutes): tests tell one refresh from the next.
+      const at = c.refreshed_by?.at ?? '';
+      if (this.team.dataset.refreshedAt !== at) this.team.dataset.refreshedAt = at;
+    }
     if (this.env.dataset.env !== c.environment) {
       this.env.dataset.env = c.environment;
       setText(this.env, t(ENV_LABEL[c.environment]));

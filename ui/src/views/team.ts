@@ -2,8 +2,9 @@
 // password field, the role's optional password), its status (the desktops and agents
 // seen, the leader, the last refresh, the lag; "last known" when the database does not
 // answer), and leave it. The join key and the password go to the shell once (the form)
-// and are cleared from the fields at once; nothing sends them back. Connections stay on
-// this desktop for now: the panel says so.
+// and are cleared from the fields at once; nothing sends them back. In a team the window
+// shows the team's connections; a join or leave takes effect at the next start: the
+// panel says so.
 //
 // `TeamWatch` asks the shell for the status at start, every few seconds while in a team
 // (the header's reachable / unreachable mark), and after a join or leave.

@@ -2,6 +2,7 @@
 // the top bar, the sandbox bar, the clients view and a warning banner.
 
 import type { AppInfo } from '../bindings/AppInfo';
+import { formatShortInstant } from '../i18n/format';
 import { t } from '../i18n/index';
 import type { ClientsView } from '../views/clients';
 import type { SandboxBar } from '../views/sandbox';
@@ -22,6 +23,18 @@ export function keyringBanner(info: AppInfo): string | null {
   return t(n === 1 ? 'banner.keyring.one' : 'banner.keyring.other', { n, labels: info.unsaved_tokens.join(', ') });
 }
 
+/**
+ * The banner text while the team's store does not answer (the list shown is the last
+ * known one, and of when); null on this desktop's own store or while it answers.
+ */
+export function teamStoreBanner(info: AppInfo): string | null {
+  const s = info.store;
+  if (s.team == null || s.reachable) return null;
+  return s.last_known_at != null
+    ? t('banner.teamDown', { at: formatShortInstant(s.last_known_at) })
+    : t('banner.teamDown.none');
+}
+
 export interface AppInfoTargets {
   header: Header;
   sandboxBar: SandboxBar;
@@ -33,6 +46,7 @@ export interface AppInfoTargets {
 export function appInfoView(t: AppInfoTargets): (info: AppInfo) => void {
   const deepLink = new StickyBanner(t.banners, 'warning');
   const keyring = new StickyBanner(t.banners, 'warning');
+  const teamDown = new StickyBanner(t.banners, 'error', 'team-down-banner');
   return (info) => {
     t.clients.setAppInfo(info);
     t.sandboxBar.setRunning(info.sandbox);
@@ -42,5 +56,9 @@ export function appInfoView(t: AppInfoTargets): (info: AppInfo) => void {
     const locked = keyringBanner(info);
     if (locked) keyring.set(locked);
     else keyring.clear();
+    // Ends by itself too, when the team's database answers again.
+    const down = teamStoreBanner(info);
+    if (down) teamDown.set(down);
+    else teamDown.clear();
   };
 }

@@ -10,11 +10,11 @@ export class Banners {
   readonly el: HTMLElement = h('div', { class: 'banners' });
 
   /** Add a banner with a dismiss button; returns its element. */
-  show(text: string, kind: BannerKind): HTMLElement {
+  show(text: string, kind: BannerKind, testid = 'error-banner'): HTMLElement {
     const dismiss = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': t('banner.dismiss') }, '×');
     const el = h(
       'div',
-      { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'error-banner' },
+      { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': testid },
       h('span', {}, text),
       dismiss,
     );
@@ -31,6 +31,7 @@ export class StickyBanner {
   constructor(
     private readonly banners: Banners,
     private readonly kind: BannerKind,
+    private readonly testid?: string,
   ) {}
 
   /**
@@ -38,7 +39,7 @@ export class StickyBanner {
    * else the shown one's text. `null` leaves the banner as it is.
    */
   set(text: string | null): void {
-    if (text && !this.el?.isConnected) this.el = this.banners.show(text, this.kind);
+    if (text && !this.el?.isConnected) this.el = this.banners.show(text, this.kind, this.testid);
     else if (text && this.el?.firstElementChild) setText(this.el.firstElementChild, text);
   }
 

@@ -319,6 +319,13 @@ impl Manager {
         &self.inner.store
     }
 
+    /// Changes other processes or machines make to the store (the team store's feed,
+    /// for a front's live view); `None` when the store has no feed (the local store:
+    /// [`Manager::subscribe`] and the data directory's watch).
+    pub fn store_changes(&self) -> Option<broadcast::Receiver<crate::store::StoreChange>> {
+        self.inner.store.changes()
+    }
+
     /// Run a (blocking) call on this machine's database (devices) on the blocking pool.
     async fn db<T: Send + 'static>(
         &self,

@@ -129,6 +129,17 @@ pub struct CompanyInfo {
     pub at: DateTime<Utc>,
 }
 
+/// Team mode: who did something to a connection and where — the member (their
+/// PostgreSQL role, set by the server), the machine (its name in the team) and when.
+/// The team store's columns are the truth for it; it is never part of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TeamStamp {
+    pub member: String,
+    pub machine: String,
+    pub at: DateTime<Utc>,
+}
+
 /// How a check proves the provider accepts a connection now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -319,6 +330,16 @@ connection_and_summary! {
         /// The last check or probe, successful or not (a failed one never changes `state`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub last_check: Option<CheckRecord>,
+        #[summary]
+        /// Team mode: who connected it, on which machine (the team store's columns);
+        /// `None` on this desktop's own store.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connected_by: Option<TeamStamp>,
+        #[summary]
+        /// Team mode: who last refreshed it, on which machine; `None` on this desktop's
+        /// own store, or never refreshed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub refreshed_by: Option<TeamStamp>,
         /// Which keyring entries hold the current tokens (see `store`).
         pub secret_generation: i64,
         /// The token set holding the current tokens (one keyring entry for the tokens of
@@ -339,7 +360,7 @@ connection_and_summary! {
     /// start-up snapshot and its change events carry. Its fields are the connection's
     /// marked `#[summary]`, with the same names and types, so a full connection can
     /// stand in for one. The details panel fetches the full [`Connection`].
-    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
     pub struct ConnectionSummary;
 }
@@ -387,6 +408,8 @@ impl Connection {
             user_label: None,
             company: None,
             last_check: None,
+            connected_by: None,
+            refreshed_by: None,
             secret_generation: 1,
             token_set: None,
             pending_generation: None,

@@ -23,6 +23,7 @@
 //!
 
 mod leading;
+pub mod late;
 pub mod records;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use authdeck_core::activity::ActivityEntry;
-use authdeck_core::model::{Client, Connection, Expiry, HistoryEntry};
+use authdeck_core::model::{Client, Connection, Expiry, HistoryEntry, TeamStamp};
 use authdeck_core::store::db::{PendingRecord, MAX_HISTORY_DETAIL};
 use authdeck_core::store::vault::TokenBundle;
 use authdeck_core::{AccessToken, Error, ErrorCode, RefreshToken, Result};
@@ -85,9 +85,13 @@ pub fn client_of(row: &ClientRow) -> Result<Client> {
 
 pub fn connection_record(conn: &Connection) -> Result<Value> {
     let mut record = to_record("connection", serde_json::to_value(conn))?;
-    // The generation lives in its column (the compare-and-swap's): not twice.
+    // The generation lives in its column (the compare-and-swap's): not twice. Who
+    // connected and refreshed it are the columns' (stamped by the server), never the
+    // record's: a record cannot claim another member.
     if let Some(map) = record.as_object_mut() {
-        map.remove("secret_generation");
+        for column in ["secret_generation", "connected_by", "refreshed_by"] {
+            map.remove(column);
+        }
     }
     Ok(record)
 }
@@ -103,6 +107,23 @@ pub fn connection_of(row: &ConnectionRow) -> Result<Connection> {
     conn.secret_generation = row.generation;
     conn.token_set = None;
     conn.pending_generation = None;
+    conn.connected_by = Some(TeamStamp {
+        member: row.created_by.clone(),
+        machine: row.created_on.clone(),
+        at: row.created_at,
+    });
+    conn.refreshed_by = match (
+        &row.last_refresh_at,
+        &row.last_refresh_by,
+        &row.last_refresh_on,
+    ) {
+        (Some(at), Some(member), Some(machine)) => Some(TeamStamp {
+            member: member.clone(),
+            machine: machine.clone(),
+            at: *at,
+        }),
+        _ => None,
+    };
     Ok(conn)
 }
 
@@ -310,14 +331,59 @@ mod tests {
         let record = connection_record(&conn).unwrap();
         assert_eq!(record["v"], json!(1));
         assert!(record.get("secret_generation").is_none());
-        let read = connection_of(&conn_row(record)).unwrap();
+        let row = conn_row(record);
+        let read = connection_of(&row).unwrap();
         assert_eq!(read.secret_generation, 7, "the column's generation");
+        let connected = TeamStamp {
+            member: "alice".into(),
+            machine: "desk".into(),
+            at: row.created_at,
+        };
         assert_eq!(
             Connection {
                 secret_generation: 7,
-                ..conn
+                connected_by: Some(connected),
+                ..conn.clone()
             },
             read
+        );
+
+        // Who connected and refreshed it: the columns', never the record's.
+        let refreshed_at = Utc::now();
+        let row = ConnectionRow {
+            last_refresh_at: Some(refreshed_at),
+            last_refresh_by: Some("bob".into()),
+            last_refresh_on: Some("laptop".into()),
+            ..conn_row(connection_record(&read).unwrap())
+        };
+        let record = connection_record(&read).unwrap();
+        assert!(record.get("connected_by").is_none(), "{record}");
+        let mut forged = read.clone();
+        forged.refreshed_by = Some(TeamStamp {
+            member: "mallory".into(),
+            machine: "x".into(),
+            at: refreshed_at,
+        });
+        let forged_record = connection_record(&forged).unwrap();
+        assert!(forged_record.get("refreshed_by").is_none());
+        let read = connection_of(&ConnectionRow {
+            record: forged_record,
+            ..row
+        })
+        .unwrap();
+        assert_eq!(
+            read.connected_by
+                .as_ref()
+                .map(|c| (&c.member[..], &c.machine[..])),
+            Some(("alice", "desk"))
+        );
+        assert_eq!(
+            read.refreshed_by,
+            Some(TeamStamp {
+                member: "bob".into(),
+                machine: "laptop".into(),
+                at: refreshed_at,
+            })
         );
     }
 

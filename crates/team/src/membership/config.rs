@@ -93,7 +93,8 @@ impl Membership {
 
     pub fn remove(data_dir: &Path) -> Result<()> {
         remove_file(&Self::path(data_dir))?;
-        remove_file(&data_dir.join(STATUS_FILE))
+        remove_file(&data_dir.join(STATUS_FILE))?;
+        remove_file(&crate::last_list::LastList::path(data_dir))
     }
 
     /// The database address with the password (if any) from the keyring.
