@@ -11,6 +11,7 @@ use authdeck_core::model::{Client, ClientOptions, Connection, Endpoints, Environ
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::store::vault::TokenBundle;
+use authdeck_core::store::backend::{Backend as _, SchedulerRole};
 use authdeck_core::store::{BackendKind, StoreChangeKind};
 use authdeck_core::{AccessToken, ErrorCode, RefreshToken};
 use authdeck_team::membership::{self, JoinRequest, JoinSecrets, KeySource};
@@ -88,6 +89,12 @@ async fn a_desktop_started_while_the_database_is_down_opens_the_team_store_once_
         .expect("the desktop starts without the database");
     assert!(matches!(opened, Opened::Team { ref team_name, .. } if team_name == "Firm"));
     assert!(!reachable(manager.store().kind()));
+    // Its scheduler stands by until the store is open: it must not refresh beside the
+    // team's leader as a lone (local) scheduler would.
+    assert_eq!(
+        manager.store().scheduler_role().await,
+        SchedulerRole::Standby { leader: None }
+    );
     let mut feed = manager.store_changes().expect("a change feed");
     let e = manager.list().await.unwrap_err();
     assert_eq!(e.code, ErrorCode::TeamUnavailable);
@@ -120,6 +127,18 @@ async fn a_desktop_started_while_the_database_is_down_opens_the_team_store_once_
     );
     assert!(reachable(manager.store().kind()));
     assert!(manager.list().await.unwrap().is_empty());
+    // Open: the team's leadership (nobody else competes here, so it leads).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match manager.store().scheduler_role().await {
+            SchedulerRole::Leader => break,
+            SchedulerRole::Alone => panic!("a team store's scheduler is never alone"),
+            SchedulerRole::Standby { .. } if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            role => panic!("no leadership within 10 s: {role:?}"),
+        }
+    }
 
     // Live from there: another member's new connection comes through the feed.
     let client = Client {
@@ -139,7 +158,6 @@ async fn a_desktop_started_while_the_database_is_down_opens_the_team_store_once_
         created_at: Utc::now(),
         sandbox: false,
     };
-    use authdeck_core::store::backend::Backend as _;
     other.insert_client(&client, None).await.unwrap();
     let conn = Connection::new(
         "conn-1",
