@@ -69,6 +69,7 @@ async fn open_with(
         let store = Arc::new(local.backend(options.clock.clone()));
         return Ok((Manager::with_backend(store, local, options)?, Opened::Local));
     };
+    let options = team_journal(options, &membership.team_id)?;
     let opened = Opened::Team {
         team_name: membership.team_name.clone(),
         machine: membership.machine.clone(),
@@ -100,4 +101,57 @@ async fn open_with(
         Err(e) => return Err(e),
     };
     Ok((Manager::with_backend(backend, local, options)?, opened))
+}
+
+/// A team's answers get a journal of their own: `journal/team-<team id>/`, its entries
+/// bound to the team (the journal's associated data names its store). A local-mode
+/// manager on the same data directory — after `team leave`, or `team import`'s local
+/// side — reads only `journal/` (subdirectories are not its files) and so never adopts
+/// a team's answer: it would find no such local connection, take it for logged out and
+/// drop the answer. The other way round the same: the team never adopts a local one.
+fn team_journal(mut options: ManagerOptions, team_id: &str) -> Result<ManagerOptions> {
+    let safe = !team_id.is_empty()
+        && team_id.len() <= 64
+        && team_id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if !safe {
+        return Err(Error::invalid_input(
+            "team.json names a team id that is not one (a UUID): run `authdeckctl team join` again.",
+        ));
+    }
+    if let Some(journal) = options.journal.as_mut() {
+        journal.dir = journal.dir.join(format!("team-{team_id}"));
+        journal.store = format!("{}#team-{team_id}", journal.store);
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authdeck_core::journal::JournalConfig;
+
+    #[test]
+    fn a_team_journals_apart_from_the_local_store_and_refuses_a_strange_team_id() {
+        let local = ManagerOptions {
+            journal: Some(JournalConfig {
+                dir: "/data/journal".into(),
+                store: "authdeck-x".into(),
+            }),
+            ..ManagerOptions::default()
+        };
+        let id = "0f8e2c1a-7b3d-4e5f-9a0b-1c2d3e4f5a6b";
+        let team = team_journal(local.clone(), id).unwrap();
+        let journal = team.journal.unwrap();
+        assert_eq!(
+            journal.dir,
+            std::path::Path::new("/data/journal").join(format!("team-{id}"))
+        );
+        assert_eq!(journal.store, format!("authdeck-x#team-{id}"));
+        for bad in ["", "../x", "a/b", "x y"] {
+            match team_journal(local.clone(), bad) {
+                Err(e) => assert_eq!(e.code, ErrorCode::InvalidInput, "{bad:?}"),
+                Ok(_) => panic!("{bad:?} taken for a team id"),
+            }
+        }
+    }
 }

@@ -8,10 +8,10 @@
 use std::time::{Duration, Instant};
 
 use authdeck_core::model::{Client, ClientOptions, Connection, Endpoints, Environment, Provider};
+use authdeck_core::store::backend::{Backend as _, SchedulerRole};
 use authdeck_core::store::keyring::KeyringStore;
 use authdeck_core::store::paths::Paths;
 use authdeck_core::store::vault::TokenBundle;
-use authdeck_core::store::backend::{Backend as _, SchedulerRole};
 use authdeck_core::store::{BackendKind, StoreChangeKind};
 use authdeck_core::{AccessToken, ErrorCode, RefreshToken};
 use authdeck_team::membership::{self, JoinRequest, JoinSecrets, KeySource};

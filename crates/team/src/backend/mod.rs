@@ -22,8 +22,8 @@
 //!   scheduler of the team (see [`leading`]).
 //!
 
-mod leading;
 pub mod late;
+mod leading;
 pub mod records;
 
 use std::sync::atomic::{AtomicBool, Ordering};
