@@ -8,7 +8,9 @@
 //! Here a whole manager on a `TeamBackend` refreshes 300 connections at the emulator
 //! (20 ms per call, 16 calls at a time) against a server with `max_connections = 40`:
 //! every refresh must succeed, and the server must never show more refresh-lock
-//! sessions than the bound.
+//! sessions than the bound. And the bound itself: one more lock waits for a permit
+//! within its lock wait (`busy` after it), a lock whose session died frees its permit,
+//! a released one hands it on.
 
 mod partition_support;
 
@@ -186,5 +188,95 @@ async fn a_server_out_of_slots_is_said_to_be_full_not_unreachable() {
             .contains("SQLSTATE 53300"),
         "{:?}",
         refused.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_holds_at_most_the_bound_and_waits_within_its_lock_wait() {
+    let cluster = PgCluster::start();
+    let db = DbConfig::parse(&cluster.tcp_config("postgres")).unwrap();
+    let (store, _) = TeamStore::init(&db, "Firm", "desk-a", Via::Desktop)
+        .await
+        .unwrap();
+    store
+        .put_client("fa", &serde_json::json!({}), None)
+        .await
+        .unwrap();
+    for i in 0..=MAX_LOCK_SESSIONS {
+        store
+            .insert_connection(
+                &format!("c{i}"),
+                "fa",
+                &serde_json::json!({ "label": i }),
+                b"gen-1",
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    // Every permit held, by clones of the store (they share the bound).
+    let mut held = Vec::new();
+    for i in 0..MAX_LOCK_SESSIONS {
+        let clone = store.clone();
+        held.push(
+            clone
+                .lock_refresh(&format!("c{i}"), Duration::from_secs(1))
+                .await
+                .unwrap(),
+        );
+    }
+    let last = format!("c{MAX_LOCK_SESSIONS}");
+    // One more waits for a permit within its lock wait, then gets `busy`.
+    let started = std::time::Instant::now();
+    let e = store
+        .lock_refresh(&last, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Busy, "{e:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let e = store.lock_refresh(&last, Duration::ZERO).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Busy, "{e:?}");
+
+    // A lock whose session died gives its permit back once its heartbeat sees it, even
+    // while the lock object is still kept.
+    let pid = held[0].backend_pid();
+    assert_eq!(
+        cluster
+            .psql("postgres", &format!("SELECT pg_terminate_backend({pid})"))
+            .trim(),
+        "t"
+    );
+    let got = store
+        .lock_refresh(&last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(held[0].time_left().is_zero(), "the dead lock is known dead");
+
+    // A released lock gives its permit (and its session) to the next at once.
+    let second = held.remove(1);
+    second.release().await;
+    store
+        .lock_refresh("c1", Duration::ZERO)
+        .await
+        .unwrap()
+        .release()
+        .await;
+    got.release().await;
+    for lock in held {
+        lock.release().await;
+    }
+    // Open on the server (held or idle for reuse): never more than the bound.
+    let sessions: i64 = cluster
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'authdeck-refresh-lock'",
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=MAX_LOCK_SESSIONS as i64).contains(&sessions),
+        "{sessions} refresh-lock sessions open"
     );
 }
