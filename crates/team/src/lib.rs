@@ -133,3 +133,23 @@ pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> Error {
         .with_detail(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_wait_that_runs_out_says_the_pool_is_exhausted_not_unreachable() {
+        let e = pool_error(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Wait,
+        ));
+        assert_eq!(e.code, ErrorCode::TeamUnavailable);
+        assert!(e.message.contains("pool is exhausted"), "{}", e.message);
+        assert!(!e.message.contains("cannot be reached"), "{}", e.message);
+        // A session that could not be made in time is another matter.
+        let e = pool_error(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Create,
+        ));
+        assert!(e.message.contains("cannot be reached"), "{}", e.message);
+    }
+}
