@@ -388,7 +388,7 @@ impl TeamStore {
             },
             _ => {
                 let (session, permit) = held.release().await;
-                if let Some(c) = session {
+                if let (Some(c), Some(_)) = (session, &permit) {
                     self.inner.lock_sessions.lock().await.push(c);
                 }
                 drop(permit);
@@ -457,7 +457,9 @@ impl RefreshLock {
     pub async fn release(mut self) {
         if let Some(held) = self.held.take() {
             let (session, permit) = held.release().await;
-            if let Some(c) = session {
+            // Without its permit (its heartbeat gave it up), the session is not kept:
+            // the count of open sessions stays within the bound.
+            if let (Some(c), Some(_)) = (session, &permit) {
                 let mut idle = self.store.inner.lock_sessions.lock().await;
                 if idle.len() < MAX_LOCK_SESSIONS {
                     idle.push(c);
