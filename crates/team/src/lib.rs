@@ -54,8 +54,9 @@ use authdeck_core::{Error, ErrorCode};
 use tokio_postgres::error::SqlState;
 
 /// A tokio-postgres error as Authdeck's one error type: the store unreachable (or the
-/// session lost) is `team_unavailable`; a refusal by the server is `storage`, with the
-/// SQLSTATE in the detail. Never a value from a row.
+/// session lost), or the server out of connection slots (SQLSTATE 53300/53400, said so:
+/// it was reached), is `team_unavailable`; a refusal by the server is `storage`, with
+/// the SQLSTATE in the detail. Never a value from a row.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> Error {
     let Some(db) = e.as_db_error() else {
         let text = e.to_string();
@@ -81,9 +82,16 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> Error {
     let detail = format!("SQLSTATE {}: {}", code.code(), db.message());
     let unavailable = code.code().starts_with("08")
         || code.code().starts_with("57P")
-        || *code == SqlState::TOO_MANY_CONNECTIONS
         || *code == SqlState::READ_ONLY_SQL_TRANSACTION;
-    if unavailable {
+    if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CONFIGURATION_LIMIT_EXCEEDED {
+        // The server is up and answered: it has no session slot left (max_connections,
+        // or a role's or database's connection limit). Not "cannot be reached".
+        Error::new(
+            ErrorCode::TeamUnavailable,
+            "The team database has no free connections (its max_connections, or a role or database connection limit, is reached): nothing was changed. Try again in a moment, or ask the administrator to raise the limit.",
+        )
+        .with_detail(detail)
+    } else if unavailable {
         Error::new(
             ErrorCode::TeamUnavailable,
             "The team database is unavailable (restarting, failing over or full): nothing was changed. Try again in a moment.",
@@ -112,13 +120,42 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> Error {
     }
 }
 
+/// A pool error: a session that could not be made is [`db_error`]'s; every pooled
+/// session staying busy for the whole wait is said so (the store was reached).
 pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> Error {
     match e {
         deadpool_postgres::PoolError::Backend(e) => db_error(e),
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            Error::new(
+                ErrorCode::TeamUnavailable,
+                "All of this process's sessions to the team database stayed busy (its connection pool is exhausted): nothing was changed. Try again in a moment.",
+            )
+            .with_detail(e.to_string())
+        }
         other => Error::new(
             ErrorCode::TeamUnavailable,
             "The team database cannot be reached: nothing was changed. Try again when it is back.",
         )
         .with_detail(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_wait_that_runs_out_says_the_pool_is_exhausted_not_unreachable() {
+        let e = pool_error(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Wait,
+        ));
+        assert_eq!(e.code, ErrorCode::TeamUnavailable);
+        assert!(e.message.contains("pool is exhausted"), "{}", e.message);
+        assert!(!e.message.contains("cannot be reached"), "{}", e.message);
+        // A session that could not be made in time is another matter.
+        let e = pool_error(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Create,
+        ));
+        assert!(e.message.contains("cannot be reached"), "{}", e.message);
     }
 }

@@ -13,6 +13,11 @@
 //! the last answered heartbeat was sent, so a refresher knows it still holds the lock
 //! with enough time left to commit before it calls the provider, and a leader knows when
 //! to stop ([`Leadership::is_leader`]).
+//!
+//! A process has at most [`MAX_LOCK_SESSIONS`] refresh-lock sessions open (held or idle
+//! for reuse): a permit is taken before a lock's session is opened or reused, within the
+//! caller's lock wait, and kept until the lock is released (or its session is found
+//! dead). Leadership sessions are not counted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use authdeck_core::{Error, ErrorCode, Result};
 use serde_json::Value;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::store::TeamStore;
 use crate::{db_error, ConnectionRow};
@@ -48,6 +54,25 @@ const LEADER_SETTINGS: &str = "SET idle_session_timeout = 3000; SET tcp_keepaliv
 const IDLE_SETTINGS: &str = "SET idle_session_timeout = 0";
 const HEARTBEAT: Duration = Duration::from_millis(500);
 
+/// At most this many refresh-lock sessions one process (one [`TeamStore`] and its
+/// clones) has open at once, held or idle in the reuse list. Each held lock is a
+/// PostgreSQL session of its own, and a batch refresh holds many at once (2 ×
+/// `refresh_concurrency` getting ready, plus every answered one until its batch is
+/// committed), which used to exhaust the server's slots ("too many clients already").
+/// A process's sessions are then the pool ([`crate::store::POOL_SIZE`], 8), these 20,
+/// leadership (1) and the change feed (1): 30, so three agents or CLI processes (90) fit
+/// in PostgreSQL's default `max_connections` of 100 less its 3 reserved slots. A
+/// refresher waits for a permit within its lock wait (`busy` when that runs out). A
+/// batch cannot deadlock on it: a lock whose provider call is answered waits only for
+/// its batch's commit, which goes through the pool (no permit) at the latest 40 ms after
+/// the batch's first answer (`authdeck_core::manager::batch`), and then lets go.
+pub const MAX_LOCK_SESSIONS: usize = 20;
+
+/// A refresh lock's permit, shared with its heartbeat: the heartbeat lets go of it once
+/// the session is found dead (the server has ended it or ends it within the floor), so a
+/// lock kept by a manager after its session broke does not keep a slot.
+type PermitSlot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+
 /// A session that holds one advisory lock, with a heartbeat.
 struct Held {
     client: Arc<tokio_postgres::Client>,
@@ -57,6 +82,7 @@ struct Held {
     dead: Arc<AtomicBool>,
     heartbeat: tokio::task::JoinHandle<()>,
     backend_pid: i32,
+    permit: PermitSlot,
 }
 
 impl Held {
@@ -66,13 +92,16 @@ impl Held {
         floor: Duration,
         sent: Instant,
         pid: i32,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Self {
         let confirmed = Arc::new(Mutex::new(sent));
         let dead = Arc::new(AtomicBool::new(false));
+        let permit: PermitSlot = Arc::new(Mutex::new(permit));
         let heartbeat = {
             let client = client.clone();
             let confirmed = confirmed.clone();
             let dead = dead.clone();
+            let permit = permit.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(HEARTBEAT).await;
@@ -85,6 +114,9 @@ impl Held {
                         }
                         _ => {
                             dead.store(true, Ordering::SeqCst);
+                            if let Ok(mut p) = permit.lock() {
+                                p.take();
+                            }
                             return;
                         }
                     }
@@ -99,6 +131,7 @@ impl Held {
             dead,
             heartbeat,
             backend_pid: pid,
+            permit,
         }
     }
 
@@ -149,8 +182,16 @@ impl Held {
         Ok(self.time_left())
     }
 
-    async fn release(self) -> Option<Arc<tokio_postgres::Client>> {
+    /// Let go of the lock: the session if it can be reused, and the permit (to drop once
+    /// the session is back in the reuse list, so the count never overshoots).
+    async fn release(
+        self,
+    ) -> (
+        Option<Arc<tokio_postgres::Client>>,
+        Option<OwnedSemaphorePermit>,
+    ) {
         self.heartbeat.abort();
+        let permit = self.permit.lock().ok().and_then(|mut p| p.take());
         let unlocked = self
             .client
             .query_one(
@@ -161,7 +202,8 @@ impl Held {
             .map(|r| r.get::<_, bool>(0))
             .unwrap_or(false);
         let reset = self.client.batch_execute(IDLE_SETTINGS).await.is_ok();
-        (unlocked && reset && !self.client.is_closed()).then(|| self.client.clone())
+        let client = (unlocked && reset && !self.client.is_closed()).then(|| self.client.clone());
+        (client, permit)
     }
 }
 
@@ -251,6 +293,16 @@ pub struct RefreshLock {
     connection: ConnectionRow,
 }
 
+fn no_lock_session() -> Error {
+    Error::new(
+        ErrorCode::Busy,
+        "This machine is already refreshing as many connections as it may at once: try again in a moment.",
+    )
+    .with_detail(format!(
+        "all {MAX_LOCK_SESSIONS} refresh-lock sessions of this process stayed in use for the whole lock wait"
+    ))
+}
+
 impl std::fmt::Debug for RefreshLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RefreshLock")
@@ -261,9 +313,28 @@ impl std::fmt::Debug for RefreshLock {
 }
 
 impl TeamStore {
-    /// Take `connection_id`'s refresh lock, waiting at most `wait`; `busy` when another
-    /// desktop or agent still holds it then, `not_found` for no such connection.
+    /// A permit for one more refresh-lock session ([`MAX_LOCK_SESSIONS`]), waiting at
+    /// most `wait` (zero: try once); `busy` when none freed up by then.
+    async fn lock_permit(&self, wait: Duration) -> Result<OwnedSemaphorePermit> {
+        let permits = self.inner.lock_permits.clone();
+        let got = if wait.is_zero() {
+            permits.try_acquire_owned().ok()
+        } else {
+            match tokio::time::timeout(wait, permits.acquire_owned()).await {
+                Ok(Ok(p)) => Some(p),
+                _ => None,
+            }
+        };
+        got.ok_or_else(no_lock_session)
+    }
+
+    /// Take `connection_id`'s refresh lock, waiting at most `wait` (for one of this
+    /// process's lock sessions, then for the lock); `busy` when another desktop or agent
+    /// still holds it then, `not_found` for no such connection.
     pub async fn lock_refresh(&self, connection_id: &str, wait: Duration) -> Result<RefreshLock> {
+        let started = Instant::now();
+        let permit = self.lock_permit(wait).await?;
+        let wait = wait.saturating_sub(started.elapsed());
         let (client, pid) = lock_session(self, REFRESH_SETTINGS).await?;
         let key: i32 = client
             .query_opt(
@@ -280,12 +351,13 @@ impl TeamStore {
             if client.batch_execute(IDLE_SETTINGS).await.is_ok() {
                 self.inner.lock_sessions.lock().await.push(client);
             }
+            drop(permit);
             return Err(Error::new(
                 ErrorCode::Busy,
                 "Another desktop or agent is refreshing this connection: try again in a moment.",
             ));
         }
-        let held = Held::start(client.clone(), keys, REFRESH_FLOOR, sent, pid);
+        let held = Held::start(client.clone(), keys, REFRESH_FLOOR, sent, pid, Some(permit));
         // Re-read after taking the lock: whatever the previous holder committed is seen.
         let reread = Instant::now();
         let sql = "SELECT id, client_id, record, generation, version, deleted, created_at, created_by, \
@@ -315,9 +387,11 @@ impl TeamStore {
                 last_refresh_on: r.get(14),
             },
             _ => {
-                if let Some(c) = held.release().await {
+                let (session, permit) = held.release().await;
+                if let (Some(c), Some(_)) = (session, &permit) {
                     self.inner.lock_sessions.lock().await.push(c);
                 }
+                drop(permit);
                 return Err(Error::not_found("This connection was removed meanwhile."));
             }
         };
@@ -382,12 +456,16 @@ impl RefreshLock {
     /// Let go of the lock (the session goes back for reuse).
     pub async fn release(mut self) {
         if let Some(held) = self.held.take() {
-            if let Some(c) = held.release().await {
+            let (session, permit) = held.release().await;
+            // Without its permit (its heartbeat gave it up), the session is not kept:
+            // the count of open sessions stays within the bound.
+            if let (Some(c), Some(_)) = (session, &permit) {
                 let mut idle = self.store.inner.lock_sessions.lock().await;
-                if idle.len() < 16 {
+                if idle.len() < MAX_LOCK_SESSIONS {
                     idle.push(c);
                 }
             }
+            drop(permit);
         }
     }
 }
@@ -445,7 +523,7 @@ impl Leadership {
             .map_err(db_error)?;
         Ok(Some(Leadership {
             store: store.clone(),
-            held: Held::start(client, keys, LEADER_FLOOR, recorded, pid),
+            held: Held::start(client, keys, LEADER_FLOOR, recorded, pid, None),
         }))
     }
 

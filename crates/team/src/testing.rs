@@ -41,6 +41,9 @@ pub struct PgOptions {
     /// `fsync=on`: every COMMIT waits for its WAL to reach the disk, as on a real server
     /// (the benchmarks). Off by default: the tests do not measure the disk.
     pub fsync: bool,
+    /// The server's `max_connections` (200 when `None`): a low one for the tests of what
+    /// happens when its slots run out.
+    pub max_connections: Option<u32>,
 }
 
 /// A running throwaway cluster. Superuser `postgres`, trust authentication on the socket
@@ -436,11 +439,12 @@ impl PgCluster {
             None => "127.0.0.1".to_string(),
         };
         let mut o = format!(
-            "-p {} -k {} -c listen_addresses={listen} -c fsync={} -c max_connections=200 \
+            "-p {} -k {} -c listen_addresses={listen} -c fsync={} -c max_connections={} \
              -c unix_socket_permissions=0777 -c logging_collector=off",
             self.port,
             self.socket_dir().display(),
-            if self.options.fsync { "on" } else { "off" }
+            if self.options.fsync { "on" } else { "off" },
+            self.options.max_connections.unwrap_or(200)
         );
         if self.options.log_statement_all {
             o.push_str(" -c log_statement=all");

@@ -232,6 +232,9 @@ pub(crate) struct Inner {
     pub(crate) machine: String,
     pub(crate) via: Via,
     pub(crate) lock_sessions: tokio::sync::Mutex<Vec<Arc<tokio_postgres::Client>>>,
+    /// Permits for the refresh-lock sessions this process may have open
+    /// ([`crate::lock::MAX_LOCK_SESSIONS`]); shared by every clone of the store.
+    pub(crate) lock_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// One team's store. Cheap to clone (shared pool).
@@ -249,12 +252,16 @@ impl std::fmt::Debug for TeamStore {
     }
 }
 
+/// Pooled sessions per process (reads and writes; a refresh lock has its own session,
+/// see [`crate::lock::MAX_LOCK_SESSIONS`]).
+pub(crate) const POOL_SIZE: usize = 8;
+
 fn pool(db: &DbConfig) -> Result<Pool> {
     let manager = db.manager(ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     });
     Pool::builder(manager)
-        .max_size(8)
+        .max_size(POOL_SIZE)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(10)))
@@ -402,6 +409,7 @@ impl TeamStore {
                 machine: machine.to_string(),
                 via,
                 lock_sessions: tokio::sync::Mutex::new(Vec::new()),
+                lock_permits: Arc::new(tokio::sync::Semaphore::new(crate::lock::MAX_LOCK_SESSIONS)),
             }),
         })
     }
