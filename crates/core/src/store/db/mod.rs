@@ -93,9 +93,36 @@ fn connect_read_only(path: &Path) -> Result<Sqlite> {
 }
 
 /// Settings and schema. Opening a store that is up to date writes nothing.
+///
+/// Processes creating the same new store at the same moment (a desktop that just joined
+/// a team, then several `authdeckctl` runs at once) can get `SQLITE_BUSY` at once,
+/// without SQLite's busy handler: switching a new file to WAL, and a deferred
+/// migration transaction upgrading its read lock while another process writes (SQLite
+/// refuses that upgrade rather than deadlock). So the whole step is tried again, for
+/// as long as the busy timeout; each attempt re-reads the schema version, which is the
+/// latest once the other process committed.
 fn prepare(mut conn: Sqlite, shown: &str, read_only: bool) -> Result<Sqlite> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sqlite_error(shown, &e))?;
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match settle_schema(&mut conn, shown, read_only) {
+            Err(e) if e.code == ErrorCode::Busy && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(conn),
+        }
+    }
+}
+
+/// How long a statement waits for another process's lock (SQLite's busy timeout).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn settle_schema(conn: &mut Sqlite, shown: &str, read_only: bool) -> Result<()> {
     let fail = |e: rusqlite::Error| sqlite_error(shown, &e);
-    conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
     // Only written when it changes: a store opened before is in WAL mode already.
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -113,15 +140,14 @@ fn prepare(mut conn: Sqlite, shown: &str, read_only: bool) -> Result<Sqlite> {
     // migrating the same new store at the same moment makes ours fail (its tables
     // exist once it committed; ours waited for that on the busy timeout): read the
     // version again, which is then the latest.
-    let mut migrated = migrations().to_latest(&mut conn);
+    let mut migrated = migrations().to_latest(conn);
     for _ in 0..2 {
         if migrated.is_ok() || read_only {
             break;
         }
-        migrated = migrations().to_latest(&mut conn);
+        migrated = migrations().to_latest(conn);
     }
-    migrated.map_err(|e| migration_error(shown, e))?;
-    Ok(conn)
+    migrated.map_err(|e| migration_error(shown, e))
 }
 
 fn ms(at: DateTime<Utc>) -> i64 {
