@@ -207,6 +207,8 @@ impl Manager {
     pub(super) fn keep_unsaved(&self, answer: Answer, entry: Option<Entry>, guard: Lease) {
         let id = answer.connection.id.clone();
         tracing::warn!(connection = %id, "answer kept until it can be committed");
+        // Its in-flight mark stays until the answer is saved (the commit deletes it).
+        guard.keep_mark();
         self.unsaved().insert(
             id,
             Unsaved {

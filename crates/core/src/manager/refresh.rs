@@ -185,9 +185,11 @@ impl Manager {
                     match self.token_request(&conn, &client, current).await {
                         Ok(request) => {
                             // Right before the call: the lock still held, for long enough
-                            // to commit the answer. If not, nothing is sent or changed.
-                            if let Err(e) = guard.ensure_held(LOCK_NEED).await {
-                                tracing::warn!(connection = %conn.id, code = %e.code, "lock lost before the provider call: nothing sent");
+                            // to commit the answer, and the call marked in flight (no other
+                            // holder spends this refresh token while its answer may be
+                            // unsaved). If not, nothing is sent or changed.
+                            if let Err(e) = guard.begin_call(LOCK_NEED).await {
+                                tracing::warn!(connection = %conn.id, code = %e.code, "no provider call: the lock is lost, or another refresher's answer may be unsaved");
                                 return Err(e);
                             }
                             _in_flight = self.inner.shutdown.begin_call()?;

@@ -99,6 +99,25 @@ impl LeaseCheck for HeldLock {
     /// the provider call, not after. That round trip waits no longer than the lock has
     /// left beyond `need`: an answer after that could not say yes.
     async fn ensure_held(&self, need: Duration) -> Result<()> {
+        self.check(need, false).await
+    }
+
+    /// [`Self::ensure_held`]'s checks and the in-flight mark, one round trip
+    /// ([`RefreshLock::begin_call`]): another store's live mark refuses the call with its
+    /// own error (`busy`, saying whose answer waits and until when).
+    async fn begin_call(&self, need: Duration) -> Result<()> {
+        self.check(need, true).await
+    }
+
+    fn keep_mark(&self) {
+        if let Some(lock) = &self.0 {
+            lock.keep_mark();
+        }
+    }
+}
+
+impl HeldLock {
+    async fn check(&self, need: Duration, mark: bool) -> Result<()> {
         let Some(lock) = &self.0 else {
             return Err(lease_lost());
         };
@@ -111,8 +130,16 @@ impl LeaseCheck for HeldLock {
                 ms(need)
             )));
         }
-        match tokio::time::timeout(left - need, lock.ensure(need)).await {
+        let confirmed = async {
+            match mark {
+                true => lock.begin_call(need).await,
+                false => lock.ensure(need).await,
+            }
+        };
+        match tokio::time::timeout(left - need, confirmed).await {
             Ok(Ok(_)) => Ok(()),
+            // Another refresher's answer may be unsaved: its own error says so.
+            Ok(Err(e)) if crate::lock::is_in_flight_elsewhere(&e) => Err(e),
             Ok(Err(e)) => Err(lease_lost().with_detail(e.detail.unwrap_or(e.message))),
             Err(_) => Err(lease_lost().with_detail(format!(
                 "the team database did not confirm the lock within {} ms",
