@@ -256,14 +256,15 @@ async fn b_a_cut_between_answer_and_commit_is_bounded_surfaced_and_adopted_after
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b_a_cut_between_answer_and_commit_then_another_machine_refreshes_shows_reauthorization() {
-    // The window's risk: B takes the lock once A's is gone and refreshes with the token
-    // A already spent. The emulator sees it reused and revokes the grant: the
-    // connection must show reauthorization required, on B at once and on A after the
-    // heal, never "active" with dead tokens.
+async fn b_a_cut_between_answer_and_commit_then_another_machine_is_refused_while_the_mark_lives() {
+    // The window that was: B takes the lock once A's is gone, and would refresh with the
+    // token A already spent (the emulator would revoke the grant). A's in-flight mark,
+    // written with its lock check right before the call, refuses B's call instead:
+    // nothing sent, nothing changed; after the heal A saves its answer and the mark goes.
     let w = world(&["FA-100001"], 4).await;
     let c = &w.connections[0];
     let control = w.emulator.control();
+    let requests = control.stats().requests;
     let b_refresh = || {
         let m = w.b.manager.clone();
         let id = c.id.clone();
@@ -273,15 +274,83 @@ async fn b_a_cut_between_answer_and_commit_then_another_machine_refreshes_shows_
     let (b_result, b_done) = b_refresh.await.unwrap();
     control.set_latency(Duration::ZERO);
     assert_eq!(call.result.unwrap_err().code, ErrorCode::TeamUnavailable);
-    let e = b_result.expect_err("B refreshed with a spent token and it worked?");
+    let e = b_result.expect_err("B refreshed while A's answer was unsaved");
+    assert_eq!(e.code, ErrorCode::Busy, "{e:?}");
+    assert!(
+        e.message.starts_with("A refresh on desk-a ")
+            && e.message.contains("UTC at the latest")
+            && e.message.ends_with("Nothing was sent."),
+        "{e:?}"
+    );
+    println!(
+        "(b, B refreshes meanwhile) B was refused {} after the cut: {}",
+        secs(b_done - call.cut),
+        e.message
+    );
+    // Nothing sent (A's one call only), nothing changed, the grant alive.
+    assert_eq!(control.stats().requests, requests + 1);
+    assert_eq!(control.stats().flowaccount.reuse_detected, 0);
+    let (seen, _) = w.b.stored_refresh_token(&c.id).await;
+    assert_eq!(seen.secret_generation, c.secret_generation);
+    assert_eq!(seen.state, ConnectionState::Active);
+    assert!(seen.last_error.is_none(), "{seen:?}");
+    assert_eq!(marks(&w.cluster, &c.id), "1|desk-a");
+
+    w.ns.heal();
+    let saved = refresh_after_heal(&w.a.manager, &c.id).await.unwrap();
+    assert_eq!(saved.secret_generation, c.secret_generation + 1);
+    assert!(w.a.manager.unsaved_connections().is_empty());
+    assert_eq!(
+        control.stats().requests,
+        requests + 1,
+        "the save called the provider"
+    );
+    assert_eq!(marks(&w.cluster, &c.id), "0|", "the commit left the mark");
+    let (seen, stored) = w.b.stored_refresh_token(&c.id).await;
+    assert_eq!(seen.state, ConnectionState::Active);
+    assert_eq!(
+        control.flowaccount_refresh_token_status(&stored),
+        TokenStatus::Current
+    );
+    assert_eq!(
+        token_sets(&w.cluster, &c.id),
+        format!("1|{}", c.secret_generation + 1)
+    );
+    // B goes on refreshing, with the newest token.
+    w.b.manager.refresh(&c.id).await.unwrap();
+    assert_eq!(control.stats().flowaccount.reuse_detected, 0);
+    assert_eq!(marks(&w.cluster, &c.id), "0|");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_a_mark_whose_owner_does_not_come_back_expires_then_b_refreshes_and_reauthorization_shows(
+) {
+    // A's mark ends at its time (`CALL_MARK`, server clock; aged here by hand): B then
+    // refreshes as before the marks, with the token A already spent. The emulator sees
+    // it reused and revokes the grant: the connection must show reauthorization
+    // required, on B at once and on A after the heal, never "active" with dead tokens.
+    let w = world(&["FA-100001"], 4).await;
+    let c = &w.connections[0];
+    let control = w.emulator.control();
+    let (call, _) = refresh_cut_during_the_call(&w, &c.id, || tokio::spawn(async {})).await;
+    control.set_latency(Duration::ZERO);
+    assert_eq!(call.result.unwrap_err().code, ErrorCode::TeamUnavailable);
+    assert_eq!(marks(&w.cluster, &c.id), "1|desk-a");
+    let e = w.b.manager.refresh(&c.id).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Busy, "{e:?}");
+    w.cluster.psql(
+        "postgres",
+        "UPDATE authdeck.calls_in_flight SET until = now() - interval '1 second'",
+    );
+    let e =
+        w.b.manager
+            .refresh(&c.id)
+            .await
+            .expect_err("B refreshed with a spent token and it worked?");
     assert_eq!(e.code, ErrorCode::ReauthorizationRequired, "{e:?}");
     assert_eq!(control.stats().flowaccount.reuse_detected, 1);
     let seen = w.b.backend.connection(&c.id).await.unwrap();
     assert_eq!(seen.state, ConnectionState::ReauthorizationRequired);
-    println!(
-        "(b, B refreshes meanwhile) B's refresh failed {} after the cut: {e:?}",
-        secs(b_done - call.cut)
-    );
 
     w.ns.heal();
     let e = refresh_after_heal(&w.a.manager, &c.id)
@@ -301,7 +370,7 @@ async fn b_a_cut_between_answer_and_commit_then_another_machine_refreshes_shows_
         history.iter().any(|h| h.contains("the mark stays")),
         "{history:?}"
     );
-    println!("(b, B refreshes meanwhile) history: {history:?}");
+    println!("(b, A's mark expired, B refreshes) history: {history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
