@@ -13,6 +13,11 @@
 //! the last answered heartbeat was sent, so a refresher knows it still holds the lock
 //! with enough time left to commit before it calls the provider, and a leader knows when
 //! to stop ([`Leadership::is_leader`]).
+//!
+//! A refresher's lock cannot cover an answer that arrives after the lock is lost (the
+//! session broke during the provider call): [`RefreshLock::begin_call`] leaves a durable
+//! in-flight mark for that, which keeps other refreshers from presenting the refresh
+//! token such an answer replaced until it is saved (or [`CALL_MARK`] has passed).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

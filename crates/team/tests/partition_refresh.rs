@@ -8,8 +8,9 @@
 //!
 //! Before every provider call under a lock the manager asks the lock whether it still
 //! holds for `LOCK_NEED` (2 s, the commit's worst case: `manager/refresh.rs`) —
-//! the heartbeat's reckoning, then a round trip on the lock's own session — and sends
-//! nothing when it does not.
+//! the heartbeat's reckoning, then a round trip on the lock's own session, which also
+//! writes the call's in-flight mark (`authdeck.calls_in_flight`) — and sends nothing
+//! when it does not.
 //!
 //! # Per case: what happens, what is lost (figures from three runs on a 2-core machine)
 //! - **Frozen holder** (§1; no heartbeat, as if hung): a batch member that waited 6 s
@@ -32,15 +33,21 @@
 //!   (nothing can be written there from A). After the heal, A's next refresh adopts the
 //!   journalled answer without a provider call, under the connection's lock taken
 //!   again (the kept one died with the link; while B holds it A waits, and adopts
-//!   0.08 s after B lets go), recorded as "recovered" in the history: nothing lost. The window of risk: from 5.0 s after the cut until
-//!   A's adoption, another machine may take the lock and spend the token A already
-//!   spent. Then (tested) the emulator's reuse detection revokes the grant: B's refresh
-//!   fails `reauthorization_required` (8.2 s after the cut, its 3 s call included) and
-//!   marks the connection; A's adoption after the heal keeps that mark (history:
-//!   "another refresher marked the connection meanwhile, and the mark stays") and A's
-//!   refresh says `reauthorization_required`: the grant is lost, loudly, never shown as
-//!   active. If A's process dies meanwhile, its journal is adopted by the next process
-//!   on A (`adopt_journals`).
+//!   0.08 s after B lets go), recorded as "recovered" in the history: nothing lost.
+//!   Another machine that takes the lock meanwhile (5.0 s after the cut) would spend
+//!   the token A already spent; A's in-flight mark (written with its lock check right
+//!   before the call) refuses B's refresh instead (tested): `busy`, "A refresh on desk-a
+//!   may have got new tokens that are not saved yet … Nothing was sent.", 5.0 s after the
+//!   cut; nothing sent, nothing changed; after the heal A saves its answer, the commit
+//!   takes the mark away, the grant is alive with one token set (the newest) and B
+//!   refreshes on. Only a mark that expired (5 minutes; aged by hand in the test) lets B
+//!   refresh with the spent token: the emulator's reuse detection revokes the grant,
+//!   B's refresh fails `reauthorization_required` and marks the connection; A's
+//!   adoption after the heal keeps that mark (history: "another refresher marked the
+//!   connection meanwhile, and the mark stays") and A's refresh says
+//!   `reauthorization_required`: the grant is lost, loudly, never shown as active. If
+//!   A's process dies meanwhile, its journal is adopted by the next process on A
+//!   (`adopt_journals`), and that commit takes the mark away.
 //! - **(c) Cut after the commit**: nothing lost, exactly one token set (the newest,
 //!   current at the provider); B gets the lock at once when A's release landed
 //!   before the cut (0.00–0.05 s), else after the floor (5.01 s), and refreshes

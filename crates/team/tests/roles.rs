@@ -200,7 +200,12 @@ async fn a_read_only_role_is_refused_every_write_and_every_secret_by_postgresql(
         .lock_refresh("c1", std::time::Duration::ZERO)
         .await
         .unwrap();
+    // A member marks a provider call in flight, and its release takes the mark away.
+    lock.begin_call(std::time::Duration::ZERO).await.unwrap();
+    let marks = "SELECT count(*), min(member) FROM authdeck.calls_in_flight";
+    assert_eq!(cluster.psql("postgres", marks).trim(), "1|alice");
     lock.release().await;
+    assert_eq!(cluster.psql("postgres", marks).trim(), "0|");
     assert!(alice.take_pending("p1").await.unwrap().is_some());
     // …but cannot change the team row or the schema.
     let team = admin.team_id().to_string();
@@ -273,6 +278,7 @@ async fn a_read_only_role_is_refused_every_write_and_every_secret_by_postgresql(
         "SELECT * FROM authdeck.clients",
         "SELECT sealed FROM authdeck.pending_authorizations",
         "SELECT sealed FROM authdeck.child_secrets",
+        "SELECT * FROM authdeck.calls_in_flight",
         "INSERT INTO authdeck.history (team_id, event, outcome) SELECT id, 'x', 'y' FROM authdeck.teams",
     ] {
         let e = raw.batch_execute(sql).await.unwrap_err();
