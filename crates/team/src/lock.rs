@@ -502,6 +502,32 @@ impl RefreshLock {
         Ok(left)
     }
 
+    /// Take back this store's mark after a [`Self::begin_call`] that did not say yes
+    /// (no provider call follows): its write may have landed although its answer did not
+    /// come (a slow server, a timeout). On the lock's own session, so it runs after that
+    /// write; waits at most `wait`. Best effort: a mark left behind ends at its time.
+    pub async fn unmark(&self, wait: Duration) {
+        let Some(held) = self.held.as_ref() else {
+            return;
+        };
+        let gone = tokio::time::timeout(
+            wait,
+            held.client.execute(
+                "DELETE FROM authdeck.calls_in_flight
+                  WHERE team_id = $1::text::uuid AND connection_id = $2 AND owner = $3",
+                &[
+                    &self.store.team_id(),
+                    &self.connection.id,
+                    &self.store.owner(),
+                ],
+            ),
+        )
+        .await;
+        if matches!(gone, Ok(Ok(_))) {
+            self.marked.store(false, Ordering::SeqCst);
+        }
+    }
+
     /// An answer of the call [`Self::begin_call`] marked is kept unsaved (its commit
     /// failed): the release leaves the mark, which the commit that saves the answer
     /// deletes (or [`CALL_MARK`] ends).
