@@ -431,6 +431,10 @@ async fn a_and_b_a_cut_during_a_batch_sends_nothing_for_the_members_still_waitin
         TokenStatus::Current,
         "the waiting member's token was sent"
     );
+    // The answered member's in-flight mark stays until its answer is saved; the waiting
+    // member's lock check never reached the server: no mark.
+    assert_eq!(marks(&w.cluster, &unsaved[0]), "1|desk-a");
+    assert_eq!(marks(&w.cluster, &waited.0.id), "0|");
     println!(
         "(a)+(b) batch: both members returned team_unavailable {} after the cut: {:?}",
         secs(done - cut),
@@ -461,6 +465,8 @@ async fn a_and_b_a_cut_during_a_batch_sends_nothing_for_the_members_still_waitin
             token_sets(&w.cluster, &c.id),
             format!("1|{}", c.secret_generation + 1)
         );
+        // Saved (the adoption's commit, the batch's commit_many): no mark left.
+        assert_eq!(marks(&w.cluster, &c.id), "0|", "{}", c.id);
     }
     // One call for the adopted member (before the cut), one for the other (after).
     assert_eq!(control.stats().requests, before.requests + 2);
