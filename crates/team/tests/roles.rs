@@ -206,6 +206,17 @@ async fn a_read_only_role_is_refused_every_write_and_every_secret_by_postgresql(
     assert_eq!(cluster.psql("postgres", marks).trim(), "1|alice");
     lock.release().await;
     assert_eq!(cluster.psql("postgres", marks).trim(), "0|");
+    // Migration 3 on a database whose members were granted before it: it grants them the
+    // marks too (run again here on a table dropped as if it never existed).
+    cluster.psql("postgres", "DROP TABLE authdeck.calls_in_flight");
+    cluster.psql("postgres", authdeck_team::schema::MIGRATIONS[2]);
+    let lock = alice
+        .lock_refresh("c1", std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    lock.begin_call(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(cluster.psql("postgres", marks).trim(), "1|alice");
+    lock.release().await;
     assert!(alice.take_pending("p1").await.unwrap().is_some());
     // …but cannot change the team row or the schema.
     let team = admin.team_id().to_string();
