@@ -81,7 +81,9 @@ use crate::secret::{ChildSecret, ClientSecret, PkceVerifier};
 /// A lock that can be lost while it is held (the team store's: its session may break,
 /// or the server may end it when the holder falls silent) says whether it still holds
 /// ([`Lease::ensure_held`]); the manager asks right before every provider call made under
-/// the lock, and sends nothing when it does not (see [`LeaseCheck`]).
+/// the lock, and sends nothing when it does not (see [`LeaseCheck`]). Before a call that
+/// spends a refresh token it asks [`Lease::begin_call`] instead, which also marks the
+/// call in flight in a store whose lock can be lost.
 pub struct Lease {
     held: Box<dyn LeaseCheck>,
 }

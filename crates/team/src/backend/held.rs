@@ -28,15 +28,7 @@ impl LeaseCheck for HeldLock {
     /// ([`RefreshLock::begin_call`]): another store's live mark refuses the call with its
     /// own error (`busy`, saying whose answer waits and until when).
     async fn begin_call(&self, need: Duration) -> Result<()> {
-        let checked = self.check(need, true).await;
-        if let (Err(e), Some(lock)) = (&checked, &self.0) {
-            // No call follows: a mark that landed unconfirmed must not hold the
-            // connection for its whole time (another store's mark is not ours to touch).
-            if !crate::lock::is_in_flight_elsewhere(e) {
-                lock.unmark(Duration::from_secs(1)).await;
-            }
-        }
-        checked
+        self.check(need, true).await
     }
 
     fn keep_mark(&self) {
@@ -66,16 +58,23 @@ impl HeldLock {
                 false => lock.ensure(need).await,
             }
         };
-        match tokio::time::timeout(left - need, confirmed).await {
-            Ok(Ok(_)) => Ok(()),
-            // Another refresher's answer may be unsaved: its own error says so.
-            Ok(Err(e)) if crate::lock::is_in_flight_elsewhere(&e) => Err(e),
-            Ok(Err(e)) => Err(lease_lost().with_detail(e.detail.unwrap_or(e.message))),
-            Err(_) => Err(lease_lost().with_detail(format!(
+        let refused = match tokio::time::timeout(left - need, confirmed).await {
+            Ok(Ok(_)) => return Ok(()),
+            // Another refresher's answer may be unsaved: its own error says so (and
+            // that mark is not ours to touch).
+            Ok(Err(e)) if crate::lock::is_in_flight_elsewhere(&e) => return Err(e),
+            Ok(Err(e)) => lease_lost().with_detail(e.detail.unwrap_or(e.message)),
+            Err(_) => lease_lost().with_detail(format!(
                 "the team database did not confirm the lock within {} ms",
                 ms(left - need)
-            ))),
+            )),
+        };
+        if mark {
+            // No call follows: a mark whose write landed unconfirmed must not hold the
+            // connection for its whole time.
+            lock.unmark(Duration::from_secs(1)).await;
         }
+        Err(refused)
     }
 }
 

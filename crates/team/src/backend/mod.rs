@@ -12,7 +12,9 @@
 //!   bounded wait: `busy` when it runs out; the row is re-read after the lock is taken;
 //!   its `Lease` says whether it is still held with enough time left
 //!   (`Lease::ensure_held`: the heartbeat, then a round trip on the lock's session),
-//!   which the manager asks before each provider call;
+//!   which the manager asks before each provider call; before one that spends a
+//!   refresh token it asks `Lease::begin_call`, which also writes the call's in-flight
+//!   mark (`calls_in_flight`, see `lock::RefreshLock::begin_call`) in that round trip;
 //! - history → `history` (with the member, the machine and via; coalesced lines keep a
 //!   `count`);
 //! - pending authorizations → `pending_authorizations` (marked used once, outcome kept
