@@ -18,6 +18,11 @@
 //! for reuse): a permit is taken before a lock's session is opened or reused, within the
 //! caller's lock wait, and kept until the lock is released (or its session is found
 //! dead). Leadership sessions are not counted.
+//!
+//! A refresher's lock cannot cover an answer that arrives after the lock is lost (the
+//! session broke during the provider call): [`RefreshLock::begin_call`] leaves a durable
+//! in-flight mark for that, which keeps other refreshers from presenting the refresh
+//! token such an answer replaced until it is saved (or [`CALL_MARK`] has passed).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +77,18 @@ pub const MAX_LOCK_SESSIONS: usize = 20;
 /// the session is found dead (the server has ended it or ends it within the floor), so a
 /// lock kept by a manager after its session broke does not keep a slot.
 type PermitSlot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+/// How long an in-flight mark ([`RefreshLock::begin_call`]) keeps other refreshers from
+/// presenting the refresh token its call may have replaced, when its owner never comes
+/// back to save the answer (or to say there is none). Minutes, not seconds: the outages
+/// that leave an answer unsaved (a cut link, a server restart, a failover to a standby)
+/// measured 1–25 s, and a machine may need a while longer to reach the store again; a
+/// FlowAccount refresh token lives a day after the last token request, so waiting costs
+/// nothing there. Not much longer either: access tokens live an hour (FlowAccount, FedEx)
+/// and the scheduler refreshes 5 minutes (± 1) before they expire, so a mark whose owner
+/// is gone for good ends about when the old access token does, and the next refresh
+/// elsewhere gets a new one. The mark's end is the server's clock (`now()`), not a
+/// machine's.
+pub const CALL_MARK: Duration = Duration::from_secs(5 * 60);
 
 /// A session that holds one advisory lock, with a heartbeat.
 struct Held {
@@ -222,6 +239,34 @@ fn lost_lock() -> Error {
     )
 }
 
+/// Another store's in-flight mark on the generation a refresh would spend.
+fn in_flight_elsewhere(machine: &str, until: chrono::DateTime<chrono::Utc>) -> Error {
+    let machine: String = machine
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    Error::new(
+        ErrorCode::Busy,
+        format!(
+            "A refresh on {machine} may have got new tokens that are not saved yet (it lost the team store during the provider call); they are saved when that machine reaches the team store again. Until {} UTC at the latest this connection is not refreshed elsewhere, so that the refresh token they replaced is not presented twice. Nothing was sent.",
+            until.format("%H:%M")
+        ),
+    )
+    .with_detail(format!("{IN_FLIGHT_DETAIL}{machine} until {}", until.to_rfc3339()))
+}
+
+/// Whether `e` is [`RefreshLock::begin_call`]'s refusal for another store's mark (not a
+/// lost lock).
+pub fn is_in_flight_elsewhere(e: &Error) -> bool {
+    e.code == ErrorCode::Busy
+        && e.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with(IN_FLIGHT_DETAIL))
+}
+
+const IN_FLIGHT_DETAIL: &str = "in-flight mark of ";
+
 async fn lock_session(
     store: &TeamStore,
     settings: &str,
@@ -291,6 +336,10 @@ pub struct RefreshLock {
     store: TeamStore,
     held: Option<Held>,
     connection: ConnectionRow,
+    /// [`RefreshLock::begin_call`] wrote this store's in-flight mark.
+    marked: AtomicBool,
+    /// An answer of that call is kept unsaved: the release leaves the mark.
+    keep_mark: AtomicBool,
 }
 
 fn no_lock_session() -> Error {
@@ -399,6 +448,8 @@ impl TeamStore {
             store: self.clone(),
             held: Some(held),
             connection,
+            marked: AtomicBool::new(false),
+            keep_mark: AtomicBool::new(false),
         })
     }
 }
@@ -444,6 +495,119 @@ impl RefreshLock {
         Ok(left)
     }
 
+    /// [`Self::ensure`] and, in the same round trip on the lock's own session
+    /// (autocommitted), the in-flight mark of a provider call about to start: this store
+    /// may hold the answer to a refresh of generation [`Self::generation`] until it is
+    /// committed (the commit deletes the mark) or [`CALL_MARK`] has passed. Refused
+    /// (`busy`, the mark not written) when another store's mark on this generation has
+    /// not expired: its answer, not saved yet, may have replaced the refresh token this
+    /// call would present, and presenting it again can revoke the whole grant. `Err`
+    /// whenever the write was not acknowledged: do not start the provider call.
+    pub async fn begin_call(&self, need: Duration) -> Result<Duration> {
+        let held = self.held.as_ref().ok_or_else(lost_lock)?;
+        let sent = Instant::now();
+        let secs = CALL_MARK.as_secs_f64();
+        let row = tokio::time::timeout(
+            held.floor,
+            held.client.query_one(
+                "WITH held AS (
+                     SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                        AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2 AND granted),
+                 other AS (
+                     SELECT machine, until FROM authdeck.calls_in_flight
+                      WHERE team_id = $3::text::uuid AND connection_id = $4 AND generation = $5
+                        AND owner <> $6 AND until > now()),
+                 mark AS (
+                     INSERT INTO authdeck.calls_in_flight (team_id, connection_id, generation, owner, machine, until)
+                     SELECT $3::text::uuid, $4, $5, $6, $7, now() + make_interval(secs => $8)
+                      WHERE (SELECT n FROM held) = 1 AND NOT EXISTS (SELECT 1 FROM other)
+                     ON CONFLICT (team_id, connection_id) DO UPDATE
+                        SET generation = EXCLUDED.generation, owner = EXCLUDED.owner, machine = EXCLUDED.machine,
+                            member = current_user, since = now(), until = EXCLUDED.until
+                     RETURNING 1)
+                 SELECT (SELECT n FROM held), (SELECT machine FROM other LIMIT 1),
+                        (SELECT until FROM other LIMIT 1), (SELECT count(*) FROM mark)",
+                &[
+                    &held.keys.0,
+                    &held.keys.1,
+                    &self.store.team_id(),
+                    &self.connection.id,
+                    &self.connection.generation,
+                    &self.store.owner(),
+                    &self.store.machine(),
+                    &secs,
+                ],
+            ),
+        )
+        .await
+        .map_err(|_| lost_lock())?
+        .map_err(|e| {
+            // A refusal of the server (e.g. a role without the grant) is not a lost lock.
+            if e.as_db_error().is_some() {
+                db_error(e)
+            } else {
+                lost_lock()
+            }
+        })?;
+        let locked: i64 = row.get(0);
+        if locked != 1 {
+            held.dead.store(true, Ordering::SeqCst);
+            return Err(lost_lock());
+        }
+        let other: Option<String> = row.get(1);
+        let until: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
+        held.answered(sent);
+        if let (Some(machine), Some(until)) = (other, until) {
+            return Err(in_flight_elsewhere(&machine, until));
+        }
+        if row.get::<_, i64>(3) != 1 {
+            return Err(lost_lock());
+        }
+        self.marked.store(true, Ordering::SeqCst);
+        let left = held.time_left();
+        if left < need {
+            return Err(Error::new(
+                ErrorCode::Busy,
+                "The lock on the team database is not held with enough time left: nothing was sent to the provider; try again.",
+            )
+            .with_detail(format!("{} ms left, {} ms needed", left.as_millis(), need.as_millis())));
+        }
+        Ok(left)
+    }
+
+    /// Take back this store's mark after a [`Self::begin_call`] that did not say yes
+    /// (no provider call follows): its write may have landed although its answer did not
+    /// come (a slow server, a timeout). On the lock's own session, so it runs after that
+    /// write; waits at most `wait`. Best effort: a mark left behind ends at its time.
+    pub async fn unmark(&self, wait: Duration) {
+        let Some(held) = self.held.as_ref() else {
+            return;
+        };
+        let gone = tokio::time::timeout(
+            wait,
+            held.client.execute(
+                "DELETE FROM authdeck.calls_in_flight
+                  WHERE team_id = $1::text::uuid AND connection_id = $2 AND owner = $3",
+                &[
+                    &self.store.team_id(),
+                    &self.connection.id,
+                    &self.store.owner(),
+                ],
+            ),
+        )
+        .await;
+        if matches!(gone, Ok(Ok(_))) {
+            self.marked.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// An answer of the call [`Self::begin_call`] marked is kept unsaved (its commit
+    /// failed): the release leaves the mark, which the commit that saves the answer
+    /// deletes (or [`CALL_MARK`] ends).
+    pub fn keep_mark(&self) {
+        self.keep_mark.store(true, Ordering::SeqCst);
+    }
+
     /// Tests only: stop the heartbeat, as if this process hung, keeping the session.
     #[cfg(feature = "testing")]
     pub fn freeze_for_test(self) -> Self {
@@ -453,9 +617,28 @@ impl RefreshLock {
         self
     }
 
-    /// Let go of the lock (the session goes back for reuse).
+    /// Let go of the lock (the session goes back for reuse). The in-flight mark goes
+    /// first, unless an answer is kept ([`Self::keep_mark`]); best effort: a mark left
+    /// behind (the session broke) ends at its time.
     pub async fn release(mut self) {
         if let Some(held) = self.held.take() {
+            if self.marked.load(Ordering::SeqCst) && !self.keep_mark.load(Ordering::SeqCst) {
+                let gone = held
+                    .client
+                    .execute(
+                        "DELETE FROM authdeck.calls_in_flight
+                          WHERE team_id = $1::text::uuid AND connection_id = $2 AND owner = $3",
+                        &[
+                            &self.store.team_id(),
+                            &self.connection.id,
+                            &self.store.owner(),
+                        ],
+                    )
+                    .await;
+                if let Err(e) = gone {
+                    tracing::debug!(error = %e, "team store: in-flight mark not deleted at release");
+                }
+            }
             let (session, permit) = held.release().await;
             // Without its permit (its heartbeat gave it up), the session is not kept:
             // the count of open sessions stays within the bound.

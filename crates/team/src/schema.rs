@@ -220,6 +220,38 @@ BEGIN
     RETURN NULL;
 END $$;
 "#,
+    // 3: provider calls in flight (see `lock::RefreshLock::begin_call`).
+    r#"
+-- A refresher records here, under the connection's lock and right before its provider
+-- call, that it may hold an answer not saved yet: no other refresher presents the
+-- refresh token that answer replaced while the mark lives (`until`, server time). Its
+-- commit deletes it; so does its lock's release when the call left nothing to keep. No
+-- secret, and none of the version or notify triggers: not a change anyone is shown.
+CREATE TABLE authdeck.calls_in_flight (
+    team_id       uuid NOT NULL,
+    connection_id text NOT NULL,
+    generation    bigint NOT NULL,
+    owner         text NOT NULL,
+    machine       text NOT NULL,
+    member        text NOT NULL DEFAULT current_user,
+    since         timestamptz NOT NULL DEFAULT now(),
+    until         timestamptz NOT NULL,
+    PRIMARY KEY (team_id, connection_id),
+    FOREIGN KEY (team_id, connection_id) REFERENCES authdeck.connections (team_id, id) ON DELETE CASCADE
+);
+
+-- Members granted before this migration (those who may write token sets) may mark too.
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
+              WHERE table_schema = 'authdeck' AND table_name = 'token_sets'
+                AND privilege_type = 'INSERT' AND grantee <> current_user
+    LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON authdeck.calls_in_flight TO %I', r.grantee);
+    END LOOP;
+END $$;
+"#,
 ];
 
 /// A role name safe to splice into GRANT statements (letters, digits, `_`, `-`, `.`,
@@ -254,6 +286,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON authdeck.pending_authorizations, authdec
 GRANT SELECT, INSERT ON authdeck.history TO {r};
 GRANT UPDATE (count) ON authdeck.history TO {r};
 GRANT SELECT, INSERT, UPDATE ON authdeck.members_seen, authdeck.leadership TO {r};
+GRANT SELECT, INSERT, UPDATE, DELETE ON authdeck.calls_in_flight TO {r};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA authdeck TO {r};"
     ))
 }

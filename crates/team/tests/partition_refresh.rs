@@ -8,8 +8,9 @@
 //!
 //! Before every provider call under a lock the manager asks the lock whether it still
 //! holds for `LOCK_NEED` (2 s, the commit's worst case: `manager/refresh.rs`) —
-//! the heartbeat's reckoning, then a round trip on the lock's own session — and sends
-//! nothing when it does not.
+//! the heartbeat's reckoning, then a round trip on the lock's own session, which also
+//! writes the call's in-flight mark (`authdeck.calls_in_flight`) — and sends nothing
+//! when it does not.
 //!
 //! # Per case: what happens, what is lost (figures from three runs on a 2-core machine)
 //! - **Frozen holder** (§1; no heartbeat, as if hung): a batch member that waited 6 s
@@ -32,15 +33,21 @@
 //!   (nothing can be written there from A). After the heal, A's next refresh adopts the
 //!   journalled answer without a provider call, under the connection's lock taken
 //!   again (the kept one died with the link; while B holds it A waits, and adopts
-//!   0.08 s after B lets go), recorded as "recovered" in the history: nothing lost. The window of risk: from 5.0 s after the cut until
-//!   A's adoption, another machine may take the lock and spend the token A already
-//!   spent. Then (tested) the emulator's reuse detection revokes the grant: B's refresh
-//!   fails `reauthorization_required` (8.2 s after the cut, its 3 s call included) and
-//!   marks the connection; A's adoption after the heal keeps that mark (history:
-//!   "another refresher marked the connection meanwhile, and the mark stays") and A's
-//!   refresh says `reauthorization_required`: the grant is lost, loudly, never shown as
-//!   active. If A's process dies meanwhile, its journal is adopted by the next process
-//!   on A (`adopt_journals`).
+//!   0.08 s after B lets go), recorded as "recovered" in the history: nothing lost.
+//!   Another machine that takes the lock meanwhile (5.0 s after the cut) would spend
+//!   the token A already spent; A's in-flight mark (written with its lock check right
+//!   before the call) refuses B's refresh instead (tested): `busy`, "A refresh on desk-a
+//!   may have got new tokens that are not saved yet … Nothing was sent.", 5.0 s after the
+//!   cut; nothing sent, nothing changed; after the heal A saves its answer, the commit
+//!   takes the mark away, the grant is alive with one token set (the newest) and B
+//!   refreshes on. Only a mark that expired (5 minutes; aged by hand in the test) lets B
+//!   refresh with the spent token: the emulator's reuse detection revokes the grant,
+//!   B's refresh fails `reauthorization_required` and marks the connection; A's
+//!   adoption after the heal keeps that mark (history: "another refresher marked the
+//!   connection meanwhile, and the mark stays") and A's refresh says
+//!   `reauthorization_required`: the grant is lost, loudly, never shown as active. If
+//!   A's process dies meanwhile, its journal is adopted by the next process on A
+//!   (`adopt_journals`), and that commit takes the mark away.
 //! - **(c) Cut after the commit**: nothing lost, exactly one token set (the newest,
 //!   current at the provider); B gets the lock at once when A's release landed
 //!   before the cut (0.00–0.05 s), else after the floor (5.01 s), and refreshes
@@ -256,14 +263,15 @@ async fn b_a_cut_between_answer_and_commit_is_bounded_surfaced_and_adopted_after
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b_a_cut_between_answer_and_commit_then_another_machine_refreshes_shows_reauthorization() {
-    // The window's risk: B takes the lock once A's is gone and refreshes with the token
-    // A already spent. The emulator sees it reused and revokes the grant: the
-    // connection must show reauthorization required, on B at once and on A after the
-    // heal, never "active" with dead tokens.
+async fn b_a_cut_between_answer_and_commit_then_another_machine_is_refused_while_the_mark_lives() {
+    // The window that was: B takes the lock once A's is gone, and would refresh with the
+    // token A already spent (the emulator would revoke the grant). A's in-flight mark,
+    // written with its lock check right before the call, refuses B's call instead:
+    // nothing sent, nothing changed; after the heal A saves its answer and the mark goes.
     let w = world(&["FA-100001"], 4).await;
     let c = &w.connections[0];
     let control = w.emulator.control();
+    let requests = control.stats().requests;
     let b_refresh = || {
         let m = w.b.manager.clone();
         let id = c.id.clone();
@@ -273,15 +281,83 @@ async fn b_a_cut_between_answer_and_commit_then_another_machine_refreshes_shows_
     let (b_result, b_done) = b_refresh.await.unwrap();
     control.set_latency(Duration::ZERO);
     assert_eq!(call.result.unwrap_err().code, ErrorCode::TeamUnavailable);
-    let e = b_result.expect_err("B refreshed with a spent token and it worked?");
+    let e = b_result.expect_err("B refreshed while A's answer was unsaved");
+    assert_eq!(e.code, ErrorCode::Busy, "{e:?}");
+    assert!(
+        e.message.starts_with("A refresh on desk-a ")
+            && e.message.contains("UTC at the latest")
+            && e.message.ends_with("Nothing was sent."),
+        "{e:?}"
+    );
+    println!(
+        "(b, B refreshes meanwhile) B was refused {} after the cut: {}",
+        secs(b_done - call.cut),
+        e.message
+    );
+    // Nothing sent (A's one call only), nothing changed, the grant alive.
+    assert_eq!(control.stats().requests, requests + 1);
+    assert_eq!(control.stats().flowaccount.reuse_detected, 0);
+    let (seen, _) = w.b.stored_refresh_token(&c.id).await;
+    assert_eq!(seen.secret_generation, c.secret_generation);
+    assert_eq!(seen.state, ConnectionState::Active);
+    assert!(seen.last_error.is_none(), "{seen:?}");
+    assert_eq!(marks(&w.cluster, &c.id), "1|desk-a");
+
+    w.ns.heal();
+    let saved = refresh_after_heal(&w.a.manager, &c.id).await.unwrap();
+    assert_eq!(saved.secret_generation, c.secret_generation + 1);
+    assert!(w.a.manager.unsaved_connections().is_empty());
+    assert_eq!(
+        control.stats().requests,
+        requests + 1,
+        "the save called the provider"
+    );
+    assert_eq!(marks(&w.cluster, &c.id), "0|", "the commit left the mark");
+    let (seen, stored) = w.b.stored_refresh_token(&c.id).await;
+    assert_eq!(seen.state, ConnectionState::Active);
+    assert_eq!(
+        control.flowaccount_refresh_token_status(&stored),
+        TokenStatus::Current
+    );
+    assert_eq!(
+        token_sets(&w.cluster, &c.id),
+        format!("1|{}", c.secret_generation + 1)
+    );
+    // B goes on refreshing, with the newest token.
+    w.b.manager.refresh(&c.id).await.unwrap();
+    assert_eq!(control.stats().flowaccount.reuse_detected, 0);
+    assert_eq!(marks(&w.cluster, &c.id), "0|");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_a_mark_whose_owner_does_not_come_back_expires_then_b_refreshes_and_reauthorization_shows(
+) {
+    // A's mark ends at its time (`CALL_MARK`, server clock; aged here by hand): B then
+    // refreshes as before the marks, with the token A already spent. The emulator sees
+    // it reused and revokes the grant: the connection must show reauthorization
+    // required, on B at once and on A after the heal, never "active" with dead tokens.
+    let w = world(&["FA-100001"], 4).await;
+    let c = &w.connections[0];
+    let control = w.emulator.control();
+    let (call, _) = refresh_cut_during_the_call(&w, &c.id, || tokio::spawn(async {})).await;
+    control.set_latency(Duration::ZERO);
+    assert_eq!(call.result.unwrap_err().code, ErrorCode::TeamUnavailable);
+    assert_eq!(marks(&w.cluster, &c.id), "1|desk-a");
+    let e = w.b.manager.refresh(&c.id).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Busy, "{e:?}");
+    w.cluster.psql(
+        "postgres",
+        "UPDATE authdeck.calls_in_flight SET until = now() - interval '1 second'",
+    );
+    let e =
+        w.b.manager
+            .refresh(&c.id)
+            .await
+            .expect_err("B refreshed with a spent token and it worked?");
     assert_eq!(e.code, ErrorCode::ReauthorizationRequired, "{e:?}");
     assert_eq!(control.stats().flowaccount.reuse_detected, 1);
     let seen = w.b.backend.connection(&c.id).await.unwrap();
     assert_eq!(seen.state, ConnectionState::ReauthorizationRequired);
-    println!(
-        "(b, B refreshes meanwhile) B's refresh failed {} after the cut: {e:?}",
-        secs(b_done - call.cut)
-    );
 
     w.ns.heal();
     let e = refresh_after_heal(&w.a.manager, &c.id)
@@ -301,7 +377,7 @@ async fn b_a_cut_between_answer_and_commit_then_another_machine_refreshes_shows_
         history.iter().any(|h| h.contains("the mark stays")),
         "{history:?}"
     );
-    println!("(b, B refreshes meanwhile) history: {history:?}");
+    println!("(b, A's mark expired, B refreshes) history: {history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,6 +431,10 @@ async fn a_and_b_a_cut_during_a_batch_sends_nothing_for_the_members_still_waitin
         TokenStatus::Current,
         "the waiting member's token was sent"
     );
+    // The answered member's in-flight mark stays until its answer is saved; the waiting
+    // member's lock check never reached the server: no mark.
+    assert_eq!(marks(&w.cluster, &unsaved[0]), "1|desk-a");
+    assert_eq!(marks(&w.cluster, &waited.0.id), "0|");
     println!(
         "(a)+(b) batch: both members returned team_unavailable {} after the cut: {:?}",
         secs(done - cut),
@@ -385,6 +465,8 @@ async fn a_and_b_a_cut_during_a_batch_sends_nothing_for_the_members_still_waitin
             token_sets(&w.cluster, &c.id),
             format!("1|{}", c.secret_generation + 1)
         );
+        // Saved (the adoption's commit, the batch's commit_many): no mark left.
+        assert_eq!(marks(&w.cluster, &c.id), "0|", "{}", c.id);
     }
     // One call for the adopted member (before the cut), one for the other (after).
     assert_eq!(control.stats().requests, before.requests + 2);

@@ -200,6 +200,22 @@ async fn a_read_only_role_is_refused_every_write_and_every_secret_by_postgresql(
         .lock_refresh("c1", std::time::Duration::ZERO)
         .await
         .unwrap();
+    // A member marks a provider call in flight, and its release takes the mark away.
+    lock.begin_call(std::time::Duration::ZERO).await.unwrap();
+    let marks = "SELECT count(*), min(member) FROM authdeck.calls_in_flight";
+    assert_eq!(cluster.psql("postgres", marks).trim(), "1|alice");
+    lock.release().await;
+    assert_eq!(cluster.psql("postgres", marks).trim(), "0|");
+    // Migration 3 on a database whose members were granted before it: it grants them the
+    // marks too (run again here on a table dropped as if it never existed).
+    cluster.psql("postgres", "DROP TABLE authdeck.calls_in_flight");
+    cluster.psql("postgres", authdeck_team::schema::MIGRATIONS[2]);
+    let lock = alice
+        .lock_refresh("c1", std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    lock.begin_call(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(cluster.psql("postgres", marks).trim(), "1|alice");
     lock.release().await;
     assert!(alice.take_pending("p1").await.unwrap().is_some());
     // …but cannot change the team row or the schema.
@@ -273,6 +289,7 @@ async fn a_read_only_role_is_refused_every_write_and_every_secret_by_postgresql(
         "SELECT * FROM authdeck.clients",
         "SELECT sealed FROM authdeck.pending_authorizations",
         "SELECT sealed FROM authdeck.child_secrets",
+        "SELECT * FROM authdeck.calls_in_flight",
         "INSERT INTO authdeck.history (team_id, event, outcome) SELECT id, 'x', 'y' FROM authdeck.teams",
     ] {
         let e = raw.batch_execute(sql).await.unwrap_err();

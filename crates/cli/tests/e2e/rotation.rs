@@ -85,14 +85,17 @@ fn a_refresh_killed_at_any_crash_point_loses_nothing() {
 /// Every journalled answer was adopted and forgotten: no journal file is left (each
 /// process removes its own when it ends; the adopter removes a dead one's).
 pub(crate) fn assert_journal_empty(fx: &Fixture) {
-    let dir = fx.data_dir().join("journal");
-    let left: Vec<String> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    // Files only, also in a team's own journal (`journal/team-<team id>/`).
+    let mut left: Vec<String> = Vec::new();
+    let mut dirs = vec![fx.data_dir().join("journal")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(entry.path()),
+                _ => left.push(entry.path().display().to_string()),
+            }
+        }
+    }
     assert!(left.is_empty(), "journal files left: {left:?}");
 }
 

@@ -24,7 +24,9 @@ pub(super) struct Unsaved {
     pub entry: Option<Entry>,
     /// The connection's lock, held until the answer is saved: no other refresher (in
     /// any process) may spend the refresh token it replaced. (A team store's lock may be
-    /// lost meanwhile, e.g. with the link to the database: it is taken again to save.)
+    /// lost meanwhile, e.g. with the link to the database: its in-flight mark, kept
+    /// through [`Lease::keep_mark`], still refuses other refreshers, and the lock is taken
+    /// again to save.)
     pub guard: Lease,
 }
 
@@ -207,6 +209,8 @@ impl Manager {
     pub(super) fn keep_unsaved(&self, answer: Answer, entry: Option<Entry>, guard: Lease) {
         let id = answer.connection.id.clone();
         tracing::warn!(connection = %id, "answer kept until it can be committed");
+        // Its in-flight mark stays until the answer is saved (the commit deletes it).
+        guard.keep_mark();
         self.unsaved().insert(
             id,
             Unsaved {

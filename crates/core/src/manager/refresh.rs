@@ -4,7 +4,7 @@
 use super::*;
 
 /// How long a connection's lock must still be held, whatever happens next, when a
-/// provider call under it starts ([`crate::store::backend::Lease::ensure_held`]): the
+/// provider call under it starts ([`crate::store::backend::Lease::begin_call`]): the
 /// worst case of committing the answer. On the team store a commit is one transaction of
 /// six statements, each a round trip (BEGIN, the team row's lock, the compare-and-swap
 /// UPDATE, the token set's DELETE and INSERT, COMMIT), after a pool checkout; a batch's
@@ -185,9 +185,16 @@ impl Manager {
                     match self.token_request(&conn, &client, current).await {
                         Ok(request) => {
                             // Right before the call: the lock still held, for long enough
-                            // to commit the answer. If not, nothing is sent or changed.
-                            if let Err(e) = guard.ensure_held(LOCK_NEED).await {
-                                tracing::warn!(connection = %conn.id, code = %e.code, "lock lost before the provider call: nothing sent");
+                            // to commit the answer, and the call marked in flight (no other
+                            // holder spends this refresh token while its answer may be
+                            // unsaved). If not, nothing is sent or changed.
+                            // (FedEx spends no refresh token: nothing to mark.)
+                            let checked = match &request {
+                                TokenRequest::Fedex { .. } => guard.ensure_held(LOCK_NEED).await,
+                                _ => guard.begin_call(LOCK_NEED).await,
+                            };
+                            if let Err(e) = checked {
+                                tracing::warn!(connection = %conn.id, code = %e.code, "no provider call: the lock is lost, or another refresher's answer may be unsaved");
                                 return Err(e);
                             }
                             _in_flight = self.inner.shutdown.begin_call()?;

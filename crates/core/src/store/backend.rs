@@ -29,7 +29,9 @@
 //!   the lock ([`Backend::settle`] is that re-read), because another holder may have
 //!   changed it meanwhile. Dropping the [`Lease`] releases the lock. A lock that can be
 //!   lost while held (a broken session) says so through [`Lease::ensure_held`], which
-//!   the manager asks right before each provider call under the lock. The token methods
+//!   the manager asks right before each provider call under the lock; before a refresh
+//!   it asks [`Lease::begin_call`], which also marks the call in flight where the lock
+//!   can be lost, and refuses while another holder's marked answer may be unsaved. The token methods
 //!   are called with the connection's lock held unless they say otherwise; the lock is
 //!   what keeps two refreshers from spending one refresh token.
 //! - **Generations and compare-and-swap.** Every connection carries a
@@ -79,7 +81,9 @@ use crate::secret::{ChildSecret, ClientSecret, PkceVerifier};
 /// A lock that can be lost while it is held (the team store's: its session may break,
 /// or the server may end it when the holder falls silent) says whether it still holds
 /// ([`Lease::ensure_held`]); the manager asks right before every provider call made under
-/// the lock, and sends nothing when it does not (see [`LeaseCheck`]).
+/// the lock, and sends nothing when it does not (see [`LeaseCheck`]). Before a call that
+/// spends a refresh token it asks [`Lease::begin_call`] instead, which also marks the
+/// call in flight in a store whose lock can be lost.
 pub struct Lease {
     held: Box<dyn LeaseCheck>,
 }
@@ -97,6 +101,21 @@ pub trait LeaseCheck: Send + Sync {
         let _ = need;
         Ok(())
     }
+
+    /// [`Self::ensure_held`] right before a provider call whose answer replaces the
+    /// refresh token, and, for a store whose lock can be lost, the durable mark that such
+    /// a call is in flight, so that no other holder presents that refresh token while the
+    /// answer may be unsaved (the team store: `authdeck.calls_in_flight`). `Err`: send
+    /// nothing (the mark not acknowledged, or another holder's answer may be unsaved).
+    /// The default: [`Self::ensure_held`].
+    async fn begin_call(&self, need: std::time::Duration) -> Result<()> {
+        self.ensure_held(need).await
+    }
+
+    /// The answer of the call [`Self::begin_call`] marked could not be committed and is
+    /// kept to be saved later: dropping the lease must leave the mark (the commit that
+    /// saves the answer removes it). The default: nothing to keep.
+    fn keep_mark(&self) {}
 }
 
 /// Any value held for its `Drop` (a file lock): [`LeaseCheck`]'s default, always held.
@@ -122,6 +141,16 @@ impl Lease {
     /// See [`LeaseCheck::ensure_held`].
     pub async fn ensure_held(&self, need: std::time::Duration) -> Result<()> {
         self.held.ensure_held(need).await
+    }
+
+    /// See [`LeaseCheck::begin_call`].
+    pub async fn begin_call(&self, need: std::time::Duration) -> Result<()> {
+        self.held.begin_call(need).await
+    }
+
+    /// See [`LeaseCheck::keep_mark`].
+    pub fn keep_mark(&self) {
+        self.held.keep_mark()
     }
 }
 

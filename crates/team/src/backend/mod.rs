@@ -12,7 +12,9 @@
 //!   bounded wait: `busy` when it runs out; the row is re-read after the lock is taken;
 //!   its `Lease` says whether it is still held with enough time left
 //!   (`Lease::ensure_held`: the heartbeat, then a round trip on the lock's session),
-//!   which the manager asks before each provider call;
+//!   which the manager asks before each provider call; before one that spends a
+//!   refresh token it asks `Lease::begin_call`, which also writes the call's in-flight
+//!   mark (`calls_in_flight`, see `lock::RefreshLock::begin_call`) in that round trip;
 //! - history → `history` (with the member, the machine and via; coalesced lines keep a
 //!   `count`);
 //! - pending authorizations → `pending_authorizations` (marked used once, outcome kept
@@ -22,6 +24,7 @@
 //!   scheduler of the team (see [`leading`]).
 //!
 
+mod held;
 pub mod late;
 mod leading;
 pub mod records;
@@ -33,7 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authdeck_core::activity::ActivityEntry;
 use authdeck_core::model::{Client, Connection, HistoryEntry};
-use authdeck_core::store::backend::{lease_lost, Backend, Lease, LeaseCheck};
+use authdeck_core::store::backend::{Backend, Lease};
 use authdeck_core::store::db::PendingRecord;
 use authdeck_core::store::vault::TokenBundle;
 use authdeck_core::{ChildSecret, ClientSecret, Error, ErrorCode, PkceVerifier, Result};
@@ -83,51 +86,6 @@ impl Drop for TeamBackend {
         if let Ok(mut feed) = self.feed.lock() {
             if let Some(task) = feed.take() {
                 task.abort();
-            }
-        }
-    }
-}
-
-/// A held refresh lock; dropping it lets go (the session goes back for reuse when a
-/// runtime is at hand, else it closes, which releases the lock on the server too).
-struct HeldLock(Option<RefreshLock>);
-
-#[async_trait]
-impl LeaseCheck for HeldLock {
-    /// From the last heartbeat first (no round trip: a holder whose heartbeat went
-    /// unanswered too long fails at once), then a round trip on the lock's own session
-    /// ([`RefreshLock::ensure`]), so a link cut since the last heartbeat is found before
-    /// the provider call, not after. That round trip waits no longer than the lock has
-    /// left beyond `need`: an answer after that could not say yes.
-    async fn ensure_held(&self, need: Duration) -> Result<()> {
-        let Some(lock) = &self.0 else {
-            return Err(lease_lost());
-        };
-        let left = lock.time_left();
-        let ms = |d: Duration| d.as_millis();
-        if left.is_zero() || left < need {
-            return Err(lease_lost().with_detail(format!(
-                "{} ms of the lock left by its heartbeat, {} ms needed",
-                ms(left),
-                ms(need)
-            )));
-        }
-        match tokio::time::timeout(left - need, lock.ensure(need)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(lease_lost().with_detail(e.detail.unwrap_or(e.message))),
-            Err(_) => Err(lease_lost().with_detail(format!(
-                "the team database did not confirm the lock within {} ms",
-                ms(left - need)
-            ))),
-        }
-    }
-}
-
-impl Drop for HeldLock {
-    fn drop(&mut self) {
-        if let Some(lock) = self.0.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(lock.release());
             }
         }
     }
@@ -617,7 +575,7 @@ impl Backend for TeamBackend {
             Ok(true) => lock.freeze_for_test(),
             _ => lock,
         };
-        Ok(Lease::checked(HeldLock(Some(lock))))
+        Ok(Lease::checked(held::HeldLock(Some(lock))))
     }
 
     /// Nothing to free: the lock's key is the connection row's.

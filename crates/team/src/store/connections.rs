@@ -263,8 +263,12 @@ impl TeamStore {
             tx.rollback().await.map_err(db_error)?;
             return Ok(CommitOutcome::Lost { current });
         };
+        // The old token set out, and the in-flight mark of the call this commit saves
+        // (see `RefreshLock::begin_call`) with it: one statement.
         tx.execute(
-            "DELETE FROM authdeck.token_sets WHERE team_id = $1::text::uuid AND connection_id = $2",
+            "WITH unmark AS (
+                 DELETE FROM authdeck.calls_in_flight WHERE team_id = $1::text::uuid AND connection_id = $2)
+             DELETE FROM authdeck.token_sets WHERE team_id = $1::text::uuid AND connection_id = $2",
             &[&self.inner.team, &req.connection_id],
         )
         .await
@@ -317,8 +321,9 @@ impl TeamStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         lock_team(&tx, team, &self.inner.key).await?;
-        // The compare-and-swap, the old token set out and the new one in, as one
-        // statement (the old and the new row differ in generation, so both fit).
+        // The compare-and-swap, the old token set out and the new one in, and the
+        // in-flight mark out, as one statement (the old and the new row differ in
+        // generation, so both fit).
         let statement = tx
             .prepare(
                 "WITH won AS (
@@ -334,7 +339,10 @@ impl TeamStore {
                       WHERE team_id = $1::text::uuid AND connection_id = $2 AND EXISTS (SELECT 1 FROM won)),
                  put AS (
                      INSERT INTO authdeck.token_sets (team_id, connection_id, generation, sealed)
-                     SELECT $1::text::uuid, $2, $4, $8 FROM won)
+                     SELECT $1::text::uuid, $2, $4, $8 FROM won),
+                 unmark AS (
+                     DELETE FROM authdeck.calls_in_flight
+                      WHERE team_id = $1::text::uuid AND connection_id = $2 AND EXISTS (SELECT 1 FROM won))
                  SELECT version FROM won",
             )
             .await

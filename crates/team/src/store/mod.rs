@@ -230,11 +230,29 @@ pub(crate) struct Inner {
     pub(crate) team: String,
     pub(crate) key: TeamKey,
     pub(crate) machine: String,
+    /// This store's own name for itself in `authdeck.calls_in_flight` (its pid and a
+    /// random part): marks of any other owner are foreign, even from this machine.
+    pub(crate) owner: String,
     pub(crate) via: Via,
     pub(crate) lock_sessions: tokio::sync::Mutex<Vec<Arc<tokio_postgres::Client>>>,
     /// Permits for the refresh-lock sessions this process may have open
     /// ([`crate::lock::MAX_LOCK_SESSIONS`]); shared by every clone of the store.
     pub(crate) lock_permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// A store's owner id for its in-flight marks: `<pid>-<16 hex>`.
+fn owner_id() -> String {
+    let mut b = [0u8; 8];
+    // Without randomness the pid and the time still tell stores apart in practice.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        b = t.to_le_bytes();
+    }
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{hex}", std::process::id())
 }
 
 /// One team's store. Cheap to clone (shared pool).
@@ -407,6 +425,7 @@ impl TeamStore {
                 team: team.to_string(),
                 key,
                 machine: machine.to_string(),
+                owner: owner_id(),
                 via,
                 lock_sessions: tokio::sync::Mutex::new(Vec::new()),
                 lock_permits: Arc::new(tokio::sync::Semaphore::new(crate::lock::MAX_LOCK_SESSIONS)),
@@ -420,6 +439,11 @@ impl TeamStore {
 
     pub fn machine(&self) -> &str {
         &self.inner.machine
+    }
+
+    /// Who this store is in `authdeck.calls_in_flight` (no secret: a pid and a random part).
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
     }
 
     pub fn db(&self) -> &DbConfig {

@@ -211,6 +211,19 @@ pub fn token_sets(cluster: &PgCluster, id: &str) -> String {
         .to_string()
 }
 
+/// The in-flight marks of `id`: `count|machine`.
+pub fn marks(cluster: &PgCluster, id: &str) -> String {
+    cluster
+        .psql(
+            "postgres",
+            &format!(
+                "SELECT count(*), coalesce(min(machine), '') FROM authdeck.calls_in_flight WHERE connection_id = '{id}'"
+            ),
+        )
+        .trim()
+        .to_string()
+}
+
 /// A's refresh of `id`, retried while the healed link's pool reconnects.
 pub async fn refresh_after_heal(m: &Manager, id: &str) -> authdeck_core::Result<Connection> {
     let deadline = Instant::now() + Duration::from_secs(60);
