@@ -12,20 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authdeck_core::activity::ActivityEntry;
 use authdeck_core::clock::ManualClock;
 use authdeck_core::manager::{LocalParts, Manager, ManagerOptions};
-use authdeck_core::model::{Client, Connection, HistoryEntry};
 use authdeck_core::scheduler::{Scheduler, SchedulerConfig, SchedulerRole};
-use authdeck_core::store::backend::{
-    Backend, BackendKind, CommitOutcome, Lease, OrphanProbe, Settled, StoreChange, TokenCommit,
-    TokenPrefetch,
-};
-use authdeck_core::store::db::{Db, PendingRecord};
-use authdeck_core::store::vault::TokenBundle;
-use authdeck_core::{ChildSecret, ClientSecret, PkceVerifier, Result};
+use authdeck_core::store::backend::Backend;
+use authdeck_core::store::db::Db;
 use authdeck_emulator::{EmulatorConfig, FaBusiness};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use common::wrap::{Hooks, Wrapped};
 use common::Fixture;
 
 /// What the fake store answers, call after call: the first `lead_for` calls (counted
@@ -35,9 +29,8 @@ struct Gate {
     then: SchedulerRole,
 }
 
-/// The test backend with a fake leadership; everything else passes through.
+/// The fake leadership in front of the test backend (everything else passes through).
 struct Gated {
-    inner: Arc<dyn Backend>,
     gate: Mutex<Gate>,
     asked: AtomicUsize,
 }
@@ -49,8 +42,8 @@ impl Gated {
 }
 
 #[async_trait]
-impl Backend for Gated {
-    async fn scheduler_role(&self) -> SchedulerRole {
+impl Hooks for Gated {
+    async fn scheduler_role(&self, _inner: &dyn Backend) -> SchedulerRole {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let mut gate = self.gate.lock().unwrap();
         if gate.lead_for > 0 {
@@ -58,150 +51,6 @@ impl Backend for Gated {
             return SchedulerRole::Leader;
         }
         gate.then.clone()
-    }
-
-    fn kind(&self) -> BackendKind {
-        self.inner.kind()
-    }
-    async fn clients(&self) -> Result<Vec<Client>> {
-        self.inner.clients().await
-    }
-    async fn client(&self, reference: &str) -> Result<Client> {
-        self.inner.client(reference).await
-    }
-    async fn insert_client(&self, client: &Client, secret: Option<&ClientSecret>) -> Result<()> {
-        self.inner.insert_client(client, secret).await
-    }
-    async fn update_client(&self, client: &Client) -> Result<()> {
-        self.inner.update_client(client).await
-    }
-    async fn remove_client(&self, client: &Client) -> Result<()> {
-        self.inner.remove_client(client).await
-    }
-    async fn client_secret(&self, client: &Client) -> Result<ClientSecret> {
-        self.inner.client_secret(client).await
-    }
-    async fn connections(&self) -> Result<Vec<Connection>> {
-        self.inner.connections().await
-    }
-    async fn connection(&self, reference: &str) -> Result<Connection> {
-        self.inner.connection(reference).await
-    }
-    async fn connection_by_natural_key(
-        &self,
-        client_key: &str,
-        natural_key: &str,
-    ) -> Result<Option<Connection>> {
-        self.inner
-            .connection_by_natural_key(client_key, natural_key)
-            .await
-    }
-    async fn connection_count_for_client(&self, client_key: &str) -> Result<usize> {
-        self.inner.connection_count_for_client(client_key).await
-    }
-    async fn ensure_writable(&self) -> Result<()> {
-        self.inner.ensure_writable().await
-    }
-    async fn tokens(&self, conn: &Connection) -> Result<Option<TokenBundle>> {
-        self.inner.tokens(conn).await
-    }
-    fn prefetch(&self, connections: &[Connection]) -> Option<Arc<dyn TokenPrefetch>> {
-        self.inner.prefetch(connections)
-    }
-    async fn insert_connection(
-        &self,
-        conn: &Connection,
-        natural_key: &str,
-        tokens: &TokenBundle,
-        child: Option<&ChildSecret>,
-    ) -> Result<()> {
-        self.inner
-            .insert_connection(conn, natural_key, tokens, child)
-            .await
-    }
-    async fn commit(
-        &self,
-        old: &Connection,
-        next: &Connection,
-        tokens: &TokenBundle,
-    ) -> Result<CommitOutcome> {
-        self.inner.commit(old, next, tokens).await
-    }
-    async fn commit_many(&self, items: Vec<TokenCommit>) -> Vec<Result<CommitOutcome>> {
-        self.inner.commit_many(items).await
-    }
-    async fn settle(&self, id: &str, probe: OrphanProbe) -> Result<Settled> {
-        self.inner.settle(id, probe).await
-    }
-    async fn save_metadata(&self, conn: &Connection) -> Result<bool> {
-        self.inner.save_metadata(conn).await
-    }
-    async fn remove_connection(&self, conn: &Connection) -> Result<()> {
-        self.inner.remove_connection(conn).await
-    }
-    async fn set_child_secret(&self, connection_id: &str, secret: &ChildSecret) -> Result<()> {
-        self.inner.set_child_secret(connection_id, secret).await
-    }
-    async fn child_secret(&self, connection_id: &str) -> Result<Option<ChildSecret>> {
-        self.inner.child_secret(connection_id).await
-    }
-    async fn maintain(&self) -> Result<()> {
-        self.inner.maintain().await
-    }
-    async fn lock(&self, connection_id: &str) -> Result<Lease> {
-        self.inner.lock(connection_id).await
-    }
-    fn forget_lock(&self, connection_id: &str) {
-        self.inner.forget_lock(connection_id)
-    }
-    async fn record(
-        &self,
-        connection_id: Option<&str>,
-        client_key: Option<&str>,
-        entry: &HistoryEntry,
-        coalesce: Option<&str>,
-    ) -> Result<()> {
-        self.inner
-            .record(connection_id, client_key, entry, coalesce)
-            .await
-    }
-    async fn history(
-        &self,
-        connection_id: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<HistoryEntry>> {
-        self.inner.history(connection_id, limit).await
-    }
-    async fn activity(&self, limit: usize) -> Result<Vec<ActivityEntry>> {
-        self.inner.activity(limit).await
-    }
-    async fn insert_pending(
-        &self,
-        record: &PendingRecord,
-        verifier: Option<&PkceVerifier>,
-        purge_before: DateTime<Utc>,
-    ) -> Result<()> {
-        self.inner
-            .insert_pending(record, verifier, purge_before)
-            .await
-    }
-    async fn pending(&self, state_hash: &str) -> Result<Option<PendingRecord>> {
-        self.inner.pending(state_hash).await
-    }
-    async fn consume_pending(&self, state_hash: &str, now: DateTime<Utc>) -> Result<bool> {
-        self.inner.consume_pending(state_hash, now).await
-    }
-    async fn set_pending_outcome(&self, state_hash: &str, outcome: &str) -> Result<()> {
-        self.inner.set_pending_outcome(state_hash, outcome).await
-    }
-    async fn pending_outcome(&self, state_hash: &str) -> Result<Option<String>> {
-        self.inner.pending_outcome(state_hash).await
-    }
-    async fn take_pkce_verifier(&self, state_hash: &str) -> Result<Option<PkceVerifier>> {
-        self.inner.take_pkce_verifier(state_hash).await
-    }
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
-        self.inner.changes()
     }
 }
 
@@ -212,7 +61,7 @@ const BUSINESSES: usize = 5;
 struct World {
     f: Fixture,
     clock: ManualClock,
-    gated: Arc<Gated>,
+    gated: Arc<Wrapped<Gated>>,
     manager: Manager,
     ids: Vec<String>,
 }
@@ -237,13 +86,15 @@ async fn world() -> World {
         let callback = f.authorize_flowaccount("fa", &format!("FA-9{i:05}")).await;
         ids.push(f.manager.complete_callback(&callback).await.unwrap().id);
     }
-    let gated = Arc::new(Gated {
+    let gated = Arc::new(Wrapped {
         inner: f.store.clone(),
-        gate: Mutex::new(Gate {
-            lead_for: 0,
-            then: SchedulerRole::Leader,
-        }),
-        asked: AtomicUsize::new(0),
+        hooks: Gated {
+            gate: Mutex::new(Gate {
+                lead_for: 0,
+                then: SchedulerRole::Leader,
+            }),
+            asked: AtomicUsize::new(0),
+        },
     });
     let options = ManagerOptions {
         lock_dir: Some(f.dir.path().join("locks")),
@@ -279,7 +130,7 @@ async fn a_standby_starts_no_scheduled_refresh_and_takes_over_when_it_leads() {
     let w = world().await;
     let config = SchedulerConfig::default();
     let mut s = Scheduler::new(w.manager.clone(), config.clone());
-    w.gated.set(0, standby());
+    w.gated.hooks.set(0, standby());
     // All of them due (inside the 5-minute margin), and more: past their expiry.
     w.clock.advance(chrono::Duration::minutes(70));
     for _ in 0..3 {
@@ -296,7 +147,7 @@ async fn a_standby_starts_no_scheduled_refresh_and_takes_over_when_it_leads() {
     }
     assert_eq!(refreshes(&w.f), 0, "a standby called no provider");
     assert_eq!(
-        w.gated.asked.load(Ordering::SeqCst),
+        w.gated.hooks.asked.load(Ordering::SeqCst),
         3,
         "asked before each pass"
     );
@@ -306,7 +157,7 @@ async fn a_standby_starts_no_scheduled_refresh_and_takes_over_when_it_leads() {
     assert_eq!(refreshes(&w.f), 1);
 
     // It leads now: the next pass refreshes the rest.
-    w.gated.set(usize::MAX, SchedulerRole::Leader);
+    w.gated.hooks.set(usize::MAX, SchedulerRole::Leader);
     let pass = s.pass().await;
     assert_eq!(pass.role, SchedulerRole::Leader);
     assert_eq!(pass.refreshes.len(), BUSINESSES - 1, "{:?}", pass.refreshes);
@@ -325,7 +176,7 @@ async fn a_leader_that_steps_down_mid_pass_starts_no_further_refresh() {
     let mut s = Scheduler::new(w.manager.clone(), config.clone());
     w.clock.advance(chrono::Duration::minutes(70));
     // Leader at the pass's start and for its first part of 2; then another leads.
-    w.gated.set(2, standby());
+    w.gated.hooks.set(2, standby());
     let pass = s.pass().await;
     assert_eq!(pass.refreshes.len(), 2, "{:?}", pass.refreshes);
     assert!(pass.refreshes.iter().all(|r| r.result.is_ok()));
@@ -336,14 +187,14 @@ async fn a_leader_that_steps_down_mid_pass_starts_no_further_refresh() {
         pass.next,
         w.manager.now() + chrono::Duration::from_std(config.standby_poll).unwrap()
     );
-    assert_eq!(w.gated.asked.load(Ordering::SeqCst), 3);
+    assert_eq!(w.gated.hooks.asked.load(Ordering::SeqCst), 3);
 
     // Leading again: the three left are refreshed (in parts of 2, asking before each).
-    w.gated.set(usize::MAX, SchedulerRole::Leader);
+    w.gated.hooks.set(usize::MAX, SchedulerRole::Leader);
     let pass = s.pass().await;
     assert_eq!(pass.refreshes.len(), BUSINESSES - 2);
     assert_eq!(refreshes(&w.f), BUSINESSES as u64);
-    assert_eq!(w.gated.asked.load(Ordering::SeqCst), 3 + 1 + 2);
+    assert_eq!(w.gated.hooks.asked.load(Ordering::SeqCst), 3 + 1 + 2);
 }
 
 /// The stores' own answers: the local store has no leadership (`Alone`, never asked

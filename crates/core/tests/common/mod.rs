@@ -22,6 +22,8 @@
 //! CLI's (`crates/cli/tests/e2e`), which uses the local store only.
 #![allow(dead_code)]
 
+pub mod wrap;
+
 use std::sync::Arc;
 
 use authdeck_core::clock::SharedClock;
