@@ -310,23 +310,7 @@ async fn serve(
 
     let started = Instant::now();
     if connections > 0 {
-        let mut client = NewClient::new(FA_CLIENT, Provider::FlowAccount, "demo-flowaccount");
-        client.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
-        client.authorize_url = Some(emulator.flowaccount_authorize_url());
-        client.token_url = Some(emulator.flowaccount_token_url());
-        manager.add_client(client).await.map_err(|e| e.message)?;
-        let permits = Arc::new(tokio::sync::Semaphore::new(seed_concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..connections {
-            let (manager, permits) = (manager.clone(), permits.clone());
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                connect_one(&manager, &support_code(i)).await
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.map_err(|e| e.to_string())??;
-        }
+        seed_flowaccount(&manager, &emulator, connections, seed_concurrency).await?;
     }
     let made = manager.list().await.map_err(|e| e.message)?.len();
     if made != connections {
@@ -351,6 +335,34 @@ async fn serve(
         _ = term.recv() => {}
     }
     emulator.shutdown().await;
+    Ok(())
+}
+
+/// The bench's FlowAccount client on `emulator`, and `n` businesses connected through
+/// the real authorization round trip, `concurrency` at a time.
+async fn seed_flowaccount(
+    manager: &Manager,
+    emulator: &authdeck_emulator::RunningEmulator,
+    n: usize,
+    concurrency: usize,
+) -> Result<(), String> {
+    let mut client = NewClient::new(FA_CLIENT, Provider::FlowAccount, "demo-flowaccount");
+    client.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
+    client.authorize_url = Some(emulator.flowaccount_authorize_url());
+    client.token_url = Some(emulator.flowaccount_token_url());
+    manager.add_client(client).await.map_err(|e| e.message)?;
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (manager, permits) = (manager.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            connect_one(&manager, &support_code(i)).await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
     Ok(())
 }
 

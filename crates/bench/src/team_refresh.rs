@@ -19,18 +19,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authdeck_core::manager::{ManagerOptions, NewClient};
-use authdeck_core::model::Provider;
-use authdeck_core::secret::ClientSecret;
+use authdeck_core::manager::ManagerOptions;
 use authdeck_core::store::paths::Paths;
 use authdeck_emulator::{EmulatorConfig, FaBusiness};
 use authdeck_team::testing::{PgCluster, PgOptions};
 use serde_json::Value;
 
-use super::{connect_one, pss_kb, support_code, FA_CLIENT};
+use super::{pss_kb, seed_flowaccount, support_code};
 
 pub struct Options {
     pub ctl: PathBuf,
@@ -137,23 +134,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         )
         .await
         .map_err(|e| e.message)?;
-        let mut client = NewClient::new(FA_CLIENT, Provider::FlowAccount, "demo-flowaccount");
-        client.client_secret = Some(ClientSecret::new("demo-flowaccount-secret"));
-        client.authorize_url = Some(emulator.flowaccount_authorize_url());
-        client.token_url = Some(emulator.flowaccount_token_url());
-        manager.add_client(client).await.map_err(|e| e.message)?;
-        let permits = Arc::new(tokio::sync::Semaphore::new(opts.seed_concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..n {
-            let (manager, permits) = (manager.clone(), permits.clone());
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                connect_one(&manager, &support_code(i)).await
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.map_err(|e| e.to_string())??;
-        }
+        seed_flowaccount(&manager, &emulator, n, opts.seed_concurrency).await?;
         let made = manager.list().await.map_err(|e| e.message)?.len();
         if made != n {
             return Err(format!("{made} team connections stored, {n} wanted"));
